@@ -1,0 +1,50 @@
+"""Frozen settings dataclasses. One place defines every default; the CLI and the bundle read them here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# Longest line we keep, in bytes of UTF-8; longer lines are cut and counted as `lines_truncated`.
+MAX_LINE_BYTES = 64 * 1024
+# Lines per columnar chunk: memory is bounded by this, not by the input size.
+CHUNK_LINES = 65536
+
+
+@dataclass(frozen=True)
+class DrainConfig:
+    """Drain parameters (see He et al., ICWS'17 and Drain3)."""
+
+    sim_th: float = 0.4
+    depth: int = 4
+    max_children: int = 100
+    extra_delimiters: tuple[str, ...] = ()
+    parametrize_numeric_tokens: bool = True
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["extra_delimiters"] = list(self.extra_delimiters)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DrainConfig":
+        d = dict(d)
+        d["extra_delimiters"] = tuple(d.get("extra_delimiters", ()))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class ParseConfig:
+    """Everything `alog-detect parse` needs besides the input paths."""
+
+    out_dir: str
+    format: str = "auto"              # preset name, or "custom" when log_format is given
+    log_format: str | None = None     # logparser-style header format string
+    rules_path: str | None = None     # None = the packaged default rules.json
+    disabled_masks: frozenset[str] = field(default_factory=frozenset)
+    drain: DrainConfig = field(default_factory=DrainConfig)
+    drain_state: str | None = None    # load if exists, save after the run
+    frozen: bool = False              # match existing templates only
+    session_regex: str | None = None
+    chunk_lines: int = CHUNK_LINES
+    max_line_bytes: int = MAX_LINE_BYTES
+    quiet: bool = False

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create (or reuse) .venv and install the project with its test tools.
+# torch is installed first at an exact pin: on the reference machines `torch==2.13.0` is a local CPU build,
+# and an unpinned torch would make pip download a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.alog-installed
+want="$(cat pyproject.toml scripts/setup_env.sh | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >&2
+  .venv/bin/python -m pip install -q "torch==2.13.0" >&2
+  .venv/bin/python -m pip install -q -e ".[test]" >&2
+  echo "$want" > "$stamp"
+fi
