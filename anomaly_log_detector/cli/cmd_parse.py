@@ -1,0 +1,83 @@
+"""`alog-detect parse`: raw logs -> parsed.parquet (+ preview.json, parse_summary.json)."""
+
+from __future__ import annotations
+
+import click
+
+from anomaly_log_detector.cli.options import quiet_option
+
+MASK_GROUPS = ("paths", "hex", "ips", "mac", "uuid", "pid", "device", "num")
+
+
+def mask_options(f):
+    """One `--no-mask-<group>` flag per masking-rule group of rules.json."""
+    for group in reversed(MASK_GROUPS):
+        f = click.option(f"--no-mask-{group}", f"no_mask_{group}", is_flag=True,
+                         help=f"Do not apply the '{group}' masking rules.")(f)
+    return f
+
+
+@click.command("parse")
+@click.option("--input", "inputs", required=True, multiple=True, metavar="PATH",
+              help="Log file, folder (recursive, sorted), .gz file, or - for stdin. Repeatable.")
+@click.option("--out-dir", type=click.Path(file_okay=False), required=True,
+              help="Output folder for parsed.parquet, preview.json and parse_summary.json.")
+@click.option("--drain-state", type=click.Path(dir_okay=False),
+              help="Template state (plain JSON): loaded if it exists, saved after the run.")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
+              help="Masking rules JSON replacing the packaged rules.json.")
+@click.option("--format", "format_name", default="auto", show_default=True, metavar="NAME",
+              help="Header format preset (syslog, rfc5424, dmesg, journal-json, bgl, thunderbird, hdfs, "
+                   "hadoop, spark, zookeeper, apache, raw, ...) or auto to detect it from the first lines.")
+@click.option("--log-format", metavar="FMT",
+              help="Custom header format in the logparser convention, e.g. "
+                   "'<Date> <Time> <Pid> <Level> <Component>: <Content>' (overrides --format).")
+@mask_options
+@click.option("--sim-th", type=float, default=None, help="Drain similarity threshold (default from config).")
+@click.option("--depth", type=int, default=None, help="Drain prefix-tree depth (default from config).")
+@click.option("--session-regex", metavar="RE",
+              help=r"Regex whose first match in a line is its session id, e.g. 'blk_-?\d+' for HDFS.")
+@click.option("--frozen", is_flag=True,
+              help="Match existing templates of --drain-state only; unmatched lines are <UNSEEN> (id -1). "
+                   "The state is not changed.")
+@click.option("--max-line-bytes", type=click.IntRange(256), default=None,
+              help="Cut longer lines to this many bytes (default 65536); counted in the summary.")
+@quiet_option
+def parse_command(inputs, out_dir, drain_state, rules_path, format_name, log_format, sim_th, depth,
+                  session_regex, frozen, max_line_bytes, quiet, **mask_flags):
+    """Parse logs: split headers, mask variables, mine templates with Drain."""
+    from anomaly_log_detector.api import parse_logs
+
+    disabled = [g for g in MASK_GROUPS if mask_flags.get(f"no_mask_{g}")]
+    summary = parse_logs(list(inputs), out_dir, drain_state=drain_state, rules=rules_path,
+                         format=format_name, log_format=log_format, disabled_masks=disabled,
+                         sim_th=sim_th, depth=depth, session_regex=session_regex, frozen=frozen,
+                         max_line_bytes=max_line_bytes, quiet=quiet)
+    echo_summary(summary)
+
+
+def echo_summary(s: dict) -> None:
+    """Print a parse summary for people (the JSON file has everything)."""
+    skipped = sum(s["lines_skipped"].values())
+    detected = " (detected)" if s["format_detected"] else ""
+    if s["lines_read"] == 0:
+        click.echo("No lines to parse: the input is empty.", err=True)
+    click.echo(f"format: {s['format']}{detected}")
+    click.echo(f"lines: {s['lines_read']:,} read, {s['lines_parsed']:,} parsed, {skipped:,} skipped "
+               f"{s['lines_skipped'] or ''}".rstrip())
+    if s["header_unmatched"]:
+        click.echo(f"header not matched: {s['header_unmatched']:,} lines (parsed with the whole line as message)")
+    for key, label in (("lines_invalid_utf8", "invalid UTF-8"), ("lines_with_nul", "NUL bytes"),
+                       ("lines_truncated", f"truncated to {s['max_line_bytes']} bytes")):
+        if s[key]:
+            click.echo(f"{label}: {s[key]:,} lines")
+    extra = f", {s['unseen_lines']:,} unseen lines" if s["frozen"] else f", {s['templates_new']:,} new"
+    click.echo(f"templates: {s['templates']:,}{extra}")
+    click.echo(f"time: {s['seconds']:.2f} s ({s['lines_per_second'] or 0:,.0f} lines/s)")
+    for err in s["source_errors"]:
+        click.echo(f"Warning: {err['source']}: {err['error']}", err=True)
+    for name, path in s["outputs"].items():
+        click.echo(f"wrote {path}")
+
+
+COMMANDS = [parse_command]

@@ -1,0 +1,324 @@
+"""The columnar parse pipeline: sources -> header split -> masking -> de-duplicated template mining.
+
+Work happens on chunks of lines as Arrow arrays, never one Python call per line on the hot path:
+headers are split and variables masked with vectorized RE2 regexes, masked messages are
+dictionary-encoded, and Drain only sees each distinct masked message once (results are mapped back with
+an index take). Memory is bounded by the chunk size plus the number of templates and distinct messages
+kept in the cache, not by the input size.
+
+Drain templates can still generalize after a line was assigned, so rows are first written with their
+cluster id to a temporary file and the final template text is added in one streaming pass at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from anomaly_log_detector.config import ParseConfig
+from anomaly_log_detector.errors import InputError, StateError
+from anomaly_log_detector.parsing.formats import LogFormat, detect_format, get_format
+from anomaly_log_detector.parsing.masking import Masker
+from anomaly_log_detector.parsing.miner import TemplateMiner
+from anomaly_log_detector.parsing.sources import LineBatch, ReadStats, list_sources, read_batches
+from anomaly_log_detector.progress import Progress
+from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
+
+PARSED_FILE = "parsed.parquet"
+PREVIEW_FILE = "preview.json"
+SUMMARY_FILE = "parse_summary.json"
+# Distinct masked messages remembered across chunks; beyond this the cache restarts (bounded memory).
+CACHE_LIMIT = 1_000_000
+DETECT_SAMPLE = 200
+
+_STRING_COLUMNS = ("host", "process", "pid", "level", "session")
+# Columns with few distinct values: Parquet dictionary encoding pays off only for these.
+DICTIONARY_COLUMNS = ["source", "host", "process", "pid", "level", "session", "template"]
+# Threads preparing chunks (Arrow work) while the main thread runs Drain and writes.
+PREPARE_THREADS = 2
+
+
+@dataclass
+class _Chunk:
+    table: pa.Table
+    unmatched: int
+
+
+class ParsePipeline:
+    """One parse run. Use :func:`run_parse`; the class only keeps the per-run state together."""
+
+    def __init__(self, config: ParseConfig):
+        self.config = config
+        self.masker = Masker.from_file(config.rules_path, config.disabled_masks)
+        self.miner = self._open_miner()
+        self.templates_before = len(self.miner)
+        self.session_pattern = _session_pattern(config.session_regex)
+        self.cache: dict[str, int] = {}
+        self.stats = ReadStats()
+        self.format: LogFormat | None = None
+        self.format_detected = False
+        self.unmatched = 0
+        self.unseen_lines = 0
+
+    # ---- set-up --------------------------------------------------------------------------
+    def _open_miner(self) -> TemplateMiner:
+        path = self.config.drain_state
+        if path and os.path.exists(path):
+            return TemplateMiner.load(path)
+        if self.config.frozen:
+            raise StateError("--frozen needs an existing --drain-state file to match against"
+                             + (f" ({path} does not exist)" if path else ""))
+        return TemplateMiner(self.config.drain)
+
+    def _choose_format(self, first: LineBatch | None) -> LogFormat:
+        cfg = self.config
+        if cfg.log_format or cfg.format != "auto":
+            return get_format(cfg.format if not cfg.log_format else "custom", cfg.log_format)
+        self.format_detected = True
+        sample = first.raw.slice(0, DETECT_SAMPLE).to_pylist() if first else []
+        return get_format(detect_format(sample) if sample else "raw")
+
+    # ---- the per-chunk work --------------------------------------------------------------
+    def _template_ids(self, encoded: pa.DictionaryArray) -> np.ndarray:
+        uniques: list[str] = encoded.dictionary.to_pylist()
+        index = encoded.indices.to_numpy(zero_copy_only=False)
+        counts = np.bincount(index, minlength=len(uniques))
+        ids = np.empty(len(uniques), dtype=np.int64)
+        new_pos = []
+        for pos, msg in enumerate(uniques):
+            hit = self.cache.get(msg)
+            if hit is None:
+                new_pos.append(pos)
+            else:
+                ids[pos] = hit
+        known = np.setdiff1d(np.arange(len(uniques)), new_pos, assume_unique=True)
+        if new_pos:
+            msgs = [uniques[p] for p in new_pos]
+            if self.config.frozen:
+                found = self.miner.match(msgs)
+            else:
+                found = self.miner.learn(msgs, counts[new_pos])
+            ids[new_pos] = found
+            if len(self.cache) + len(msgs) > CACHE_LIMIT:
+                self.cache.clear()
+            self.cache.update(zip(msgs, found.tolist()))
+        if known.size and not self.config.frozen:
+            self.miner.add_counts(ids[known], counts[known])
+        return ids[index]
+
+    def _prepare(self, batch: LineBatch) -> dict:
+        """The Arrow part of a chunk: header split, masking, session ids, distinct messages.
+        Thread-safe (pure functions over immutable arrays); Arrow kernels release the GIL, so the next
+        chunk is prepared while Drain works on this one."""
+        raw = batch.raw
+        head = self.format.parse(raw)
+        masked = self.masker.mask_array(head.content)
+        if isinstance(masked, pa.ChunkedArray):
+            masked = masked.combine_chunks()
+        session = (pc.struct_field(pc.extract_regex(raw, self.session_pattern), [0])
+                   if self.session_pattern else pa.nulls(len(raw), pa.string()))
+        unmatched = len(raw) - int(pc.sum(head.matched).as_py() or 0)
+        return {"batch": batch, "head": head, "masked": masked, "session": session,
+                "encoded": pc.dictionary_encode(masked), "unmatched": unmatched}
+
+    def _finish(self, prepared: dict) -> _Chunk:
+        """Template ids (Drain, sequential and in order) and the chunk's table."""
+        batch, head, masked = prepared["batch"], prepared["head"], prepared["masked"]
+        template_ids = self._template_ids(prepared["encoded"])
+        if self.config.frozen:
+            self.unseen_lines += int((template_ids == UNSEEN_ID).sum())
+        raw = batch.raw
+        n = len(raw)
+        columns = {
+            "line_no": pa.array(batch.line_nos, type=pa.int64()),
+            "source": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                                     pa.array([batch.source])).cast(pa.string()),
+            "timestamp": head.timestamp,
+            "host": head.host, "process": head.process, "pid": head.pid, "level": head.level,
+            "session": prepared["session"],
+            "raw": raw, "content": head.content, "masked": masked,
+            "template_id": pa.array(template_ids, type=pa.int64()),
+        }
+        for name, values in head.extra.items():
+            columns[_extra_name(name)] = values
+        return _Chunk(pa.table(columns), prepared["unmatched"])
+
+    # ---- the run -------------------------------------------------------------------------
+    def run(self, inputs: list[str]) -> dict:
+        cfg = self.config
+        started = time.perf_counter()
+        sources: list[str] = []
+        for path in inputs:
+            sources.extend(list_sources(path))
+        os.makedirs(cfg.out_dir, exist_ok=True)
+        final_path = os.path.join(cfg.out_dir, PARSED_FILE)
+        partial = final_path + ".partial"
+        progress = Progress("parse", unit="lines", quiet=cfg.quiet)
+        batches = read_batches(sources, self.stats, cfg.chunk_lines, cfg.max_line_bytes)
+        first = next(batches, None)
+        self.format = self._choose_format(first)
+        writer = None
+        schema = None
+        try:
+            with ThreadPoolExecutor(max_workers=PREPARE_THREADS) as pool:
+                pending: deque = deque()
+                for batch in _prepend(first, batches):
+                    pending.append(pool.submit(self._prepare, batch))
+                    if len(pending) < PREPARE_THREADS:
+                        continue
+                    writer, schema = self._write(pending.popleft().result(), writer, schema, partial, progress)
+                while pending:
+                    writer, schema = self._write(pending.popleft().result(), writer, schema, partial, progress)
+        finally:
+            if writer is not None:
+                writer.close()
+            progress.close()
+        rows = self._finalize(partial if writer is not None else None, final_path)
+        if cfg.drain_state and not cfg.frozen:
+            self.miner.save(cfg.drain_state)
+        seconds = time.perf_counter() - started
+        summary = self._summary(sources, rows, seconds)
+        _write_json(os.path.join(cfg.out_dir, SUMMARY_FILE), summary)
+        return summary
+
+    def _write(self, prepared: dict, writer, schema, partial: str, progress: Progress):
+        chunk = self._finish(prepared)
+        self.unmatched += chunk.unmatched
+        if writer is None:
+            schema = chunk.table.schema
+            writer = pa.ipc.new_file(partial, schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
+        writer.write_table(chunk.table.cast(schema))
+        progress.update(chunk.table.num_rows, templates=len(self.miner))
+        return writer, schema
+
+    def _finalize(self, partial: str | None, final_path: str) -> int:
+        """Add the final template text to every row; write parsed.parquet and preview.json."""
+        templates = self.miner.templates()
+        top = max(templates, default=0)
+        lookup = [UNSEEN_TEMPLATE] * (top + 1)  # position 0 serves UNSEEN_ID
+        for tid, text in templates.items():
+            lookup[tid] = text
+        lookup_arr = pa.array(lookup, type=pa.string())
+        tmp = final_path + ".tmp"
+        rows = 0
+        preview: list[dict] = []
+        if partial is None:
+            table = _empty_table(self.format)
+            pq.write_table(table, tmp)
+        else:
+            with pa.OSFile(partial, "rb") as f:
+                reader = pa.ipc.open_file(f)
+                writer = None
+                for i in range(reader.num_record_batches):
+                    batch = reader.get_batch(i)
+                    ids = batch.column("template_id").to_numpy()
+                    text = pc.take(lookup_arr, pa.array(np.where(ids < 0, 0, ids)))
+                    pos = batch.schema.get_field_index("template_id") + 1
+                    table = pa.Table.from_batches([batch]).add_column(pos, "template", text)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=DICTIONARY_COLUMNS,
+                                                  compression="lz4")
+                    writer.write_table(table)
+                    if len(preview) < 10:
+                        preview.extend(table.slice(0, 10 - len(preview)).to_pylist())
+                    rows += table.num_rows
+            writer.close()
+            os.remove(partial)
+        os.replace(tmp, final_path)
+        _write_json(os.path.join(self.config.out_dir, PREVIEW_FILE), preview)
+        return rows
+
+    def _summary(self, sources: list[str], rows: int, seconds: float) -> dict:
+        st = self.stats
+        skipped = dict(sorted(st.skipped.items()))
+        assert st.lines_read == rows + sum(skipped.values()), "line accounting broken"
+        return {
+            "inputs": sources,
+            "format": self.format.name if self.format else None,
+            "format_detected": self.format_detected,
+            "lines_read": st.lines_read,
+            "lines_parsed": rows,
+            "lines_skipped": skipped,
+            "header_unmatched": self.unmatched,
+            "lines_invalid_utf8": st.invalid_utf8,
+            "lines_with_nul": st.nul_bytes,
+            "lines_truncated": st.truncated,
+            "max_line_bytes": self.config.max_line_bytes,
+            "templates": len(self.miner),
+            "templates_new": len(self.miner) - self.templates_before,
+            "frozen": self.config.frozen,
+            "unseen_lines": self.unseen_lines,
+            "source_errors": st.source_errors,
+            "sources": st.sources,
+            "drain_state": self.config.drain_state,
+            "drain_config": self.miner.config.to_dict(),
+            "masking_rules": [r.name for r in self.masker.rules],
+            "seconds": round(seconds, 4),
+            "lines_per_second": round(st.lines_read / seconds, 1) if seconds > 0 else None,
+            "outputs": {name: os.path.join(self.config.out_dir, name)
+                        for name in (PARSED_FILE, PREVIEW_FILE, SUMMARY_FILE)},
+        }
+
+
+def run_parse(inputs: list[str], config: ParseConfig) -> dict:
+    """Parse every input path (file, folder, .gz or ``-``) into ``config.out_dir``; return the summary."""
+    return ParsePipeline(config).run(inputs)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def _prepend(first: LineBatch | None, rest: Iterator[LineBatch]) -> Iterator[LineBatch]:
+    if first is not None:
+        yield first
+        yield from rest
+
+
+def _session_pattern(regex: str | None) -> str | None:
+    """Wrap the user's session regex in one named group for pyarrow's extract_regex (RE2)."""
+    if not regex:
+        return None
+    try:
+        re.compile(regex)
+    except re.error as exc:
+        raise InputError(f"--session-regex {regex!r} is not a valid regular expression: {exc}") from None
+    pattern = f"(?P<session>{regex})"
+    try:
+        pc.extract_regex(pa.array(["probe"]), pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(f"--session-regex {regex!r} is not supported (RE2 syntax, no look-around "
+                         f"or back-references): {exc}") from None
+    return pattern
+
+
+_CORE = {"line_no", "source", "timestamp", "host", "process", "pid", "level", "session", "raw",
+         "content", "masked", "template_id", "template"}
+
+
+def _extra_name(name: str) -> str:
+    return f"{name}_field" if name in _CORE else name
+
+
+def _empty_table(fmt: LogFormat | None) -> pa.Table:
+    fields = [("line_no", pa.int64()), ("source", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC"))]
+    fields += [(c, pa.string()) for c in _STRING_COLUMNS]
+    fields += [("raw", pa.string()), ("content", pa.string()), ("masked", pa.string()),
+               ("template_id", pa.int64()), ("template", pa.string())]
+    return pa.schema(fields).empty_table()
+
+
+def _write_json(path: str, obj) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False, default=str)
+        f.write("\n")
+    os.replace(tmp, path)

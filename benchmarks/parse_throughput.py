@@ -1,0 +1,203 @@
+"""Parse throughput: our columnar parser vs a plain Drain3 per-line loop, on the same data, same run.
+
+Builds log files by perturbing the numbers of real Loghub lines (BGL, HDFS, Linux from ../shared/data),
+then measures in one process:
+
+* ours: ``alog-detect parse`` (library call) with the system's header format;
+* reference: the same header regex in Python, and ``drain3.TemplateMiner.add_log_message`` per line with
+  Drain3's own (Python ``re``) masking of the same rules.json patterns.
+
+Prints JSON: lines/s of each, the ratio, the grouping agreement of ours against the reference (grouping
+accuracy with the reference clusters as ground truth), and peak RSS of ours for N and 4N lines (each in a
+fresh subprocess). Usage: ``python benchmarks/parse_throughput.py [--lines 1000000] [--skip-rss]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data" / "loghub_2k"
+sys.path.insert(0, str(REPO))
+
+# (system, our preset, logparser header format used by the reference)
+SYSTEMS = [
+    ("BGL", "bgl", r"<Label> <Timestamp> <Date> <Node> <Time> <NodeRepeat> <Type> <Component> <Level> <Content>"),
+    ("HDFS", "hdfs", r"<Date> <Time> <Pid> <Level> <Component>: <Content>"),
+    ("Linux", None, r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>"),
+]
+# What varies between real occurrences of a message: decimal numbers, 0x-hex values and bare hex words.
+_VARIABLE = re.compile(r"\b(0[xX])([0-9a-fA-F]+)\b|\b((?=[0-9a-f]*[a-f])[0-9a-f]{8,16})\b|\b(\d+)\b")
+_HEX = "0123456789abcdef"
+
+
+def perturbed_lines(system: str, n: int, seed: int) -> list[str]:
+    """n lines drawn from the system's 2k real lines, with every number and hex value of the message
+    (not the header) replaced by a random one of the same length and kind: what differs between real
+    occurrences of a message."""
+    base = (DATA / system / "corrected" / f"{system}_2k.log").read_text(encoding="utf-8").splitlines()
+    head = header_regex(next(fmt for name, _, fmt in SYSTEMS if name == system))
+    rng = random.Random(seed)
+
+    def hexits(k: int) -> str:
+        return "".join(rng.choice(_HEX) for _ in range(k))
+
+    def vary(m: re.Match) -> str:
+        if m.group(1):
+            return m.group(1) + hexits(len(m.group(2)))
+        if m.group(3):
+            return hexits(len(m.group(3)))
+        k = len(m.group(4))
+        return str(rng.randrange(10 ** (k - 1), 10 ** k)) if k > 1 else str(rng.randrange(10))
+
+    out = []
+    for _ in range(n):
+        line = base[rng.randrange(len(base))]
+        m = head.match(line)
+        cut = m.start("Content") if m else 0
+        out.append(line[:cut] + _VARIABLE.sub(vary, line[cut:]))
+    return out
+
+
+def write_inputs(folder: Path, total: int, seed: int) -> list[tuple[str, str | None, str, Path]]:
+    per = total // len(SYSTEMS)
+    out = []
+    for i, (system, preset, fmt) in enumerate(SYSTEMS):
+        path = folder / f"{system}_{per}.log"
+        if not path.exists():
+            path.write_text("\n".join(perturbed_lines(system, per, seed + i)) + "\n", encoding="utf-8")
+        out.append((system, preset, fmt, path))
+    return out
+
+
+def header_regex(fmt: str) -> re.Pattern:
+    """logparser's conversion of a format string into a regex (the reference's header split)."""
+    parts = re.split(r"(<[^<>]+>)", fmt)
+    regex = ""
+    for k, part in enumerate(parts):
+        if k % 2 == 0:
+            regex += re.sub(" +", r"\\s+", part)
+        else:
+            name = part.strip("<>")
+            regex += f"(?P<{name}>.*?)"
+    return re.compile("^" + regex + "$")
+
+
+def run_reference(path: Path, fmt: str) -> tuple[list[int], float]:
+    """Plain Drain3: Python regex header split + TemplateMiner.add_log_message per line."""
+    from drain3 import TemplateMiner
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    from anomaly_log_detector.parsing.masking import Masker
+
+    cfg = TemplateMinerConfig()  # explicit config: never read drain3.ini
+    cfg.profiling_enabled = False
+    cfg.masking_instructions = [MaskingInstruction(r.pattern, r.mask.strip("<>")) for r in Masker.from_file().rules]
+    miner = TemplateMiner(config=cfg)
+    head = header_regex(fmt)
+    ids = []
+    start = time.perf_counter()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            m = head.match(line)
+            content = m.group("Content") if m else line
+            ids.append(miner.add_log_message(content)["cluster_id"])
+    return ids, time.perf_counter() - start
+
+
+def run_ours(path: Path, preset: str | None, fmt: str, out_dir: Path) -> tuple[list[int], float, dict]:
+    import pyarrow.parquet as pq
+
+    from anomaly_log_detector.api import parse_logs
+
+    start = time.perf_counter()
+    kwargs = {"format": preset} if preset else {"log_format": fmt}
+    summary = parse_logs(str(path), str(out_dir), **kwargs)
+    seconds = time.perf_counter() - start
+    ids = pq.read_table(out_dir / "parsed.parquet", columns=["template_id"]).column(0).to_pylist()
+    return ids, seconds, summary
+
+
+def grouping_agreement(ours: list[int], ref: list[int]) -> float:
+    """Grouping accuracy of `ours` with `ref` as ground truth: the share of lines whose cluster holds
+    exactly the same lines in both."""
+    import pandas as pd
+
+    df = pd.DataFrame({"o": ours, "r": ref})
+    pairs = df.groupby(["o", "r"]).size().rename("n").reset_index()
+    o_size, r_size = df.groupby("o").size(), df.groupby("r").size()
+    good = pairs[(pairs.n.values == o_size.loc[pairs.o].values) & (pairs.n.values == r_size.loc[pairs.r].values)]
+    return float(good.n.sum() / len(df))
+
+
+def peak_rss_mb(lines: int, folder: Path, seed: int) -> float:
+    """Peak RSS of a fresh process that parses `lines` lines (BGL-style file) with our parser."""
+    path = folder / f"rss_{lines}.log"
+    if not path.exists():
+        with open(path, "w", encoding="utf-8") as f:
+            step = 250_000
+            for k in range(0, lines, step):
+                f.write("\n".join(perturbed_lines("BGL", min(step, lines - k), seed + k)) + "\n")
+    code = ("import resource,sys; sys.path.insert(0, %r); from anomaly_log_detector.api import parse_logs; "
+            "parse_logs(%r, %r, format='bgl'); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+            % (str(REPO), str(path), str(folder / f"rss_out_{lines}")))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--work-dir", default=None, help="keep generated files here (default: a temp dir)")
+    args = ap.parse_args()
+    if not DATA.exists():
+        sys.exit(f"needs {DATA} (the shared Loghub data)")
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="alog_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    result = {"lines": 0, "systems": {}}
+    t_ours = t_ref = 0.0
+    weighted_agree = 0.0
+    for system, preset, fmt, path in write_inputs(work, args.lines, args.seed):
+        ours, s_ours, summary = run_ours(path, preset, fmt, work / f"out_{system}")
+        ref, s_ref = run_reference(path, fmt)
+        agree = grouping_agreement(ours, ref)
+        n = len(ours)
+        result["systems"][system] = {
+            "lines": n, "ours_lines_per_s": round(n / s_ours), "reference_lines_per_s": round(n / s_ref),
+            "ratio": round(s_ref / s_ours, 2), "agreement_ga": round(agree, 4),
+            "templates_ours": summary["templates"], "templates_reference": len(set(ref)),
+        }
+        result["lines"] += n
+        t_ours += s_ours
+        t_ref += s_ref
+        weighted_agree += agree * n
+    result["ours_lines_per_s"] = round(result["lines"] / t_ours)
+    result["reference_lines_per_s"] = round(result["lines"] / t_ref)
+    result["ratio"] = round(t_ref / t_ours, 2)
+    result["agreement_ga"] = round(weighted_agree / result["lines"], 4)
+    result["peak_rss_mb_this_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if not args.skip_rss:
+        rss_n = peak_rss_mb(args.lines, work, args.seed)
+        rss_4n = peak_rss_mb(4 * args.lines, work, args.seed)
+        result["peak_rss_mb"] = {f"{args.lines}": round(rss_n, 1), f"{4 * args.lines}": round(rss_4n, 1),
+                                 "ratio_4x_over_1x": round(rss_4n / rss_n, 3)}
+    result["targets"] = {"ratio_min": 10, "agreement_min": 0.99, "rss_ratio_max": 1.3}
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
