@@ -1,0 +1,108 @@
+"""Log samples: the top anomalies with lines of context and a plain-language reason for each.
+
+Writes ``log_samples_analysis/anomaly_analysis_report.md`` and its twin ``anomaly_samples.json`` into a
+processed folder. Context lines are the parsed rows just before the first and after the last flagged
+line of a record, within the same source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anomaly_log_detector.builders.vocab import Vocab
+from anomaly_log_detector.reports.anomalies import collect_anomalies, to_records
+from anomaly_log_detector.reports.inputs import VOCAB, read_keys, take_rows
+from anomaly_log_detector.reports.markdown import code_block, code_span, lines_label
+from anomaly_log_detector.reports.messages import check_lang, t
+from anomaly_log_detector.reports.summary import render_reasons
+
+SAMPLES_DIR = "log_samples_analysis"
+SAMPLES_MD = "anomaly_analysis_report.md"
+SAMPLES_JSON = "anomaly_samples.json"
+
+
+def context_rows(keys: pd.DataFrame, rows: list[int], context: int) -> list[int]:
+    """The record's rows plus `context` rows before and after, not crossing into another source."""
+    src = keys["source"].to_numpy()
+    lo, hi = max(min(rows) - context, 0), min(max(rows) + context, len(keys) - 1)
+    span = np.arange(lo, hi + 1)
+    return span[src[span] == src[rows[0]]].tolist()
+
+
+def explain(record: dict[str, Any], lines: pd.DataFrame, vocab: list[str] | None, lang: str) -> list[str]:
+    """Sentences saying why the record was flagged: each detector's reason with its details, then the
+    actual template of the line DeepLog or novelty flagged."""
+    out, actual_at = [], None
+    for reason in render_reasons(record["reasons"], lang):
+        out.append(reason["text"])
+        p = reason["params"]
+        if reason["detector"] == "deeplog" and vocab is not None and p.get("expected"):
+            names = [code_span(vocab[i]) if 0 <= i < len(vocab) else f"#{i}" for i in p["expected"]]
+            out.append(t("explain.expected", lang, expected=", ".join(names)))
+        if reason["detector"] == "baseline" and p.get("components"):
+            comps = ", ".join(f"{k}={v:.3f}" for k, v in p["components"].items() if v is not None)
+            out.append(t("explain.components", lang, components=comps))
+        if reason["detector"] in ("deeplog", "novelty") and actual_at is None:
+            actual_at = reason["line_no"]
+    if actual_at is not None:
+        template = lines.loc[lines["line_no"] == actual_at, "template"]
+        out.append(t("explain.actual", lang, line=actual_at, template=code_span(template.iloc[0])))
+    return out
+
+
+def _render(samples: list[dict], d: Path, context: int, lang: str) -> str:
+    md = [f"# {t('samples.title', lang)}", "",
+          t("samples.intro", lang, n=len(samples), dir=d, context=context), "",
+          t("explain.context", lang, before=context, after=context), ""]
+    if not samples:
+        md += [t("report.none", lang), ""]
+    for s in samples:
+        md += [f"## " + t("samples.sample", lang, rank=s["rank"], source=code_span(s["source"]),
+                           lines=lines_label(s["line_nos"])), "",
+               t("report.record_meta", lang, time=s["time"] or "-", host=s["host"] or "-",
+                 process=s["process"] or "-"), "", f"### {t('samples.why', lang)}", ""]
+        md += [f"- {text}" for text in s["explanation"]] + ["", f"### {t('samples.lines', lang)}", ""]
+        md += [code_block([f"{'>>' if x['flagged'] else '  '} {x['line_no']}: {x['raw']}" for x in s["lines"]]), ""]
+    return "\n".join(md)
+
+
+def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, context_lines: int = 3,
+                    lang: str = "en", table: pd.DataFrame | None = None) -> dict[str, Path]:
+    """Write the samples report and JSON for the top `max_samples` anomalies; return their paths.
+
+    `table` is the folder's result table when the caller already has it (else it is collected)."""
+    check_lang(lang)
+    d = Path(processed_dir)
+    keys = read_keys(d)
+    table = collect_anomalies(d) if table is None else table
+    records = to_records(table.head(max_samples))
+    spans = [context_rows(keys, r["rows"], context_lines) for r in records]
+    text = take_rows(d, [x for span in spans for x in span], ["line_no", "raw", "template"])
+    vocab = Vocab.load(d / VOCAB).strings() if (d / VOCAB).is_file() else None
+    samples = []
+    for r, span in zip(records, spans):
+        lines = text.loc[span]
+        flagged = set(r["rows"])
+        samples.append({
+            **{k: r[k] for k in ("rank", "source", "line_nos", "time", "host", "process", "detectors", "score")},
+            "explanation": explain(r, lines, vocab, lang),
+            "reasons": render_reasons(r["reasons"], lang),
+            "lines": [{"line_no": int(x.line_no), "raw": x.raw, "template": x.template, "flagged": x.Index in flagged}
+                      for x in lines.itertuples()],
+        })
+    out = d / SAMPLES_DIR
+    out.mkdir(exist_ok=True)
+    doc = {"processed_dir": str(d), "max_samples": max_samples, "context_lines": context_lines, "lang": lang,
+           "samples": samples}
+    paths = {"samples_json": out / SAMPLES_JSON, "samples_md": out / SAMPLES_MD}
+    for path, content in ((paths["samples_json"], json.dumps(doc, ensure_ascii=False, indent=1) + "\n"),
+                          (paths["samples_md"], _render(samples, d, context_lines, lang) + "\n")):
+        path.with_name(path.name + ".tmp").write_text(content, encoding="utf-8")
+        os.replace(path.with_name(path.name + ".tmp"), path)
+    return paths

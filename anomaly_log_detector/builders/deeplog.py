@@ -1,0 +1,168 @@
+"""DeepLog inputs: one event sequence per session (`sequences.parquet`) over a template vocabulary.
+
+`sequences.parquet` has one row per session, in order of first appearance:
+
+| column   | type          | meaning                                                                 |
+|----------|---------------|-------------------------------------------------------------------------|
+| session  | string        | session name                                                            |
+| events   | list<int32>   | vocab indices in line order (unknown template -> UNK = 1)               |
+| line_nos | list<int64>   | 1-based line numbers within the source (empty when imported)            |
+| rows     | list<int64>   | 0-based row positions in `parsed.parquet` (empty when imported)         |
+| source   | string (null) | the source of every line of the session; null when lines span sources   |
+| label    | int8 (null)   | 0 normal, 1 anomaly, null unknown                                       |
+
+Imported benchmark files may add columns (e.g. `split`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from anomaly_log_detector.builders.vocab import UNK, Vocab
+from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.schema import UNSEEN_TEMPLATE
+
+SESSION_BY = ("none", "host", "process", "session")
+# Name of the session that collects lines whose grouping column is null (no line is dropped).
+NO_KEY_SESSION = "<none>"
+SEQUENCE_COLUMNS = ("session", "events", "line_nos", "rows", "source", "label")
+
+SEQUENCES_SCHEMA = pa.schema([
+    ("session", pa.string()),
+    ("events", pa.list_(pa.int32())),
+    ("line_nos", pa.list_(pa.int64())),
+    ("rows", pa.list_(pa.int64())),
+    ("source", pa.string()),
+    ("label", pa.int8()),
+])
+
+
+def read_parsed(path: str | os.PathLike, columns: Iterable[str], optional: Iterable[str] = ()) -> pd.DataFrame:
+    """Read the needed columns of a `parsed.parquet`; DataError when missing, empty or not Parquet."""
+    columns, optional = list(columns), list(optional)
+    try:
+        names = set(pq.read_schema(path).names)
+    except FileNotFoundError:
+        raise DataError(f"{path}: parsed file not found") from None
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: not a Parquet file ({exc})") from None
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a parsed.parquet?)")
+    df = pq.read_table(path, columns=columns + [c for c in optional if c in names]).to_pandas()
+    if df.empty:
+        raise DataError(f"{path}: no rows (empty parsed file)")
+    return df
+
+
+def template_vocab(templates: Iterable[str | None]) -> Vocab:
+    """A fresh vocabulary over parsed templates; `<UNSEEN>` and nulls stay out (they encode to UNK)."""
+    return Vocab.build(t for t in templates if t is not None and t != UNSEEN_TEMPLATE)
+
+
+def encode_templates(vocab: Vocab, templates: pd.Series) -> np.ndarray:
+    """Vocab index per line; `<UNSEEN>` maps to UNK even if a vocab was built with it by mistake."""
+    idx = np.asarray(vocab.encode(templates.tolist()), dtype=np.int32)
+    idx[(templates == UNSEEN_TEMPLATE).to_numpy()] = UNK
+    return idx
+
+
+def session_keys(df: pd.DataFrame, session_by: str) -> pd.Series:
+    """The session name of every line: its source for `none`, else the column value or `<none>`."""
+    if session_by not in SESSION_BY:
+        raise DataError(f"unknown --session-by {session_by!r} (choose from {', '.join(SESSION_BY)})")
+    column = "source" if session_by == "none" else session_by
+    if column not in df.columns:
+        raise DataError(f"parsed file has no {column!r} column to group sessions by")
+    keys = df[column].astype("string")
+    if session_by != "none" and keys.isna().all():
+        raise DataError(f"column {column!r} is empty on every line: nothing to group by "
+                        f"(use --session-by none, or parse with --session-regex)")
+    return keys.fillna(NO_KEY_SESSION)
+
+
+def group_sequences(keys: pd.Series, events: np.ndarray, line_nos: np.ndarray,
+                    sources: pd.Series) -> pa.Table:
+    """Group lines into sessions (order of first appearance, lines kept in input order)."""
+    codes, names = pd.factorize(keys, sort=False)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(names))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    offs = pa.array(offsets, pa.int32())
+    src = sources.astype("string").to_numpy(dtype=object, na_value=None)[order]
+    session_source: list[str | None] = []
+    for i in range(len(names)):
+        chunk = set(src[offsets[i]:offsets[i + 1]])
+        session_source.append(chunk.pop() if len(chunk) == 1 else None)
+    return pa.Table.from_arrays([
+        pa.array([str(n) for n in names], pa.string()),
+        pa.ListArray.from_arrays(offs, pa.array(events[order], pa.int32())),
+        pa.ListArray.from_arrays(offs, pa.array(line_nos[order], pa.int64())),
+        pa.ListArray.from_arrays(offs, pa.array(order.astype(np.int64), pa.int64())),
+        pa.array(session_source, pa.string()),
+        pa.nulls(len(names), pa.int8()),
+    ], schema=SEQUENCES_SCHEMA)
+
+
+def write_sequences(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write a sequences table atomically (a reader never sees a half-written file)."""
+    tmp = f"{path}.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def read_sequences(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and check a `sequences.parquet` (columns above; extra columns kept)."""
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: sequences file not found") from None
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: not a Parquet file ({exc})") from None
+    missing = [c for c in SEQUENCE_COLUMNS if c not in table.column_names]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a sequences.parquet?)")
+    if not pa.types.is_list(table.schema.field("events").type):
+        raise DataError(f"{path}: column 'events' must be a list of integers")
+    df = table.to_pandas()
+    df["label"] = df["label"].astype("Int8")  # nullable: unknown labels stay <NA>, not NaN floats
+    return df
+
+
+def build_deeplog_inputs(parsed_path: str | os.PathLike, out_dir: str | os.PathLike,
+                         session_by: str = "none", vocab_path: str | os.PathLike | None = None) -> dict:
+    """Write `sequences.parquet` and `vocab.json` into `out_dir`; return a summary dict.
+
+    With `vocab_path` the existing vocabulary is reused (templates not in it encode to UNK) and copied
+    into `out_dir`, so the folder is self-contained; otherwise a new one is built from these templates.
+    """
+    df = read_parsed(parsed_path, ["line_no", "source", "template"], optional=["host", "process", "session"])
+    keys = session_keys(df, session_by)
+    vocab = Vocab.load(vocab_path) if vocab_path else template_vocab(df["template"].unique())
+    events = encode_templates(vocab, df["template"])
+    table = group_sequences(keys, events, df["line_no"].to_numpy(np.int64), df["source"])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_sequences(table, out / "sequences.parquet")
+    vocab.save(out / "vocab.json")
+    lengths = np.diff(table.column("events").combine_chunks().offsets.to_numpy())
+    return {
+        "sequences": str(out / "sequences.parquet"),
+        "vocab": str(out / "vocab.json"),
+        "vocab_reused": vocab_path is not None,
+        "session_by": session_by,
+        "lines": int(len(df)),
+        "sessions": int(table.num_rows),
+        "lines_without_key": int((keys == NO_KEY_SESSION).sum()) if session_by != "none" else 0,
+        "unknown_events": int((events == UNK).sum()),
+        "vocab_size": vocab.size,
+        "session_length": {"min": int(lengths.min()), "median": float(np.median(lengths)),
+                           "max": int(lengths.max())},
+    }

@@ -1,0 +1,354 @@
+"""Statistical baseline: sliding windows of parsed lines scored against normal-log statistics.
+
+Each window (builders/mscred.py windows: `window_size` lines, `stride` apart, per source) gets three
+components in [0, 1):
+
+* ``new_ratio`` — share of its lines whose template never occurred in training (incl. ``<UNSEEN>``).
+* ``freq_change`` — how far the per-window frequency of each known template is from its training
+  statistics: z_t = |f_t - m_t| / (s_t + 1/window_size) with m_t, s_t^2 the exponentially weighted
+  mean and variance (factor ``alpha``) of f_t over the training windows in order; the RMS of z over
+  the templates present in the window or in training, squashed as z / (z + z_scale).
+* ``severity`` — excess of the share of error-level lines (``level`` in SEVERE_LEVELS) over its
+  training EWM statistics, squashed the same way; 0 when training had no ``level`` values.
+
+``score`` = weighted sum of the three; ``threshold_`` = the ``quantile`` of the training windows'
+scores. ``evidence_lines`` names the lines that explain a window (what reports and line-level eval
+point at): a line scores w_new*[new template] + w_sev*[error level] + w_freq*squash(z of its template
+in that window), and the lines scoring above ``line_threshold_`` (the ``line_quantile`` of the
+training lines' best scores) are the window's evidence; a window flagged as a whole may have none.
+``line_quantile`` (0.99) is stricter than ``quantile`` (0.95) because a window holds many lines: the
+same false-alarm rate per line would name far more normal lines than windows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from anomaly_log_detector.builders.mscred import count_matrix, window_bounds, window_table
+from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.errors import DataError, ModelError
+from anomaly_log_detector.schema import UNSEEN_TEMPLATE
+
+FORMAT = "alog-detect/baseline"
+VERSION = 1
+COMPONENTS = ("new_ratio", "freq_change", "severity")
+# Levels counted as errors (lower-case): syslog 0-3 names, Java/log4j, BGL (FATAL, SEVERE, FAILURE).
+SEVERE_LEVELS = frozenset({"emerg", "emergency", "panic", "alert", "crit", "critical", "err", "error",
+                           "fatal", "severe", "failure"})
+REQUIRED = ("line_no", "source", "template")
+
+
+def _ewm(rows: np.ndarray | sparse.csr_matrix, alpha: float, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Exponentially weighted mean and variance over the rows, in order (West's incremental form).
+    Sparse rows are densified `block` at a time, so memory stays bounded with many templates."""
+    mean = var = None
+    for b in range(0, rows.shape[0], block):
+        chunk = rows[b:b + block]
+        dense = chunk.toarray() if sparse.issparse(chunk) else np.asarray(chunk, dtype=float)
+        for x in dense:
+            if mean is None:
+                mean, var = x.astype(float), np.zeros(len(x))
+                continue
+            delta = x - mean
+            mean += alpha * delta
+            var = (1.0 - alpha) * (var + alpha * delta * delta)
+    return mean, var
+
+
+def _squash(z: np.ndarray, scale: float) -> np.ndarray:
+    return z / (z + scale)
+
+
+class BaselineDetector(Detector):
+    """Window scores from template novelty, template-frequency change and error levels.
+
+    `fit(X)` / `score(X)` take parsed lines: a DataFrame with `line_no`, `source`, `template` (and
+    optionally `level`), in input order. The scoring unit is a window; `score_windows(X)` returns the
+    full table (bounds, line numbers, components, evidence lines).
+    """
+
+    name = "baseline"
+
+    def __init__(self, window_size: int = 50, stride: int = 25, quantile: float = 0.95, alpha: float = 0.1,
+                 z_scale: float = 3.0, weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                 line_quantile: float = 0.99):
+        self.window_size = window_size
+        self.stride = stride
+        self.quantile = quantile
+        self.line_quantile = line_quantile
+        self.alpha = alpha
+        self.z_scale = z_scale
+        self.weights = tuple(weights)
+
+    # ---- input -------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if not (0.0 <= self.quantile <= 1.0 and 0.0 <= self.line_quantile <= 1.0):
+            raise DataError(f"quantiles must be within [0, 1] (got {self.quantile}, {self.line_quantile})")
+        if not 0.0 < self.alpha <= 1.0:
+            raise DataError(f"alpha must be within (0, 1] (got {self.alpha})")
+        if len(self.weights) != len(COMPONENTS) or self.z_scale <= 0:
+            raise DataError("weights must be 3 numbers (new, freq, severity) and z_scale > 0")
+
+    @staticmethod
+    def _check_frame(X: pd.DataFrame) -> None:
+        if not isinstance(X, pd.DataFrame):
+            raise DataError("the baseline takes parsed lines as a pandas DataFrame")
+        missing = [c for c in REQUIRED if c not in X.columns]
+        if missing:
+            raise DataError(f"parsed lines lack column(s) {', '.join(missing)}")
+        if X.empty:
+            raise DataError("no parsed lines to score")
+
+    @staticmethod
+    def _severe(X: pd.DataFrame) -> np.ndarray:
+        if "level" not in X.columns:
+            return np.zeros(len(X), dtype=bool)
+        return X["level"].astype("string").str.strip().str.lower().isin(SEVERE_LEVELS).fillna(False).to_numpy(bool)
+
+    def _windows(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return window_bounds(X["source"], self.window_size, self.stride)
+
+    # ---- the contract ------------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y=None) -> "BaselineDetector":
+        """Learn template statistics from normal parsed lines; set `threshold_`."""
+        self._check_params()
+        self._check_frame(X)
+        X = X.reset_index(drop=True)
+        templates = X["template"].astype("string")
+        self.templates_ = sorted(set(templates.dropna()) - {UNSEEN_TEMPLATE})
+        self.uses_level_ = bool("level" in X.columns and X["level"].notna().any())
+        starts, ends = self._windows(X)
+        freq, _ = self._frequencies(X, starts, ends)
+        self.mean_, self.var_ = _ewm(freq, self.alpha)
+        sev_share = self._severe_share(X, starts, ends)
+        sev_mean, sev_var = _ewm(sev_share[:, None], self.alpha)
+        self.severity_mean_, self.severity_var_ = float(sev_mean[0]), float(sev_var[0])
+        self.train_windows_ = int(len(starts))
+        self.line_threshold_ = self._line_threshold(X, starts, ends)
+        # Set last: `threshold_` is what marks the detector as fitted.
+        self.threshold_ = self.quantile_threshold(self._table(X)["score"].to_numpy(float), self.quantile)
+        return self
+
+    def score(self, X: pd.DataFrame) -> np.ndarray:
+        """One score per window, higher is more anomalous."""
+        return self.score_windows(X, evidence=False)["score"].to_numpy(float)
+
+    def score_windows(self, X: pd.DataFrame, evidence: bool = True) -> pd.DataFrame:
+        """Per-window table: bounds, `window_start_line`/`window_end_line`, components, score, flag."""
+        self._check_fitted()
+        self._check_frame(X)
+        X = X.reset_index(drop=True)
+        table = self._table(X)
+        table["is_anomaly"] = table["score"].to_numpy() > self.threshold_
+        if evidence:
+            starts, ends = table["start_row"].to_numpy(), table["end_row"].to_numpy()
+            table["evidence_lines"] = self._evidence(X, starts, ends)
+        return table
+
+    # ---- pieces ------------------------------------------------------------------------------
+    def _table(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Window bounds, components and score of (index-reset) parsed lines."""
+        starts, ends = self._windows(X)
+        freq, novel = self._frequencies(X, starts, ends)
+        lengths = (ends - starts).astype(float)
+        new_ratio = novel / lengths
+        freq_change = _squash(self._rms_z(freq), self.z_scale)
+        severity = np.zeros(len(starts))
+        if self.uses_level_:
+            share = self._severe_share(X, starts, ends)
+            z = np.maximum(0.0, share - self.severity_mean_) / (math.sqrt(self.severity_var_) + 1.0 / self.window_size)
+            severity = _squash(z, self.z_scale)
+        w_new, w_freq, w_sev = self.weights
+        table = window_table(X, starts, ends).rename(
+            columns={"start_line": "window_start_line", "end_line": "window_end_line"})
+        table["new_ratio"], table["freq_change"], table["severity"] = new_ratio, freq_change, severity
+        table["score"] = w_new * new_ratio + w_freq * freq_change + w_sev * severity
+        return table
+
+    def _template_index(self, X: pd.DataFrame) -> np.ndarray:
+        """Index into `templates_` per line; len(templates_) for templates not seen in training."""
+        lookup = {t: i for i, t in enumerate(self.templates_)}
+        unknown = len(self.templates_)
+        return np.fromiter((lookup.get(t, unknown) for t in X["template"].astype("string").fillna(UNSEEN_TEMPLATE)),
+                           dtype=np.int64, count=len(X))
+
+    def _frequencies(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray):
+        """(windows x templates sparse frequencies of known templates, novel line count per window)."""
+        T = len(self.templates_)
+        counts = count_matrix(self._template_index(X), starts, ends, T + 1).astype(float)
+        novel = counts[:, T].toarray().ravel()
+        lengths = (ends - starts).astype(float)
+        freq = sparse.diags(1.0 / lengths) @ counts[:, :T]
+        return freq.tocsr(), novel
+
+    def _severe_share(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        csum = np.concatenate([[0], np.cumsum(self._severe(X))])
+        return (csum[ends] - csum[starts]) / (ends - starts)
+
+    def _scale(self) -> np.ndarray:
+        return np.sqrt(self.var_) + 1.0 / self.window_size
+
+    def _rms_z(self, freq: sparse.csr_matrix) -> np.ndarray:
+        """RMS template z-score per window, from sparse rows: absent templates contribute (m/d)^2."""
+        d = self._scale()
+        base = (self.mean_ / d) ** 2
+        present = freq.copy()
+        cols = present.indices
+        present.data = ((present.data - self.mean_[cols]) / d[cols]) ** 2 - base[cols]
+        sumsq = base.sum() + np.asarray(present.sum(axis=1)).ravel()
+        fresh = freq.copy()
+        fresh.data = (self.mean_[cols] <= 0).astype(float)
+        active = int((self.mean_ > 0).sum()) + np.asarray(fresh.sum(axis=1)).ravel()
+        return np.sqrt(np.maximum(sumsq, 0.0) / np.maximum(active, 1))
+
+    def _line_scores(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray):
+        """Score of every (window, line) pair: (rows, window offsets into them, line scores)."""
+        T = len(self.templates_)
+        tidx = self._template_index(X)
+        lengths = ends - starts
+        win = np.repeat(np.arange(len(starts)), lengths)
+        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
+        t = tidx[rows]
+        # Count of each (window, template) pair, to get the template's frequency in that window.
+        _, inverse, pair_counts = np.unique(win * (T + 1) + t, return_inverse=True, return_counts=True)
+        f = pair_counts[inverse] / lengths[win]
+        known = t < T
+        z = np.zeros(len(rows))
+        tk = t[known]
+        z[known] = np.abs(f[known] - self.mean_[tk]) / self._scale()[tk]
+        w_new, w_freq, w_sev = self.weights
+        line_score = w_new * (~known) + w_freq * _squash(z, self.z_scale)
+        if self.uses_level_:
+            line_score = line_score + w_sev * self._severe(X)[rows]
+        return rows, np.concatenate([[0], np.cumsum(lengths)]), line_score
+
+    def _line_threshold(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> float:
+        """The `line_quantile` of the training lines' scores (a line's score: its best over its windows)."""
+        rows, _, line_score = self._line_scores(X, starts, ends)
+        best = np.zeros(len(X))
+        np.maximum.at(best, rows, line_score)
+        return self.quantile_threshold(best, self.line_quantile)
+
+    def _evidence(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> list[list[int]]:
+        """Per window, the line numbers whose line score exceeds `line_threshold_` (maybe none)."""
+        rows, offsets, line_score = self._line_scores(X, starts, ends)
+        line_no = X["line_no"].to_numpy(np.int64)[rows]
+        hit = line_score > self.line_threshold_
+        return [line_no[a:b][hit[a:b]].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+
+    # ---- persistence -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        params = self.get_params()
+        params["weights"] = list(params["weights"])
+        return {"format": FORMAT, "version": VERSION, "params": params, "templates": self.templates_,
+                "mean": self.mean_.tolist(), "var": self.var_.tolist(),
+                "severity_mean": self.severity_mean_, "severity_var": self.severity_var_,
+                "uses_level": self.uses_level_, "threshold": self.threshold_,
+                "line_threshold": self.line_threshold_,
+                "train_windows": self.train_windows_}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the statistics as JSON (floats round-trip exactly, so scores reload identically)."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, ensure_ascii=False)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "BaselineDetector":
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except FileNotFoundError:
+            raise ModelError(f"{path}: baseline model not found") from None
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path}: cannot read baseline model: {exc}") from None
+        return cls.from_dict(d, str(path))
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "baseline model") -> "BaselineDetector":
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ModelError(f"{where}: not an alog-detect baseline model (missing format {FORMAT!r})")
+        if d.get("version") != VERSION:
+            raise ModelError(f"{where}: unsupported baseline model version {d.get('version')!r}")
+        try:
+            det = cls(**d["params"])
+            det.templates_ = [str(t) for t in d["templates"]]
+            det.mean_ = np.asarray(d["mean"], dtype=float)
+            det.var_ = np.asarray(d["var"], dtype=float)
+            det.severity_mean_, det.severity_var_ = float(d["severity_mean"]), float(d["severity_var"])
+            det.uses_level_ = bool(d["uses_level"])
+            det.train_windows_ = int(d["train_windows"])
+            det.threshold_ = float(d["threshold"])
+            det.line_threshold_ = float(d["line_threshold"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{where}: malformed baseline model ({type(exc).__name__}: {exc})") from None
+        n = len(det.templates_)
+        if det.mean_.shape != (n,) or det.var_.shape != (n,) or not (
+                np.isfinite(det.mean_).all() and np.isfinite(det.var_).all() and (det.var_ >= 0).all()):
+            raise ModelError(f"{where}: statistics do not match its {n} templates")
+        try:
+            det._check_params()
+        except DataError as exc:
+            raise ModelError(f"{where}: {exc}") from None
+        return det
+
+
+def run_baseline(parsed_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
+                 model_path: str | os.PathLike | None = None, save_model: str | os.PathLike | None = None,
+                 window_size: int = 50, stride: int = 25, quantile: float = 0.95,
+                 line_quantile: float = 0.99) -> dict:
+    """Fit on `parsed_path` (or load `model_path`), score it into `out_dir/baseline_scores.parquet`.
+
+    Fitting writes the statistics to `save_model` and/or `out_dir/baseline_stats.json`; with
+    `model_path` the window settings come from the model. Returns a summary dict.
+    """
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from anomaly_log_detector.builders.deeplog import read_parsed
+
+    if out_dir is None and save_model is None:
+        raise DataError("nothing to write: give an output folder, a file to save the model to, or both")
+    if model_path is not None and save_model is not None:
+        raise DataError("--model scores with saved statistics; --save-model saves newly fitted ones: pick one")
+    X = read_parsed(parsed_path, REQUIRED, optional=["level"])
+    if model_path is not None:
+        det = BaselineDetector.load(model_path)
+    else:
+        det = BaselineDetector(window_size=window_size, stride=stride, quantile=quantile,
+                               line_quantile=line_quantile).fit(X)
+    summary: dict[str, Any] = {"lines": int(len(X)), "window_size": det.window_size, "stride": det.stride,
+                               "threshold": det.threshold_, "model": str(model_path) if model_path else None,
+                               "outputs": {}}
+    if save_model is not None:
+        det.save(save_model)
+        summary["outputs"]["model"] = str(save_model)
+    if out_dir is None:
+        return summary
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if model_path is None:
+        det.save(out / "baseline_stats.json")
+        summary["outputs"]["stats"] = str(out / "baseline_stats.json")
+    table = det.score_windows(X)
+    tmp = out / "baseline_scores.parquet.tmp"
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp)
+    os.replace(tmp, out / "baseline_scores.parquet")
+    summary["outputs"]["scores"] = str(out / "baseline_scores.parquet")
+    flagged = table[table["is_anomaly"]]
+    summary.update(windows=int(len(table)), flagged_windows=int(len(flagged)),
+                   evidence_lines=int(sum(len(v) for v in flagged["evidence_lines"])),
+                   top=flagged.nlargest(5, "score")[["window_start_line", "window_end_line", "score"]]
+                   .to_dict("records"))
+    return summary

@@ -1,0 +1,140 @@
+"""Ground-truth label loaders for `alog-detect eval`.
+
+Three kinds of file, told apart by content:
+
+* Parquet with `line_no` and `is_anomaly` (what `gen-synth` writes; `anomaly_type`, `source` optional)
+  -> per-line labels. Parquet with `session` and `label` (e.g. an imported `sequences.parquet`)
+  -> per-session labels.
+* CSV whose header names a `Label` column after a session column (loglizer `BlockId,Label`)
+  -> per-session labels; `Normal`/`Anomaly` (or 0/1), other columns ignored.
+* Anything else is a raw log with labels in front (BGL, Thunderbird): line n is anomalous unless its
+  first whitespace-separated token is `-`. Blank lines count as normal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from anomaly_log_detector.errors import DataError
+
+SESSION_LABEL_VALUES = {"normal": 0, "anomaly": 1, "0": 0, "1": 1}
+
+
+@dataclass(frozen=True)
+class LineLabels:
+    """Per-line truth: 1-based line numbers (within one source) and anomaly flags."""
+
+    line_no: np.ndarray
+    is_anomaly: np.ndarray
+    path: str
+    kind: str = "line"
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"line_no": self.line_no, "truth": self.is_anomaly})
+
+
+@dataclass(frozen=True)
+class SessionLabels:
+    """Per-session truth: session name -> anomalous."""
+
+    session: np.ndarray
+    is_anomaly: np.ndarray
+    path: str
+    kind: str = "session"
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"session": self.session, "truth": self.is_anomaly})
+
+
+def _check_unique(keys: np.ndarray, what: str, path: str) -> None:
+    uniq, counts = np.unique(keys, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(f"{path}: {what} {uniq[counts > 1][0]!r} is labelled more than once")
+
+
+def _from_parquet(path: str) -> LineLabels | SessionLabels:
+    try:
+        df = pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: cannot read labels Parquet ({exc})") from None
+    if df.empty:
+        raise DataError(f"{path}: no labels (empty file)")
+    if {"line_no", "is_anomaly"} <= set(df.columns):
+        if "source" in df.columns and df["source"].nunique() > 1:
+            raise DataError(f"{path}: labels for several sources; evaluate one source at a time")
+        line_no = df["line_no"].to_numpy(np.int64)
+        _check_unique(line_no, "line", path)
+        return LineLabels(line_no, df["is_anomaly"].astype(bool).to_numpy(), path)
+    if {"session", "label"} <= set(df.columns):
+        known = df[df["label"].notna()]
+        if known.empty:
+            raise DataError(f"{path}: every session label is unknown")
+        session = known["session"].astype(str).to_numpy()
+        _check_unique(session, "session", path)
+        return SessionLabels(session, known["label"].astype(int).to_numpy() == 1, path)
+    raise DataError(f"{path}: labels Parquet needs line_no,is_anomaly or session,label columns")
+
+
+def _from_session_csv(path: str, text: str) -> SessionLabels:
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader)
+    col = header.index("Label")
+    sessions, flags = [], []
+    for n, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) <= col:
+            raise DataError(f"{path}:{n}: missing Label field")
+        value = SESSION_LABEL_VALUES.get(row[col].strip().lower())
+        if value is None:
+            raise DataError(f"{path}:{n}: unknown Label {row[col]!r} (expected Normal or Anomaly)")
+        sessions.append(row[0])
+        flags.append(value == 1)
+    if not sessions:
+        raise DataError(f"{path}: no labels")
+    arr = np.asarray(sessions, dtype=object)
+    _check_unique(arr.astype(str), "session", path)
+    return SessionLabels(arr, np.asarray(flags, dtype=bool), path)
+
+
+def _from_raw_log(path: str, data: bytes) -> LineLabels:
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()  # the final newline does not start a line
+    if not lines:
+        raise DataError(f"{path}: no lines to take labels from")
+    first = [line.split(None, 1)[0] if line.strip() else b"-" for line in lines]
+    flags = np.fromiter((tok != b"-" for tok in first), dtype=bool, count=len(first))
+    if flags.all():
+        # A labelled log marks normal lines with `-`; none at all means this is some other file.
+        raise DataError(f"{path}: not a labels file (no line starts with '-' as BGL/Thunderbird logs do, "
+                        f"and it is neither labels Parquet nor a CSV with a Label column)")
+    return LineLabels(np.arange(1, len(lines) + 1, dtype=np.int64), flags, path)
+
+
+def load_labels(path: str | os.PathLike) -> LineLabels | SessionLabels:
+    """Load a labels file of any supported kind (see the module docstring)."""
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise DataError(f"{path}: labels file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read labels ({exc.strerror})") from None
+    if not data:
+        raise DataError(f"{path}: labels file is empty")
+    if data[:4] == b"PAR1":
+        return _from_parquet(path)
+    head = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace").split(",")
+    if len(head) >= 2 and "Label" in head[1:]:
+        return _from_session_csv(path, data.decode("utf-8", "replace"))
+    return _from_raw_log(path, data)

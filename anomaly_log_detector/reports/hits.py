@@ -1,0 +1,190 @@
+"""Detector result files -> *hits*: one flagged parsed line each, with a comparable score and a reason.
+
+A hit is a row of a DataFrame with columns ``row`` (0-based position in `parsed.parquet`), ``detector``,
+``score`` (in [0, 1], higher is more anomalous), ``key`` (a message-table key) and ``params`` (a dict
+for that message). The rules, per detector:
+
+* **novelty**: every parsed line with ``template_id == UNSEEN_ID`` (the message matches no training
+  template). Score 1.0.
+* **deeplog**: every prediction with ``in_topk == False`` in `deeplog_infer.parquet`; when
+  `deeplog_sessions.parquet` is there too, only those of sessions it marks ``is_anomaly``. An
+  unexpected end of session (EOS target, no line of its own) points at the session's last line.
+  Score = 1 - the probability DeepLog gave the actual template (1.0 for an unknown template). With only the
+  sessions file, a flagged session's ``first_miss_line`` is the hit, scored like the baseline below.
+* **baseline**: in every window with ``is_anomaly``, its ``evidence_lines`` (the lines the baseline says
+  explain it); a window flagged without evidence contributes its ``RAREST_PER_WINDOW`` lines whose
+  templates are rarest in this file (ties: earliest). Score = the window score's empirical rank among
+  all windows (the fraction scoring at most as high), so flagged windows sit near 1 whatever the
+  baseline's raw scale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.reports.inputs import (
+    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, SEQUENCES, locate, read_table,
+)
+from anomaly_log_detector.schema import UNSEEN_ID
+
+DETECTORS = ("novelty", "deeplog", "baseline")
+RAREST_PER_WINDOW = 3
+HIT_COLUMNS = ["row", "detector", "score", "key", "params"]
+BASELINE_REQUIRED = ("source", "window_start_line", "window_end_line", "score", "is_anomaly")
+# The baseline's score components (detectors/baseline.py COMPONENTS), shown in reasons when present.
+BASELINE_COMPONENTS = ("new_ratio", "freq_change", "severity")
+
+
+def plain(v: Any) -> Any:
+    """A numpy/pandas scalar as a plain JSON value (NaN/NA -> None)."""
+    if v is None or v is pd.NA:
+        return None
+    v = v.item() if hasattr(v, "item") else v
+    return None if isinstance(v, float) and not np.isfinite(v) else v
+
+
+def ecdf(values: pd.Series) -> np.ndarray:
+    """Fraction of values <= each value (1.0 for the highest); NaN counts as lowest."""
+    v = values.astype(float).fillna(-np.inf)
+    return (v.rank(method="max") / max(len(v), 1)).to_numpy()
+
+
+def make_hits(rows: Any, detector: str, score: Any, key: str, params: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame({"row": np.asarray(rows, dtype=np.int64), "detector": detector,
+                         "score": np.clip(np.asarray(score, dtype=float), 0.0, 1.0),
+                         "key": key, "params": params}, columns=HIT_COLUMNS)
+
+
+def novelty_hits(keys: pd.DataFrame) -> pd.DataFrame:
+    """Lines whose message matched no training template."""
+    rows = np.flatnonzero(keys["template_id"].to_numpy() == UNSEEN_ID)
+    return make_hits(rows, "novelty", np.ones(len(rows)), "reason.novel_template", [{} for _ in rows])
+
+
+def _infer_rows(d: Path, infer: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
+    """Parsed rows of DeepLog predictions: via `sequences.parquet` (session, idx) -> rows[idx] when the
+    folder has it (exact even when a session spans sources), else by line number."""
+    path = d / SEQUENCES
+    if not path.exists():
+        return locate(keys, infer, str(d / DEEPLOG_INFER))
+    seq = read_table(path, ["session", "rows"])
+    rows_of = dict(zip(seq["session"].astype(str), seq["rows"]))
+    out = np.empty(len(infer), dtype=np.int64)
+    line_no = keys["line_no"].to_numpy()
+    for i, (session, idx, line) in enumerate(zip(infer["session"].astype(str), infer["idx"], infer["line_no"])):
+        rows = rows_of.get(session)
+        if rows is None or not 0 <= idx < len(rows) or line_no[rows[idx]] != line:
+            raise DataError(f"{path} does not match {DEEPLOG_INFER} (session {session!r}, event {idx}): "
+                            f"rebuild the sequences or rerun deeplog-infer on this folder")
+        out[i] = rows[idx]
+    return out
+
+
+def _place_eos(df: pd.DataFrame) -> pd.DataFrame:
+    """Give each end-of-session prediction (null `line_no`) the session's last line and event index,
+    so a session that stopped early points at where it stopped; `eos` marks those rows."""
+    df = df.sort_values(["session", "idx"], kind="stable")
+    eos = df["line_no"].isna()
+    before = df.groupby("session", sort=False)["line_no"].shift(1)
+    df = df.assign(eos=eos, line_no=df["line_no"].where(~eos, before), idx=df["idx"].where(~eos, df["idx"] - 1))
+    # Sessions without line numbers (imported sequences) have no line to point at.
+    return df[df["line_no"].notna()].astype({"line_no": "int64"}).reset_index(drop=True)
+
+
+def deeplog_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
+    """Unexpected events of DeepLog (see the module docstring for which ones count)."""
+    infer_path, sessions_path = d / DEEPLOG_INFER, d / DEEPLOG_SESSIONS
+    if not infer_path.exists():
+        return _session_hits(sessions_path, keys)
+    sessions = read_table(sessions_path, ["session", "is_anomaly"]) if sessions_path.exists() else None
+    df = _place_eos(read_table(infer_path, ["session", "idx", "line_no", "in_topk", "rank", "prob", "is_novel"]))
+    keep = ~df["in_topk"].astype(bool)
+    if sessions is not None:
+        keep &= df["session"].isin(sessions.loc[sessions["is_anomaly"].astype(bool), "session"])
+    df = df[keep].reset_index(drop=True)
+    rows = _infer_rows(d, df, keys)
+    kind = np.where(df["eos"], "reason.deeplog_eos",
+                    np.where(df["is_novel"].astype(bool), "reason.deeplog_novel", "reason.deeplog_miss"))
+    score = np.where(kind == "reason.deeplog_novel", 1.0, 1.0 - df["prob"].astype(float).to_numpy())
+    params = [{"session": str(s), "rank": int(r), "prob": float(p)}
+              for s, r, p in zip(df["session"], df["rank"], df["prob"])]
+    if "expected" in df.columns:  # optional: the model's top candidates (vocab indices), most likely first
+        for p, expected in zip(params, df["expected"]):
+            p["expected"] = [int(x) for x in expected]
+    return make_hits(rows, "deeplog", score, "", params).assign(key=kind)
+
+
+def _session_hits(path: Path, keys: pd.DataFrame) -> pd.DataFrame:
+    """Hits from `deeplog_sessions.parquet` alone: the first miss of each flagged session, placed through
+    `sequences.parquet` when the folder has it (a session may span sources), else by line number."""
+    sessions = read_table(path, ["session", "is_anomaly", "first_miss_line"])
+    score = ecdf(sessions["score"]) if "score" in sessions.columns else np.ones(len(sessions))
+    keep = (sessions["is_anomaly"].astype(bool) & sessions["first_miss_line"].notna()).to_numpy()
+    flagged = sessions[keep].rename(columns={"first_miss_line": "line_no"}).astype({"line_no": "int64"})
+    params = [{"session": str(r["session"]), "misses": plain(r.get("misses")), "windows": plain(r.get("windows"))}
+              for r in flagged.to_dict("records")]
+    if (path.parent / SEQUENCES).exists():
+        seq = read_table(path.parent / SEQUENCES, ["session", "rows", "line_nos"]).set_index("session")
+        rows = []
+        for session, line in zip(flagged["session"].astype(str), flagged["line_no"]):
+            at = np.flatnonzero(np.asarray(seq.at[session, "line_nos"]) == line) if session in seq.index else []
+            if not len(at):
+                raise DataError(f"{path.parent / SEQUENCES} does not match {path.name} (session {session!r}, "
+                                f"line {line}): rebuild the sequences or rerun deeplog-infer on this folder")
+            rows.append(seq.at[session, "rows"][at[0]])
+    else:
+        rows = locate(keys, flagged, str(path))
+    return make_hits(rows, "deeplog", score[keep], "reason.deeplog_session", params)
+
+
+def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
+    """The evidence (or rarest) lines of every window the baseline flagged."""
+    path = d / BASELINE
+    df = read_table(path, BASELINE_REQUIRED)
+    norm = ecdf(df["score"])
+    flagged = df["is_anomaly"].astype(bool).to_numpy()
+    windows, norm = df[flagged].reset_index(drop=True), norm[flagged]
+    if windows.empty:
+        return make_hits([], "baseline", [], "reason.baseline_evidence", [])
+    starts = locate(keys, windows.rename(columns={"window_start_line": "line_no"}), str(path))
+    ends = locate(keys, windows.rename(columns={"window_end_line": "line_no"}), str(path))
+    _, inverse, counts = np.unique(keys["template_id"].to_numpy(), return_inverse=True, return_counts=True)
+    freq = counts[inverse]  # occurrences in this file of each row's template
+    components = [c for c in BASELINE_COMPONENTS if c in windows.columns]
+    evidence = windows["evidence_lines"] if "evidence_lines" in windows.columns else None
+    parts = []
+    for i, w in enumerate(windows.to_dict("records")):
+        base = {"start": int(w["window_start_line"]), "end": int(w["window_end_line"]),
+                "score": float(w["score"]), "components": {c: plain(w[c]) for c in components}}
+        lines = [] if evidence is None or evidence[i] is None else list(evidence[i])
+        if lines:
+            rows = locate(keys, pd.DataFrame({"source": w["source"], "line_no": lines}), str(path))
+            key = "reason.baseline_evidence"
+        else:
+            rows = starts[i] + np.argsort(freq[starts[i]:ends[i] + 1], kind="stable")[:RAREST_PER_WINDOW]
+            key = "reason.baseline_window"
+        parts.append(make_hits(rows, "baseline", np.full(len(rows), norm[i]), key,
+                               [{**base, "count": int(freq[r])} for r in rows]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def detectors_run(d: Path) -> list[str]:
+    """The detectors whose results are in the folder (novelty always: it needs only parsed.parquet)."""
+    ran = {"novelty": True, "deeplog": (d / DEEPLOG_INFER).exists() or (d / DEEPLOG_SESSIONS).exists(),
+           "baseline": (d / BASELINE).exists()}
+    return [name for name in DETECTORS if ran[name]]
+
+
+def collect_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
+    """Every detector's hits in the folder; one per (line, detector), the strongest (a line can sit in
+    several overlapping windows)."""
+    get = {"novelty": lambda: novelty_hits(keys), "deeplog": lambda: deeplog_hits(d, keys),
+           "baseline": lambda: baseline_hits(d, keys)}
+    hits = pd.concat([get[name]() for name in detectors_run(d)], ignore_index=True)
+    hits = hits.sort_values(["row", "detector", "score"], ascending=[True, True, False], kind="stable")
+    return hits.drop_duplicates(["row", "detector"]).reset_index(drop=True)
