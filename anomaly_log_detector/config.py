@@ -12,10 +12,16 @@ CHUNK_LINES = 65536
 
 @dataclass(frozen=True)
 class DrainConfig:
-    """Drain parameters (see He et al., ICWS'17 and Drain3)."""
+    """Drain parameters (see He et al., ICWS'17 and Drain3).
 
-    sim_th: float = 0.4
-    depth: int = 4
+    Defaults chosen on the Loghub 2k benchmark (docs/parsing-accuracy.md) together with rules.json and
+    the mask-aware similarity of parsing/miner.py: since masked slots count as equal there, ``sim_th``
+    is the share of plain words that must agree (0.78: one differing word in five joins, two in six
+    split); ``depth`` 5 routes on the first two tokens.
+    """
+
+    sim_th: float = 0.78
+    depth: int = 5
     max_children: int = 100
     extra_delimiters: tuple[str, ...] = ()
     parametrize_numeric_tokens: bool = True

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from anomaly_log_detector.cli.options import quiet_option
-
-MASK_GROUPS = ("paths", "hex", "ips", "mac", "uuid", "pid", "device", "num")
+from anomaly_log_detector.parsing.masking import FLAG_GROUPS as MASK_GROUPS  # stdlib-only module
 
 
 def mask_options(f):
