@@ -1,0 +1,89 @@
+"""`alog-detect deeplog-train` and `deeplog-infer`: the DeepLog next-template LSTM over sessions."""
+
+from __future__ import annotations
+
+import click
+
+from anomaly_log_detector.cli.options import quiet_option, seed_option
+
+SEQ = click.option("--seq", "seq_path", required=True, type=click.Path(exists=True, dir_okay=False),
+                   help="sequences.parquet from `build-deeplog` or `import-sequences`.")
+SPLIT = click.option("--split", default=None,
+                     help="Use only the sessions whose 'split' column equals this value (imported benchmark "
+                          "sets, e.g. train / test).")
+TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+                     help="Also require the key to lie in the smallest set of predictions holding this much "
+                          "probability (e.g. 0.9999): keys the model deems nearly impossible become misses "
+                          "even inside the top-k.")
+
+
+@click.command("deeplog-train")
+@SEQ
+@click.option("--vocab", "vocab_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="vocab.json the sequences were built with [default: vocab.json beside --seq].")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Model file to write (a torch state dict with its config, e.g. deeplog.pth).")
+@click.option("--seq-len", type=click.IntRange(1), default=10, show_default=True,
+              help="Keys in the history window that predicts the next key.")
+@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True,
+              help="Most passes over the training windows (training stops earlier on a loss plateau).")
+@click.option("--patience", type=click.IntRange(1), default=5, show_default=True,
+              help="Stop after this many epochs without a 0.1% loss improvement.")
+@click.option("--hidden", type=click.IntRange(1), default=64, show_default=True, help="LSTM hidden units.")
+@click.option("--layers", type=click.IntRange(1), default=2, show_default=True, help="LSTM layers.")
+@click.option("--embed-dim", type=click.IntRange(1), default=16, show_default=True,
+              help="Size of the key embedding fed to the LSTM.")
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True,
+              help="Distinct training windows per optimiser step.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True,
+              help="Adam learning rate.")
+@click.option("--k", type=click.IntRange(1), default=9, show_default=True,
+              help="Default top-k stored in the model (deeplog-infer --k overrides it).")
+@TOP_P
+@click.option("--no-eos", is_flag=True,
+              help="Do not predict an end-of-session key (for one long stream rather than sessions).")
+@SPLIT
+@seed_option()
+@quiet_option
+def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patience, hidden, layers, embed_dim,
+                          batch_size, lr, k, top_p, no_eos, split, seed, quiet):
+    """Train DeepLog on the normal sessions of a sequences file (sessions labelled 1 are left out)."""
+    from anomaly_log_detector.detectors.deeplog import train_deeplog
+
+    s = train_deeplog(seq_path, out_path, vocab_path=vocab_path, split=split, seq_len=seq_len, epochs=epochs,
+                      patience=patience, hidden=hidden, layers=layers, embed_dim=embed_dim,
+                      batch_size=batch_size, lr=lr, k=k, top_p=top_p, eos=not no_eos, seed=seed, quiet=quiet)
+    click.echo(f"trained on {s['sessions']:,} sessions ({s['excluded_anomalous']:,} anomalous left out): "
+               f"{s['windows']:,} windows, {s['distinct_windows']:,} distinct")
+    click.echo(f"epochs: {s['epochs']}{' (stopped on plateau)' if s['stopped_early'] else ''}, "
+               f"final loss {s['final_loss']:.4f}, {s['seconds']:.1f} s ({s['windows_per_s']:,.0f} windows/s)")
+    click.echo(f"wrote {s['model']}")
+
+
+@click.command("deeplog-infer")
+@SEQ
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Model file written by `deeplog-train`.")
+@click.option("--k", type=click.IntRange(1), default=None,
+              help="A key outside the model's top-k predictions is a miss [default: the model's k, 9].")
+@TOP_P
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for deeplog_infer.parquet and deeplog_sessions.parquet [default: folder of --seq].")
+@SPLIT
+def deeplog_infer_command(seq_path, model_path, k, top_p, out_dir, split):
+    """Score sessions: a session with at least one missed key is anomalous."""
+    from anomaly_log_detector.detectors.deeplog import infer_deeplog
+
+    s = infer_deeplog(seq_path, model_path, out_dir, k=k, top_p=top_p, split=split)
+    rule = f"top-{s['k']}" + (f", top-p {s['top_p']:g}" if s["top_p"] is not None else "")
+    click.echo(f"sessions: {s['sessions']:,}, anomalous: {s['anomalous_sessions']:,} ({rule})")
+    click.echo(f"windows: {s['windows']:,} ({s['distinct_windows']:,} distinct), misses: {s['misses']:,}, "
+               f"novel keys: {s['novel']:,}, {s['windows_per_s']:,.0f} windows/s")
+    for t in s["top"]:
+        at = f", first miss at line {t['first_miss_line']}" if t["first_miss_line"] is not None else ""
+        click.echo(f"  {t['session']}: {t['misses']} misses, score {t['score']:.3f}{at}")
+    for path in s["outputs"].values():
+        click.echo(f"wrote {path}")
+
+
+COMMANDS = [deeplog_train_command, deeplog_infer_command]

@@ -1,0 +1,140 @@
+"""Sliding windows over sessions for next-key models, built with numpy (no per-event Python loops).
+
+Every event of every session is a prediction target, including the first: each session is laid out as
+``seq_len`` PAD keys, its events, then (optionally) one EOS key, and a window is the ``seq_len`` keys
+before a target. Sessions are laid out back to back, and because every session starts with its own
+``seq_len`` PADs, a window never reaches into the previous session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from anomaly_log_detector.builders.vocab import EOS, PAD
+
+
+@dataclass(frozen=True)
+class Windows:
+    """``keys[:, :-1]`` is the input window, ``keys[:, -1]`` the target key."""
+
+    keys: np.ndarray      # (n, seq_len + 1) int64
+    session: np.ndarray   # (n,) int64: row of the session in the input
+    pos: np.ndarray       # (n,) int64: 0-based position of the target; == session length for EOS
+    event: np.ndarray     # (n,) int64: index of the target in the flat event array, -1 for EOS
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def inputs(self) -> np.ndarray:
+        return self.keys[:, :-1]
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self.keys[:, -1]
+
+
+def flatten(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
+    """A column of integer lists -> (flat int64 values, int64 lengths)."""
+    arrays = [np.asarray(x, dtype=np.int64).reshape(-1) for x in lists]
+    lengths = np.fromiter((a.size for a in arrays), dtype=np.int64, count=len(arrays))
+    values = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+    return values, lengths
+
+
+def _ranks(lengths: np.ndarray) -> np.ndarray:
+    """0..len-1 for each group, concatenated: [2, 3] -> [0, 1, 0, 1, 2]."""
+    total = int(lengths.sum())
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(total, dtype=np.int64) - starts
+
+
+def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bool = True) -> Windows:
+    """One window per event of every session (plus one EOS target per session when ``eos``)."""
+    if seq_len < 1:
+        raise ValueError("seq_len must be >= 1")
+    values = np.asarray(values, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    n_targets = lengths + int(eos)
+    block = seq_len + n_targets
+    starts = np.cumsum(block) - block
+    layout = np.full(int(block.sum()), PAD, dtype=np.int64)
+    layout[np.repeat(starts + seq_len, lengths) + _ranks(lengths)] = values
+    if eos:
+        layout[starts + seq_len + lengths] = EOS
+    pos = _ranks(n_targets)
+    session = np.repeat(np.arange(len(lengths), dtype=np.int64), n_targets)
+    target_at = starts[session] + seq_len + pos
+    if len(layout) <= seq_len:  # no targets at all (no sessions, or only empty ones without EOS)
+        keys = np.zeros((0, seq_len + 1), dtype=np.int64)
+    else:
+        keys = sliding_window_view(layout, seq_len + 1)[target_at - seq_len]
+    first_event = np.cumsum(lengths) - lengths
+    event = np.where(pos < lengths[session], first_event[session] + pos, -1)
+    return Windows(np.ascontiguousarray(keys), session, pos, event)
+
+
+def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of a 2-D int array: (rows, inverse, counts), like ``np.unique(axis=0)`` but faster
+    (rows are compared as raw bytes)."""
+    a = np.ascontiguousarray(a)
+    if a.shape[0] == 0:
+        return a, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    as_bytes = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
+    _, first, inverse, counts = np.unique(as_bytes, return_index=True, return_inverse=True, return_counts=True)
+    return a[first], inverse.reshape(-1).astype(np.int64), counts.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class WindowScores:
+    """A next-key model's verdict on every window of a set of sessions."""
+
+    windows: Windows
+    rank: np.ndarray       # 1-based rank of the target among the model's predictions
+    prob: np.ndarray       # model probability of the target
+    tail: np.ndarray       # probability mass of the target and every key ranked at or below it
+    in_topk: np.ndarray    # target among the candidates (top-k, optionally cut at top-p mass)
+    is_novel: np.ndarray   # target never seen as a training target (UNK included)
+    n_sessions: int
+    distinct_windows: int  # windows that went through the model (the rest were duplicates)
+
+    def per_session(self, surprise_weight: float) -> dict[str, np.ndarray]:
+        """``windows``, ``misses``, ``novel``, ``first_miss`` (window row or -1) and ``score`` =
+        misses + surprise_weight * max(1 - p(target)) per session."""
+        s = self.windows.session
+        miss = ~self.in_topk
+        counts = np.bincount(s, minlength=self.n_sessions)
+        misses = np.bincount(s, weights=miss, minlength=self.n_sessions).astype(np.int64)
+        novel = np.bincount(s, weights=self.is_novel, minlength=self.n_sessions).astype(np.int64)
+        surprise = np.zeros(self.n_sessions)
+        has = counts > 0
+        if has.any():
+            # Windows are grouped by session in order, so each session is one contiguous run.
+            starts = (np.cumsum(counts) - counts)[has]
+            surprise[has] = np.maximum.reduceat(1.0 - self.prob.astype(np.float64), starts)
+        first_miss = np.full(self.n_sessions, -1, dtype=np.int64)
+        miss_rows = np.flatnonzero(miss)
+        sess_of_miss, first = np.unique(s[miss_rows], return_index=True)
+        first_miss[sess_of_miss] = miss_rows[first]
+        return {"windows": counts.astype(np.int64), "misses": misses, "novel": novel,
+                "first_miss": first_miss, "score": misses + surprise_weight * surprise}
+
+
+def target_line_numbers(line_nos: Iterable, event_lengths: np.ndarray, w: Windows) -> np.ndarray:
+    """Line number of each window's target, -1 for EOS and for sessions without line numbers
+    (imported sequences have empty ``line_nos``)."""
+    line_values, line_lengths = flatten([] if v is None else v for v in line_nos)
+    bad = (line_lengths != event_lengths) & (line_lengths != 0)
+    if bad.any():
+        raise ValueError(f"session row {int(np.argmax(bad))}: line_nos and events differ in length")
+    out = np.full(len(w), -1, dtype=np.int64)
+    has = (w.event >= 0) & (line_lengths[w.session] > 0)
+    # The flat event index minus its session's start is the position within the session; the same
+    # position in the flat line array holds its line number.
+    shift = (np.cumsum(line_lengths) - line_lengths) - (np.cumsum(event_lengths) - event_lengths)
+    out[has] = line_values[w.event[has] + shift[w.session[has]]]
+    return out
