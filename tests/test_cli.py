@@ -54,3 +54,12 @@ def test_internal_errors_are_one_line(tmp_path):
     bad.write_bytes(b"not parquet")
     proc = run_cli("build-deeplog", "--parsed", str(bad), "--out-dir", str(tmp_path / "o"))
     assert_one_line_error(proc)
+
+
+def test_command_reference_is_up_to_date():
+    import subprocess
+    from helpers import REPO
+
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_cli_docs.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

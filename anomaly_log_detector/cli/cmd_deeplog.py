@@ -13,8 +13,8 @@ SPLIT = click.option("--split", default=None,
                           "sets, e.g. train / test).")
 TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
                      help="Also require the key to lie in the smallest set of predictions holding this much "
-                          "probability (e.g. 0.9999): keys the model deems nearly impossible become misses "
-                          "even inside the top-k.")
+                          "probability: keys the model deems nearly impossible become misses even inside the "
+                          "top-k. New models use 0.9999; infer defaults to the model's value; 1 turns it off.")
 
 
 @click.command("deeplog-train")
@@ -52,7 +52,8 @@ def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patie
 
     s = train_deeplog(seq_path, out_path, vocab_path=vocab_path, split=split, seq_len=seq_len, epochs=epochs,
                       patience=patience, hidden=hidden, layers=layers, embed_dim=embed_dim,
-                      batch_size=batch_size, lr=lr, k=k, top_p=top_p, eos=not no_eos, seed=seed, quiet=quiet)
+                      batch_size=batch_size, lr=lr, k=k, eos=not no_eos, seed=seed, quiet=quiet,
+                      **({} if top_p is None else {"top_p": top_p}))
     click.echo(f"trained on {s['sessions']:,} sessions ({s['excluded_anomalous']:,} anomalous left out): "
                f"{s['windows']:,} windows, {s['distinct_windows']:,} distinct")
     click.echo(f"epochs: {s['epochs']}{' (stopped on plateau)' if s['stopped_early'] else ''}, "

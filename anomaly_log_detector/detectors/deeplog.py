@@ -52,7 +52,7 @@ class DeepLogDetector(Detector):
 
     def __init__(self, seq_len: int = 10, hidden: int = 64, layers: int = 2, embed_dim: int = 16,
                  epochs: int = 100, batch_size: int = 128, lr: float = 3e-3, patience: int = 5,
-                 k: int = 9, top_p: float | None = None, eos: bool = True, seed: int = 42,
+                 k: int = 9, top_p: float | None = 0.9999, eos: bool = True, seed: int = 42,
                  infer_batch_size: int = 8192, quiet: bool = True):
         self.seq_len = seq_len
         self.hidden = hidden
