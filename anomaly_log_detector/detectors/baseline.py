@@ -45,10 +45,12 @@ SEVERE_LEVELS = frozenset({"emerg", "emergency", "panic", "alert", "crit", "crit
 REQUIRED = ("line_no", "source", "template")
 
 
-def _ewm(rows: np.ndarray | sparse.csr_matrix, alpha: float, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Exponentially weighted mean and variance over the rows, in order (West's incremental form).
-    Sparse rows are densified `block` at a time, so memory stays bounded with many templates."""
-    mean = var = None
+def _ewm(rows: np.ndarray | sparse.csr_matrix, alpha: float, block: int = 1024,
+         start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exponentially weighted mean and variance over the rows, in order (West's incremental form),
+    continuing from `start` (mean, var) when given. Sparse rows are densified `block` at a time, so
+    memory stays bounded with many templates."""
+    mean, var = (None, None) if start is None else (np.array(start[0], float), np.array(start[1], float))
     for b in range(0, rows.shape[0], block):
         chunk = rows[b:b + block]
         dense = chunk.toarray() if sparse.issparse(chunk) else np.asarray(chunk, dtype=float)
@@ -133,6 +135,31 @@ class BaselineDetector(Detector):
         self.train_windows_ = int(len(starts))
         self.line_threshold_ = self._line_threshold(X, starts, ends)
         # Set last: `threshold_` is what marks the detector as fitted.
+        self.threshold_ = self.quantile_threshold(self._table(X)["score"].to_numpy(float), self.quantile)
+        return self
+
+    def partial_fit(self, X: pd.DataFrame) -> "BaselineDetector":
+        """Continue a fitted detector on more normal lines (incremental training).
+
+        Templates first seen in `X` are appended with mean and variance 0; the EWM statistics then
+        continue from the fitted state over `X`'s windows, so old templates stay known while recent
+        behaviour weighs more. Both thresholds are recomputed from `X`'s scores."""
+        self._check_fitted()
+        self._check_frame(X)
+        X = X.reset_index(drop=True)
+        added = sorted(set(X["template"].astype("string").dropna()) - set(self.templates_) - {UNSEEN_TEMPLATE})
+        self.templates_ = [*self.templates_, *added]
+        self.uses_level_ = self.uses_level_ or bool("level" in X.columns and X["level"].notna().any())
+        starts, ends = self._windows(X)
+        freq, _ = self._frequencies(X, starts, ends)
+        pad = np.zeros(len(added))
+        self.mean_, self.var_ = _ewm(freq, self.alpha, start=(np.concatenate([self.mean_, pad]),
+                                                              np.concatenate([self.var_, pad])))
+        sev_mean, sev_var = _ewm(self._severe_share(X, starts, ends)[:, None], self.alpha,
+                                 start=(np.array([self.severity_mean_]), np.array([self.severity_var_])))
+        self.severity_mean_, self.severity_var_ = float(sev_mean[0]), float(sev_var[0])
+        self.train_windows_ += int(len(starts))
+        self.line_threshold_ = self._line_threshold(X, starts, ends)
         self.threshold_ = self.quantile_threshold(self._table(X)["score"].to_numpy(float), self.quantile)
         return self
 

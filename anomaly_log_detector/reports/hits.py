@@ -157,13 +157,21 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     freq = counts[inverse]  # occurrences in this file of each row's template
     components = [c for c in BASELINE_COMPONENTS if c in windows.columns]
     evidence = windows["evidence_lines"] if "evidence_lines" in windows.columns else None
+    lists = [[] if evidence is None or evidence[i] is None else list(evidence[i]) for i in range(len(windows))]
+    n_evidence = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    # Every window's evidence lines are located in one lookup: one per window would scan all parsed
+    # rows each time (minutes on a million-line target with thousands of flagged windows).
+    located = locate(keys, pd.DataFrame({
+        "source": np.repeat(windows["source"].to_numpy(), n_evidence),
+        "line_no": np.fromiter((x for lines in lists for x in lines), dtype=np.int64, count=int(n_evidence.sum())),
+    }), str(path))
+    offsets = np.concatenate([[0], np.cumsum(n_evidence)])
     parts = []
     for i, w in enumerate(windows.to_dict("records")):
         base = {"start": int(w["window_start_line"]), "end": int(w["window_end_line"]),
                 "score": float(w["score"]), "components": {c: plain(w[c]) for c in components}}
-        lines = [] if evidence is None or evidence[i] is None else list(evidence[i])
-        if lines:
-            rows = locate(keys, pd.DataFrame({"source": w["source"], "line_no": lines}), str(path))
+        if n_evidence[i]:
+            rows = located[offsets[i]:offsets[i + 1]]
             key = "reason.baseline_evidence"
         else:
             rows = starts[i] + np.argsort(freq[starts[i]:ends[i] + 1], kind="stable")[:RAREST_PER_WINDOW]

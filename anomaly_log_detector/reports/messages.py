@@ -67,6 +67,17 @@ _EN: dict[str, str] = {
     "report.either": "Either",
     "report.jaccard": "Jaccard",
     "report.samples_link": "Log samples with context: {path}",
+    "comparative.title": "Target against its baseline",
+    "comparative.intro":
+        "Target {target} ({target_lines} lines) against the {baseline_lines} baseline lines the model was "
+        "trained on. Shares are of each side's own lines; ratio = target share / baseline share.",
+    "comparative.only_target": "Templates only in the target",
+    "comparative.changed": "Largest frequency changes",
+    "comparative.missing": "Frequent baseline templates absent from the target",
+    "comparative.first_line": "First line",
+    "comparative.baseline_share": "Baseline share",
+    "comparative.target_share": "Target share",
+    "comparative.ratio": "Ratio",
     "samples.title": "Anomalous log samples",
     "samples.intro": "The top {n} anomalies of `{dir}` with {context} line(s) of context.",
     "samples.sample": "Sample {rank}: {source} line(s) {lines}",

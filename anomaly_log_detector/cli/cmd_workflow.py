@@ -1,0 +1,222 @@
+"""`alog-detect train`, `infer`, `validate`, `compare`, `train-incremental`, `batch-analysis`: the
+end-to-end workflows over a model bundle (library: anomaly_log_detector.workflows)."""
+
+from __future__ import annotations
+
+import click
+
+from anomaly_log_detector.cli.cmd_parse import MASK_GROUPS, mask_options
+from anomaly_log_detector.cli.options import quiet_option
+from anomaly_log_detector.workflows.settings import SESSION_BY, TrainSettings
+
+_D = TrainSettings()
+MODEL_DIR = click.Path(file_okay=False)
+EXISTING_MODEL = click.Path(exists=True, file_okay=False)
+
+
+def _opt(name: str, type_, help: str, default=None, **kw):
+    return click.option(name, type=type_, default=default, show_default=default is not None, help=help, **kw)
+
+
+# Options that shape a new model (train and batch-analysis); defaults come from TrainSettings.
+_TRAIN_OPTIONS = [
+    _opt("--format", str, "Header format preset or auto (see `parse --help`).", _D.format, metavar="NAME"),
+    _opt("--log-format", str, "Custom header format (logparser convention), overrides --format.", metavar="FMT"),
+    _opt("--rules", click.Path(exists=True, dir_okay=False), "Masking rules JSON replacing the packaged rules.json."),
+    _opt("--session-regex", str, "Regex whose first match is a line's session id (for --session-by session).",
+         metavar="RE"),
+    _opt("--session-by", click.Choice(SESSION_BY), "DeepLog sequences: one per process/host/session value, "
+         "or none = one per source file; auto = process, else host, else none.", _D.session_by),
+    _opt("--holdout", click.FloatRange(0, 1, max_open=True), "Share of the parsed lines (the last ones) kept out of "
+         "training to measure false alarms (validate uses it); 0 = none.", _D.holdout),
+    _opt("--window-size", click.IntRange(1), "Baseline: lines per window.", _D.window_size),
+    _opt("--stride", click.IntRange(1), "Baseline: lines between window starts.", _D.stride),
+    _opt("--quantile", click.FloatRange(0, 1), "Baseline: threshold = this quantile of the training windows' "
+         "scores.", _D.quantile),
+    _opt("--line-quantile", click.FloatRange(0, 1), "Baseline: evidence lines score above this quantile of the "
+         "training lines' scores.", _D.line_quantile),
+    _opt("--seq-len", click.IntRange(1), "DeepLog: keys in the history window.", _D.seq_len),
+    _opt("--hidden", click.IntRange(1), "DeepLog: LSTM hidden units.", _D.hidden),
+    _opt("--layers", click.IntRange(1), "DeepLog: LSTM layers.", _D.layers),
+    _opt("--embed-dim", click.IntRange(1), "DeepLog: key embedding size.", _D.embed_dim),
+    _opt("--epochs", click.IntRange(1), "DeepLog: most training epochs (stops earlier on a plateau).", _D.epochs),
+    _opt("--batch-size", click.IntRange(1), "DeepLog: distinct windows per optimiser step.", _D.batch_size),
+    _opt("--lr", click.FloatRange(0, min_open=True), "DeepLog: Adam learning rate.", _D.lr),
+    _opt("--patience", click.IntRange(1), "DeepLog: stop after this many epochs without improvement.", _D.patience),
+    _opt("--k", click.IntRange(1), "DeepLog: a key outside the top-k predictions is a miss.", _D.k),
+    _opt("--top-p", click.FloatRange(0, 1, min_open=True), "DeepLog: a key must also lie within this much "
+         "probability mass (1 = off).", _D.top_p),
+    _opt("--deeplog-max-lines", click.IntRange(1), "DeepLog trains on at most this many lines (the first of the "
+         "training part), bounding training time on large logs.", _D.deeplog_max_lines),
+    _opt("--seed", int, "Random seed; the same seed gives identical models.", _D.seed),
+]
+
+
+def threads_option(f):
+    """`--threads`: applied before any torch work of the command."""
+    return click.option("--threads", type=click.IntRange(0), default=1, show_default=True,
+                        help="CPU threads for torch (0 = torch's default). One is fastest for these small "
+                             "LSTMs, and several slow down badly when other work shares the cores.")(f)
+
+
+def set_threads(n: int) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def train_options(f):
+    for option in reversed(_TRAIN_OPTIONS):
+        f = option(f)
+    return mask_options(f)
+
+
+def settings_from(kw: dict, quiet: bool) -> TrainSettings:
+    """TrainSettings from the options of `train_options` (consumes the --no-mask-* flags)."""
+    disabled = tuple(g for g in MASK_GROUPS if kw.pop(f"no_mask_{g}", False))
+    return _D.with_overrides(**kw, disabled_masks=disabled, quiet=quiet)
+
+
+def echo_training(s: dict) -> None:
+    click.echo(f"lines: {s['lines']:,} parsed; trained on {s['train_lines']:,}, held out {s['holdout_lines']:,}")
+    click.echo(f"templates: {s['templates']:,}, vocab size {s['vocab_size']:,}; baseline threshold "
+               f"{s['baseline_threshold']:.4f}")
+    if s["deeplog_loss"]:
+        first, last = s["deeplog_loss"]
+        click.echo(f"deeplog: {s['deeplog_epochs']} epochs, loss {first:.4f} -> {last:.4f}")
+    if s["holdout_false_alarm_rate"] is not None:
+        click.echo(f"held-out false alarms: {s['holdout_false_alarm_rate']:.2%} of the held-out lines")
+    click.echo(f"time: {s['seconds']:.1f} s")
+    click.echo(f"wrote {s['model_dir']}")
+
+
+def echo_inference(s: dict) -> None:
+    click.echo(f"lines: {s['lines']:,} analysed ({s['lines_skipped']:,} skipped), unseen: {s['unseen_lines']:,}")
+    per = ", ".join(f"{k} {v['lines']:,} lines" for k, v in s["detectors"].items())
+    click.echo(f"anomalies: {s['anomalies']:,} records ({s['multi_detector']:,} by 2+ detectors); flagged: {per}")
+    click.echo(f"time: {s['seconds']['total']:.1f} s")
+    click.echo(f"report: {s['outputs']['report']}")
+    click.echo(f"result table: {s['outputs']['anomalies']}")
+
+
+@click.command("train")
+@click.option("--input", "inputs", required=True, multiple=True, metavar="PATH",
+              help="Normal logs: file, folder (recursive), .gz, or - for stdin. Repeatable.")
+@click.option("--model-dir", required=True, type=MODEL_DIR, help="Bundle folder to write (must not exist).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing bundle at --model-dir.")
+@train_options
+@threads_option
+@quiet_option
+def train_command(inputs, model_dir, overwrite, quiet, threads, **kw):
+    """Train a model bundle on normal logs: parse (fresh templates), baseline + DeepLog, held-out check."""
+    from anomaly_log_detector.workflows.train import train_model
+
+    set_threads(threads)
+    echo_training(train_model(list(inputs), model_dir, settings_from(kw, quiet), overwrite=overwrite))
+
+
+@click.command("infer")
+@click.option("--model-dir", required=True, type=EXISTING_MODEL, help="Bundle written by `train`.")
+@click.option("--input", "inputs", required=True, multiple=True, metavar="PATH",
+              help="Target log(s) to analyse: file, folder, .gz, or -. Repeatable.")
+@click.option("--out-dir", required=True, type=MODEL_DIR,
+              help="Folder for inference_report.md, anomalies.jsonl and the detector results.")
+@click.option("--top", type=click.IntRange(1), default=20, show_default=True, help="Anomalies shown in the report.")
+@threads_option
+@quiet_option
+def infer_command(model_dir, inputs, out_dir, top, quiet, threads):
+    """Analyse logs with a bundle. Exit status: 0 no anomaly, 1 anomalies found, 2 error."""
+    from anomaly_log_detector.workflows.infer import infer_logs
+
+    set_threads(threads)
+    s = infer_logs(model_dir, list(inputs), out_dir, top=top, quiet=quiet)
+    echo_inference(s)
+    return s["exit_status"]
+
+
+@click.command("validate")
+@click.option("--model-dir", required=True, type=EXISTING_MODEL, help="Bundle written by `train`.")
+@click.option("--validation-log", type=click.Path(exists=True),
+              help="A log of normal lines to measure on [default: the bundle's held-out lines].")
+@click.option("--out-dir", type=MODEL_DIR, help="Keep the validation log's processed results here.")
+@threads_option
+@quiet_option
+def validate_command(model_dir, validation_log, out_dir, quiet, threads):
+    """Score a bundle 0-100 (85+ is good) and explain each component."""
+    from anomaly_log_detector.workflows.validate import format_quality, validate_model
+
+    set_threads(threads)
+    click.echo(format_quality(validate_model(model_dir, validation_log, out_dir, quiet=quiet)))
+
+
+@click.command("compare")
+@click.option("--model-a", required=True, type=EXISTING_MODEL, help="First bundle.")
+@click.option("--model-b", required=True, type=EXISTING_MODEL, help="Second bundle.")
+@click.option("--test-log", type=click.Path(exists=True), help="Run both bundles on this log and compare results.")
+@click.option("--out-dir", type=MODEL_DIR, help="Keep both inference results (OUT/A, OUT/B) and compare.json here.")
+@threads_option
+@quiet_option
+def compare_command(model_a, model_b, test_log, out_dir, quiet, threads):
+    """Two bundles side by side: templates, vocab, losses, thresholds, quality, results on a test log."""
+    from anomaly_log_detector.workflows.compare import compare_models, format_columns
+
+    set_threads(threads)
+    result = compare_models(model_a, model_b, test_log, out_dir, quiet=quiet)
+    click.echo(format_columns({"A": f"A: {model_a}", "B": f"B: {model_b}"}, result["rows"]))
+    if "output" in result:
+        click.echo(f"wrote {result['output']}")
+
+
+@click.command("train-incremental")
+@click.option("--old-model-dir", required=True, type=EXISTING_MODEL, help="Bundle to continue.")
+@click.option("--input", "inputs", required=True, multiple=True, metavar="PATH", help="New normal logs. Repeatable.")
+@click.option("--model-dir", required=True, type=MODEL_DIR, help="New bundle folder to write.")
+@click.option("--epochs", type=click.IntRange(1), help="DeepLog fine-tuning epochs [default: the old model's].")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Fine-tuning learning rate [default: the old one].")
+@click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), help="Held-out share of the new lines.")
+@click.option("--seed", type=int, help="Random seed [default: the old model's].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing bundle at --model-dir.")
+@threads_option
+@quiet_option
+def train_incremental_command(old_model_dir, inputs, model_dir, epochs, lr, holdout, seed, overwrite, quiet,
+                              threads):
+    """Continue a bundle on new normal logs: old templates and vocab indices kept, models fine-tuned."""
+    from anomaly_log_detector.workflows.incremental import train_incremental
+
+    set_threads(threads)
+    s = train_incremental(old_model_dir, list(inputs), model_dir, epochs=epochs, lr=lr, holdout=holdout, seed=seed,
+                          overwrite=overwrite, quiet=quiet)
+    inc = s["incremental"]
+    click.echo(f"templates: {inc['templates_before']:,} -> {inc['templates_after']:,} "
+               f"({inc['templates_generalised']:,} old templates generalised); vocab {inc['previous_vocab_size']:,} "
+               f"-> {s['vocab_size']:,}")
+    echo_training(s)
+
+
+@click.command("batch-analysis")
+@click.option("--log-dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder whose other files (recursively) are the normal baseline.")
+@click.option("--target", required=True, type=click.Path(exists=True, dir_okay=False), help="The log to analyse.")
+@click.option("--out-dir", required=True, type=MODEL_DIR, help="Folder for OUT/model and OUT/inference.")
+@click.option("--enhanced", is_flag=True, help="Also write comparative statistics (templates only in the target, "
+              "frequency ratios target vs baseline).")
+@train_options
+@threads_option
+@quiet_option
+def batch_analysis_command(log_dir, target, out_dir, enhanced, quiet, threads, **kw):
+    """Train on the other files of a folder, analyse one target. Exit status as `infer`."""
+    from anomaly_log_detector.workflows.batch import batch_analysis
+
+    set_threads(threads)
+    s = batch_analysis(log_dir, target, out_dir, settings=settings_from(kw, quiet), enhanced=enhanced)
+    click.echo(f"baseline: {len(s['baseline_files']):,} file(s)")
+    echo_training(s["train"])
+    echo_inference(s["infer"])
+    for path in s.get("comparative", {}).values():
+        click.echo(f"comparative: {path}")
+    return s["exit_status"]
+
+
+COMMANDS = [train_command, infer_command, validate_command, compare_command, train_incremental_command,
+            batch_analysis_command]

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Train a model bundle on normal logs: parse with fresh templates, train the baseline and DeepLog
+# (the last 10% of the lines held out to measure false alarms), write the bundle, print a summary.
+# Usage: ./train_models.sh NORMAL_LOGS_DIR_OR_FILE [MODEL_DIR] [alog-detect train options...]
+#   MODEL_DIR defaults to models_YYYYMMDD_HHMMSS. Options, e.g. --epochs 20 --log-format '...': see
+#   `alog-detect train --help`.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+alog="$here/.venv/bin/alog-detect"; [ -x "$alog" ] || alog=alog-detect
+if [ $# -lt 1 ]; then
+  echo "usage: $0 NORMAL_LOGS_DIR_OR_FILE [MODEL_DIR] [train options...]" >&2; exit 2
+fi
+model_dir="${2:-models_$(date +%Y%m%d_%H%M%S)}"
+"$alog" train --input "$1" --model-dir "$model_dir" "${@:3}"
+"$alog" bundle-info --model-dir "$model_dir"
