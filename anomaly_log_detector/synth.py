@@ -167,6 +167,10 @@ def generate_synthetic_log(out: str, lines: int, anomaly_rate: float, seed: int 
     n_anomalous = int(round(lines * anomaly_rate))
     batches = _normal(ctx, lines - n_anomalous) + _anomalies(ctx, n_anomalous)
     merged = ev.Batch.concat(batches)
+    # Time is circular: an episode that runs past the end of the span continues at its start, like a
+    # log cut from a continuous stream (sessions in progress at both ends). Without this, the tail
+    # would hold only the endings of long episodes and look unlike the rest of the log.
+    merged.t = np.mod(merged.t, ctx.span)
     order = np.argsort(merged.t, kind="stable")
     index = pa.array(order)
     app, pid, msg, kinds = (pa.array(getattr(merged, name), pa.string()).take(index)

@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from anomaly_log_detector.detectors.baseline import SEVERE_LEVELS
+
 from helpers import assert_one_line_error, run_cli, shared_data
 
 from anomaly_log_detector.reports import messages
@@ -109,7 +111,12 @@ def test_result_table_points_at_real_lines(folder, table):
         for reason in r.reasons:
             assert reason["line_no"] in r.line_nos and t(reason["key"], **reason["params"])
     # ranked: more detectors first, then higher score
-    order = list(zip(-table["detectors"].map(len), -table["score"]))
+    # Ranked by number of detectors, then error-level shown line (BGL: FATAL, ERROR...), then score.
+    levels = pq.read_table(folder / "parsed.parquet", columns=["source", "raw", "level"]).to_pandas()
+    level_of = dict(zip(zip(levels["source"], levels["raw"]), levels["level"]))
+    shown = [level_of[(r.source, r.raw)] for r in table.itertuples()]
+    severe = pd.Series(shown, dtype="string").str.lower().isin(SEVERE_LEVELS).fillna(False).astype(int)
+    order = list(zip(-table["detectors"].map(len), -severe, -table["score"]))
     assert order == sorted(order)
 
 

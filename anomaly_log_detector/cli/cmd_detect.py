@@ -23,7 +23,7 @@ from anomaly_log_detector.errors import DataError
 @click.option("--quantile", type=click.FloatRange(0, 1), default=None,
               help="Threshold = this quantile of the training window scores [default: 0.95].")
 @click.option("--line-quantile", type=click.FloatRange(0, 1), default=None,
-              help="Evidence lines score above this quantile of the training line scores [default: 0.99].")
+              help="Evidence lines score above this quantile of the training line scores [default: 0.95].")
 def detect_command(parsed, out_dir, model_path, save_model, window_size, stride, quantile, line_quantile):
     """Score windows of lines by template novelty, frequency change and error levels."""
     from anomaly_log_detector.detectors.baseline import run_baseline
@@ -35,7 +35,7 @@ def detect_command(parsed, out_dir, model_path, save_model, window_size, stride,
     s = run_baseline(parsed, out_dir, model_path=model_path, save_model=save_model,
                      window_size=window_size or 50, stride=stride or 25,
                      quantile=0.95 if quantile is None else quantile,
-                     line_quantile=0.99 if line_quantile is None else line_quantile)
+                     line_quantile=0.95 if line_quantile is None else line_quantile)
     source = f"model {s['model']}" if s["model"] else "fitted on this input"
     click.echo(f"threshold: {s['threshold']:.4f} ({source}; windows of {s['window_size']} lines, "
                f"stride {s['stride']})")

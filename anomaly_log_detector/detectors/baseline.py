@@ -16,8 +16,8 @@ scores. ``evidence_lines`` names the lines that explain a window (what reports a
 point at): a line scores w_new*[new template] + w_sev*[error level] + w_freq*squash(z of its template
 in that window), and the lines scoring above ``line_threshold_`` (the ``line_quantile`` of the
 training lines' best scores) are the window's evidence; a window flagged as a whole may have none.
-``line_quantile`` (0.99) is stricter than ``quantile`` (0.95) because a window holds many lines: the
-same false-alarm rate per line would name far more normal lines than windows.
+``line_quantile`` defaults to the same 0.95 as ``quantile``; the workflows (``alog-detect train``) use
+0.99 for both, a priori: one normal window in a hundred rather than one in twenty.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class BaselineDetector(Detector):
 
     def __init__(self, window_size: int = 50, stride: int = 25, quantile: float = 0.95, alpha: float = 0.1,
                  z_scale: float = 3.0, weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
-                 line_quantile: float = 0.99):
+                 line_quantile: float = 0.95):
         self.window_size = window_size
         self.stride = stride
         self.quantile = quantile
@@ -332,7 +332,7 @@ class BaselineDetector(Detector):
 def run_baseline(parsed_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
                  model_path: str | os.PathLike | None = None, save_model: str | os.PathLike | None = None,
                  window_size: int = 50, stride: int = 25, quantile: float = 0.95,
-                 line_quantile: float = 0.99) -> dict:
+                 line_quantile: float = 0.95) -> dict:
     """Fit on `parsed_path` (or load `model_path`), score it into `out_dir/baseline_scores.parquet`.
 
     Fitting writes the statistics to `save_model` and/or `out_dir/baseline_stats.json`; with

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from anomaly_log_detector.detectors.baseline import SEVERE_LEVELS
 from anomaly_log_detector.reports.hits import DETECTORS, collect_hits, plain
 from anomaly_log_detector.reports.inputs import ANOMALIES_JSONL, ANOMALIES_PARQUET, read_keys, take_rows
 
@@ -62,22 +63,48 @@ def _records(hits: pd.DataFrame, line_no: np.ndarray) -> pd.DataFrame:
     bounds = np.concatenate([[0], np.cumsum(by_record.size().to_numpy())])
     return pd.DataFrame({
         "rows": [r.tolist() for r in np.split(pairs[:, 1], cuts)],
-        "best_row": hits.drop_duplicates("record")["row"].to_numpy(np.int64),
+        "best_row": _best_rows(hits),
         "score": by_record["score"].mean().to_numpy(float),
         "detectors": by_record["detector"].agg(list).tolist(),
         "reasons": [reasons[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
     }).assign(line_nos=lambda t: [line_no[r].tolist() for r in t["rows"]])
 
 
+def _best_rows(hits: pd.DataFrame) -> np.ndarray:
+    """The line each record shows: the one flagged by the most detectors, then an error-level line,
+    then the highest summed score, then the earliest (a record's strongest single score is often a
+    normal neighbour inside a flagged baseline window, while the line that is also novel or a DeepLog
+    miss is the anomaly)."""
+    per_row = hits.groupby(["record", "row"], sort=False).agg(
+        n=("detector", "nunique"), severe=("_severe", "max"), s=("score", "sum"))
+    per_row = per_row.reset_index().sort_values(["record", "n", "severe", "s", "row"],
+                                                ascending=[True, False, False, False, True], kind="stable")
+    return per_row.drop_duplicates("record")["row"].to_numpy(np.int64)
+
+
+def _severe_rows(d: Path, rows: np.ndarray) -> np.ndarray:
+    """Which of `rows` have an error-level `level` (what operators look at first)."""
+    levels = take_rows(d, rows, ["level"])
+    if "level" not in levels.columns:
+        return np.zeros(len(rows), dtype=bool)
+    severe = levels["level"].astype("string").str.strip().str.lower().isin(SEVERE_LEVELS).fillna(False)
+    return severe.reindex(rows).fillna(False).to_numpy(bool)
+
+
 def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
     """Group `hits` (see :func:`.hits.collect_hits`) into the ranked result table."""
     if hits.empty:
         return pd.DataFrame(columns=RECORD_COLUMNS)
-    table = _records(hits.assign(record=assign_records(hits, keys)), keys["line_no"].to_numpy())
+    hits = hits.assign(record=assign_records(hits, keys), _severe=_severe_rows(d, hits["row"].to_numpy()))
+    table = _records(hits, keys["line_no"].to_numpy())
     info = take_rows(d, table["best_row"], _ROW_INFO).loc[table["best_row"]].reset_index(drop=True)
     table = pd.concat([table, info.rename(columns={"timestamp": "time"})], axis=1)
-    table = table.assign(_n=table["detectors"].map(len), _first=table["rows"].map(min))
-    table = table.sort_values(["_n", "score", "_first"], ascending=[False, False, True], kind="stable")
+    severe = hits.loc[hits["_severe"], "row"].unique()
+    # Rank: more detectors first; among equals, a record whose shown line is error-level; then score.
+    table = table.assign(_n=table["detectors"].map(len), _sev=table["best_row"].isin(severe),
+                         _first=table["rows"].map(min))
+    table = table.sort_values(["_n", "_sev", "score", "_first"], ascending=[False, False, False, True],
+                              kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
     return table[RECORD_COLUMNS].reset_index(drop=True)
 
