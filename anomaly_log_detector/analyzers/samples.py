@@ -63,7 +63,7 @@ def _render(samples: list[dict], d: Path, context: int, lang: str) -> str:
     if not samples:
         md += [t("report.none", lang), ""]
     for s in samples:
-        md += [f"## " + t("samples.sample", lang, rank=s["rank"], source=code_span(s["source"]),
+        md += ["## " + t("samples.sample", lang, rank=s["rank"], source=code_span(s["source"]),
                            lines=lines_label(s["line_nos"])), "",
                t("report.record_meta", lang, time=s["time"] or "-", host=s["host"] or "-",
                  process=s["process"] or "-"), "", f"### {t('samples.why', lang)}", ""]

@@ -16,12 +16,12 @@ templates after the old ones, keeping old indices stable.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.jsonio import read_json, write_json_atomic
 
 FORMAT = "alog-detect/vocab"
 VERSION = 1
@@ -73,10 +73,7 @@ class Vocab:
         return {"format": FORMAT, "version": VERSION, "special": dict(SPECIAL), "templates": self.templates}
 
     def save(self, path: str | os.PathLike) -> None:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, ensure_ascii=False, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        write_json_atomic(path, self.to_dict(), indent=1, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "vocab") -> "Vocab":
@@ -97,11 +94,4 @@ class Vocab:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Vocab":
-        try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
-        except FileNotFoundError:
-            raise DataError(f"{path}: vocab file not found") from None
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: cannot read vocab: {exc}") from None
-        return cls.from_dict(d, str(path))
+        return cls.from_dict(read_json(path, "vocab file", DataError), str(path))

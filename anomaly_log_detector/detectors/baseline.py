@@ -22,7 +22,6 @@ training lines' best scores) are the window's evidence; a window flagged as a wh
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any
@@ -33,6 +32,7 @@ from scipy import sparse
 
 from anomaly_log_detector.builders.mscred import count_matrix, window_bounds, window_table
 from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.jsonio import read_json, write_json_atomic
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.schema import UNSEEN_TEMPLATE
 
@@ -284,21 +284,11 @@ class BaselineDetector(Detector):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the statistics as JSON (floats round-trip exactly, so scores reload identically)."""
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, ensure_ascii=False)
-        os.replace(tmp, path)
+        write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "BaselineDetector":
-        try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
-        except FileNotFoundError:
-            raise ModelError(f"{path}: baseline model not found") from None
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{path}: cannot read baseline model: {exc}") from None
-        return cls.from_dict(d, str(path))
+        return cls.from_dict(read_json(path, "baseline model", ModelError), str(path))
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "baseline model") -> "BaselineDetector":

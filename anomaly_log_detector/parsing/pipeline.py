@@ -12,7 +12,6 @@ cluster id to a temporary file and the final template text is added in one strea
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -28,6 +27,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.config import ParseConfig
 from anomaly_log_detector.errors import InputError, StateError
+from anomaly_log_detector.jsonio import write_json_atomic
 from anomaly_log_detector.parsing.formats import LogFormat, detect_format, get_format
 from anomaly_log_detector.parsing.masking import Masker
 from anomaly_log_detector.parsing.miner import TemplateMiner
@@ -317,8 +317,4 @@ def _empty_table(fmt: LogFormat | None) -> pa.Table:
 
 
 def _write_json(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, obj, indent=2, default=str)

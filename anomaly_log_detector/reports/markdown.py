@@ -70,7 +70,7 @@ def render_report(data: dict[str, Any], lang: str = "en") -> str:
     if not data["top"]:
         md += [t("report.none", lang), ""]
     for r in data["top"]:
-        md += [f"### " + t("report.record_head", lang, rank=r["rank"], score=r["score"],
+        md += ["### " + t("report.record_head", lang, rank=r["rank"], score=r["score"],
                              detectors=", ".join(r["detectors"]), source=code_span(r["source"]),
                              lines=lines_label(r["line_nos"])), ""]
         md += [t("report.record_meta", lang, time=r["time"] or "-", host=r["host"] or "-",
