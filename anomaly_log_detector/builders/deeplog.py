@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.builders.vocab import UNK, Vocab
+from anomaly_log_detector.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.schema import UNSEEN_TEMPLATE
 
@@ -120,15 +121,7 @@ def write_sequences(table: pa.Table, path: str | os.PathLike) -> None:
 
 def read_sequences(path: str | os.PathLike) -> pd.DataFrame:
     """Read and check a `sequences.parquet` (columns above; extra columns kept)."""
-    try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: sequences file not found") from None
-    except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: not a Parquet file ({exc})") from None
-    missing = [c for c in SEQUENCE_COLUMNS if c not in table.column_names]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a sequences.parquet?)")
+    table = read_parquet_checked(path, "sequences.parquet", SEQUENCE_COLUMNS)
     if not pa.types.is_list(table.schema.field("events").type):
         raise DataError(f"{path}: column 'events' must be a list of integers")
     df = table.to_pandas()

@@ -25,6 +25,7 @@ from scipy import sparse
 
 from anomaly_log_detector.builders.deeplog import encode_templates, read_parsed, template_vocab
 from anomaly_log_detector.builders.vocab import UNK, Vocab
+from anomaly_log_detector.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
 
 WINDOW_COLUMNS = ("window", "source", "start_line", "end_line", "start_row", "end_row", "n_lines")
@@ -126,12 +127,7 @@ def build_mscred_inputs(parsed_path: str | os.PathLike, out_dir: str | os.PathLi
 
 def read_window_counts(path: str | os.PathLike) -> pd.DataFrame:
     """Read and check a `window_counts.parquet`."""
-    try:
-        df = pq.read_table(path).to_pandas()
-    except FileNotFoundError:
-        raise DataError(f"{path}: window counts file not found") from None
-    except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: not a Parquet file ({exc})") from None
+    df = read_parquet_checked(path, "window_counts.parquet").to_pandas()
     missing = [c for c in WINDOW_COLUMNS if c not in df.columns]
     if missing or not any(c.startswith("t") and c[1:].isdigit() for c in df.columns):
         raise DataError(f"{path}: not a window_counts.parquet (missing {', '.join(missing) or 't<i> columns'})")

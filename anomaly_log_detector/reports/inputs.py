@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from anomaly_log_detector.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
 
 PARSED = "parsed.parquet"
@@ -33,16 +34,7 @@ KEY_COLUMNS = ("source", "line_no", "template_id")
 
 def read_table(path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
     """A whole (small) result Parquet file; DataError naming the file when unreadable or incomplete."""
-    try:
-        df = pq.read_table(path).to_pandas()
-    except FileNotFoundError:
-        raise DataError(f"{path}: not found") from None
-    except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    return df
+    return read_parquet_checked(path, path.name, required).to_pandas()
 
 
 def read_keys(processed_dir: str | os.PathLike) -> pd.DataFrame:
