@@ -20,14 +20,13 @@ template alone alerts.
 
 from __future__ import annotations
 
-import os
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.schema import UNSEEN_TEMPLATE
 
@@ -123,30 +122,17 @@ class AlertingDetector(Detector):
 
     def save(self, path) -> None:
         """One ``torch.save`` file of plain types (and the DeepLog checkpoint when there is one)."""
-        import torch
-
         self._check_fitted()
         state = {"format": FORMAT, "version": VERSION, "params": {**self.get_params(), "weights": list(self.weights)},
                  "templates": self.templates_, "has_levels": self.has_levels_, "threshold": self.threshold_,
                  "deeplog": self.deeplog_.to_checkpoint() if self.deeplog_ is not None else None}
-        tmp = f"{path}.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        save_checkpoint(state, path)
 
     @classmethod
     def load(cls, path) -> "AlertingDetector":
-        import torch
-
         from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 
-        try:
-            with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we refuse them
-                warnings.simplefilter("ignore")
-                state: Any = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ModelError(f"{path}: model file not found") from None
-        except Exception as exc:  # refused pickle, truncated or foreign file
-            raise ModelError(f"{path}: not a loadable alerting model ({type(exc).__name__})") from None
+        state: Any = load_checkpoint(path, "alerting model")
         if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("version") != VERSION:
             raise ModelError(f"{path}: not an alerting model of version {VERSION}")
         try:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import pandas as pd
 
 from anomaly_log_detector.builders.vocab import EOS, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_log_detector.detectors.windows import (WindowScores, build_windows, flatten, target_line_numbers,
                                                     unique_rows)
 from anomaly_log_detector.errors import AlogError, DataError, ModelError
@@ -196,28 +196,12 @@ class DeepLogDetector(Detector):
 
     def save(self, path) -> None:
         """``torch.save`` of :meth:`to_checkpoint`, written atomically."""
-        import torch
-
-        checkpoint = self.to_checkpoint()
-        tmp = f"{path}.tmp"
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
+        save_checkpoint(self.to_checkpoint(), path)
 
     @classmethod
     def load(cls, path) -> "DeepLogDetector":
         """Rebuild a detector saved by :meth:`save`; the file is read with ``weights_only=True``."""
-        import torch
-
-        try:
-            with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we refuse them
-                warnings.simplefilter("ignore")
-                ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ModelError(f"{path}: model file not found") from None
-        except Exception as exc:  # unpickling refused, truncated or not a torch file
-            raise ModelError(f"{path}: not a loadable DeepLog model ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-        return cls.from_checkpoint(ckpt, str(path))
+        return cls.from_checkpoint(load_checkpoint(path, "DeepLog model"), str(path))
 
     @classmethod
     def from_checkpoint(cls, ckpt: Any, where: str = "DeepLog model") -> "DeepLogDetector":
