@@ -5,6 +5,7 @@ Each function takes plain arguments, does one job end to end and returns a summa
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable
 
 from anomaly_log_detector.config import CHUNK_LINES, MAX_LINE_BYTES, DrainConfig, ParseConfig
@@ -20,10 +21,8 @@ def parse_logs(inputs: str | Iterable[str], out_dir: str, *, drain_state: str | 
     (also written to ``out_dir/parse_summary.json``)."""
     from anomaly_log_detector.parsing.pipeline import run_parse
 
-    drain = DrainConfig()
     overrides = {k: v for k, v in (("sim_th", sim_th), ("depth", depth)) if v is not None}
-    if overrides:
-        drain = DrainConfig(**{**drain.to_dict(), **overrides, "extra_delimiters": drain.extra_delimiters})
+    drain = dataclasses.replace(DrainConfig(), **overrides)
     config = ParseConfig(
         out_dir=out_dir, format=format, log_format=log_format, rules_path=rules,
         disabled_masks=frozenset(disabled_masks), drain=drain, drain_state=drain_state, frozen=frozen,

@@ -33,3 +33,11 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None =
         if indent is not None:
             f.write("\n")
     os.replace(tmp, path)
+
+
+def check_format(d: Any, fmt: str, version: int, where: str, what: str, error: type[AlogError]) -> None:
+    """Refuse a decoded file that is not ours (``format`` tag) or of another schema ``version``."""
+    if not isinstance(d, dict) or d.get("format") != fmt:
+        raise error(f"{where}: not an alog-detect {what} (missing format {fmt!r})")
+    if d.get("version") != version:
+        raise error(f"{where}: unsupported {what} version {d.get('version')!r} (expected {version})")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.jsonio import read_json, write_json_atomic
+from anomaly_log_detector.jsonio import check_format, read_json, write_json_atomic
 
 FORMAT = "alog-detect/vocab"
 VERSION = 1
@@ -77,10 +77,7 @@ class Vocab:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "vocab") -> "Vocab":
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise DataError(f"{where}: not an alog-detect vocab file (missing format {FORMAT!r})")
-        if d.get("version") != VERSION:
-            raise DataError(f"{where}: unsupported vocab version {d.get('version')!r} (expected {VERSION})")
+        check_format(d, FORMAT, VERSION, where, "vocab file", DataError)
         if d.get("special") != SPECIAL:
             raise DataError(f"{where}: reserved indices differ from {SPECIAL}")
         templates = d.get("templates")

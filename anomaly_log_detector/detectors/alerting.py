@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.jsonio import check_format
 from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.schema import UNSEEN_TEMPLATE
@@ -133,8 +134,7 @@ class AlertingDetector(Detector):
         from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 
         state: Any = load_checkpoint(path, "alerting model")
-        if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("version") != VERSION:
-            raise ModelError(f"{path}: not an alerting model of version {VERSION}")
+        check_format(state, FORMAT, VERSION, str(path), "alerting model", ModelError)
         try:
             det = cls(**state["params"])
             det.templates_ = [str(t) for t in state["templates"]]

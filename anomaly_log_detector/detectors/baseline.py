@@ -32,7 +32,7 @@ from scipy import sparse
 
 from anomaly_log_detector.builders.mscred import count_matrix, window_bounds, window_table
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.jsonio import read_json, write_json_atomic
+from anomaly_log_detector.jsonio import check_format, read_json, write_json_atomic
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.schema import UNSEEN_TEMPLATE
 
@@ -292,10 +292,7 @@ class BaselineDetector(Detector):
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "baseline model") -> "BaselineDetector":
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ModelError(f"{where}: not an alog-detect baseline model (missing format {FORMAT!r})")
-        if d.get("version") != VERSION:
-            raise ModelError(f"{where}: unsupported baseline model version {d.get('version')!r}")
+        check_format(d, FORMAT, VERSION, where, "baseline model", ModelError)
         try:
             det = cls(**d["params"])
             det.templates_ = [str(t) for t in d["templates"]]

@@ -32,6 +32,7 @@ import pandas as pd
 
 from anomaly_log_detector.builders.vocab import EOS, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.jsonio import check_format
 from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_log_detector.detectors.windows import (WindowScores, build_windows, flatten, target_line_numbers,
                                                     unique_rows)
@@ -208,10 +209,7 @@ class DeepLogDetector(Detector):
         """Validate a checkpoint dict and rebuild the detector; ModelError naming ``where`` if invalid."""
         from anomaly_log_detector.detectors.nets import NextKeyLSTM
 
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ModelError(f"{where}: not a DeepLog model (format {CHECKPOINT_FORMAT!r} missing)")
-        if ckpt.get("version") != CHECKPOINT_VERSION:
-            raise ModelError(f"{where}: unsupported DeepLog model version {ckpt.get('version')!r}")
+        check_format(ckpt, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, where, "DeepLog model", ModelError)
         config = ckpt.get("config")
         params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
         missing = [p for p in [*params, "vocab_size"] if not isinstance(config, dict) or p not in config]

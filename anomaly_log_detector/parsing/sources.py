@@ -38,10 +38,9 @@ class LineBatch:
 
 @dataclass
 class ReadStats:
-    """Counters over everything read; ``lines_read == handed_on + sum(skipped)`` always holds."""
+    """Counters over everything read; every line read is handed on or counted in ``skipped``."""
 
     lines_read: int = 0
-    handed_on: int = 0
     skipped: Counter = field(default_factory=Counter)
     invalid_utf8: int = 0
     nul_bytes: int = 0
@@ -193,7 +192,6 @@ def _decode_batches(source: str, bodies: Iterator[bytes], stats: ReadStats,
                 keep = pc.invert(blank)
                 raw, nos = raw.filter(keep), nos[keep.to_numpy(zero_copy_only=False)]
             if len(raw):
-                stats.handed_on += len(raw)
                 yield LineBatch(source, nos, raw)
 
 
