@@ -3,8 +3,8 @@
 Three kinds of file, told apart by content:
 
 * Parquet with `line_no` and `is_anomaly` (what `gen-synth` writes; `anomaly_type`, `source` optional)
-  -> per-line labels. Parquet with `session` and `label` (e.g. an imported `sequences.parquet`)
-  -> per-session labels.
+  -> per-line labels; with `source`, the line numbers of several files are told apart by it.
+  Parquet with `session` and `label` (e.g. an imported `sequences.parquet`) -> per-session labels.
 * CSV whose header names a `Label` column after a session column (loglizer `BlockId,Label`)
   -> per-session labels; `Normal`/`Anomaly` (or 0/1), other columns ignored.
 * Anything else is a raw log with labels in front (BGL, Thunderbird): line n is anomalous unless its
@@ -30,12 +30,14 @@ SESSION_LABEL_VALUES = {"normal": 0, "anomaly": 1, "0": 0, "1": 1}
 
 @dataclass(frozen=True)
 class LineLabels:
-    """Per-line truth: 1-based line numbers (within one source) and anomaly flags."""
+    """Per-line truth: 1-based line numbers (within their source) and anomaly flags; `source` per line
+    when the labels name it (None: every line is of one source)."""
 
     line_no: np.ndarray
     is_anomaly: np.ndarray
     path: str
     kind: str = "line"
+    source: np.ndarray | None = None
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({"line_no": self.line_no, "truth": self.is_anomaly})
@@ -68,11 +70,18 @@ def _from_parquet(path: str) -> LineLabels | SessionLabels:
     if df.empty:
         raise DataError(f"{path}: no labels (empty file)")
     if {"line_no", "is_anomaly"} <= set(df.columns):
-        if "source" in df.columns and df["source"].nunique() > 1:
-            raise DataError(f"{path}: labels for several sources; evaluate one source at a time")
         line_no = df["line_no"].to_numpy(np.int64)
-        _check_unique(line_no, "line", path)
-        return LineLabels(line_no, df["is_anomaly"].astype(bool).to_numpy(), path)
+        source = None
+        if "source" in df.columns:
+            if df["source"].isna().any():
+                raise DataError(f"{path}: some labels have no source")
+            source = df["source"].astype(str).to_numpy(dtype=object)
+            dup = df.duplicated(["source", "line_no"]).to_numpy()
+            if dup.any():
+                raise DataError(f"{path}: line {line_no[dup][0]} of {source[dup][0]!r} is labelled more than once")
+        else:
+            _check_unique(line_no, "line", path)
+        return LineLabels(line_no, df["is_anomaly"].astype(bool).to_numpy(), path, source=source)
     if {"session", "label"} <= set(df.columns):
         known = df[df["label"].notna()]
         if known.empty:

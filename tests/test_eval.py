@@ -108,7 +108,7 @@ def test_eval_baseline_on_bgl(bgl_run):
     assert line["n"] == 800 and line["positives"] == labels.is_anomaly.sum() == 46
     assert line["tp"] + line["fp"] + line["fn"] + line["tn"] == 800
     assert by_level["line_evidence"]["f1"] > by_level["line"]["f1"]  # evidence is more precise than coverage
-    assert by_level["window"]["auc"] > 0.8
+    assert by_level["window"]["auc"] > 0.65  # 0.68 with whole-training-set statistics (test_baseline.py)
 
 
 def test_eval_deeplog_style_results(bgl_run, tmp_path):
@@ -188,3 +188,102 @@ def test_eval_cli_errors(bgl_run, tmp_path):
     two.to_parquet(tmp_path / "x" / "baseline_scores.parquet")
     with pytest.raises(DataError, match="span 2 sources"):
         evaluate_dir(tmp_path / "x", d / "test.log")
+
+
+# ---- honesty: flag-all reference, training-split refusal, (source, line) joins --------------------
+
+def test_every_block_reports_the_flag_all_reference(bgl_run):
+    d = bgl_run
+    report = evaluate_dir(d / "test", d / "test.log")
+    for r in report["results"]:
+        share = r["positives"] / r["n"]
+        ref = r["flag_all"]
+        assert ref["precision"] == pytest.approx(share) and ref["recall"] == (1.0 if r["positives"] else 0.0)
+        assert ref["f1"] == pytest.approx(2 * share / (1 + share) if r["positives"] else 0.0)
+    out = run_cli("eval", "--processed-dir", str(d / "test"), "--labels", str(d / "test.log"), check=True)
+    rows = out.stdout.decode().splitlines()
+    refs = [i for i, row in enumerate(rows) if row.split()[:1] == ["flag_all"]]
+    assert len(refs) == len(report["results"])  # one reference row under each detector row
+    line = next(r for r in report["results"] if r["level"] == "line")
+    row = next(rows[i].split() for i in refs if rows[i - 1].split()[1] == "line")
+    assert row[1:5] == [str(line["n"]), f"{line['flag_all']['precision']:.3f}", "1.000",
+                        f"{line['flag_all']['f1']:.3f}"]
+
+
+def test_deeplog_results_on_training_sessions_are_refused(tmp_path):
+    blocks = pd.read_csv(shared_data("hdfs_labeled", "HDFS_100k.block_sessions.csv"))
+    train = blocks[blocks["Split"] == "train"].head(300)
+    test = blocks[blocks["Split"] == "test"]
+    test = pd.concat([test[test["Label"] == "Anomaly"], test[test["Label"] == "Normal"].head(150)])
+    pd.concat([train, test]).to_csv(tmp_path / "blocks.csv", index=False)
+    seq, model = tmp_path / "sequences.parquet", tmp_path / "deeplog.pth"
+    import_sequences(tmp_path / "blocks.csv", "blocks-csv", seq,
+                     templates_path=shared_data("hdfs_labeled", "HDFS_100k.templates.csv"))
+    run_cli("deeplog-train", "--seq", str(seq), "--out", str(model), "--split", "train", "--hidden", "16",
+            "--layers", "1", "--embed-dim", "8", "--epochs", "2", "--quiet", check=True)
+    # Inference without --split scores the training sessions too: eval refuses, naming both ways out.
+    run_cli("deeplog-infer", "--seq", str(seq), "--model", str(model), "--quiet", check=True)
+    err = assert_one_line_error(run_cli("eval", "--processed-dir", str(tmp_path)))
+    assert "300 session(s) of the 'train' split" in err and "--split test" in err and "--split train" in err
+    on_train = evaluate_dir(tmp_path, split="train")
+    assert on_train["split"] == "train" and on_train["results"][0]["n"] == 300
+    both = evaluate_dir(tmp_path, split="test")["results"][0]
+    # The honest run: inference on the test split only gives the same numbers as `eval --split test`.
+    run_cli("deeplog-infer", "--seq", str(seq), "--model", str(model), "--split", "test", "--quiet", check=True)
+    honest = evaluate_dir(tmp_path)["results"][0]
+    assert honest == both and honest["n"] == len(test)
+    assert honest["flag_all"]["precision"] == pytest.approx((test["Label"] == "Anomaly").mean())
+    with pytest.raises(DataError, match="no session of split 'dev'"):
+        evaluate_dir(tmp_path, split="dev")
+
+
+def test_equal_line_numbers_of_two_files_are_not_merged(bgl_run, tmp_path):
+    """Two 400-line parts of BGL_2k in one folder: labels with a source column join by (source, line);
+    the result equals the two files evaluated one at a time."""
+    d = bgl_run
+    lines = shared_data("loghub_2k", "BGL", "corrected", "BGL_2k.log").read_text().splitlines(keepends=True)
+    parts = {"a.log": lines[1200:1600], "b.log": lines[1600:2000]}
+    (tmp_path / "logs").mkdir()
+    singles = []
+    for name, chunk in parts.items():
+        (tmp_path / "logs" / name).write_text("".join(chunk))
+        one = tmp_path / f"only_{name}"
+        parse_logs(str(tmp_path / "logs" / name), str(one), drain_state=str(d / "state.json"), frozen=True)
+        run_baseline(one / "parsed.parquet", one, model_path=d / "stats.json")
+        singles.append({r["level"]: r for r in evaluate_dir(one, tmp_path / "logs" / name)["results"]})
+    both = tmp_path / "both"
+    parse_logs(str(tmp_path / "logs"), str(both), drain_state=str(d / "state.json"), frozen=True)
+    run_baseline(both / "parsed.parquet", both, model_path=d / "stats.json")
+    flags = [(name, n, not text.startswith("- ")) for name, chunk in parts.items()
+             for n, text in enumerate(chunk, start=1)]
+    labels = tmp_path / "labels.parquet"  # sources by file name: matched to the parsed paths' base names
+    pq.write_table(pa.table({"source": [f[0] for f in flags], "line_no": [f[1] for f in flags],
+                             "is_anomaly": [f[2] for f in flags]}), labels)
+    report = evaluate_dir(both, labels)
+    assert report["labels"]["sources"] == 2
+    for r in report["results"]:
+        for k in ("n", "positives", "tp", "fp", "fn", "tn"):
+            assert r[k] == sum(s[r["level"]][k] for s in singles), (r["level"], k)
+    assert next(r for r in report["results"] if r["level"] == "line")["n"] == 800
+    # Per-line DeepLog-style results (a line is a miss when its template never occurred in training):
+    # joined by their source column too.
+    train = set(pd.read_parquet(d / "train" / "parsed.parquet")["template"])
+    for folder in [both, *(tmp_path / f"only_{name}" for name in parts)]:
+        test = pd.read_parquet(folder / "parsed.parquet")
+        pq.write_table(pa.table({"session": test["source"], "source": test["source"], "idx": np.arange(len(test)),
+                                 "line_no": test["line_no"], "in_topk": test["template"].isin(train).to_numpy()}),
+                       folder / "deeplog_infer.parquet")
+    per_line = [next(r for r in evaluate_dir(tmp_path / f"only_{name}", tmp_path / "logs" / name)["results"]
+                     if r["file"] == "deeplog_infer.parquet" and r["level"] == "line") for name in parts]
+    line = next(r for r in evaluate_dir(both, labels)["results"]
+                if r["file"] == "deeplog_infer.parquet" and r["level"] == "line")
+    assert line["n"] == 800 and all(line[k] == sum(x[k] for x in per_line) for k in ("tp", "fp", "fn", "tn"))
+    pd.read_parquet(both / "deeplog_infer.parquet").drop(columns="source").to_parquet(both / "deeplog_infer.parquet")
+    with pytest.raises(DataError, match="results name no source, but the labels cover 2 sources"):
+        evaluate_dir(both, labels)
+    with pytest.raises(DataError, match="span 2 sources"):  # labels without a source cannot tell them apart
+        evaluate_dir(both, d / "test.log")
+    pq.write_table(pa.table({"source": ["a.log", "c.log"], "line_no": [1, 1], "is_anomaly": [True, False]}),
+                   tmp_path / "wrong.parquet")
+    with pytest.raises(DataError, match="no labels for source .*b.log"):
+        evaluate_dir(both, tmp_path / "wrong.parquet")

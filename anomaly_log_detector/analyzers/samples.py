@@ -43,7 +43,8 @@ def explain(record: dict[str, Any], lines: pd.DataFrame, vocab: list[str] | None
         out.append(reason["text"])
         p = reason["params"]
         if reason["detector"] == "deeplog" and vocab is not None and p.get("expected"):
-            names = [code_span(vocab[i]) if 0 <= i < len(vocab) else f"#{i}" for i in p["expected"]]
+            names = [code_span(i) if isinstance(i, str) else code_span(vocab[i]) if 0 <= i < len(vocab) else f"#{i}"
+                 for i in p["expected"]]
             out.append(t("explain.expected", lang, expected=", ".join(names)))
         if reason["detector"] == "baseline" and p.get("components"):
             comps = ", ".join(f"{k}={v:.3f}" for k, v in p["components"].items() if v is not None)

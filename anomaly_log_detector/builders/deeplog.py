@@ -30,7 +30,10 @@ from anomaly_log_detector.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.schema import UNSEEN_TEMPLATE
 
-SESSION_BY = ("none", "host", "process", "session")
+SESSION_BY = ("none", "host", "process", "session", "entity")
+# `entity` = host and process together: one daemon on one machine (a stream keyed on the process alone
+# mixes hosts; keyed on the host alone it interleaves unrelated daemons).
+ENTITY_COLUMNS = ("host", "process")
 # Name of the session that collects lines whose grouping column is null (no line is dropped).
 NO_KEY_SESSION = "<none>"
 SEQUENCE_COLUMNS = ("session", "events", "line_nos", "rows", "source", "label")
@@ -75,10 +78,45 @@ def encode_templates(vocab: Vocab, templates: pd.Series) -> np.ndarray:
     return idx
 
 
+def entity_keys(df: pd.DataFrame, with_pid: bool = False) -> pd.Series:
+    """`host/process` per line (a missing part is left empty; both missing -> null); with `with_pid`,
+    `host/process[pid]` where the line has a pid (one sshd connection, one cron job run)."""
+    parts = [df[c].astype("string") if c in df.columns else pd.Series(pd.NA, index=df.index, dtype="string")
+             for c in ENTITY_COLUMNS]
+    both_missing = parts[0].isna() & parts[1].isna()
+    keys = parts[0].fillna("") + "/" + parts[1].fillna("")
+    if with_pid and "pid" in df.columns:
+        pid = df["pid"].astype("string")
+        keys = keys + ("[" + pid + "]").fillna("")
+    return keys.mask(both_missing)
+
+
+def split_at_gaps(keys: pd.Series, times: pd.Series | None, gap_seconds: float | None) -> pd.Series:
+    """Cut each key's lines into pieces where consecutive lines of that key are more than
+    `gap_seconds` apart in time (`key`, `key#1`, `key#2`...). Lines without a time never cut."""
+    if gap_seconds is None or times is None or times.isna().all():
+        return keys
+    t = pd.to_datetime(times, utc=True)
+    codes, _ = pd.factorize(keys, sort=False)
+    frame = pd.DataFrame({"k": codes, "t": t.to_numpy()})
+    prev = frame.groupby("k", sort=False)["t"].shift(1)
+    cut = ((frame["t"] - prev).dt.total_seconds() > gap_seconds).fillna(False).to_numpy(bool)
+    piece = pd.Series(cut.astype(np.int64)).groupby(codes).cumsum().to_numpy()
+    suffix = np.where(piece > 0, "#" + piece.astype(str), "")
+    return (keys.astype("string") + suffix).astype("string")
+
+
 def session_keys(df: pd.DataFrame, session_by: str) -> pd.Series:
-    """The session name of every line: its source for `none`, else the column value or `<none>`."""
+    """The session name of every line: its source for `none`, `host/process` for `entity`, else the
+    column value; `<none>` where the value is missing."""
     if session_by not in SESSION_BY:
         raise DataError(f"unknown --session-by {session_by!r} (choose from {', '.join(SESSION_BY)})")
+    if session_by == "entity":
+        keys = entity_keys(df, with_pid=True)
+        if keys.isna().all():
+            raise DataError("host and process are empty on every line: nothing to group by "
+                            "(use --session-by none, or parse with --session-regex)")
+        return keys.fillna(NO_KEY_SESSION)
     column = "source" if session_by == "none" else session_by
     if column not in df.columns:
         raise DataError(f"parsed file has no {column!r} column to group sessions by")
@@ -130,14 +168,16 @@ def read_sequences(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def build_deeplog_inputs(parsed_path: str | os.PathLike, out_dir: str | os.PathLike,
-                         session_by: str = "none", vocab_path: str | os.PathLike | None = None) -> dict:
+                         session_by: str = "none", vocab_path: str | os.PathLike | None = None,
+                         session_gap: float | None = None) -> dict:
     """Write `sequences.parquet` and `vocab.json` into `out_dir`; return a summary dict.
 
     With `vocab_path` the existing vocabulary is reused (templates not in it encode to UNK) and copied
     into `out_dir`, so the folder is self-contained; otherwise a new one is built from these templates.
     """
-    df = read_parsed(parsed_path, ["line_no", "source", "template"], optional=["host", "process", "session"])
-    keys = session_keys(df, session_by)
+    df = read_parsed(parsed_path, ["line_no", "source", "template"],
+                     optional=["host", "process", "pid", "session", "timestamp"])
+    keys = split_at_gaps(session_keys(df, session_by), df.get("timestamp"), session_gap)
     vocab = Vocab.load(vocab_path) if vocab_path else template_vocab(df["template"].unique())
     events = encode_templates(vocab, df["template"])
     table = group_sequences(keys, events, df["line_no"].to_numpy(np.int64), df["source"])
@@ -153,7 +193,8 @@ def build_deeplog_inputs(parsed_path: str | os.PathLike, out_dir: str | os.PathL
         "session_by": session_by,
         "lines": int(len(df)),
         "sessions": int(table.num_rows),
-        "lines_without_key": int((keys == NO_KEY_SESSION).sum()) if session_by != "none" else 0,
+        "lines_without_key": int(keys.str.startswith(NO_KEY_SESSION).sum()) if session_by != "none" else 0,
+        "session_gap": session_gap,
         "unknown_events": int((events == UNK).sum()),
         "vocab_size": vocab.size,
         "session_length": {"min": int(lengths.min()), "median": float(np.median(lengths)),

@@ -17,16 +17,20 @@ VOCAB = click.option("--vocab", "vocab_path", type=click.Path(exists=True, dir_o
 @click.command("build-deeplog")
 @PARSED
 @out_dir_option(help="Output folder for sequences.parquet and vocab.json (created if missing).")
-@click.option("--session-by", type=click.Choice(["none", "host", "process", "session"]), default="none",
+@click.option("--session-by", type=click.Choice(["none", "host", "process", "session", "entity"]), default="none",
               show_default=True,
               help="Group lines into sessions: none = one session per source file; host/process/session = "
-                   "by that column (lines without a value go to the session '<none>').")
+                   "by that column; entity = host and process together (lines without a value go to the "
+                   "session '<none>').")
+@click.option("--session-gap", type=click.FloatRange(0, min_open=True), default=None,
+              help="Also cut a session where two consecutive lines are more than this many seconds apart "
+                   "(lines without a timestamp never cut).")
 @VOCAB
-def build_deeplog_command(parsed, out_dir, session_by, vocab_path):
+def build_deeplog_command(parsed, out_dir, session_by, session_gap, vocab_path):
     """Build DeepLog inputs: one event sequence per session over a template vocabulary."""
     from anomaly_log_detector.builders.deeplog import build_deeplog_inputs
 
-    s = build_deeplog_inputs(parsed, out_dir, session_by=session_by, vocab_path=vocab_path)
+    s = build_deeplog_inputs(parsed, out_dir, session_by=session_by, vocab_path=vocab_path, session_gap=session_gap)
     click.echo(f"sessions: {s['sessions']:,} from {s['lines']:,} lines (session-by {s['session_by']}; "
                f"length min {s['session_length']['min']}, median {s['session_length']['median']:g}, "
                f"max {s['session_length']['max']})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import quiet_option, seed_option
+from anomaly_log_detector.cli.options import quiet_option, seed_option, set_threads, threads_option, top_k_option
 
 SEQ = click.option("--seq", "seq_path", required=True, type=click.Path(exists=True, dir_okay=False),
                    help="sequences.parquet from `build-deeplog` or `import-sequences`.")
@@ -14,7 +14,7 @@ SPLIT = click.option("--split", default=None,
 TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
                      help="Also require the key to lie in the smallest set of predictions holding this much "
                           "probability: keys the model deems nearly impossible become misses even inside the "
-                          "top-k. New models use 0.9999; infer defaults to the model's value; 1 turns it off.")
+                          "top-k. New models use 0.9999; 1 turns it off.")
 
 
 @click.command("deeplog-train")
@@ -37,19 +37,20 @@ TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), defa
               help="Distinct training windows per optimiser step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True,
               help="Adam learning rate.")
-@click.option("--k", type=click.IntRange(1), default=9, show_default=True,
-              help="Default top-k stored in the model (deeplog-infer --k overrides it).")
+@top_k_option(9, "Default top-k stored in the model (deeplog-infer --top-k overrides it; --k is an alias).")
 @TOP_P
 @click.option("--no-eos", is_flag=True,
               help="Do not predict an end-of-session key (for one long stream rather than sessions).")
 @SPLIT
 @seed_option()
+@threads_option
 @quiet_option
 def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patience, hidden, layers, embed_dim,
-                          batch_size, lr, k, top_p, no_eos, split, seed, quiet):
+                          batch_size, lr, k, top_p, no_eos, split, seed, threads, quiet):
     """Train DeepLog on the normal sessions of a sequences file (sessions labelled 1 are left out)."""
     from anomaly_log_detector.detectors.deeplog import train_deeplog
 
+    set_threads(threads)
     s = train_deeplog(seq_path, out_path, vocab_path=vocab_path, split=split, seq_len=seq_len, epochs=epochs,
                       patience=patience, hidden=hidden, layers=layers, embed_dim=embed_dim,
                       batch_size=batch_size, lr=lr, k=k, eos=not no_eos, seed=seed, quiet=quiet,
@@ -65,17 +66,28 @@ def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patie
 @SEQ
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Model file written by `deeplog-train`.")
-@click.option("--k", type=click.IntRange(1), default=None,
-              help="A key outside the model's top-k predictions is a miss [default: the model's k, 9].")
-@TOP_P
+@top_k_option(None, "A key outside the model's top-k predictions is a miss. --top-k alone = pure top-k (no "
+                    "probability-mass rule); with --top-p, both must hold [default when neither is given: the "
+                    "model's calibrated rule]. --k is an alias.")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="A key outside the smallest set of predictions holding this much probability is a miss. "
+                   "--top-p alone = pure nucleus rule (no top-k cut); with --top-k, both must hold [default when "
+                   "neither is given: the model's calibrated rule].")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None,
               help="Folder for deeplog_infer.parquet and deeplog_sessions.parquet [default: folder of --seq].")
 @SPLIT
-def deeplog_infer_command(seq_path, model_path, k, top_p, out_dir, split):
+@threads_option
+@quiet_option
+def deeplog_infer_command(seq_path, model_path, k, top_p, out_dir, split, threads, quiet):
     """Score sessions: a session with at least one missed key is anomalous."""
+    import inspect
+
     from anomaly_log_detector.detectors.deeplog import infer_deeplog
 
-    s = infer_deeplog(seq_path, model_path, out_dir, k=k, top_p=top_p, split=split)
+    set_threads(threads)
+    # `quiet` is new in infer_deeplog; pass it only where the library already takes it.
+    extra = {"quiet": quiet} if "quiet" in inspect.signature(infer_deeplog).parameters else {}
+    s = infer_deeplog(seq_path, model_path, out_dir, k=k, top_p=top_p, split=split, **extra)
     rule = f"top-{s['k']}" + (f", top-p {s['top_p']:g}" if s["top_p"] is not None else "")
     click.echo(f"sessions: {s['sessions']:,}, anomalous: {s['anomalous_sessions']:,} ({rule})")
     click.echo(f"windows: {s['windows']:,} ({s['distinct_windows']:,} distinct), misses: {s['misses']:,}, "

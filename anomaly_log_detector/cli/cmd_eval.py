@@ -20,12 +20,17 @@ import click
               help="Lines between window starts for window-level scores of per-line results.")
 @click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False),
               help="Training sequences.parquet or window_counts.parquet: report test items that duplicate it.")
-def eval_command(processed_dir, labels_path, level, window_size, stride, train_path):
-    """Evaluate detection results against labels; print a table and write eval.json."""
+@click.option("--split", default=None, metavar="NAME",
+              help="Evaluate only the DeepLog sessions whose 'split' column (in sequences.parquet) equals NAME. "
+                   "Without it, DeepLog results that include sessions of the 'train' split are refused: rerun "
+                   "deeplog-infer with --split test, or pass --split train if that is what you mean.")
+def eval_command(processed_dir, labels_path, level, window_size, stride, train_path, split):
+    """Evaluate detection results against labels; print a table (each row with its flag_all reference:
+    the scores of flagging everything) and write eval.json."""
     from anomaly_log_detector.eval_runner import evaluate_dir, format_table
 
     report = evaluate_dir(processed_dir, labels_path, level=level, window_size=window_size, stride=stride,
-                          train_path=train_path)
+                          train_path=train_path, split=split)
     click.echo(format_table(report))
     click.echo(f"wrote {processed_dir}/eval.json")
 

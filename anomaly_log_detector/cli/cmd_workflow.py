@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from anomaly_log_detector.cli.cmd_parse import MASK_GROUPS, mask_options
-from anomaly_log_detector.cli.options import quiet_option
+from anomaly_log_detector.cli.options import quiet_option, set_threads, threads_option, top_k_option
 from anomaly_log_detector.workflows.settings import SESSION_BY, TrainSettings
 
 _D = TrainSettings()
@@ -25,10 +25,13 @@ _TRAIN_OPTIONS = [
     _opt("--rules", click.Path(exists=True, dir_okay=False), "Masking rules JSON replacing the packaged rules.json."),
     _opt("--session-regex", str, "Regex whose first match is a line's session id (for --session-by session).",
          metavar="RE"),
-    _opt("--session-by", click.Choice(SESSION_BY), "DeepLog sequences: one per process/host/session value, "
-         "or none = one per source file; auto = process, else host, else none.", _D.session_by),
+    _opt("--session-by", click.Choice(SESSION_BY), "DeepLog sequences: entity = one per host + process (+ pid), "
+         "or one per process/host/session value, or none = one per source file; auto = entity when lines have a "
+         "host or process, else none.", _D.session_by),
+    _opt("--session-gap", click.FloatRange(0, min_open=True), "DeepLog: cut a sequence where it pauses longer "
+         "than this many seconds.", _D.session_gap),
     _opt("--holdout", click.FloatRange(0, 1, max_open=True), "Share of the parsed lines (the last ones) kept out of "
-         "training to measure false alarms (validate uses it); 0 = none.", _D.holdout),
+         "training to calibrate thresholds and measure false alarms (validate uses it); 0 = none.", _D.holdout),
     _opt("--window-size", click.IntRange(1), "Baseline: lines per window.", _D.window_size),
     _opt("--stride", click.IntRange(1), "Baseline: lines between window starts.", _D.stride),
     _opt("--quantile", click.FloatRange(0, 1), "Baseline: threshold = this quantile of the training windows' "
@@ -43,27 +46,22 @@ _TRAIN_OPTIONS = [
     _opt("--batch-size", click.IntRange(1), "DeepLog: distinct windows per optimiser step.", _D.batch_size),
     _opt("--lr", click.FloatRange(0, min_open=True), "DeepLog: Adam learning rate.", _D.lr),
     _opt("--patience", click.IntRange(1), "DeepLog: stop after this many epochs without improvement.", _D.patience),
-    _opt("--k", click.IntRange(1), "DeepLog: a key outside the top-k predictions is a miss.", _D.k),
+    top_k_option(_D.k, "DeepLog: a key outside the top-k predictions is a miss (--k is an alias)."),
     _opt("--top-p", click.FloatRange(0, 1, min_open=True), "DeepLog: a key must also lie within this much "
          "probability mass (1 = off).", _D.top_p),
+    _opt("--ensemble", click.IntRange(1), "DeepLog: networks averaged (more = steadier verdicts, slower).", _D.ensemble),
+    _opt("--fa-budget", click.FloatRange(0, 1, min_open=True, max_open=True), "DeepLog: false misses allowed per "
+         "normal prediction when calibrating its threshold on the held-out lines.", _D.fa_budget),
+    _opt("--max-steps", click.IntRange(1), "DeepLog: most optimiser steps per network (training stops earlier "
+         "once converged).", _D.max_steps),
+    _opt("--alert-at", float, "Alerting layer: a line alerts above this severity + novelty + sequence score.",
+         _D.alert_at),
+    _opt("--incident-gap", click.FloatRange(0), "Result records: an entity's flagged lines more than this many "
+         "seconds apart are separate incidents.", _D.incident_gap),
     _opt("--deeplog-max-lines", click.IntRange(1), "DeepLog trains on at most this many lines (the first of the "
          "training part), bounding training time on large logs.", _D.deeplog_max_lines),
     _opt("--seed", int, "Random seed; the same seed gives identical models.", _D.seed),
 ]
-
-
-def threads_option(f):
-    """`--threads`: applied before any torch work of the command."""
-    return click.option("--threads", type=click.IntRange(0), default=1, show_default=True,
-                        help="CPU threads for torch (0 = torch's default). One is fastest for these small "
-                             "LSTMs, and several slow down badly when other work shares the cores.")(f)
-
-
-def set_threads(n: int) -> None:
-    if n:
-        import torch
-
-        torch.set_num_threads(n)
 
 
 def train_options(f):
@@ -84,7 +82,9 @@ def echo_training(s: dict) -> None:
                f"{s['baseline_threshold']:.4f}")
     if s["deeplog_loss"]:
         first, last = s["deeplog_loss"]
-        click.echo(f"deeplog: {s['deeplog_epochs']} epochs, loss {first:.4f} -> {last:.4f}")
+        state = "converged" if s.get("deeplog_converged") else "NOT converged"
+        click.echo(f"deeplog: {s['deeplog_epochs']} epochs, loss {first:.4f} -> {last:.4f} ({state}); "
+                   f"miss threshold: surprise > {s['deeplog_threshold']:.2f}")
     if s["holdout_false_alarm_rate"] is not None:
         click.echo(f"held-out false alarms: {s['holdout_false_alarm_rate']:.2%} of the held-out lines")
     click.echo(f"time: {s['seconds']:.1f} s")
@@ -140,14 +140,20 @@ def infer_command(model_dir, inputs, out_dir, top, quiet, threads):
 @click.option("--validation-log", type=click.Path(exists=True),
               help="A log of normal lines to measure on [default: the bundle's held-out lines].")
 @click.option("--out-dir", type=MODEL_DIR, help="Keep the validation log's processed results here.")
+@click.option("--min-score", type=click.FloatRange(0, 100), default=None,
+              help="Exit with status 1 when the score is below this (a gate for scripts) [default: no minimum, "
+                   "exit 0].")
 @threads_option
 @quiet_option
-def validate_command(model_dir, validation_log, out_dir, quiet, threads):
-    """Score a bundle 0-100 (85+ is good) and explain each component."""
+def validate_command(model_dir, validation_log, out_dir, min_score, quiet, threads):
+    """Score a bundle 0-100 (85+ is good) and explain each component. Exit status: 0, or 1 when the
+    score is below --min-score, 2 error."""
     from anomaly_log_detector.workflows.validate import format_quality, validate_model
 
     set_threads(threads)
-    click.echo(format_quality(validate_model(model_dir, validation_log, out_dir, quiet=quiet)))
+    result = validate_model(model_dir, validation_log, out_dir, quiet=quiet, min_score=min_score)
+    click.echo(format_quality(result))
+    return 0 if result["passed"] else 1
 
 
 @click.command("compare")

@@ -21,3 +21,27 @@ def out_dir_option(required: bool = True, help: str = "Output folder (created if
     def deco(f):
         return click.option("--out-dir", type=click.Path(file_okay=False), required=required, help=help)(f)
     return deco
+
+
+def threads_option(f):
+    """`--threads`: torch's CPU threads; the command body calls :func:`set_threads` before any torch work
+    (never at import: `alog-detect --help` must not import torch)."""
+    return click.option("--threads", type=click.IntRange(0), default=1, show_default=True,
+                        help="torch threads (0 = torch's default); 1 keeps training deterministic and leaves "
+                             "cores to other work (these small LSTMs gain little from more).")(f)
+
+
+def set_threads(n: int) -> None:
+    """Apply `--threads` (0 leaves torch's default)."""
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def top_k_option(default: int | None, help: str):
+    """`--top-k` (alias `--k`, the older name) for DeepLog's candidate count; the parameter is `k`."""
+    def deco(f):
+        return click.option("--top-k", "--k", "k", type=click.IntRange(1), default=default,
+                            show_default=default is not None, help=help)(f)
+    return deco

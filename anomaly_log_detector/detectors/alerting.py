@@ -1,38 +1,44 @@
-"""Line alerts from what operators look at: the line's severity, whether its template is new, and
-whether DeepLog finds it out of sequence, combined into one score.
+"""Line alerts from what operators look at: the line's severity, how new its message is, and whether
+DeepLog finds it out of sequence, combined into one score.
 
 Per parsed line (in input order):
 
 * ``severity`` - from the ``level`` column: critical class (emerg, panic, alert, crit, fatal) 1.0,
   error class (err, error, severe, failure) 0.6, warning 0.3, anything else 0.
 * ``novel`` - 1 when the template never occurred in the training lines (``<UNSEEN>`` included).
-* ``seq_miss`` - 1 when the line's template is known but DeepLog (trained on the training lines as one
-  stream per source, no end-of-session key) does not have it among its candidates.
+  ``novelty`` is how new: ``1 - `` the word overlap of the line's masked text with the nearest training
+  template (similarity.py), so a close variant of a known message counts less than a message never
+  seen before (``similarity=False``: every new template counts 1).
+* ``seq_miss`` - 1 when the line's template is known but DeepLog misses it. Standalone (``sequence=True``)
+  the layer trains its own DeepLog over one stream per source; in the train workflow the bundle's
+  DeepLog verdicts are passed to :meth:`components` instead (``sequence=False``).
 
-``score = w_sev * severity + w_new * novel + w_seq * seq_miss`` (default weights 1, 1, 0.5) and a line
-alerts when ``score > threshold_``. ``threshold_`` is ``alert_at`` (default 1.75), which with the default
-weights means a critical line with a new template; an error line needs both novelty and more. The
-sequence term mostly orders lines (it is below the threshold with any single other signal) because on
-its own it fires on many normal lines. Nothing is learnt from labels. When the training lines carry
-no level at all, severity cannot contribute and ``threshold_`` drops by ``w_sev``, so that a new
-template alone alerts.
+``score = w_sev * severity + w_new * novelty + w_seq * seq_miss`` (default weights 1, 1, 0.5) and a line
+alerts when ``score > threshold_``. ``threshold_`` is ``alert_at`` (default 1.75): with the default
+weights a critical line whose message is mostly new; an error line needs novelty and a sequence miss.
+Nothing is learnt from labels. When the training lines carry no level at all, severity cannot
+contribute and ``threshold_`` drops by ``w_sev``, so that a clearly new message alone alerts.
+
+Saved as JSON (no inner DeepLog) or, with an inner DeepLog, one ``torch.save`` file of plain types.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.jsonio import check_format
+from anomaly_log_detector.detectors.similarity import TemplateIndex
+from anomaly_log_detector.jsonio import check_format, read_json, write_json_atomic
 from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.schema import UNSEEN_TEMPLATE
 
 FORMAT = "alog-detect/alerting"
-VERSION = 1
+VERSION = 2
 SEVERITY = {
     **dict.fromkeys(("emerg", "emergency", "panic", "alert", "crit", "critical", "fatal"), 1.0),
     **dict.fromkeys(("err", "error", "severe", "failure"), 0.6),
@@ -62,87 +68,151 @@ def _line_sequences(X: pd.DataFrame, vocab) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 class AlertingDetector(Detector):
-    """Per-line alert score over parsed lines (``line_no``, ``source``, ``template``, optional ``level``).
+    """Per-line alert score over parsed lines (``line_no``, ``source``, ``template``, optional ``level``
+    and ``masked``).
 
     ``deeplog`` holds the settings of the inner DeepLog model (``None``: its defaults with
-    ``eos=False``); ``sequence=False`` leaves DeepLog out entirely.
+    ``eos=False``); ``sequence=False`` leaves the inner DeepLog out (verdicts come from outside).
     """
 
     name = "alerting"
 
     def __init__(self, weights: tuple[float, float, float] = (1.0, 1.0, 0.5), alert_at: float = 1.75,
-                 sequence: bool = True, deeplog: dict | None = None):
+                 sequence: bool = True, similarity: bool = True, deeplog: dict | None = None):
         self.weights = tuple(weights)
         self.alert_at = alert_at
         self.sequence = sequence
+        self.similarity = similarity
         self.deeplog = deeplog
 
     def fit(self, X: pd.DataFrame, y=None) -> "AlertingDetector":
-        """Learn the known templates (and the DeepLog model) from normal lines."""
+        """Learn the known templates (with their training counts), and the DeepLog model, from normal lines."""
         from anomaly_log_detector.builders.deeplog import template_vocab
         from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 
         _check(X)
-        if len(self.weights) != 3:
-            raise DataError("weights must be 3 numbers (severity, novelty, sequence)")
+        if len(self.weights) != 3 or not all(np.isfinite(w) and w >= 0 for w in self.weights):
+            raise DataError("weights must be 3 numbers >= 0 (severity, novelty, sequence)")
+        if not np.isfinite(self.alert_at):
+            raise DataError("alert_at must be a finite number")
         templates = X["template"].astype("string").dropna()
-        self.templates_ = sorted(set(templates[templates != UNSEEN_TEMPLATE]))
+        counts = templates[templates != UNSEEN_TEMPLATE].value_counts()
+        self.templates_ = sorted(counts.index)
+        self.template_counts_ = {str(t): int(c) for t, c in counts.items()}
         self.deeplog_ = None
         if self.sequence:
             vocab = template_vocab(self.templates_)
-            params = {"eos": False, **(self.deeplog or {})}
+            params = {"eos": False, "calibration": 0.1, **(self.deeplog or {})}
             self.deeplog_ = DeepLogDetector(**params).fit(_line_sequences(X, vocab)[0], vocab=vocab)
         self.has_levels_ = bool("level" in X.columns and (severity(X["level"]) > 0).any())
         self.threshold_ = float(self.alert_at - (0.0 if self.has_levels_ else self.weights[0]))
         return self
 
-    def components(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``line_no``, ``source``, ``severity``, ``novel``, ``seq_miss``, ``score``, ``is_alert`` per line."""
+    def extend(self, X: pd.DataFrame) -> "AlertingDetector":
+        """Learn more normal lines' templates (and levels); the threshold rule stays as fitted."""
+        self._check_fitted()
+        _check(X)
+        templates = X["template"].astype("string").dropna()
+        for t, c in templates[templates != UNSEEN_TEMPLATE].value_counts().items():
+            self.template_counts_[str(t)] = self.template_counts_.get(str(t), 0) + int(c)
+        self.templates_ = sorted(self.template_counts_)
+        has_levels = self.has_levels_ or bool("level" in X.columns and (severity(X["level"]) > 0).any())
+        if has_levels != self.has_levels_:
+            self.has_levels_ = has_levels
+            self.threshold_ = float(self.alert_at - (0.0 if has_levels else self.weights[0]))
+        self.__dict__.pop("_index", None)
+        return self
+
+    def nearest(self, texts) -> tuple[np.ndarray, list[str | None]]:
+        """(word similarity, nearest training template) of each text."""
+        self._check_fitted()
+        if "_index" not in self.__dict__:
+            self._index = TemplateIndex(self.templates_)
+        sim, at = self._index.nearest(texts)
+        return sim, [self.templates_[i] if i >= 0 else None for i in at]
+
+    def components(self, X: pd.DataFrame, seq_miss: np.ndarray | None = None) -> pd.DataFrame:
+        """``line_no``, ``source``, ``severity``, ``novel``, ``novelty``, ``nearest``, ``seq_miss``,
+        ``score``, ``is_alert`` per line. ``seq_miss`` (bool per line) replaces the inner DeepLog."""
         from anomaly_log_detector.builders.vocab import Vocab
 
         self._check_fitted()
         _check(X)
         sev = severity(X["level"]) if "level" in X.columns else np.zeros(len(X))
         novel = ~X["template"].astype("string").isin(self.templates_).fillna(False).to_numpy(bool)
-        seq_miss = np.zeros(len(X), dtype=bool)
-        if self.deeplog_ is not None:
-            vocab = Vocab(dict(self.deeplog_.vocab_ or {}))
-            sessions, rows = _line_sequences(X, vocab)
-            ws = self.deeplog_.evaluate(sessions)
-            line = ws.windows.event >= 0  # EOS windows (if eos was asked for) belong to no line
-            seq_miss[rows[ws.windows.event[line]]] = ~ws.in_topk[line]
-            seq_miss &= ~novel  # a new template is counted once, as novelty
+        novelty = novel.astype(float)
+        nearest: list[str | None] = [None] * len(X)
+        at = np.flatnonzero(novel)
+        if self.similarity and len(at) and "masked" in X.columns:
+            sim, near = self.nearest(X["masked"].astype("string").fillna("").to_numpy(object)[at])
+            novelty[at] = 1.0 - sim
+            for i, t in zip(at, near):
+                nearest[i] = t
+        if seq_miss is not None:
+            seq_miss = np.asarray(seq_miss, dtype=bool).copy()
+            if len(seq_miss) != len(X):
+                raise DataError(f"{len(seq_miss)} sequence verdicts for {len(X)} lines")
+        else:
+            seq_miss = np.zeros(len(X), dtype=bool)
+            if self.deeplog_ is not None:
+                vocab = Vocab(dict(self.deeplog_.vocab_ or {}))
+                sessions, rows = _line_sequences(X, vocab)
+                ws = self.deeplog_.evaluate(sessions)
+                line = ws.windows.event >= 0  # EOS windows (if eos was asked for) belong to no line
+                seq_miss[rows[ws.windows.event[line]]] = ~ws.in_topk[line]
+        seq_miss &= ~novel  # a new template is counted once, as novelty
         w_sev, w_new, w_seq = self.weights
-        score = w_sev * sev + w_new * novel + w_seq * seq_miss
+        score = w_sev * sev + w_new * novelty + w_seq * seq_miss
         return pd.DataFrame({"line_no": X["line_no"].to_numpy(np.int64), "source": X["source"].to_numpy(),
-                             "severity": sev, "novel": novel, "seq_miss": seq_miss, "score": score,
-                             "is_alert": score > self.threshold_})
+                             "severity": sev, "novel": novel, "novelty": novelty, "nearest": nearest,
+                             "seq_miss": seq_miss, "score": score, "is_alert": score > self.threshold_})
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         return self.components(X)["score"].to_numpy(float)
 
-    def save(self, path) -> None:
-        """One ``torch.save`` file of plain types (and the DeepLog checkpoint when there is one)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted layer as plain JSON types (only without an inner DeepLog)."""
         self._check_fitted()
-        state = {"format": FORMAT, "version": VERSION, "params": {**self.get_params(), "weights": list(self.weights)},
-                 "templates": self.templates_, "has_levels": self.has_levels_, "threshold": self.threshold_,
-                 "deeplog": self.deeplog_.to_checkpoint() if self.deeplog_ is not None else None}
-        save_checkpoint(state, path)
+        return {"format": FORMAT, "version": VERSION,
+                "params": {**self.get_params(), "weights": list(self.weights)},
+                "template_counts": self.template_counts_, "has_levels": self.has_levels_,
+                "threshold": self.threshold_}
+
+    def save(self, path) -> None:
+        """JSON without an inner DeepLog; else one ``torch.save`` file of plain types and tensors."""
+        state = self.to_dict()
+        if self.deeplog_ is None:
+            write_json_atomic(path, state)
+        else:
+            save_checkpoint({**state, "deeplog": self.deeplog_.to_checkpoint()}, path)
 
     @classmethod
     def load(cls, path) -> "AlertingDetector":
+        with open(path, "rb") as f:
+            is_json = f.read(1) == b"{"
+        state: Any = read_json(path, "alerting model", ModelError) if is_json else load_checkpoint(path, "alerting model")
+        return cls.from_dict(state, str(path))
+
+    @classmethod
+    def from_dict(cls, state: Any, where: str = "alerting model") -> "AlertingDetector":
+        """Rebuild and validate a layer saved by :meth:`save` (ModelError naming ``where`` if invalid)."""
         from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 
-        state: Any = load_checkpoint(path, "alerting model")
-        check_format(state, FORMAT, VERSION, str(path), "alerting model", ModelError)
+        check_format(state, FORMAT, VERSION, where, "alerting model", ModelError)
         try:
             det = cls(**state["params"])
-            det.templates_ = [str(t) for t in state["templates"]]
+            counts = state["template_counts"]
+            if not isinstance(counts, dict) or not all(isinstance(c, int) and c >= 0 for c in counts.values()):
+                raise ValueError("template_counts must map templates to counts")
+            det.template_counts_ = {str(t): int(c) for t, c in counts.items()}
+            det.templates_ = sorted(det.template_counts_)
             det.has_levels_ = bool(state["has_levels"])
             det.threshold_ = float(state["threshold"])
+            if not np.isfinite(det.threshold_) or len(det.weights) != 3:
+                raise ValueError("threshold and weights must be finite; 3 weights")
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"{path}: invalid alerting model ({exc})") from None
-        det.deeplog_ = (DeepLogDetector.from_checkpoint(state["deeplog"], str(path))
+            raise ModelError(f"{where}: invalid alerting model ({exc})") from None
+        det.deeplog_ = (DeepLogDetector.from_checkpoint(state["deeplog"], where)
                         if state.get("deeplog") is not None else None)
         return det
 

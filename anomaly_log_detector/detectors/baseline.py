@@ -5,9 +5,12 @@ components in [0, 1):
 
 * ``new_ratio`` — share of its lines whose template never occurred in training (incl. ``<UNSEEN>``).
 * ``freq_change`` — how far the per-window frequency of each known template is from its training
-  statistics: z_t = |f_t - m_t| / (s_t + 1/window_size) with m_t, s_t^2 the exponentially weighted
-  mean and variance (factor ``alpha``) of f_t over the training windows in order; the RMS of z over
-  the templates present in the window or in training, squashed as z / (z + z_scale).
+  statistics: z_t = |f_t - m_t| / (sqrt(s_t^2 + m_t(1 - m_t)/L) + 1/L) with m_t, s_t^2 the mean and
+  variance of f_t over *all* training windows (``alpha=None``; a number gives the older exponentially
+  weighted statistics, which remembered only the last ~45 windows) and L the window's real length: a
+  10-line window of a small source varies more by chance than a full one, and the binomial term and
+  the 1/L floor say so. The RMS of z over the templates present in the window or in training,
+  squashed as z / (z + z_scale).
 * ``severity`` — excess of the share of error-level lines (``level`` in SEVERE_LEVELS) over its
   training EWM statistics, squashed the same way; 0 when training had no ``level`` values.
 
@@ -45,6 +48,32 @@ SEVERE_LEVELS = frozenset({"emerg", "emergency", "panic", "alert", "crit", "crit
 REQUIRED = ("line_no", "source", "template")
 
 
+def _moments(rows: np.ndarray | sparse.csr_matrix, alpha: float | None, n_before: int = 0,
+             start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of the rows: over all of them (``alpha`` None; merged with ``start``, the
+    moments of ``n_before`` earlier rows, when given), or exponentially weighted (see _ewm)."""
+    if alpha is not None:
+        return _ewm(rows, alpha, start=start)
+    n = rows.shape[0]
+    if sparse.issparse(rows):
+        mean = np.asarray(rows.mean(axis=0)).ravel()
+        sq = rows.copy()
+        sq.data **= 2
+        var = np.maximum(np.asarray(sq.mean(axis=0)).ravel() - mean ** 2, 0.0)
+    else:
+        dense = np.asarray(rows, dtype=float)
+        mean, var = dense.mean(axis=0), dense.var(axis=0)
+    if start is None or n_before == 0:
+        return mean, var
+    # Chan et al.'s parallel combination of two sets of moments.
+    m0, v0 = np.asarray(start[0], float), np.asarray(start[1], float)
+    total = n_before + n
+    delta = mean - m0
+    merged = m0 + delta * n / total
+    merged_var = (v0 * n_before + var * n + delta ** 2 * n_before * n / total) / total
+    return merged, merged_var
+
+
 def _ewm(rows: np.ndarray | sparse.csr_matrix, alpha: float, block: int = 1024,
          start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exponentially weighted mean and variance over the rows, in order (West's incremental form),
@@ -78,7 +107,7 @@ class BaselineDetector(Detector):
 
     name = "baseline"
 
-    def __init__(self, window_size: int = 50, stride: int = 25, quantile: float = 0.95, alpha: float = 0.1,
+    def __init__(self, window_size: int = 50, stride: int = 25, quantile: float = 0.95, alpha: float | None = None,
                  z_scale: float = 3.0, weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
                  line_quantile: float = 0.95):
         self.window_size = window_size
@@ -93,7 +122,7 @@ class BaselineDetector(Detector):
     def _check_params(self) -> None:
         if not (0.0 <= self.quantile <= 1.0 and 0.0 <= self.line_quantile <= 1.0):
             raise DataError(f"quantiles must be within [0, 1] (got {self.quantile}, {self.line_quantile})")
-        if not 0.0 < self.alpha <= 1.0:
+        if self.alpha is not None and not 0.0 < self.alpha <= 1.0:
             raise DataError(f"alpha must be within (0, 1] (got {self.alpha})")
         if len(self.weights) != len(COMPONENTS) or self.z_scale <= 0:
             raise DataError("weights must be 3 numbers (new, freq, severity) and z_scale > 0")
@@ -128,9 +157,9 @@ class BaselineDetector(Detector):
         self.uses_level_ = bool("level" in X.columns and X["level"].notna().any())
         starts, ends = self._windows(X)
         freq, _ = self._frequencies(X, starts, ends)
-        self.mean_, self.var_ = _ewm(freq, self.alpha)
+        self.mean_, self.var_ = _moments(freq, self.alpha)
         sev_share = self._severe_share(X, starts, ends)
-        sev_mean, sev_var = _ewm(sev_share[:, None], self.alpha)
+        sev_mean, sev_var = _moments(sev_share[:, None], self.alpha)
         self.severity_mean_, self.severity_var_ = float(sev_mean[0]), float(sev_var[0])
         self.train_windows_ = int(len(starts))
         self.line_threshold_ = self._line_threshold(X, starts, ends)
@@ -153,10 +182,10 @@ class BaselineDetector(Detector):
         starts, ends = self._windows(X)
         freq, _ = self._frequencies(X, starts, ends)
         pad = np.zeros(len(added))
-        self.mean_, self.var_ = _ewm(freq, self.alpha, start=(np.concatenate([self.mean_, pad]),
-                                                              np.concatenate([self.var_, pad])))
-        sev_mean, sev_var = _ewm(self._severe_share(X, starts, ends)[:, None], self.alpha,
-                                 start=(np.array([self.severity_mean_]), np.array([self.severity_var_])))
+        self.mean_, self.var_ = _moments(freq, self.alpha, self.train_windows_,
+                                         start=(np.concatenate([self.mean_, pad]), np.concatenate([self.var_, pad])))
+        sev_mean, sev_var = _moments(self._severe_share(X, starts, ends)[:, None], self.alpha, self.train_windows_,
+                                     start=(np.array([self.severity_mean_]), np.array([self.severity_var_])))
         self.severity_mean_, self.severity_var_ = float(sev_mean[0]), float(sev_var[0])
         self.train_windows_ += int(len(starts))
         self.line_threshold_ = self._line_threshold(X, starts, ends)
@@ -174,6 +203,7 @@ class BaselineDetector(Detector):
         X = X.reset_index(drop=True)
         table = self._table(X)
         table["is_anomaly"] = table["score"].to_numpy() > self.threshold_
+        table["threshold"] = self.threshold_
         if evidence:
             starts, ends = table["start_row"].to_numpy(), table["end_row"].to_numpy()
             table["evidence_lines"] = self._evidence(X, starts, ends)
@@ -186,11 +216,13 @@ class BaselineDetector(Detector):
         freq, novel = self._frequencies(X, starts, ends)
         lengths = (ends - starts).astype(float)
         new_ratio = novel / lengths
-        freq_change = _squash(self._rms_z(freq), self.z_scale)
+        freq_change = _squash(self._rms_z(freq, lengths), self.z_scale)
         severity = np.zeros(len(starts))
         if self.uses_level_:
             share = self._severe_share(X, starts, ends)
-            z = np.maximum(0.0, share - self.severity_mean_) / (math.sqrt(self.severity_var_) + 1.0 / self.window_size)
+            m = min(max(self.severity_mean_, 0.0), 1.0)
+            z = np.maximum(0.0, share - self.severity_mean_) / (np.sqrt(self.severity_var_ + m * (1 - m) / lengths)
+                                                                 + 1.0 / lengths)
             severity = _squash(z, self.z_scale)
         w_new, w_freq, w_sev = self.weights
         table = window_table(X, starts, ends).rename(
@@ -219,17 +251,23 @@ class BaselineDetector(Detector):
         csum = np.concatenate([[0], np.cumsum(self._severe(X))])
         return (csum[ends] - csum[starts]) / (ends - starts)
 
-    def _scale(self) -> np.ndarray:
-        return np.sqrt(self.var_) + 1.0 / self.window_size
+    def _scale(self, length: float) -> np.ndarray:
+        """Per template: the spread of a window frequency over ``length`` lines (see the docstring)."""
+        m = np.clip(self.mean_, 0.0, 1.0)
+        return np.sqrt(self.var_ + m * (1.0 - m) / length) + 1.0 / length
 
-    def _rms_z(self, freq: sparse.csr_matrix) -> np.ndarray:
-        """RMS template z-score per window, from sparse rows: absent templates contribute (m/d)^2."""
-        d = self._scale()
-        base = (self.mean_ / d) ** 2
-        present = freq.copy()
-        cols = present.indices
-        present.data = ((present.data - self.mean_[cols]) / d[cols]) ** 2 - base[cols]
-        sumsq = base.sum() + np.asarray(present.sum(axis=1)).ravel()
+    def _rms_z(self, freq: sparse.csr_matrix, lengths: np.ndarray) -> np.ndarray:
+        """RMS template z-score per window, from sparse rows: absent templates contribute (m/d)^2.
+        Windows are handled per distinct length (there are few: full windows and source tails)."""
+        sumsq = np.zeros(freq.shape[0])
+        for length in np.unique(lengths):
+            at = np.flatnonzero(lengths == length)
+            d = self._scale(float(length))
+            base = (self.mean_ / d) ** 2
+            present = freq[at].tocsr(copy=True)
+            cols = present.indices
+            present.data = ((present.data - self.mean_[cols]) / d[cols]) ** 2 - base[cols]
+            sumsq[at] = base.sum() + np.asarray(present.sum(axis=1)).ravel()
         fresh = freq.copy()
         fresh.data = (self.mean_[cols] <= 0).astype(float)
         active = int((self.mean_ > 0).sum()) + np.asarray(fresh.sum(axis=1)).ravel()
@@ -249,7 +287,9 @@ class BaselineDetector(Detector):
         known = t < T
         z = np.zeros(len(rows))
         tk = t[known]
-        z[known] = np.abs(f[known] - self.mean_[tk]) / self._scale()[tk]
+        m = np.clip(self.mean_[tk], 0.0, 1.0)
+        length = lengths[win][known].astype(float)
+        z[known] = np.abs(f[known] - self.mean_[tk]) / (np.sqrt(self.var_[tk] + m * (1 - m) / length) + 1.0 / length)
         w_new, w_freq, w_sev = self.weights
         line_score = w_new * (~known) + w_freq * _squash(z, self.z_scale)
         if self.uses_level_:

@@ -1,23 +1,34 @@
 """DeepLog (Du et al., CCS'17): an LSTM predicts the next template key from the previous ``seq_len``
-keys; an event whose key is not among the model's top-``k`` candidates is a miss, and a session with at
-least one miss is anomalous.
+keys; an event the model finds too unlikely is a miss, and a session with at least one miss is anomalous.
 
-Differences from a plain reimplementation, each aimed at a known blind spot:
+Differences from a plain reimplementation, each aimed at a measured blind spot:
 
-* **Short sessions**: windows are left-padded with PAD, so every event (the first one too) is predicted
-  and sessions shorter than ``seq_len`` are scored instead of skipped.
+* **Calibrated misses, not a fixed k.** Every prediction gets a *surprise*: ``-log10`` of the tail
+  probability (the mass of the actual key and of every key the model ranks at or below it), so 3 means
+  "one in a thousand". A share ``calibration`` of the normal sessions (or, with few sessions, the last
+  share of each) is held out of training; the miss threshold ``tau_`` is the surprise that a share
+  ``fa_budget`` of held-out normal predictions exceed (never below ``MIN_TAU``; extrapolated with an
+  exponential tail when the held-out set is too small to show it): with the default budget about one
+  normal prediction in 10,000 is a miss. ``k`` / ``top_p`` switch to the paper's top-k rule and/or
+  pure nucleus (``set_rule``).
+* **An ensemble.** ``ensemble`` networks with consecutive seeds; their log-probabilities are averaged
+  (and renormalised). Single networks disagree on the rare transitions that decide HDFS verdicts; the
+  average is stable across seeds.
+* **Seen transitions are normal** (``seen_is_normal``): a (window, next key) pair that occurs in the
+  training sessions is never a miss, so a model run over its own training log raises nothing. Off by
+  default for benchmark sessions, on in the train workflow.
+* **Short sessions**: windows are left-padded with PAD, so every event (the first one too) is predicted.
 * **End of session**: an EOS target follows the last event (``eos=True``), so a session that stops
-  early (a truncated block) is a miss at its end. Use ``eos=False`` for one long stream of lines.
+  early is a miss at its end. Use ``eos=False`` for one long stream of lines.
 * **Unseen keys**: a target the model never saw as a target in training (UNK, a template the
   vocabulary lacks, or a key outside the model's vocabulary) is always a miss, reported as novelty.
-* **Optional top-p**: with ``top_p``, a candidate must also lie inside the smallest set of keys whose
-  probability mass reaches ``top_p``; this drops keys the model thinks nearly impossible even when
-  the vocabulary is so small that they still rank within the top ``k``.
-* **Duplicates**: training runs on distinct (window, target) pairs weighted by their counts, and
-  inference computes each distinct window once; on HDFS that removes most of the work.
+  UNK is also put into ``unk_rate`` of the training contexts, so the network learns to read past an
+  unseen key instead of meeting an untrained embedding at inference.
+* **Duplicates**: training draws batches from distinct (window, target) pairs by their counts (see
+  training.py), and inference computes each distinct window once.
 
 Input ``X`` is a sequences DataFrame (``sequences.parquet``): ``events`` (lists of vocab indices),
-optionally ``session``, ``line_nos``, ``label``.
+optionally ``session``, ``source``, ``line_nos``, ``label``.
 """
 
 from __future__ import annotations
@@ -30,30 +41,45 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.builders.vocab import EOS, UNK, Vocab
+from anomaly_log_detector.builders.vocab import EOS, PAD, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.jsonio import check_format
 from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
-from anomaly_log_detector.detectors.windows import (WindowScores, build_windows, flatten, target_line_numbers,
-                                                    unique_rows)
+from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, flatten,
+                                                    target_line_numbers, unique_rows)
 from anomaly_log_detector.errors import AlogError, DataError, ModelError
 
-# Session score = misses + SURPRISE_WEIGHT * max(1 - p(target)): the second term orders sessions with
-# equal misses and stays <= 0.5, so "score > 0.5" is exactly "at least one miss".
+# Session score in the top-k / top-p rules = misses + SURPRISE_WEIGHT * max(1 - p(target)): the second
+# term orders sessions with equal misses and stays <= 0.5, so "score > 0.5" is "at least one miss".
 SURPRISE_WEIGHT = 0.5
 THRESHOLD = 0.5
+# Calibrated rule: a miss is never called below this surprise (tail 1 %), whatever the held-out data.
+MIN_TAU = 2.0
+# Surprise given to novel keys and to an (impossible) zero tail.
+MAX_SURPRISE = 30.0
+# Below this many normal sessions, calibration holds out the tail of each session instead of sessions.
+MIN_SESSIONS_TO_SPLIT = 20
+SPLIT_SEED = 20170101
+# Share of training contexts whose start is cut to PAD (see DeepLogDetector._augment).
+CROP_RATE = 0.1
 CHECKPOINT_FORMAT = "alog-detect/deeplog"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 class DeepLogDetector(Detector):
-    """Next-key LSTM over sessions. ``threshold_`` is 0.5 by rule: predict == "session has a miss"."""
+    """Next-key LSTM ensemble over sessions.
+
+    ``threshold_`` is ``tau_`` (a session's score is its largest surprise) under the calibrated rule,
+    0.5 (a session's score counts its misses) under top-k / top-p."""
 
     name = "deeplog"
 
     def __init__(self, seq_len: int = 10, hidden: int = 64, layers: int = 2, embed_dim: int = 16,
-                 epochs: int = 100, batch_size: int = 128, lr: float = 3e-3, patience: int = 5,
-                 k: int = 9, top_p: float | None = 0.9999, eos: bool = True, seed: int = 42,
+                 epochs: int = 100, batch_size: int = 128, lr: float = 3e-3, patience: int = 10,
+                 k: int | None = None, top_p: float | None = None, eos: bool = True, seed: int = 42,
+                 ensemble: int = 3, calibration: float = 0.1, fa_budget: float = 1e-4,
+                 seen_is_normal: bool = False, unk_rate: float = 0.01, max_steps: int = 20000,
+                 min_delta: float = 1e-3,
                  infer_batch_size: int = 8192, quiet: bool = True):
         self.seq_len = seq_len
         self.hidden = hidden
@@ -67,87 +93,309 @@ class DeepLogDetector(Detector):
         self.top_p = top_p
         self.eos = eos
         self.seed = seed
+        self.ensemble = ensemble
+        self.calibration = calibration
+        self.fa_budget = fa_budget
+        self.seen_is_normal = seen_is_normal
+        self.unk_rate = unk_rate
+        self.max_steps = max_steps
+        self.min_delta = min_delta
         self.infer_batch_size = infer_batch_size
         self.quiet = quiet
 
     # ---- training ---------------------------------------------------------------------------
-    def fit(self, X: pd.DataFrame, y=None, vocab: Vocab | None = None) -> "DeepLogDetector":
-        """Train on the normal sessions of ``X``: rows with ``y == 0`` when ``y`` is given, otherwise rows
-        whose ``label`` is not 1 (a missing label counts as normal)."""
+    def fit(self, X: pd.DataFrame, y=None, vocab: Vocab | None = None,
+            calibration_X: pd.DataFrame | None = None, calibration_from_row: int | None = None) -> "DeepLogDetector":
+        """Train on the normal sessions of ``X`` (rows with ``y == 0`` when ``y`` is given, otherwise rows
+        whose ``label`` is not 1) and calibrate the miss threshold on held-out normal data:
+        ``calibration_X`` when given (all of it normal), else a share of ``X``'s normal sessions. With
+        ``calibration_from_row``, only the predictions of ``calibration_X`` events whose ``rows`` value
+        (parsed row) is at least that calibrate: the earlier events only give them their context."""
+        self._check_settings()
+        normal = X[_normal_rows(X, y)].reset_index(drop=True)
+        values, lengths = flatten(_events(normal))
+        self.vocab_size_ = vocab.size if vocab is not None else max(int(values.max(initial=0)) + 1, EOS + 1)
+        self.vocab_ = dict(vocab.templates) if vocab is not None else None
+        windows = build_windows(self._known(values), lengths, self.seq_len, self.eos)
+        if calibration_X is not None:
+            cal_windows = _calibration_windows(self, calibration_X, calibration_from_row)
+            fit_mask = np.ones(len(windows), dtype=bool)
+        else:
+            fit_mask = self._fit_mask(windows, lengths)
+            cal_windows = None
+        fit_keys = windows.keys[fit_mask & (windows.targets != UNK)]  # an UNK target teaches nothing
+        if len(fit_keys) == 0:
+            raise DataError("no training windows: the training sessions are empty")
+        pairs, _, counts = unique_rows(fit_keys)
+        self.seen_keys_ = np.unique(pairs[:, -1]).astype(np.int64)
+        result = self._train(pairs, counts)
+        # Calibrate on what training did not see, with "seen" meaning the fitted part only.
+        all_pairs = unique_rows(windows.keys[windows.targets != UNK])[0]
+        self.seen_pairs_ = pairs if self.seen_is_normal else None
+        if cal_windows is not None:
+            cal_keys = cal_windows
+        else:
+            cal_keys = windows.keys[~fit_mask]
+        self.tau_ = self._calibrate(cal_keys)
+        # The shipped model knows every normal transition and key it was given.
+        self.seen_keys_ = np.unique(all_pairs[:, -1]).astype(np.int64) if len(all_pairs) else self.seen_keys_
+        self.seen_pairs_ = all_pairs if self.seen_is_normal else None
+        self.train_stats_ = self._stats(result, len(normal), int(fit_mask.sum()), len(pairs), len(cal_keys))
+        self.history_ = [float(np.mean(v)) for v in zip(*[r.losses for r in result])]
+        self.threshold_ = self._threshold()
+        return self
+
+    def _stats(self, result: list, sessions: int, windows: int, distinct: int, calibration: int) -> dict:
+        seconds = sum(r.seconds for r in result)
+        return {
+            "sessions": int(sessions), "windows": int(windows), "distinct_windows": int(distinct),
+            "calibration_windows": int(calibration), "epochs": max(len(r.losses) for r in result),
+            "stopped_early": all(r.stopped_early for r in result), "converged": all(r.converged for r in result),
+            "stop_reasons": [r.stop_reason for r in result], "best_epochs": [r.best_epoch for r in result],
+            "steps": sum(r.steps for r in result), "seconds": round(seconds, 3),
+            "windows_per_s": sum(r.samples_seen for r in result) / max(seconds, 1e-9),
+            "distinct_per_s": sum(r.samples_seen for r in result) / max(seconds, 1e-9),
+            "final_loss": float(np.mean([r.best_loss for r in result])), "tau": float(self.tau_),
+        }
+
+    def _fit_mask(self, windows: Windows, lengths: np.ndarray) -> np.ndarray:
+        """Which windows train the networks (the rest calibrate): whole held-out sessions when there are
+        enough sessions, else the last ``calibration`` share of every session's predictions."""
+        n = len(lengths)
+        if self.calibration <= 0:
+            return np.ones(len(windows), dtype=bool)
+        if n >= MIN_SESSIONS_TO_SPLIT:
+            # The held-out sessions depend on the data only, not on the seed: the seed varies the
+            # networks, and a verdict must not hinge on which sessions happened to calibrate it.
+            rng = np.random.default_rng(SPLIT_SEED)
+            held = np.zeros(n, dtype=bool)
+            held[rng.permutation(n)[:max(1, int(round(n * self.calibration)))]] = True
+            return ~held[windows.session]
+        n_targets = lengths + int(self.eos)
+        cut = np.ceil(n_targets * (1.0 - self.calibration)).astype(np.int64)
+        return windows.pos < cut[windows.session]
+
+    def _train(self, pairs: np.ndarray, counts: np.ndarray, start: list | None = None) -> list:
         import torch
 
         from anomaly_log_detector.detectors.nets import NextKeyLSTM
         from anomaly_log_detector.detectors.training import TrainConfig, seed_everything, train
 
-        self._check_settings()
-        normal = _normal_rows(X, y)
-        values, lengths = flatten(_events(X)[normal])
-        self.vocab_size_ = vocab.size if vocab is not None else max(int(values.max(initial=0)) + 1, EOS + 1)
-        self.vocab_ = dict(vocab.templates) if vocab is not None else None
+        inputs, targets = torch.from_numpy(pairs[:, :-1]), torch.from_numpy(pairs[:, -1])
+        steps_per_epoch = max(50, -(-len(pairs) // self.batch_size))
+        epochs = max(1, min(self.epochs, self.max_steps // steps_per_epoch))
+        self.models_, results = [], []
+        for member in range(self.ensemble):
+            seed = self.seed + member
+            seed_everything(seed)
+            model = NextKeyLSTM(self.vocab_size_, self.embed_dim, self.hidden, self.layers) if start is None \
+                else start[member].train()
+            config = TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.lr, patience=self.patience,
+                                 min_delta=self.min_delta, seed=seed)
+            results.append(train(model, inputs, targets, _cross_entropy, config, weights=torch.from_numpy(counts),
+                                 label=f"deeplog[{member + 1}/{self.ensemble}]", quiet=self.quiet,
+                                 augment=self._augment))
+            self.models_.append(model)
+        return results
+
+    def _augment(self, keys: Any, generator: Any) -> Any:
+        """Replace ``unk_rate`` of the non-PAD context keys by UNK (trains the UNK embedding), and, for
+        streams (``eos`` off), cut the start of ``CROP_RATE`` of the contexts to PAD: a log file (rotated,
+        or read from the middle) starts streams anywhere, not only where the training streams started.
+        Whole sessions (``eos`` on) keep their real starts: there a start is information."""
+        import torch
+
+        if self.unk_rate > 0:
+            drop = (torch.rand(keys.shape, generator=generator) < self.unk_rate) & (keys != PAD)
+            keys = torch.where(drop, torch.full_like(keys, UNK), keys)
+        if self.eos or CROP_RATE <= 0:
+            return keys
+        crop = torch.rand(len(keys), generator=generator) < CROP_RATE
+        cut = torch.randint(1, keys.shape[1], (len(keys),), generator=generator)
+        hide = crop[:, None] & (torch.arange(keys.shape[1])[None, :] < cut[:, None])
+        return torch.where(hide, torch.full_like(keys, PAD), keys)
+
+    def _calibrate(self, cal_keys: np.ndarray) -> float:
+        """The miss threshold from held-out normal windows (MIN_TAU when there are none): the surprise
+        exceeded by a share ``fa_budget`` of held-out predictions. A held-out set smaller than
+        1 / fa_budget cannot show that quantile, so its upper tail is extrapolated (peaks over
+        threshold with an exponential tail, as in SPOT: Siffer et al., KDD'17): above u, the 98th
+        percentile, P(S > s) = p_u * exp(-(s - u) / beta) with beta the mean excess over u."""
+        if len(cal_keys) == 0:
+            return MIN_TAU
+        s = self._surprise_of_pairs(cal_keys)
+        normal = np.isin(cal_keys[:, -1], self.seen_keys_)  # novelty is reported on its own
+        s = np.where(normal, s, 0.0)[normal]
+        if self.seen_pairs_ is not None:  # a seen transition is never a miss: it cannot be a false one
+            s[_rows_in(cal_keys[normal], self.seen_pairs_)] = 0.0
+        return float(max(MIN_TAU, tail_quantile(s, self.fa_budget)))
+
+    def grow_to(self, vocab: Vocab) -> "DeepLogDetector":
+        """Extend the networks to a vocabulary that appends templates to the model's (old rows kept)."""
+        import torch
+
+        from anomaly_log_detector.detectors.nets import grown
+
+        self._check_fitted()
+        if self.vocab_ is not None and any(vocab.templates.get(t) != i for t, i in self.vocab_.items()):
+            raise DataError("the new vocabulary moves templates of the old model: it must extend the old one")
+        if vocab.size > self.vocab_size_:
+            torch.manual_seed(self.seed)
+            self.models_ = [grown(m, vocab.size).eval() for m in self.models_]
+            self.vocab_size_ = vocab.size
+        self.vocab_ = dict(vocab.templates)
+        return self
+
+    def absorb(self, X: pd.DataFrame, vocab: Vocab) -> "DeepLogDetector":
+        """Learn the keys and transitions of more normal sessions without training the networks (what
+        the shipped bundle adds from its held-out lines): their targets stop being novel and, with
+        ``seen_is_normal``, their transitions stop being misses."""
+        self.grow_to(vocab)
+        values, lengths = flatten(_events(X))
+        keys = build_windows(self._known(values), lengths, self.seq_len, self.eos).keys
+        keys = keys[keys[:, -1] != UNK]
+        self.seen_keys_ = np.union1d(self.seen_keys_, keys[:, -1]).astype(np.int64)
+        if self.seen_pairs_ is not None and len(keys):
+            self.seen_pairs_ = unique_rows(np.concatenate([self.seen_pairs_, keys]))[0]
+        return self
+
+    def continue_fit(self, X: pd.DataFrame, vocab: Vocab, calibration_X: pd.DataFrame | None = None, *,
+                     calibration_from_row: int | None = None, epochs: int | None = None, lr: float | None = None,
+                     seed: int | None = None) -> "DeepLogDetector":
+        """Incremental training: grow to ``vocab``, train every network further on the normal sessions
+        of ``X``, recalibrate the threshold; keys and transitions learnt before stay known."""
+        self.grow_to(vocab)
+        self.epochs, self.lr, self.seed = epochs or self.epochs, lr or self.lr, self.seed if seed is None else seed
+        old_keys, old_pairs = self.seen_keys_, self.seen_pairs_
+        normal = X[_normal_rows(X, None)].reset_index(drop=True)
+        values, lengths = flatten(_events(normal))
         windows = build_windows(self._known(values), lengths, self.seq_len, self.eos)
-        # An UNK target carries nothing to learn (it is always a miss at inference).
-        keys = windows.keys[windows.targets != UNK]
+        fit_mask = np.ones(len(windows), dtype=bool) if calibration_X is not None else self._fit_mask(windows, lengths)
+        keys = windows.keys[fit_mask & (windows.targets != UNK)]
         if len(keys) == 0:
-            raise DataError("no training windows: the training sessions are empty")
+            raise DataError("no training windows: the new training sessions are empty")
         pairs, _, counts = unique_rows(keys)
-        self.seen_keys_ = np.unique(pairs[:, -1]).astype(np.int64)
-        seed_everything(self.seed)
-        self.model_ = NextKeyLSTM(self.vocab_size_, self.embed_dim, self.hidden, self.layers)
-        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                             patience=self.patience, seed=self.seed)
-        result = train(self.model_, torch.from_numpy(pairs[:, :-1]), torch.from_numpy(pairs[:, -1]),
-                       _cross_entropy, config, weights=torch.from_numpy(counts), label="deeplog",
-                       quiet=self.quiet)
-        self.history_ = result.losses
-        self.train_stats_ = {
-            "sessions": int(normal.sum()), "windows": int(len(keys)), "distinct_windows": int(len(pairs)),
-            "epochs": len(result.losses), "stopped_early": result.stopped_early,
-            "seconds": result.seconds, "windows_per_s": result.weighted_per_s,
-            "distinct_per_s": result.samples_per_s,
-        }
-        self.threshold_ = THRESHOLD
+        result = self._train(pairs, counts, start=self.models_)
+        self.seen_keys_ = np.union1d(old_keys, pairs[:, -1]).astype(np.int64)
+        self.seen_pairs_ = None if old_pairs is None else unique_rows(np.concatenate([old_pairs, pairs]))[0]
+        if calibration_X is not None:
+            cal_keys = _calibration_windows(self, calibration_X, calibration_from_row)
+        else:
+            cal_keys = windows.keys[~fit_mask]
+        self.tau_ = self._calibrate(cal_keys)
+        self.absorb(normal, vocab)
+        self.history_ = [float(np.mean(v)) for v in zip(*[r.losses for r in result])]
+        self.train_stats_ = {**self._stats(result, len(normal), int(fit_mask.sum()), len(pairs), len(cal_keys)),
+                             "fine_tuned": True}
+        self.threshold_ = self._threshold()
         return self
 
     # ---- inference --------------------------------------------------------------------------
-    def evaluate(self, X: pd.DataFrame) -> WindowScores:
-        """Rank the target of every window. Each distinct window goes through the model once, in
-        batches of ``infer_batch_size``."""
+    def set_rule(self, k: int | None = None, top_p: float | None = None) -> "DeepLogDetector":
+        """Decision rule: neither = the calibrated threshold ``tau_``; ``k`` = top-k; ``top_p`` = pure
+        nucleus (a miss when the key lies outside the smallest set holding ``top_p`` of the mass);
+        both = both must hold."""
+        self.k, self.top_p = k, top_p
+        self._check_settings()
+        if self.is_fitted:
+            self.threshold_ = self._threshold()
+        return self
+
+    @property
+    def calibrated(self) -> bool:
+        return self.k is None and self.top_p is None
+
+    def _threshold(self) -> float:
+        return float(self.tau_) if self.calibrated else THRESHOLD
+
+    def log_probs(self, contexts: np.ndarray) -> Any:
+        """Ensemble log-probabilities of the next key for (n, seq_len) context windows."""
         import torch
 
-        self._check_fitted()
-        values, lengths = flatten(_events(X))
-        windows = build_windows(self._known(values), lengths, self.seq_len, self.eos)
-        pairs, pair_inv, _ = unique_rows(windows.keys)
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.int64))
+            logp = torch.stack([torch.log_softmax(m(x), 1) for m in self.models_]).mean(0)
+            return logp - torch.logsumexp(logp, 1, keepdim=True)
+
+    def top_keys(self, contexts: np.ndarray, n: int = 3) -> np.ndarray:
+        """The ``n`` most likely next keys for each context window, most likely first."""
+        if len(contexts) == 0:
+            return np.zeros((0, n), dtype=np.int64)
+        out = [self.log_probs(contexts[lo:lo + self.infer_batch_size]).topk(min(n, self.vocab_size_), 1).indices
+               for lo in range(0, len(contexts), self.infer_batch_size)]
+        import torch
+
+        return torch.cat(out).numpy().astype(np.int64)
+
+    def _score_pairs(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rank, prob, tail) of each distinct (context, target) row, each context computed once."""
+        import torch
+
         contexts, ctx_inv, _ = unique_rows(pairs[:, :-1])
         order = np.argsort(ctx_inv, kind="stable")
         bounds = np.searchsorted(ctx_inv[order], np.arange(0, len(contexts) + self.infer_batch_size,
                                                            self.infer_batch_size))
         rank = np.zeros(len(pairs), dtype=np.int64)
-        prob = np.zeros(len(pairs), dtype=np.float32)
-        tail = np.zeros(len(pairs), dtype=np.float32)
-        with torch.inference_mode():
-            for b, lo in enumerate(range(0, len(contexts), self.infer_batch_size)):
-                logp = torch.log_softmax(self.model_(torch.from_numpy(contexts[lo:lo + self.infer_batch_size])), 1)
-                sel = order[bounds[b]:bounds[b + 1]]
-                rows = logp[torch.from_numpy(ctx_inv[sel] - lo)]
-                target_logp = rows.gather(1, torch.from_numpy(pairs[sel, -1:]))
-                above = rows > target_logp
-                rank[sel] = (above.sum(1) + 1).numpy()
-                prob[sel] = target_logp.exp().squeeze(1).numpy()
-                # Summing the small side keeps precision where 1 - (mass above) would lose it.
-                tail[sel] = (rows.exp() * ~above).sum(1).numpy()
+        prob = np.zeros(len(pairs), dtype=np.float64)
+        tail = np.zeros(len(pairs), dtype=np.float64)
+        for b, lo in enumerate(range(0, len(contexts), self.infer_batch_size)):
+            logp = self.log_probs(contexts[lo:lo + self.infer_batch_size]).double()
+            sel = order[bounds[b]:bounds[b + 1]]
+            rows = logp[torch.from_numpy(ctx_inv[sel] - lo)]
+            target_logp = rows.gather(1, torch.from_numpy(pairs[sel, -1:]))
+            above = rows > target_logp
+            rank[sel] = (above.sum(1) + 1).numpy()
+            prob[sel] = target_logp.exp().squeeze(1).numpy()
+            # Summing the small side keeps precision where 1 - (mass above) would lose it.
+            tail[sel] = (rows.exp() * ~above).sum(1).numpy()
+        self._distinct_contexts = len(contexts)
+        return rank, prob, tail
+
+    def _surprise_of_pairs(self, keys: np.ndarray) -> np.ndarray:
+        pairs, inv, _ = unique_rows(keys)
+        _, _, tail = self._score_pairs(pairs)
+        return _surprise(tail)[inv]
+
+    def evaluate(self, X: pd.DataFrame) -> WindowScores:
+        """Score the target of every window under the current rule. Each distinct window goes through
+        the networks once, in batches of ``infer_batch_size``."""
+        self._check_fitted()
+        values, lengths = flatten(_events(X))
+        windows = build_windows(self._known(values), lengths, self.seq_len, self.eos)
+        pairs, pair_inv, _ = unique_rows(windows.keys)
+        rank, prob, tail = self._score_pairs(pairs)
+        surprise = _surprise(tail)
         # Novel = a key the model never saw as a target in training (UNK included); the top-k of a
         # small vocabulary would otherwise often contain such keys, ranked by untrained logits.
         novel = ~np.isin(pairs[:, -1], self.seen_keys_)
-        hit = (rank <= self.k) & ~novel
+        surprise[novel] = MAX_SURPRISE
+        hit = np.ones(len(pairs), dtype=bool)
+        if self.calibrated:
+            hit &= surprise <= self.tau_
+        if self.k is not None:
+            hit &= rank <= self.k
         if self.top_p is not None:
-            hit &= tail > 1.0 - self.top_p
-        return WindowScores(windows, rank[pair_inv], prob[pair_inv], tail[pair_inv], hit[pair_inv],
-                            novel[pair_inv], len(lengths), len(contexts))
+            hit &= (1.0 - tail) < self.top_p  # mass ranked strictly above the key is below top_p
+        if self.seen_pairs_ is not None:
+            hit |= _rows_in(pairs, self.seen_pairs_)
+        hit &= ~novel
+        return WindowScores(windows, rank[pair_inv], prob[pair_inv].astype(np.float32),
+                            tail[pair_inv].astype(np.float32), hit[pair_inv], novel[pair_inv], len(lengths),
+                            self._distinct_contexts, surprise[pair_inv].astype(np.float32))
+
+    def session_scores(self, ws: WindowScores) -> np.ndarray:
+        """Per session: under the calibrated rule its largest miss surprise (a session without a miss
+        scores at most ``tau_``); under top-k / top-p the misses + 0.5 * the largest (1 - p)."""
+        if not self.calibrated:
+            return ws.per_session(SURPRISE_WEIGHT)["score"]
+        strength = np.where(ws.in_topk, np.minimum(ws.surprise, self.tau_), ws.surprise).astype(np.float64)
+        out = np.zeros(ws.n_sessions)
+        np.maximum.at(out, ws.windows.session, strength)
+        return out
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
-        """Per session: number of misses + 0.5 * the largest (1 - p(target)); higher is more anomalous."""
-        return self.evaluate(X).per_session(SURPRISE_WEIGHT)["score"]
+        """One score per session; higher is more anomalous (``> threshold_`` = has a miss)."""
+        return self.session_scores(self.evaluate(X))
 
     def infer(self, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The per-window table (``deeplog_infer.parquet``) and the per-session table
@@ -158,6 +406,8 @@ class DeepLogDetector(Detector):
         """``infer``'s tables from an ``evaluate`` result on the same ``X``."""
         w = ws.windows
         session_ids = _session_ids(X)
+        sources = (X["source"].astype("string").to_numpy(dtype=object, na_value=None) if "source" in X.columns
+                   else np.full(len(X), None, dtype=object))
         lines = np.full(len(w), -1, dtype=np.int64)
         if "line_nos" in X.columns:
             try:
@@ -165,18 +415,18 @@ class DeepLogDetector(Detector):
             except ValueError as exc:
                 raise DataError(str(exc)) from None
         per_window = pd.DataFrame({
-            "session": session_ids[w.session], "idx": w.pos, "line_no": _nullable(lines),
-            "target": w.targets, "in_topk": ws.in_topk, "rank": ws.rank, "prob": ws.prob,
-            "is_novel": ws.is_novel,
+            "session": session_ids[w.session], "source": sources[w.session], "idx": w.pos,
+            "line_no": _nullable(lines), "target": w.targets, "in_topk": ws.in_topk, "rank": ws.rank,
+            "prob": ws.prob, "surprise": ws.surprise, "is_novel": ws.is_novel,
         })
         s = ws.per_session(SURPRISE_WEIGHT)
         first = np.full(ws.n_sessions, -1, dtype=np.int64)
         has_miss = s["first_miss"] >= 0
         first[has_miss] = lines[s["first_miss"][has_miss]]
+        score = self.session_scores(ws)
         per_session = pd.DataFrame({
-            "session": session_ids, "is_anomaly": s["score"] > self.threshold_, "windows": s["windows"],
-            "misses": s["misses"], "novel": s["novel"], "first_miss_line": _nullable(first),
-            "score": s["score"],
+            "session": session_ids, "is_anomaly": score > self.threshold_, "windows": s["windows"],
+            "misses": s["misses"], "novel": s["novel"], "first_miss_line": _nullable(first), "score": score,
         })
         if "label" in X.columns:
             per_session["label"] = X["label"].to_numpy()
@@ -186,12 +436,15 @@ class DeepLogDetector(Detector):
     def to_checkpoint(self) -> dict:
         """The weights and the settings that rebuild the model: tensors and plain types only, so
         ``torch.load(weights_only=True)`` reads it without running code."""
+        import torch
+
         self._check_fitted()
         return {
             "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "state_dict": self.model_.state_dict(),
+            "state_dicts": [m.state_dict() for m in self.models_],
             "config": {**self.get_params(), "vocab_size": self.vocab_size_},
-            "vocab": self.vocab_, "seen_keys": [int(x) for x in self.seen_keys_],
+            "vocab": self.vocab_, "seen_keys": [int(x) for x in self.seen_keys_], "tau": float(self.tau_),
+            "seen_pairs": None if self.seen_pairs_ is None else torch.from_numpy(self.seen_pairs_.astype(np.int32)),
             "history": list(self.history_), "train_stats": self.train_stats_,
         }
 
@@ -207,6 +460,8 @@ class DeepLogDetector(Detector):
     @classmethod
     def from_checkpoint(cls, ckpt: Any, where: str = "DeepLog model") -> "DeepLogDetector":
         """Validate a checkpoint dict and rebuild the detector; ModelError naming ``where`` if invalid."""
+        import torch
+
         from anomaly_log_detector.detectors.nets import NextKeyLSTM
 
         check_format(ckpt, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, where, "DeepLog model", ModelError)
@@ -216,22 +471,35 @@ class DeepLogDetector(Detector):
         if missing:
             raise ModelError(f"{where}: model config lacks {', '.join(missing)}")
         det = cls(**{p: config[p] for p in params})
+        states = ckpt.get("state_dicts")
         try:
             det._check_settings()
             det.vocab_size_ = int(config["vocab_size"])
-            det.model_ = NextKeyLSTM(det.vocab_size_, det.embed_dim, det.hidden, det.layers)
-            det.model_.load_state_dict(ckpt.get("state_dict") or {})
-        except (AlogError, RuntimeError, TypeError, ValueError) as exc:
+            if not isinstance(states, list) or len(states) != det.ensemble:
+                raise ValueError(f"expected {det.ensemble} networks")
+            det.models_ = []
+            for state in states:
+                model = NextKeyLSTM(det.vocab_size_, det.embed_dim, det.hidden, det.layers)
+                model.load_state_dict(state)
+                det.models_.append(model.eval())
+            det.tau_ = float(ckpt["tau"])
+            if not np.isfinite(det.tau_):
+                raise ValueError("tau is not finite")
+        except (AlogError, RuntimeError, TypeError, ValueError, KeyError) as exc:
             raise ModelError(f"{where}: weights do not match the model config: {str(exc).splitlines()[0]}") from None
-        det.model_.eval()
         seen = ckpt.get("seen_keys")
         if not isinstance(seen, list) or not all(isinstance(x, int) and 0 <= x < det.vocab_size_ for x in seen):
             raise ModelError(f"{where}: model lacks a valid 'seen_keys' list")
         det.seen_keys_ = np.asarray(seen, dtype=np.int64)
+        pairs = ckpt.get("seen_pairs")
+        if pairs is not None and not (isinstance(pairs, torch.Tensor) and pairs.dim() == 2
+                                      and pairs.shape[1] == det.seq_len + 1):
+            raise ModelError(f"{where}: 'seen_pairs' is not a (n, seq_len + 1) table")
+        det.seen_pairs_ = None if pairs is None else pairs.numpy().astype(np.int64)
         det.vocab_ = ckpt.get("vocab")
         det.history_ = list(ckpt.get("history") or [])
         det.train_stats_ = dict(ckpt.get("train_stats") or {})
-        det.threshold_ = THRESHOLD
+        det.threshold_ = det._threshold()
         return det
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -241,14 +509,73 @@ class DeepLogDetector(Detector):
 
     def _check_settings(self) -> None:
         problems = [f"{name} must be >= 1" for name in
-                    ("seq_len", "hidden", "layers", "embed_dim", "epochs", "batch_size", "k", "infer_batch_size")
+                    ("seq_len", "hidden", "layers", "embed_dim", "epochs", "batch_size", "ensemble",
+                     "max_steps", "infer_batch_size")
                     if int(getattr(self, name)) < 1]
+        if self.k is not None and int(self.k) < 1:
+            problems.append("k must be >= 1")
         if not self.lr > 0:
             problems.append("lr must be > 0")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             problems.append("top_p must be in (0, 1]")
+        if not 0 <= self.calibration < 1:
+            problems.append("calibration must be in [0, 1)")
+        if not 0 < self.fa_budget < 1:
+            problems.append("fa_budget must be in (0, 1)")
+        if not 0 <= self.unk_rate < 1:
+            problems.append("unk_rate must be in [0, 1)")
         if problems:
             raise DataError("DeepLog settings: " + "; ".join(problems))
+
+
+def tail_quantile(s: np.ndarray, budget: float, u_quantile: float = 0.98, min_excesses: int = 10) -> float:
+    """The value exceeded by a share ``budget`` of the population ``s`` is drawn from: empirical when
+    ``s`` is large enough to show it, else extrapolated with an exponential tail over the
+    ``u_quantile`` (see DeepLogDetector._calibrate); 0 for an empty sample."""
+    s = np.asarray(s, dtype=np.float64)
+    if s.size == 0:
+        return 0.0
+    if s.size * budget >= min_excesses:
+        return float(np.quantile(s, 1.0 - budget, method="higher"))
+    u = float(np.quantile(s, u_quantile))
+    excess = s[s > u] - u
+    if excess.size < min_excesses:
+        return float(s.max())
+    p_u = excess.size / s.size
+    return float(max(s.max(), u + excess.mean() * np.log(p_u / budget)))
+
+
+def _calibration_windows(det: DeepLogDetector, X: pd.DataFrame, from_row: int | None) -> np.ndarray:
+    """The window keys of ``X`` that calibrate: all, or those whose target's parsed row >= ``from_row``
+    (an EOS target counts with its session's last event)."""
+    values, lengths = flatten(_events(X))
+    w = build_windows(det._known(values), lengths, det.seq_len, det.eos)
+    if from_row is None:
+        return w.keys
+    rows, row_lengths = flatten([] if r is None else r for r in X["rows"])
+    if not np.array_equal(row_lengths, lengths):
+        raise DataError("calibration sessions: 'rows' and 'events' differ in length")
+    starts = np.cumsum(lengths) - lengths
+    last = np.minimum(w.pos, np.maximum(lengths[w.session] - 1, 0))
+    has = lengths[w.session] > 0
+    keep = np.zeros(len(w), dtype=bool)
+    keep[has] = rows[starts[w.session[has]] + last[has]] >= from_row
+    return w.keys[keep]
+
+
+def _surprise(tail: np.ndarray) -> np.ndarray:
+    """-log10 of the tail probability, capped at MAX_SURPRISE."""
+    return np.minimum(-np.log10(np.maximum(np.asarray(tail, dtype=np.float64), 10.0 ** -MAX_SURPRISE)), MAX_SURPRISE)
+
+
+def _rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Which rows of ``rows`` occur in ``table`` (2-D int arrays of the same width)."""
+    if len(rows) == 0 or len(table) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    a = np.ascontiguousarray(rows, dtype=np.int64)
+    b = np.ascontiguousarray(table, dtype=np.int64)
+    void = np.dtype((np.void, 8 * a.shape[1]))
+    return np.isin(a.view(void).ravel(), b.view(void).ravel())
 
 
 def _cross_entropy(logits: Any, targets: Any) -> Any:
@@ -322,6 +649,14 @@ def train_deeplog(seq_path: str | os.PathLike, out_path: str | os.PathLike, *,
             "excluded_anomalous": int(len(df) - det.train_stats_["sessions"]), **det.train_stats_}
 
 
+def rule_name(det: DeepLogDetector) -> str:
+    """The decision rule in words, e.g. "calibrated (surprise > 3.21)" or "top-9, top-p 0.9"."""
+    if det.calibrated:
+        return f"calibrated (miss when surprise > {det.tau_:.2f}, i.e. tail < {10 ** -det.tau_:.1e})"
+    parts = ([f"top-{det.k}"] if det.k is not None else []) + ([f"top-p {det.top_p:g}"] if det.top_p is not None else [])
+    return ", ".join(parts)
+
+
 def check_vocab(det: DeepLogDetector, seq_path: str | os.PathLike) -> None:
     """Refuse sequences whose `vocab.json` gives the model's templates other indices (they would be
     scored as different templates). A vocabulary that only appends templates is fine."""
@@ -337,17 +672,15 @@ def check_vocab(det: DeepLogDetector, seq_path: str | os.PathLike) -> None:
 
 def infer_deeplog(seq_path: str | os.PathLike, model_path: str | os.PathLike,
                   out_dir: str | os.PathLike | None = None, *, k: int | None = None,
-                  top_p: float | None = None, split: str | None = None) -> dict:
+                  top_p: float | None = None, split: str | None = None, quiet: bool = True) -> dict:
     """Score every session; write `deeplog_infer.parquet` and `deeplog_sessions.parquet` into
-    ``out_dir`` (default: the folder of the sequences); return a summary."""
+    ``out_dir`` (default: the folder of the sequences); return a summary. ``k`` / ``top_p`` replace
+    the model's rule (see :meth:`DeepLogDetector.set_rule`); neither keeps it."""
     import time
 
     det = DeepLogDetector.load(model_path)
-    if k is not None:
-        det.k = k
-    if top_p is not None:
-        det.top_p = top_p
-    det._check_settings()
+    if k is not None or top_p is not None:
+        det.set_rule(k=k, top_p=top_p)
     check_vocab(det, seq_path)
     df = _read(seq_path, split)
     start = time.perf_counter()
@@ -364,7 +697,8 @@ def infer_deeplog(seq_path: str | os.PathLike, model_path: str | os.PathLike,
     flagged = per_session[per_session["is_anomaly"]].sort_values("score", ascending=False)
     top = flagged.head(10)
     return {
-        "model": str(model_path), "k": det.k, "top_p": det.top_p, "sessions": int(len(per_session)),
+        "model": str(model_path), "k": det.k, "top_p": det.top_p, "rule": rule_name(det),
+        "threshold": det.threshold_, "sessions": int(len(per_session)),
         "anomalous_sessions": int(len(flagged)), "windows": int(len(per_window)),
         "distinct_windows": scores.distinct_windows, "misses": int((~per_window["in_topk"]).sum()),
         "novel": int(per_window["is_novel"].sum()), "seconds": seconds,

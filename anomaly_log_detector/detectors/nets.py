@@ -23,3 +23,18 @@ class NextKeyLSTM(nn.Module):
     def forward(self, keys: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(self.embed(keys))
         return self.head(out[:, -1, :])
+
+
+def grown(old: NextKeyLSTM, vocab_size: int) -> NextKeyLSTM:
+    """A network for `vocab_size` keys holding `old`'s weights: old key rows copied, new rows from a
+    fresh initialisation (seed the generators first for a reproducible result)."""
+    old_size = old.embed.num_embeddings
+    if vocab_size < old_size:
+        raise ValueError(f"a vocabulary can only grow: {vocab_size} < {old_size} indices")
+    new = NextKeyLSTM(vocab_size, old.embed.embedding_dim, old.lstm.hidden_size, old.lstm.num_layers)
+    with torch.no_grad():
+        new.lstm.load_state_dict(old.lstm.state_dict())
+        new.embed.weight[:old_size] = old.embed.weight
+        new.head.weight[:old_size] = old.head.weight
+        new.head.bias[:old_size] = old.head.bias
+    return new

@@ -97,10 +97,11 @@ class WindowScores:
     rank: np.ndarray       # 1-based rank of the target among the model's predictions
     prob: np.ndarray       # model probability of the target
     tail: np.ndarray       # probability mass of the target and every key ranked at or below it
-    in_topk: np.ndarray    # target among the candidates (top-k, optionally cut at top-p mass)
+    in_topk: np.ndarray    # not a miss under the detector's rule (calibrated, top-k and/or top-p)
     is_novel: np.ndarray   # target never seen as a training target (UNK included)
     n_sessions: int
     distinct_windows: int  # windows that went through the model (the rest were duplicates)
+    surprise: np.ndarray | None = None  # -log10(tail): how improbable the target was, in decades
 
     def per_session(self, surprise_weight: float) -> dict[str, np.ndarray]:
         """``windows``, ``misses``, ``novel``, ``first_miss`` (window row or -1) and ``score`` =

@@ -1,16 +1,22 @@
-"""The result table: one record per anomaly, whatever detectors ran on a processed folder.
+"""The result table: one record per incident, whatever detectors ran on a processed folder.
 
 Detector results become hits (one flagged line each; rules and score scales in :mod:`.hits`). A record
-is a run of consecutive parsed rows of one source that all carry hits, cut every ``MAX_RECORD_LINES``
-rows: a line flagged by several detectors, or a burst of adjacent flagged lines, is one record. Each
-detector's best hit in the record gives one entry of ``reasons``; the record's ``score`` is the mean of
-those detectors' best scores (so it rewards agreement as well as strength); ``time``, ``host``,
-``process``, ``template`` and ``raw`` are those of the record's single highest-scoring line. Records are
-ranked by number of detectors, then score, then position in the file.
+is an *incident*: the flagged lines of one entity (``host/process``; the source file when a line has
+neither) that follow each other with at most ``gap`` seconds between consecutive flagged lines (or
+``gap`` lines of the file where times are missing), cut every ``MAX_RECORD_LINES`` flagged lines. So
+one daemon's burst is one record, two machines are never one record, and a record never spans a day
+of quiet. Each detector's best hit in the record gives one entry of ``reasons``; the record's
+``score`` is its strongest hit (every detector's hit score is on the same [0, 1] scale, see hits.py);
+``time``, ``host``, ``process``, ``template`` and ``raw`` are those of the line the record shows (the
+line flagged by most detectors, then an error-level one, then the strongest). Records are ranked by
+score; the number of detectors and then of flagged lines break ties.
 
-Columns (``RECORD_COLUMNS``): rank, source, line_nos (1-based, in the source), rows (0-based positions in
-parsed.parquet), time, host, process, detectors, score, template_id, template, raw, reasons (a list of
-``{"detector", "key", "params", "line_no"}``; `key` is a message-table key).
+Columns (``RECORD_COLUMNS``): rank, source, entity, line_nos (1-based, in the source: exactly the
+flagged lines), rows (0-based positions in parsed.parquet), time, first_time, last_time, host, process,
+detectors, score, template_id, template, template_training_count (occurrences of the shown template in
+training, when the folder has `template_counts.json`; -1 unknown), expected (DeepLog's expected
+templates at the shown line, when it missed there), raw, reasons (a list of ``{"detector", "key",
+"params", "line_no"}``; `key` is a message-table key).
 """
 
 from __future__ import annotations
@@ -26,25 +32,47 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.detectors.baseline import SEVERE_LEVELS
-from anomaly_log_detector.reports.hits import DETECTORS, collect_hits, plain
-from anomaly_log_detector.reports.inputs import ANOMALIES_JSONL, ANOMALIES_PARQUET, read_keys, take_rows
+from anomaly_log_detector.reports.hits import BURST_MIN, DETECTORS, collect_hits, plain
+from anomaly_log_detector.reports.inputs import (
+    ANOMALIES_JSONL, ANOMALIES_PARQUET, LINE_ALERTS, TEMPLATE_COUNTS, read_keys, take_rows,
+)
 
 MAX_RECORD_LINES = 100
-RECORD_COLUMNS = ["rank", "source", "line_nos", "rows", "time", "host", "process", "detectors", "score",
-                  "template_id", "template", "raw", "reasons"]
+DEFAULT_GAP = 60.0
+RECORD_COLUMNS = ["rank", "source", "entity", "line_nos", "rows", "time", "first_time", "last_time", "host",
+                  "process", "detectors", "score", "template_id", "template", "template_training_count",
+                  "expected", "raw", "reasons"]
 _ROW_INFO = ["source", "timestamp", "host", "process", "template_id", "template", "raw"]
 
 
-def assign_records(hits: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
-    """The record number of every hit (runs of consecutive flagged rows of one source)."""
+def assign_records(hits: pd.DataFrame, keys: pd.DataFrame, info: pd.DataFrame, gap: float = DEFAULT_GAP) -> np.ndarray:
+    """The record number of every hit: flagged rows grouped per entity, cut at `gap` seconds (or rows,
+    without times) between consecutive flagged rows and every MAX_RECORD_LINES rows. `info` holds
+    `source`, `host`, `process`, `timestamp` of the flagged rows (index = row)."""
     rows = np.unique(hits["row"].to_numpy())
-    src = keys["source"].to_numpy()[rows]
-    new = np.ones(len(rows), dtype=bool)
-    new[1:] = (np.diff(rows) != 1) | (src[1:] != src[:-1])
-    # Long runs are cut every MAX_RECORD_LINES rows so a record stays readable.
+    entity = _entities(info.loc[rows]).to_numpy(dtype=object)
+    times = pd.to_datetime(info.loc[rows, "timestamp"], utc=True).dt.tz_localize(None)
+    order = np.lexsort((rows, entity))
+    r, e, t = rows[order], entity[order], times.to_numpy(dtype="datetime64[ns]")[order]
+    new = np.ones(len(r), dtype=bool)
+    if len(r) > 1:
+        dt = (t[1:] - t[:-1]) / np.timedelta64(1, "s")
+        timed = ~np.isnan(dt)
+        apart = np.where(timed, dt > gap, (r[1:] - r[:-1]) > gap)
+        new[1:] = (e[1:] != e[:-1]) | apart
     run_start = np.flatnonzero(new)[np.cumsum(new) - 1]
-    new |= (np.arange(len(rows)) - run_start) % MAX_RECORD_LINES == 0
-    return (np.cumsum(new) - 1)[np.searchsorted(rows, hits["row"].to_numpy())]
+    new |= (np.arange(len(r)) - run_start) % MAX_RECORD_LINES == 0
+    record_sorted = np.cumsum(new) - 1
+    record_of_row = np.empty(len(r), dtype=np.int64)
+    record_of_row[order] = record_sorted
+    return record_of_row[np.searchsorted(rows, hits["row"].to_numpy())]
+
+
+def _entities(info: pd.DataFrame) -> pd.Series:
+    """`host/process` of each row; the source where both are missing."""
+    host, proc = info["host"].astype("string"), info["process"].astype("string")
+    both_missing = host.isna() & proc.isna()
+    return (host.fillna("") + "/" + proc.fillna("")).mask(both_missing, info["source"].astype("string")).fillna("")
 
 
 def _records(hits: pd.DataFrame, line_no: np.ndarray) -> pd.DataFrame:
@@ -91,29 +119,64 @@ def _severe_rows(d: Path, rows: np.ndarray) -> np.ndarray:
     return severe.reindex(rows).fillna(False).to_numpy(bool)
 
 
-def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
-    """Group `hits` (see :func:`.hits.collect_hits`) into the ranked result table."""
+def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = DEFAULT_GAP) -> pd.DataFrame:
+    """Group `hits` (see :func:`.hits.collect_hits`) into the ranked result table of incidents."""
     if hits.empty:
         return pd.DataFrame(columns=RECORD_COLUMNS)
-    hits = hits.assign(record=assign_records(hits, keys), _severe=_severe_rows(d, hits["row"].to_numpy()))
+    flagged = np.unique(hits["row"].to_numpy())
+    where = take_rows(d, flagged, ["source", "host", "process", "timestamp"])
+    hits = hits.assign(record=assign_records(hits, keys, where, gap), _severe=_severe_rows(d, hits["row"].to_numpy()))
     table = _records(hits, keys["line_no"].to_numpy())
+    if (d / LINE_ALERTS).exists():
+        # A frequency change alone is an incident only as a burst of one entity: the same template spread
+        # thinly over many machines is a different mix of normal lines, not a burst.
+        alone = table["detectors"].map(lambda x: list(x) == ["baseline"]) & (table["rows"].map(len) < BURST_MIN)
+        table = table[~alone].reset_index(drop=True)
+        if table.empty:
+            return pd.DataFrame(columns=RECORD_COLUMNS)
     info = take_rows(d, table["best_row"], _ROW_INFO).loc[table["best_row"]].reset_index(drop=True)
     table = pd.concat([table, info.rename(columns={"timestamp": "time"})], axis=1)
-    severe = hits.loc[hits["_severe"], "row"].unique()
-    # Rank: more detectors first; among equals, a record whose shown line is error-level; then score.
-    table = table.assign(_n=table["detectors"].map(len), _sev=table["best_row"].isin(severe),
-                         _first=table["rows"].map(min))
-    table = table.sort_values(["_n", "_sev", "score", "_first"], ascending=[False, False, False, True],
+    times = pd.to_datetime(where["timestamp"], utc=True)
+    table["first_time"] = [times.loc[r].min() for r in table["rows"]]
+    table["last_time"] = [times.loc[r].max() for r in table["rows"]]
+    table["entity"] = _entities(where.loc[table["best_row"]].reset_index(drop=True)).to_numpy(dtype=object)
+    counts = _training_counts(d)
+    table["template_training_count"] = [(-1 if counts is None else counts.get(str(t), 0)) if isinstance(t, str)
+                                        else -1 for t in table["template"]]
+    table["expected"] = [_expected_at(reasons, int(line)) for reasons, line in
+                         zip(table["reasons"], keys["line_no"].to_numpy()[table["best_row"]])]
+    # Rank: the strongest hit; more detectors, then more flagged lines, then the earliest break ties.
+    table = table.assign(_n=table["detectors"].map(len), _lines=table["rows"].map(len), _first=table["rows"].map(min))
+    table = table.sort_values(["score", "_n", "_lines", "_first"], ascending=[False, False, False, True],
                               kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
     return table[RECORD_COLUMNS].reset_index(drop=True)
 
 
-def collect_anomalies(processed_dir: str | os.PathLike) -> pd.DataFrame:
+def _training_counts(d: Path) -> dict[str, int] | None:
+    path = d / TEMPLATE_COUNTS
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _expected_at(reasons: list[dict], line: int) -> list[str]:
+    """DeepLog's expected templates, from its reason (when it missed at the shown line or elsewhere)."""
+    for r in reasons:
+        if r["detector"] == "deeplog" and r["params"].get("expected"):
+            return [str(x) for x in r["params"]["expected"]]
+    return []
+
+
+def collect_anomalies(processed_dir: str | os.PathLike, gap: float = DEFAULT_GAP) -> pd.DataFrame:
     """The result table of a processed folder (``RECORD_COLUMNS``, most anomalous first)."""
     d = Path(processed_dir)
     keys = read_keys(d)
-    return anomaly_table(d, keys, collect_hits(d, keys))
+    return anomaly_table(d, keys, collect_hits(d, keys), gap)
 
 
 def to_records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -121,17 +184,20 @@ def to_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for r in table.to_dict("records"):
         r = {k: (v if isinstance(v, (list, dict)) else plain(v)) for k, v in r.items()}
-        r["time"] = None if r["time"] is None or pd.isna(r["time"]) else pd.Timestamp(r["time"]).isoformat()
+        for key in ("time", "first_time", "last_time"):
+            r[key] = None if r[key] is None or pd.isna(r[key]) else pd.Timestamp(r[key]).isoformat()
         r["line_nos"], r["rows"] = [int(x) for x in r["line_nos"]], [int(x) for x in r["rows"]]
         out.append(r)
     return out
 
 
 _PARQUET_SCHEMA = pa.schema([
-    ("rank", pa.int64()), ("source", pa.string()), ("line_nos", pa.list_(pa.int64())),
-    ("rows", pa.list_(pa.int64())), ("time", pa.timestamp("us", tz="UTC")), ("host", pa.string()),
+    ("rank", pa.int64()), ("source", pa.string()), ("entity", pa.string()), ("line_nos", pa.list_(pa.int64())),
+    ("rows", pa.list_(pa.int64())), ("time", pa.timestamp("us", tz="UTC")),
+    ("first_time", pa.timestamp("us", tz="UTC")), ("last_time", pa.timestamp("us", tz="UTC")), ("host", pa.string()),
     ("process", pa.string()), ("detectors", pa.list_(pa.string())), ("score", pa.float64()),
-    ("template_id", pa.int64()), ("template", pa.string()), ("raw", pa.string()),
+    ("template_id", pa.int64()), ("template", pa.string()), ("template_training_count", pa.int64()),
+    ("expected", pa.list_(pa.string())), ("raw", pa.string()),
     ("reasons", pa.string()),  # JSON text: the params differ per reason kind
 ])
 
@@ -145,7 +211,8 @@ def write_anomalies(table: pd.DataFrame, processed_dir: str | os.PathLike) -> di
         f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     os.replace(f"{jsonl}.tmp", jsonl)
     columns = {name: [r[name] for r in records] for name in _PARQUET_SCHEMA.names}
-    columns["time"] = [None if t is None else pd.Timestamp(t) for t in columns["time"]]
+    for key in ("time", "first_time", "last_time"):
+        columns[key] = [None if t is None else pd.Timestamp(t) for t in columns[key]]
     columns["reasons"] = [json.dumps(r, ensure_ascii=False) for r in columns["reasons"]]
     pq.write_table(pa.table(columns, schema=_PARQUET_SCHEMA), f"{parquet}.tmp")
     os.replace(f"{parquet}.tmp", parquet)

@@ -4,12 +4,19 @@ A hit is a row of a DataFrame with columns ``row`` (0-based position in `parsed.
 ``score`` (in [0, 1], higher is more anomalous), ``key`` (a message-table key) and ``params`` (a dict
 for that message). The rules, per detector:
 
-* **novelty**: every parsed line with ``template_id == UNSEEN_ID`` (the message matches no training
-  template). Score 1.0.
+* **alerting** (a folder written by `infer`, with `line_alerts.parquet`): every line the alerting layer
+  alerts on (severity + how new the message is + DeepLog sequence miss; detectors/alerting.py). Score
+  = the layer's score / the sum of its weights. In such a folder novelty is one of its components and
+  has no hits of its own, DeepLog hits are its misses of known keys from contexts of known keys (an
+  unseen key and what follows it is novelty's business), and baseline hits are evidence lines whose
+  template is known (the baseline's frequency view: bursts and silences).
+* **novelty** (other folders): every parsed line with ``template_id == UNSEEN_ID`` (the message matches
+  no training template). Score 1.0.
 * **deeplog**: every prediction with ``in_topk == False`` in `deeplog_infer.parquet`; when
   `deeplog_sessions.parquet` is there too, only those of sessions it marks ``is_anomaly``. An
   unexpected end of session (EOS target, no line of its own) points at the session's last line.
-  Score = 1 - the probability DeepLog gave the actual template (1.0 for an unknown template). With only the
+  Score = 1 - tail probability of the actual template when the file has ``surprise`` (calibrated
+  models), else 1 - its probability (1.0 for an unknown template). With only the
   sessions file, a flagged session's ``first_miss_line`` is the hit, scored like the baseline below.
 * **baseline**: in every window with ``is_anomaly``, its ``evidence_lines`` (the lines the baseline says
   explain it); a window flagged without evidence contributes its ``RAREST_PER_WINDOW`` lines whose
@@ -28,12 +35,14 @@ import pandas as pd
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, SEQUENCES, locate, read_table,
+    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, LINE_ALERTS, SEQUENCES, locate, read_table,
 )
 from anomaly_log_detector.schema import UNSEEN_ID
 
-DETECTORS = ("novelty", "deeplog", "baseline")
+DETECTORS = ("alerting", "novelty", "deeplog", "baseline")
 RAREST_PER_WINDOW = 3
+# A frequency change is reported when a known template occurs at least this often in the window.
+BURST_MIN = 10
 HIT_COLUMNS = ["row", "detector", "score", "key", "params"]
 BASELINE_REQUIRED = ("source", "window_start_line", "window_end_line", "score", "is_anomaly")
 # The baseline's score components (detectors/baseline.py COMPONENTS), shown in reasons when present.
@@ -46,6 +55,13 @@ def plain(v: Any) -> Any:
         return None
     v = v.item() if hasattr(v, "item") else v
     return None if isinstance(v, float) and not np.isfinite(v) else v
+
+
+def strength(ratio: np.ndarray) -> np.ndarray:
+    """A hit's score from how many times its detector's own threshold it reaches: 1 - 0.5 ** ratio
+    (0.5 at the threshold, 0.75 at twice it...): one scale for every detector of a bundle, so records
+    of different detectors rank against each other."""
+    return 1.0 - 0.5 ** np.maximum(np.asarray(ratio, dtype=float), 0.0)
 
 
 def ecdf(values: pd.Series) -> np.ndarray:
@@ -96,26 +112,61 @@ def _place_eos(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["line_no"].notna()].astype({"line_no": "int64"}).reset_index(drop=True)
 
 
+def alerting_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
+    """Lines the alerting layer alerts on (`line_alerts.parquet`)."""
+    df = read_table(d / LINE_ALERTS, ["row", "severity", "novel", "novelty", "seq_miss", "score", "is_alert",
+                                       "threshold"])
+    df = df[df["is_alert"].astype(bool)].reset_index(drop=True)
+    if df.empty:
+        return make_hits([], "alerting", [], "reason.alert_line", [])
+    nearest = df["nearest"] if "nearest" in df.columns else pd.Series([None] * len(df))
+    params = [{"score": float(r.score), "severity": float(r.severity), "novel": bool(r.novel),
+               "novelty": float(r.novelty), "nearest": n, "seq_miss": bool(r.seq_miss)}
+              for r, n in zip(df.itertuples(), nearest)]
+    ratio = df["score"].to_numpy(float) / np.maximum(df["threshold"].to_numpy(float), 1e-9)
+    return make_hits(df["row"].to_numpy(np.int64), "alerting", strength(ratio), "reason.alert_line", params)
+
+
 def deeplog_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     """Unexpected events of DeepLog (see the module docstring for which ones count)."""
     infer_path, sessions_path = d / DEEPLOG_INFER, d / DEEPLOG_SESSIONS
     if not infer_path.exists():
         return _session_hits(sessions_path, keys)
     sessions = read_table(sessions_path, ["session", "is_anomaly"]) if sessions_path.exists() else None
-    df = _place_eos(read_table(infer_path, ["session", "idx", "line_no", "in_topk", "rank", "prob", "is_novel"]))
+    df = read_table(infer_path, ["session", "idx", "line_no", "in_topk", "rank", "prob", "is_novel"])
+    if "expected" in df.columns and len(df):  # template strings (infer) rather than vocab indices
+        df["expected"] = [[x if isinstance(x, str) else int(x) for x in v] if v is not None else []
+                          for v in df["expected"]]
+    if (d / LINE_ALERTS).exists():  # novelty and what follows an unseen key belong to the alerting layer
+        keep = ~df["is_novel"].astype(bool)
+        if "context_unseen" in df.columns:
+            keep &= ~df["context_unseen"].astype(bool)
+        df = df[keep]
+    df = _place_eos(df)
     keep = ~df["in_topk"].astype(bool)
     if sessions is not None:
         keep &= df["session"].isin(sessions.loc[sessions["is_anomaly"].astype(bool), "session"])
     df = df[keep].reset_index(drop=True)
     rows = _infer_rows(d, df, keys)
+    calibrated = "surprise" in df.columns
+    plain_miss = "reason.deeplog_surprise" if calibrated else "reason.deeplog_miss"
     kind = np.where(df["eos"], "reason.deeplog_eos",
-                    np.where(df["is_novel"].astype(bool), "reason.deeplog_novel", "reason.deeplog_miss"))
-    score = np.where(kind == "reason.deeplog_novel", 1.0, 1.0 - df["prob"].astype(float).to_numpy())
+                    np.where(df["is_novel"].astype(bool), "reason.deeplog_novel", plain_miss))
+    if calibrated and "threshold" in df.columns:
+        hit_score = strength(df["surprise"].astype(float).to_numpy() / np.maximum(df["threshold"].to_numpy(float), 1e-9))
+    elif calibrated:
+        hit_score = 1.0 - 10.0 ** -df["surprise"].astype(float).to_numpy()
+    else:
+        hit_score = 1.0 - df["prob"].astype(float).to_numpy()
+    score = np.where(kind == "reason.deeplog_novel", 1.0, hit_score)
     params = [{"session": str(s), "rank": int(r), "prob": float(p)}
               for s, r, p in zip(df["session"], df["rank"], df["prob"])]
+    if calibrated:
+        for p, s in zip(params, df["surprise"].astype(float)):
+            p["surprise"], p["tail"] = float(s), float(10.0 ** -s)
     if "expected" in df.columns:  # optional: the model's top candidates (vocab indices), most likely first
         for p, expected in zip(params, df["expected"]):
-            p["expected"] = [int(x) for x in expected]
+            p["expected"] = [x if isinstance(x, str) else int(x) for x in expected]
     return make_hits(rows, "deeplog", score, "", params).assign(key=kind)
 
 
@@ -151,6 +202,10 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     windows, norm = df[flagged].reset_index(drop=True), norm[flagged]
     if windows.empty:
         return make_hits([], "baseline", [], "reason.baseline_evidence", [])
+    frequency_only = (d / LINE_ALERTS).exists()
+    if frequency_only and "threshold" in windows.columns:
+        norm = strength(windows["score"].to_numpy(float) / np.maximum(windows["threshold"].to_numpy(float), 1e-9))
+    template_ids = keys["template_id"].to_numpy()
     starts = locate(keys, windows.rename(columns={"window_start_line": "line_no"}), str(path))
     ends = locate(keys, windows.rename(columns={"window_end_line": "line_no"}), str(path))
     _, inverse, counts = np.unique(keys["template_id"].to_numpy(), return_inverse=True, return_counts=True)
@@ -176,6 +231,11 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
         else:
             rows = starts[i] + np.argsort(freq[starts[i]:ends[i] + 1], kind="stable")[:RAREST_PER_WINDOW]
             key = "reason.baseline_window"
+        if frequency_only:  # the baseline's own view: known templates in a burst (BURST_MIN+ in the window)
+            in_window = template_ids[starts[i]:ends[i] + 1]
+            ids, n_in = np.unique(in_window, return_counts=True)
+            bursting = ids[(n_in >= BURST_MIN) & (ids != UNSEEN_ID)]
+            rows = rows[np.isin(template_ids[rows], bursting)]
         parts.append(make_hits(rows, "baseline", np.full(len(rows), norm[i]), key,
                                [{**base, "count": int(freq[r])} for r in rows]))
     return pd.concat(parts, ignore_index=True)
@@ -183,7 +243,9 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
 
 def detectors_run(d: Path) -> list[str]:
     """The detectors whose results are in the folder (novelty always: it needs only parsed.parquet)."""
-    ran = {"novelty": True, "deeplog": (d / DEEPLOG_INFER).exists() or (d / DEEPLOG_SESSIONS).exists(),
+    layer = (d / LINE_ALERTS).exists()
+    ran = {"alerting": layer, "novelty": not layer,
+           "deeplog": (d / DEEPLOG_INFER).exists() or (d / DEEPLOG_SESSIONS).exists(),
            "baseline": (d / BASELINE).exists()}
     return [name for name in DETECTORS if ran[name]]
 
@@ -191,7 +253,8 @@ def detectors_run(d: Path) -> list[str]:
 def collect_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     """Every detector's hits in the folder; one per (line, detector), the strongest (a line can sit in
     several overlapping windows)."""
-    get = {"novelty": lambda: novelty_hits(keys), "deeplog": lambda: deeplog_hits(d, keys),
+    get = {"alerting": lambda: alerting_hits(d, keys), "novelty": lambda: novelty_hits(keys),
+           "deeplog": lambda: deeplog_hits(d, keys),
            "baseline": lambda: baseline_hits(d, keys)}
     hits = pd.concat([get[name]() for name in detectors_run(d)], ignore_index=True)
     hits = hits.sort_values(["row", "detector", "score"], ascending=[True, True, False], kind="stable")

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from anomaly_log_detector.reports.anomalies import anomaly_table, write_anomalies
+from anomaly_log_detector.reports.anomalies import DEFAULT_GAP, anomaly_table, write_anomalies
 from anomaly_log_detector.reports.hits import collect_hits
 from anomaly_log_detector.reports.inputs import read_keys
 from anomaly_log_detector.reports.messages import check_lang, t
@@ -57,8 +57,10 @@ def lines_label(line_nos: list[int]) -> str:
 def render_report(data: dict[str, Any], lang: str = "en") -> str:
     """The Markdown text of a report built by :func:`.summary.report_data`."""
     s = data["summary"]
-    md = [f"# {t('report.title', lang)}", "", t("report.generated", lang, dir=data["processed_dir"],
-                                                  time=data["generated_utc"]), ""]
+    md = [f"# {t('report.title', lang)}", ""]
+    for warning in data.get("warnings") or []:  # right under the title: read before any finding
+        md += [f"> **{t('report.warning', lang)}** " + " ".join(str(warning).split()), ""]
+    md += [t("report.generated", lang, dir=data["processed_dir"], time=data["generated_utc"]), ""]
     md += [f"## {t('report.summary', lang)}", ""]
     rows = [[t("report.lines", lang), f"{s['lines']:,}"], [t("report.sources", lang), s["sources"]],
             [t("report.templates", lang), s["templates"]], [t("report.unseen", lang), f"{s['unseen_lines']:,}"],
@@ -112,16 +114,19 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_report(processed_dir: str | os.PathLike, top: int = 20, with_samples: bool = False,
-                 lang: str = "en") -> dict[str, Path]:
+                 lang: str = "en", warnings: list[str] | None = None, gap: float = DEFAULT_GAP) -> dict[str, Path]:
     """Write `report.md`, `report.json`, `anomalies.jsonl` and `anomalies.parquet` into the folder
-    (and the log-samples analysis with `with_samples`); return the paths written."""
+    (and the log-samples analysis with `with_samples`); return the paths written. `warnings`
+    (sentences, e.g. "this log does not fit the model") become a banner under the title and the
+    report JSON's `warnings`."""
     check_lang(lang)
     d = Path(processed_dir)
     keys = read_keys(d)
     hits = collect_hits(d, keys)
-    table = anomaly_table(d, keys, hits)
+    table = anomaly_table(d, keys, hits, gap)
     paths = write_anomalies(table, d)
-    data = {**report_data(d, keys, hits, table, top, lang), "generated_utc": _utc_now()}
+    data = {**report_data(d, keys, hits, table, top, lang), "generated_utc": _utc_now(),
+            "warnings": list(warnings or [])}
     if with_samples:
         from anomaly_log_detector.analyzers.samples import analyze_samples
 

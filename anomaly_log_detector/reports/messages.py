@@ -16,6 +16,13 @@ _EN: dict[str, str] = {
     "reason.deeplog_miss":
         "DeepLog did not expect this template after the preceding ones: it ranked {rank} among the possible "
         "next templates (probability {prob:.4f}), outside the candidates it accepts.",
+    "reason.deeplog_surprise":
+        "DeepLog did not expect this template after the preceding ones of `{session}`: a next template this "
+        "unlikely or less has probability {tail:.1e} (surprise {surprise:.1f}, above what held-out normal "
+        "lines needed).",
+    "reason.alert_line":
+        "Line alert (score {score:.2f}): severity {severity:.1f}; message {novelty:.0%} new (nearest known "
+        "template: {nearest}); out of sequence: {seq_miss}.",
     "reason.deeplog_novel":
         "DeepLog never saw this template as an event in training, so it cannot be an expected next event.",
     "reason.deeplog_eos":
@@ -35,8 +42,24 @@ _EN: dict[str, str] = {
     "explain.actual": "Actual template of line {line}: {template}.",
     "explain.components": "Window score components: {components}.",
     "explain.context": "{before} line(s) before and {after} after; the flagged line(s) are marked with >>.",
+    # does the target fit the bundle? (workflows/fit_check.py)
+    "fit.format":
+        "the log format differs from the training logs (format `{format}`): {share:.0%} of the lines have no "
+        "header that format matches",
+    "fit.format_guess": " (the target looks like format `{guess}`)",
+    "fit.unseen":
+        "most messages match no training template: a log of another system or service? ({share:.0%} of the "
+        "lines are unseen, {held})",
+    "fit.held": "against {share:.1%} of the held-out normal training lines",
+    "fit.no_held": "and the bundle has no held-out lines to compare with",
+    "fit.and": "; and ",
+    "fit.warning":
+        "This log does not fit the model: {reasons}. Nearly every line then looks anomalous, so the findings "
+        "mostly show this mismatch rather than faults. Analyse it with a bundle trained on normal logs of the "
+        "same system and format (train with the right --format or --log-format).",
     # report headings and labels
     "report.title": "Anomaly report",
+    "report.warning": "WARNING",
     "report.generated": "Folder: `{dir}`. Generated {time}.",
     "report.summary": "Summary",
     "report.lines": "Parsed lines",
@@ -53,6 +76,10 @@ _EN: dict[str, str] = {
     "report.none": "No anomalies were found.",
     "report.record_head": "#{rank} score {score:.3f} [{detectors}] {source} line(s) {lines}",
     "report.record_meta": "Time {time}, host {host}, process {process}.",
+    "report.record_span": "Incident of {entity}: {n} flagged line(s) from {first} to {last}.",
+    "report.record_training": "This template occurred {count} time(s) in training.",
+    "report.record_training_new": "This template never occurred in training.",
+    "report.record_expected": "Expected instead: {expected}.",
     "report.more_lines": "... and {n} more line(s).",
     "report.windows": "Top baseline windows",
     "report.window_row": "lines {start}-{end}: score {score:.3f}{components}",

@@ -1,8 +1,10 @@
 """Run a trained model's detectors over a processed folder (one with `parsed.parquet`).
 
 Writes what the reports read (docs/reports.md): `baseline_scores.parquet`, `sequences.parquet` and
-`vocab.json` (the model's vocabulary), `deeplog_infer.parquet` and `deeplog_sessions.parquet`. All of it
-is columnar (numpy / pandas / Arrow); DeepLog scores each distinct window once.
+`vocab.json` (the model's vocabulary), `deeplog_infer.parquet` and `deeplog_sessions.parquet`, the
+DeepLog Enhanced alerts `deeplog_alerts.parquet` + `deeplog_summary.json` (alerts/engine.py), and the
+alerting layer's verdicts `line_alerts.parquet` (every line it scores above 0). All of it is columnar
+(numpy / pandas / Arrow); DeepLog scores each distinct window once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,15 +23,23 @@ from anomaly_log_detector.builders.deeplog import (
     encode_templates, group_sequences, read_parsed, session_keys, write_sequences,
 )
 from anomaly_log_detector.builders.vocab import Vocab
-from anomaly_log_detector.reports.inputs import BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, PARSED, SEQUENCES, VOCAB
+from anomaly_log_detector.builders.deeplog import entity_keys, split_at_gaps
+from anomaly_log_detector.builders.vocab import UNK
+from anomaly_log_detector.jsonio import write_json_atomic
+from anomaly_log_detector.reports.inputs import (
+    BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, LINE_ALERTS, PARSED, SEQUENCES,
+    TEMPLATE_COUNTS, VOCAB,
+)
+from anomaly_log_detector.schema import UNSEEN_ID
 from anomaly_log_detector.workflows.model import TrainedModel
 
 # Columns of parsed.parquet the detectors use (`level` for the baseline's severity; the grouping
 # columns for sessions).
 LINE_COLUMNS = ["line_no", "source", "template"]
-OPTIONAL_COLUMNS = ["level", "host", "process", "session"]
+OPTIONAL_COLUMNS = ["level", "host", "process", "pid", "session", "timestamp"]
 #: Every file :func:`run_detectors` writes (removed first, so no stale result of an earlier run is mixed in).
-RESULT_FILES = (BASELINE, SEQUENCES, VOCAB, DEEPLOG_INFER, DEEPLOG_SESSIONS)
+RESULT_FILES = (BASELINE, SEQUENCES, VOCAB, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_ALERTS, DEEPLOG_SUMMARY,
+                LINE_ALERTS, TEMPLATE_COUNTS)
 
 
 def read_lines(parsed_path: str | os.PathLike) -> pd.DataFrame:
@@ -36,13 +47,14 @@ def read_lines(parsed_path: str | os.PathLike) -> pd.DataFrame:
     return read_parsed(parsed_path, LINE_COLUMNS, optional=OPTIONAL_COLUMNS)
 
 
-def sequences(lines: pd.DataFrame, vocab: Vocab, session_by: str) -> pa.Table:
-    """The lines grouped into DeepLog sessions over `vocab` (`sequences.parquet` rows). When the
-    grouping column is empty on every line (a target whose headers did not match), each source file is
-    one sequence instead of an error: the lines are still scored."""
-    if session_by != "none" and (session_by not in lines.columns or lines[session_by].isna().all()):
+def sequences(lines: pd.DataFrame, vocab: Vocab, session_by: str, gap: float | None = None) -> pa.Table:
+    """The lines grouped into DeepLog sessions over `vocab` (`sequences.parquet` rows), cut at `gap`
+    seconds of quiet. When the grouping column(s) are empty on every line (a target whose headers did
+    not match), each source file is one sequence instead of an error: the lines are still scored."""
+    columns = ["host", "process"] if session_by == "entity" else [session_by]
+    if session_by != "none" and not any(c in lines.columns and lines[c].notna().any() for c in columns):
         session_by = "none"
-    keys = session_keys(lines, session_by)
+    keys = split_at_gaps(session_keys(lines, session_by), lines.get("timestamp"), gap)
     events = encode_templates(vocab, lines["template"])
     return group_sequences(keys, events, lines["line_no"].to_numpy(), lines["source"])
 
@@ -65,20 +77,75 @@ def run_detectors(processed_dir: str | os.PathLike, model: TrainedModel) -> dict
     out: dict[str, Any] = {"lines": int(len(lines)), "baseline": {
         "windows": int(len(windows)), "flagged_windows": int(windows["is_anomaly"].sum()),
         "seconds": round(time.perf_counter() - started, 3)}}
-    if model.deeplog is None:
-        return out
-    started = time.perf_counter()
-    table = sequences(lines, model.vocab, model.session_by)
+    seq_miss = None
+    if model.deeplog is not None:
+        started = time.perf_counter()
+        seq_miss = _run_deeplog(d, lines, model, out)
+        out["deeplog"]["seconds"] = round(time.perf_counter() - started, 3)
+    if model.alerting is not None:
+        started = time.perf_counter()
+        comp = model.alerting.components(_with_masked(d, lines), seq_miss=seq_miss)
+        write_json_atomic(d / TEMPLATE_COUNTS, model.alerting.template_counts_)
+        comp.insert(0, "row", np.arange(len(comp), dtype=np.int64))
+        comp["threshold"] = model.alerting.threshold_
+        _write_parquet(comp[comp["score"] > 0].reset_index(drop=True), d / LINE_ALERTS)
+        out["alerting"] = {"alert_lines": int(comp["is_alert"].sum()), "novel_lines": int(comp["novel"].sum()),
+                           "threshold": model.alerting.threshold_,
+                           "seconds": round(time.perf_counter() - started, 3)}
+    return out
+
+
+def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[str, Any]) -> np.ndarray:
+    """DeepLog over the lines' streams; DeepLog Enhanced alerts over its verdicts. Returns, per parsed
+    row, whether DeepLog missed the line's key from a context of known keys (the sequence signal of the
+    alerting layer: after an unseen key the context itself is new, and novelty is reported anyway)."""
+    from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
+    from anomaly_log_detector.alerts.enhanced import ALERTS, _expected, _parsed_rows, _predictions, _write_parquet as write_alerts
+    from anomaly_log_detector.detectors.deeplog import rule_name
+
+    det = model.deeplog
+    table = sequences(lines, model.vocab, model.session_by, model.session_gap)
     write_sequences(table, d / SEQUENCES)
     model.vocab.save(d / VOCAB)
     seq = table.to_pandas()
-    scores = model.deeplog.evaluate(seq)
-    per_window, per_session = model.deeplog.tables(seq, scores)
+    scores = det.evaluate(seq)
+    per_window, per_session = det.tables(seq, scores)
+    per_window["context_unseen"] = (scores.windows.inputs == UNK).any(axis=1)
+    per_window["threshold"] = det.threshold_
+    expected = _expected(det, scores, model.vocab.strings())
+    per_window["expected"] = expected
     _write_parquet(per_window, d / DEEPLOG_INFER)
     _write_parquet(per_session, d / DEEPLOG_SESSIONS)
+    rows = _parsed_rows(seq, scores.windows, d / SEQUENCES)
+    shown = lines.iloc[np.maximum(rows, 0)].reset_index(drop=True)
+    shown["entity"] = entity_keys(shown).fillna(shown["source"].astype("string"))
+    preds = _predictions(per_window, scores, rows, shown, "entity", expected)
+    gap = float(model.incidents.get("gap", 60.0))
+    result = run_alerts(preds, AlertSettings(k=1, n=1, cooldown_seq=gap, cooldown_novelty=gap))
+    write_alerts(result.alerts, d / DEEPLOG_ALERTS)
+    write_json_atomic(d / DEEPLOG_SUMMARY, {"rule": rule_name(det), "threshold": det.threshold_,
+                                            "k_of_n": [1, 1], "cooldown": gap, **result.summary}, indent=1)
+    miss = np.zeros(len(lines), dtype=bool)
+    real = (rows >= 0) & (scores.windows.event >= 0)
+    flagged = real & ~scores.in_topk & ~scores.is_novel & ~per_window["context_unseen"].to_numpy(bool)
+    miss[rows[flagged]] = True
     out["deeplog"] = {
         "sessions": int(len(per_session)), "flagged_sessions": int(per_session["is_anomaly"].sum()),
         "predictions": int(len(per_window)), "distinct_windows": int(scores.distinct_windows),
         "misses": int((~per_window["in_topk"]).sum()), "novel": int(per_window["is_novel"].sum()),
-        "seconds": round(time.perf_counter() - started, 3)}
-    return out
+        "sequence_misses": int(miss.sum()), "alerts": int(len(result.alerts)), "rule": rule_name(det)}
+    return miss
+
+
+def _with_masked(d: Path, lines: pd.DataFrame) -> pd.DataFrame:
+    """`lines` plus the masked text of the lines no training template matched (what the alerting
+    layer compares with the known templates); other rows get an empty string."""
+    import pyarrow.compute as pc
+
+    table = pq.read_table(d / PARSED, columns=["template_id", "masked"])
+    unseen = pc.equal(table["template_id"], UNSEEN_ID).to_numpy(zero_copy_only=False)
+    masked = np.full(len(lines), "", dtype=object)
+    at = np.flatnonzero(unseen)
+    if at.size:
+        masked[at] = table["masked"].take(pa.array(at)).to_numpy(zero_copy_only=False)
+    return lines.assign(masked=masked)

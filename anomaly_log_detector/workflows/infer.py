@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from anomaly_log_detector.api import parse_logs
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import ANOMALIES_JSONL
 from anomaly_log_detector.workflows.detect import run_detectors
+from anomaly_log_detector.workflows.fit_check import fit_warning, sample_lines, target_fit
 from anomaly_log_detector.workflows.model import TrainedModel, load_bundle
 
 INFERENCE_REPORT = "inference_report.md"
@@ -44,11 +46,13 @@ def parse_target(model: TrainedModel, paths: list[str], out_dir: Path, quiet: bo
     return summary
 
 
-def report(out_dir: Path, top: int = 20, lang: str = "en") -> dict[str, Any]:
-    """The report under its inference names plus the samples analysis; returns the report's summary."""
+def report(out_dir: Path, top: int = 20, lang: str = "en", warnings: list[str] | None = None,
+           gap: float = 60.0) -> dict[str, Any]:
+    """The report under its inference names plus the samples analysis; returns the report's summary.
+    Records are incidents cut at `gap` seconds of quiet (the bundle's setting)."""
     from anomaly_log_detector.reports.markdown import REPORT_JSON, REPORT_MD, write_report
 
-    write_report(out_dir, top=top, with_samples=True, lang=lang)
+    write_report(out_dir, top=top, with_samples=True, lang=lang, warnings=warnings, gap=gap)
     os.replace(out_dir / REPORT_MD, out_dir / INFERENCE_REPORT)
     os.replace(out_dir / REPORT_JSON, out_dir / INFERENCE_REPORT_JSON)
     return json.loads((out_dir / INFERENCE_REPORT_JSON).read_text(encoding="utf-8"))["summary"]
@@ -68,15 +72,20 @@ def infer_logs(model_dir: str | os.PathLike, inputs: str | Iterable[str], out_di
         raise DataError(f"{out_dir}: write results to another folder than the bundle (it would no longer verify)")
     out.mkdir(parents=True, exist_ok=True)
     parsed = parse_target(model, paths, out, quiet)
+    fit = target_fit(parsed, model.metadata, sample=sample_lines(out), lang=lang)
+    warning = fit_warning(fit, lang)
+    if warning:  # loud even with --quiet: the whole result is doubtful
+        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     parsed_at = time.perf_counter()
     detected = run_detectors(out, model)
     detected_at = time.perf_counter()
-    summary = report(out, top=top, lang=lang)
+    summary = report(out, top=top, lang=lang, warnings=[warning] if warning else None,
+                     gap=float(model.incidents.get("gap", 60.0)))
     n = summary["anomalies"]
     result = {
         "model_dir": str(model_dir), "inputs": paths, "out_dir": str(out), "lines": parsed["lines_parsed"],
         "lines_skipped": sum(parsed["lines_skipped"].values()), "unseen_lines": parsed["unseen_lines"],
-        "anomalies": n, "multi_detector": summary["multi_detector"], "detectors": summary["detectors"],
+        "anomalies": n, "multi_detector": summary["multi_detector"], "detectors": summary["detectors"], "fit": fit,
         "exit_status": ANOMALIES_FOUND if n else NO_ANOMALY, "detect": detected,
         "seconds": {"load": round(loaded - started, 3), "parse": round(parsed_at - loaded, 3),
                     "detect": round(detected_at - parsed_at, 3), "report": round(time.perf_counter() - detected_at, 3),

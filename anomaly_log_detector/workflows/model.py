@@ -1,7 +1,8 @@
 """A trained model in memory (`TrainedModel`) and its bundle folder: `save_bundle` / `load_bundle`.
 
-The bundle holds `vocab.json`, `baseline_stats.json`, `deeplog.pth`, `drain3_state.json` (template
-state, plain JSON), `rules.json` (the masking rules used) and `metadata.json` (see docs/bundle.md).
+The bundle holds `vocab.json`, `baseline_stats.json`, `deeplog.pth`, `alerting.json` (the severity /
+novelty / sequence line-alert layer), `drain3_state.json` (template state, plain JSON), `rules.json`
+(the masking rules used) and `metadata.json` (see docs/bundle.md).
 Loading verifies every checksum first (bundle/store.py), then rebuilds each component from the verified
 bytes: JSON, and `torch.load(weights_only=True)` for DeepLog; nothing in the folder is executed.
 """
@@ -21,10 +22,11 @@ from anomaly_log_detector.bundle.manifest import RESERVED_KEYS
 from anomaly_log_detector.errors import AlogError, BundleError
 
 if TYPE_CHECKING:  # the detectors import numpy/pandas/torch: loaded when a model is
+    from anomaly_log_detector.detectors.alerting import AlertingDetector
     from anomaly_log_detector.detectors.baseline import BaselineDetector
     from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 
-VOCAB, BASELINE, DEEPLOG = "vocab.json", "baseline_stats.json", "deeplog.pth"
+VOCAB, BASELINE, DEEPLOG, ALERTING = "vocab.json", "baseline_stats.json", "deeplog.pth", "alerting.json"
 DRAIN_STATE, RULES = "drain3_state.json", "rules.json"
 
 
@@ -41,6 +43,7 @@ class TrainedModel:
     drain_state: bytes
     metadata: dict[str, Any] = field(default_factory=dict)
     dir: Path | None = None
+    alerting: "AlertingDetector | None" = None
 
     @property
     def parser(self) -> dict[str, Any]:
@@ -50,6 +53,15 @@ class TrainedModel:
     @property
     def session_by(self) -> str:
         return self.metadata["params"]["sequences"]["session_by"]
+
+    @property
+    def session_gap(self) -> float | None:
+        return self.metadata["params"]["sequences"].get("session_gap")
+
+    @property
+    def incidents(self) -> dict[str, Any]:
+        """How results are grouped into incidents (`gap` seconds of quiet cut one)."""
+        return self.metadata["params"].get("incidents") or {"gap": 60.0}
 
     def write_parse_inputs(self, folder: Path) -> tuple[Path, Path]:
         """Write the template state and the rules as files for `parse_logs`; return their paths."""
@@ -66,6 +78,8 @@ def write_components(writer: BundleWriter, model: TrainedModel) -> None:
     model.baseline.save(writer.path(BASELINE))
     if model.deeplog is not None:
         model.deeplog.save(writer.path(DEEPLOG))
+    if model.alerting is not None:
+        writer.write_json(ALERTING, model.alerting.to_dict())
     writer.path(DRAIN_STATE).write_bytes(model.drain_state)
     writer.write_json(RULES, model.rules)
 
@@ -84,6 +98,7 @@ def save_bundle(model: TrainedModel, model_dir: str | os.PathLike, overwrite: bo
 
 def load_bundle(model_dir: str | os.PathLike) -> TrainedModel:
     """Open, verify and load a bundle written by `save_bundle` (BundleError naming the problem)."""
+    from anomaly_log_detector.detectors.alerting import AlertingDetector
     from anomaly_log_detector.detectors.baseline import BaselineDetector
     from anomaly_log_detector.parsing.masking import Masker
     from anomaly_log_detector.parsing.state import validate_state
@@ -95,6 +110,8 @@ def load_bundle(model_dir: str | os.PathLike) -> TrainedModel:
         vocab = Vocab.from_dict(bundle.read_json(VOCAB), str(where / VOCAB))
         baseline = BaselineDetector.from_dict(bundle.read_json(BASELINE), str(where / BASELINE))
         deeplog = _load_deeplog(bundle.read_bytes(DEEPLOG), where / DEEPLOG) if bundle.has(DEEPLOG) else None
+        alerting = (AlertingDetector.from_dict(bundle.read_json(ALERTING), str(where / ALERTING))
+                    if bundle.has(ALERTING) else None)
         rules = bundle.read_json(RULES)
         Masker.from_list(rules)
         drain_state = bundle.read_bytes(DRAIN_STATE)
@@ -106,7 +123,7 @@ def load_bundle(model_dir: str | os.PathLike) -> TrainedModel:
     except ValueError as exc:  # the template state is not UTF-8 JSON
         raise BundleError(f"{where / DRAIN_STATE}: not a template state ({exc})") from None
     return TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=rules, drain_state=drain_state,
-                        metadata=bundle.metadata, dir=where)
+                        metadata=bundle.metadata, dir=where, alerting=alerting)
 
 
 def _check_params(metadata: dict[str, Any], where: Path) -> None:

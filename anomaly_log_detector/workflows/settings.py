@@ -7,24 +7,27 @@ from typing import Any
 
 from anomaly_log_detector.errors import DataError
 
-SESSION_BY = ("auto", "none", "host", "process", "session")
-# What `auto` tries, in order: the first column with a value on some line (else `none`). Per-process
-# sequences are the most regular in system logs: one daemon's messages follow its own protocol, while
-# a whole file (or host) interleaves many independent activities.
-AUTO_SESSION_BY = ("process", "host")
+SESSION_BY = ("auto", "none", "host", "process", "session", "entity")
+# What `auto` tries, in order: the first grouping with a value on some line (else `none`). A stream per
+# daemon per machine (`entity` = host + process) is the most regular unit of system logs: one daemon's
+# messages follow its own protocol, while a whole file (or host) interleaves unrelated activities, and a
+# process name alone mixes machines.
+AUTO_SESSION_BY = ("entity",)
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything `alog-detect train` can set. Defaults are the workflow's, chosen for logs as streams:
+    """Everything `alog-detect train` can set. Defaults are the workflow's, chosen for logs as streams
+    (docs/workflows.md says why):
 
-    * DeepLog predicts over one sequence per process (``session_by="auto"``: process, else host, else
-      each source file) without an end-of-session key (``eos`` off: a log file ends where rotation cut
-      it, not where a session did).
-    * The baseline's window threshold is the 0.99 quantile of the training windows (the detector's own
-      default, 0.95, makes 1 normal window in 20 an alarm by construction: too many for an exit status).
-    * DeepLog trains on at most ``deeplog_max_lines`` lines (the first ones of the training part) for
-      at most ``epochs`` epochs: training time stays bounded on large logs.
+    * DeepLog predicts over one stream per host + process (``session_by="auto"``), cut where the stream
+      pauses for more than ``session_gap`` seconds, without an end-of-session key (a log file ends
+      where rotation cut it). Training runs to convergence (or ``max_steps`` optimiser steps); the miss
+      threshold is calibrated on the held-out tail to ``fa_budget`` false misses per prediction, and
+      transitions seen in training are never misses.
+    * The baseline's thresholds are the largest training window / line scores (``quantile`` 1.0): a
+      window of the training log is never an alarm.
+    * Results are grouped into incidents per host + process, cut at ``incident_gap`` seconds of quiet.
     """
 
     # parsing
@@ -36,23 +39,31 @@ class TrainSettings:
     # data
     holdout: float = 0.1
     session_by: str = "auto"
+    session_gap: float | None = 600.0
     # baseline
     window_size: int = 50
     stride: int = 25
-    quantile: float = 0.99
-    line_quantile: float = 0.99
+    quantile: float = 1.0
+    line_quantile: float = 1.0
     # DeepLog
     seq_len: int = 10
     hidden: int = 64
     layers: int = 2
     embed_dim: int = 16
-    epochs: int = 10
-    batch_size: int = 512
+    epochs: int = 100
+    batch_size: int = 256
     lr: float = 3e-3
-    patience: int = 3
-    k: int = 9
-    top_p: float = 0.9999
-    deeplog_max_lines: int = 200_000
+    patience: int = 5
+    min_delta: float = 0.01
+    k: int | None = None
+    top_p: float | None = None
+    ensemble: int = 1
+    fa_budget: float = 1e-4
+    max_steps: int = 5000
+    deeplog_max_lines: int = 2_000_000
+    # alerting layer and incidents
+    alert_at: float = 1.75
+    incident_gap: float = 60.0
     seed: int = 42
     quiet: bool = True
 
@@ -64,19 +75,27 @@ class TrainSettings:
             problems.append(f"session_by must be one of {', '.join(SESSION_BY)} (got {self.session_by!r})")
         if self.deeplog_max_lines < 1:
             problems.append("deeplog_max_lines must be >= 1")
+        if self.session_gap is not None and not self.session_gap > 0:
+            problems.append("session_gap must be > 0 seconds")
+        if not self.incident_gap >= 0:
+            problems.append("incident_gap must be >= 0 seconds")
+        if not 0 < self.fa_budget < 1:
+            problems.append("fa_budget must be in (0, 1)")
         if problems:
             raise DataError("training settings: " + "; ".join(problems))
 
     def baseline_params(self) -> dict[str, Any]:
+        # Frequency only: novelty and severity are the alerting layer's (counted once, per line).
         return {"window_size": self.window_size, "stride": self.stride, "quantile": self.quantile,
-                "line_quantile": self.line_quantile}
+                "line_quantile": self.line_quantile, "weights": (0.0, 1.0, 0.0)}
 
     def deeplog_params(self) -> dict[str, Any]:
         return {"seq_len": self.seq_len, "hidden": self.hidden, "layers": self.layers,
                 "embed_dim": self.embed_dim, "epochs": self.epochs, "batch_size": self.batch_size,
                 "lr": self.lr, "patience": self.patience, "k": self.k, "top_p": self.top_p, "eos": False,
-                "seed": self.seed, "quiet": self.quiet}
-
+                "ensemble": self.ensemble, "fa_budget": self.fa_budget, "max_steps": self.max_steps,
+                "min_delta": self.min_delta,
+                "seen_is_normal": True, "seed": self.seed, "quiet": self.quiet}
 
     def with_overrides(self, **overrides: Any) -> "TrainSettings":
         """A copy with the given settings changed (None values are ignored)."""

@@ -2,10 +2,16 @@
 
 1. Parse the inputs with a fresh template state (or, incremental, a copy of the old bundle's).
 2. Hold out the last `holdout` share of the parsed lines (input order); train on the rest.
-3. Vocabulary over every template; baseline statistics; DeepLog on the first `deeplog_max_lines`
-   training lines (or, incremental, the old models continued: see :mod:`.incremental`).
-4. Run the trained model over the held-out lines as inference would and record its false alarms.
-5. Write the bundle atomically (bundle/store.py): a crash or kill leaves nothing at the final path.
+3. Vocabulary over the training part's templates only; baseline statistics; the alerting layer;
+   DeepLog on the first `deeplog_max_lines` training lines, converged, its miss threshold calibrated
+   on the held-out lines (or, incremental, the old models continued: see :mod:`.incremental`).
+4. Run that model over the held-out lines exactly as inference would (templates the training part
+   lacks are unseen there) and record its false alarms: an honest measure.
+5. The shipped model then learns from every line: the vocabulary, DeepLog's known keys and
+   transitions, the baseline statistics and the alerting layer's templates take in the held-out part.
+6. Warn (stderr, summary, metadata) when the held-out false alarms exceed the budget or a network
+   did not converge.
+7. Write the bundle atomically (bundle/store.py): a crash or kill leaves nothing at the final path.
 
 Intermediate files live in a hidden `.NAME.work-*` folder beside the bundle, removed at the end.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -27,11 +34,14 @@ from anomaly_log_detector.builders.deeplog import read_parsed, template_vocab
 from anomaly_log_detector.bundle import BundleWriter, input_fingerprints
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import PARSED
-from anomaly_log_detector.schema import UNSEEN_TEMPLATE
+from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 from anomaly_log_detector.workflows.detect import LINE_COLUMNS, OPTIONAL_COLUMNS, sequences
 from anomaly_log_detector.workflows.holdout import holdout_rows, measure_normal, write_tail
 from anomaly_log_detector.workflows.model import DRAIN_STATE, TrainedModel, trainer_metadata, write_components
 from anomaly_log_detector.workflows.settings import AUTO_SESSION_BY, TrainSettings
+
+# Held-out false alarms above this share of lines get a warning at training time.
+FALSE_ALARM_BUDGET = 0.01
 
 
 @contextmanager
@@ -57,16 +67,27 @@ def parse_training_logs(paths: list[str], work: Path, settings: TrainSettings, r
 
 
 def resolve_session_by(lines: pd.DataFrame, choice: str) -> str:
-    """`choice`, or for `auto` the first of AUTO_SESSION_BY with a value on some line (else `none`)."""
+    """`choice`, or for `auto`: `entity` when some line has a host or a process, else `none`."""
     if choice != "auto":
         return choice
-    return next((c for c in AUTO_SESSION_BY if c in lines.columns and lines[c].notna().any()), "none")
+    has = any(c in lines.columns and lines[c].notna().any() for c in ("host", "process"))
+    return AUTO_SESSION_BY[0] if has else "none"
+
+
+def _unseen_outside(lines: pd.DataFrame, known: set) -> pd.DataFrame:
+    """`lines` with every template outside `known` turned into `<UNSEEN>` (what a frozen parse
+    against the training part would give)."""
+    seen = lines["template"].isin(known)
+    return lines.assign(template=lines["template"].where(seen, UNSEEN_TEMPLATE),
+                        template_id=lines["template_id"].where(seen, UNSEEN_ID))
 
 
 def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: list[dict],
                previous: TrainedModel | None = None) -> TrainedModel:
-    """Train every detector on the parsed lines in `work` (all but the held-out tail) and measure the
-    held-out false alarms. With `previous`, its vocabulary is extended and its detectors continued."""
+    """Train every detector on the parsed lines in `work` (all but the held-out tail), measure the
+    held-out false alarms, then let the shipped model take in the held-out lines. With `previous`, its
+    vocabulary is extended and its detectors continued."""
+    from anomaly_log_detector.detectors.alerting import AlertingDetector
     from anomaly_log_detector.detectors.baseline import BaselineDetector
     from anomaly_log_detector.detectors.deeplog import DeepLogDetector
     from anomaly_log_detector.workflows.finetune import finetune_deeplog
@@ -75,50 +96,85 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
     lines = read_parsed(parsed, [*LINE_COLUMNS, "template_id"], optional=OPTIONAL_COLUMNS)
     n = len(lines)
     n_hold = holdout_rows(n, settings.holdout)
-    train = lines.iloc[:n - n_hold]
-    templates = [t for t in lines["template"].unique() if t != UNSEEN_TEMPLATE]
-    vocab = previous.vocab.extend(templates) if previous else template_vocab(templates)
-    if previous:
-        baseline = previous.baseline.partial_fit(train)
-    else:
-        baseline = BaselineDetector(**settings.baseline_params()).fit(train)
+    train, hold = lines.iloc[:n - n_hold], lines.iloc[n - n_hold:]
+    known = set(train["template"].unique()) - {UNSEEN_TEMPLATE}
+    vocab = previous.vocab.extend(sorted(known)) if previous else template_vocab(known)
     session_by = resolve_session_by(lines, settings.session_by)
+    gap = settings.session_gap
+
+    def seq(part: pd.DataFrame, v) -> pd.DataFrame:
+        return sequences(part, v, session_by, gap).to_pandas()
+
+    baseline = (previous.baseline.partial_fit(train) if previous
+                else BaselineDetector(**settings.baseline_params()).fit(train))
+    alerting = AlertingDetector(sequence=False, alert_at=settings.alert_at).fit(train)
     deeplog_lines = train.iloc[:settings.deeplog_max_lines]
-    seq = sequences(deeplog_lines, vocab, session_by).to_pandas()
+    # Calibration replays the whole log (so held-out lines keep their real context) and scores only the
+    # predictions of held-out lines, with templates the training part lacks unseen.
+    held = seq(pd.concat([train, _unseen_outside(hold, known)]), vocab) if n_hold else None
+    cal = {"calibration_X": held, "calibration_from_row": n - n_hold}
     if previous and previous.deeplog is not None:
-        deeplog = finetune_deeplog(previous.deeplog, seq, vocab, epochs=settings.epochs, lr=settings.lr,
-                                   seed=settings.seed, quiet=settings.quiet)
+        deeplog = finetune_deeplog(previous.deeplog, seq(deeplog_lines, vocab), vocab, epochs=settings.epochs,
+                                   lr=settings.lr, seed=settings.seed, quiet=settings.quiet, **cal)
     else:
-        deeplog = DeepLogDetector(**settings.deeplog_params()).fit(seq, vocab=vocab)
-    model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=rules,
+        deeplog = DeepLogDetector(**settings.deeplog_params()).fit(seq(deeplog_lines, vocab), vocab=vocab, **cal)
+    model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=rules, alerting=alerting,
                          drain_state=(work / DRAIN_STATE).read_bytes())
-    model.metadata = {
-        "params": {
-            "parser": {"format": parse_summary["format"], "log_format": settings.log_format,
-                       "session_regex": settings.session_regex, "drain": parse_summary["drain_config"],
-                       "masking_rules": parse_summary["masking_rules"]},
-            "sequences": {"session_by": session_by},
-            "baseline": {**baseline.get_params(), "weights": list(baseline.weights)},
-            "deeplog": deeplog.get_params(),
-            "workflow": settings.to_dict(),
-        },
+    model.metadata = {"params": {
+        "parser": {"format": parse_summary["format"], "log_format": settings.log_format,
+                   "session_regex": settings.session_regex, "drain": parse_summary["drain_config"],
+                   "masking_rules": parse_summary["masking_rules"]},
+        "sequences": {"session_by": session_by, "session_gap": gap},
+        "incidents": {"gap": settings.incident_gap},
+        "workflow": settings.to_dict(),
+    }}
+    holdout = None
+    if n_hold:
+        write_tail(parsed, n - n_hold, train["template_id"].unique(), work / "holdout")
+        holdout = measure_normal(work / "holdout", model)
+        # The shipped model knows every line it was given (measured above, before it did).
+        vocab = vocab.extend(sorted(set(lines["template"].unique()) - {UNSEEN_TEMPLATE}))
+        deeplog.absorb(seq(lines, vocab), vocab)  # every transition of the whole log as inference replays it
+        baseline = previous.baseline.partial_fit(lines) if previous else BaselineDetector(**settings.baseline_params()).fit(lines)
+        alerting.extend(hold)
+        model.vocab, model.baseline = vocab, baseline
+    model.metadata.update({
         "log_format": settings.log_format or parse_summary["format"],
         "vocab_size": vocab.size,
         "templates": len(vocab.templates),
         "losses": {"deeplog": list(deeplog.history_)},
         "thresholds": {"baseline": baseline.threshold_, "baseline_line": baseline.line_threshold_,
-                       "deeplog": deeplog.threshold_},
+                       "deeplog": deeplog.threshold_, "alerting": alerting.threshold_},
         "training": {"lines_read": parse_summary["lines_read"], "lines_parsed": n,
                      "lines_skipped": parse_summary["lines_skipped"], "train_lines": n - n_hold,
                      "holdout_lines": n_hold, "deeplog_lines": int(len(deeplog_lines)),
                      "deeplog": deeplog.train_stats_, "baseline_windows": baseline.train_windows_},
-    }
-    holdout = None
-    if n_hold:
-        write_tail(parsed, n - n_hold, train["template_id"].unique(), work / "holdout")
-        holdout = measure_normal(work / "holdout", model)
-    model.metadata["holdout"] = holdout
+        "holdout": holdout,
+    })
+    model.metadata["params"].update({"baseline": {**baseline.get_params(), "weights": list(baseline.weights)},
+                                     "deeplog": deeplog.get_params(), "alerting": alerting.get_params()})
+    model.metadata["warnings"] = training_warnings(model.metadata, settings)
     return model
+
+
+def training_warnings(meta: dict[str, Any], settings: TrainSettings) -> list[str]:
+    """What an operator must hear about a trained model (empty when all is well)."""
+    out = []
+    stats = meta["training"]["deeplog"]
+    if not stats.get("converged", True):
+        out.append(f"DeepLog did not converge ({', '.join(stats.get('stop_reasons', []))} after "
+                   f"{stats.get('steps', 0):,} steps): its loss was still falling; train longer "
+                   f"(--epochs / --max-steps) or give it more data")
+    h = meta.get("holdout")
+    budget = FALSE_ALARM_BUDGET
+    if h and h["false_alarm_rate"] > budget:
+        out.append(f"{h['false_alarm_rate']:.1%} of the held-out normal lines would be reported "
+                   f"(budget {budget:.1%}): the training logs may be too short or too varied for the "
+                   f"model to know what normal looks like; give it more normal logs")
+    if h and h["lines"] and h["template_coverage"] < 0.9:
+        out.append(f"only {h['template_coverage']:.0%} of the held-out lines match a training template: "
+                   f"the logs keep producing new messages; expect novelty alerts")
+    return out
 
 
 def train_model(inputs: str | Iterable[str], model_dir: str | os.PathLike,
@@ -136,6 +192,8 @@ def train_model(inputs: str | Iterable[str], model_dir: str | os.PathLike,
         model.metadata["training"]["seconds"] = round(time.perf_counter() - started, 3)
         write_components(writer, model)
         final = writer.commit(trainer_metadata(model))
+    for warning in model.metadata["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     return training_summary(final, model.metadata)
 
 
@@ -149,4 +207,6 @@ def training_summary(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "baseline_threshold": meta["thresholds"]["baseline"], "deeplog_epochs": len(losses),
         "deeplog_loss": [losses[0], losses[-1]] if losses else None,
         "holdout_false_alarm_rate": h["false_alarm_rate"] if h else None, "seconds": t["seconds"],
+        "deeplog_converged": t["deeplog"].get("converged"), "deeplog_threshold": meta["thresholds"]["deeplog"],
+        "warnings": meta.get("warnings", []),
     }

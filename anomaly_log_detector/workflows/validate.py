@@ -87,9 +87,10 @@ def quality(model: TrainedModel, normal: dict[str, Any], evaluated_on: str) -> d
 
 def validate_model(model_dir: str | os.PathLike, validation_log: str | None = None,
                    out_dir: str | os.PathLike | None = None, quiet: bool = True,
-                   model: TrainedModel | None = None) -> dict[str, Any]:
+                   model: TrainedModel | None = None, min_score: float | None = None) -> dict[str, Any]:
     """Score a bundle on its held-out lines, or on `validation_log` (normal lines) processed into
-    `out_dir` (a temporary folder when None)."""
+    `out_dir` (a temporary folder when None). `passed` is False only when the score is below
+    `min_score` (None: no minimum)."""
     model = model or load_bundle(model_dir)
     if validation_log is None:
         holdout = model.metadata.get("holdout")
@@ -102,7 +103,8 @@ def validate_model(model_dir: str | os.PathLike, validation_log: str | None = No
     else:
         with tempfile.TemporaryDirectory(prefix="alog-validate-") as tmp:
             result = _on_log(model, validation_log, Path(tmp), quiet)
-    return {"model_dir": str(model_dir), **result}
+    passed = min_score is None or result["score"] >= min_score
+    return {"model_dir": str(model_dir), **result, "min_score": min_score, "passed": passed}
 
 
 def _on_log(model: TrainedModel, log: str, folder: Path, quiet: bool) -> dict[str, Any]:
@@ -118,4 +120,7 @@ def format_quality(result: dict[str, Any]) -> str:
         rows.append(f"{c['name']:<20} {c['earned']:>5.1f}/{c['points']:<2} {c['explanation']}")
     verdict = "good" if result["good"] else f"below {GOOD:g}: see the lowest components"
     rows.append(f"{'quality score':<20} {result['score']:>5.1f}/100 ({verdict}); measured on {result['evaluated_on']}")
+    if result.get("min_score") is not None:
+        rows.append(f"{'minimum':<20} {result['min_score']:>5.1f}/100 "
+                    + ("met (exit status 0)" if result["passed"] else "NOT met: the score is below it (exit status 1)"))
     return "\n".join(rows)

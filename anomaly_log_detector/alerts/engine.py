@@ -1,0 +1,359 @@
+"""DeepLog Enhanced alert rules: turn one verdict per predicted event into a few alerts, each carrying
+the evidence that fired it. Pure: numpy and pandas only, no model, no files; vectorised, so that a
+million predictions take seconds (Python loops run over alerts and their rows only).
+
+Input: one row per prediction, in log order (see :data:`REQUIRED` and :data:`OPTIONAL`). The rules use
+Prometheus Alertmanager's vocabulary:
+
+* **Entity**: what an alert is about (a host, a process, a session). Entities never mix: every count
+  below is per entity.
+* **Gap**: between two predictions, the difference of their ``time`` in seconds when both have one,
+  otherwise the difference of their ``order`` (log position) in lines. Cooldowns and the session
+  timeout are compared with gaps, so they are seconds of log time, or lines where times are missing.
+* **Session**: an entity's predictions split where the gap to the previous one exceeds
+  ``session_timeout`` (``None``: never). The K-of-N state starts empty in each session.
+* **Firing** (a rule holds at a prediction):
+
+  - ``sequence``: the prediction is a miss, is not novel, and at least ``k`` of the last ``n`` non-novel
+    predictions of its session (itself included) are misses: DeepLog's K-of-N, so that one stray miss
+    does not page anyone. Novel predictions stay out of the window (they have their own rule).
+  - ``novelty``: the prediction is novel (its template never occurred in training). Always fires.
+
+* **Signature** (Alertmanager's group key): ``(entity, type, template)``; for a sequence firing the
+  template of the miss that fired.
+* **Repeat interval** (our cooldown: ``cooldown_seq`` / ``cooldown_novelty``): a firing whose gap to the
+  previous firing of the same signature is ``<= cooldown`` is *folded* into that signature's open alert
+  (counted as suppressed) instead of opening a new one. The gap is measured from the last folded
+  firing, so a continuous storm stays one alert however long it lasts. A firing exactly at the
+  cooldown is folded, one just past it opens a new alert; a cooldown of 0 folds nothing.
+* **Evidence** (the alert's ``rows``): for a novelty alert, its novel predictions; for a sequence alert,
+  every miss of the K-of-N windows of its firings (so the ``k`` misses that made the first firing are
+  there, the earlier ones included). An alert spans its evidence: ``first_*`` / ``last_*`` are those of
+  its first and last rows.
+
+Outputs (:class:`AlertResult`):
+
+* ``alerts``: one row per alert, :data:`ALERT_COLUMNS`, numbered 0.. in log order of the firing that
+  opened it. ``failed_count`` = evidence rows, ``suppressed_count`` = firings folded in after the first;
+  ``templates`` / ``expected_templates`` are distinct, most frequent first (ties: first seen).
+* ``detailed``: the input rows (input order) plus ``in_topk`` (not a miss), ``kofn_failed`` (misses among
+  the last ``n`` non-novel predictions of the session; for a novel row, the count just before it),
+  ``verdict`` and ``alert_id`` (the alert it fired or was folded into; NA for evidence that fired nothing).
+  ``verdict``: ``alert`` opened a sequence alert, ``novel`` opened a novelty alert, ``suppressed`` fired
+  into an open alert, ``miss`` a miss that fired nothing, ``ok`` anything else.
+* ``summary``: counts, and how many raw failed predictions (misses or novel) each alert stands for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from anomaly_log_detector.errors import DataError
+
+REQUIRED = ("entity", "order", "is_miss", "is_novel", "template")
+# Optional columns and what a missing one means.
+OPTIONAL = {"time": "no times (gaps in lines)", "line_no": "NA", "source": "''", "expected": "[]",
+            "raw": "''", "score": "NaN"}
+TYPES = ("sequence", "novelty")
+VERDICTS = ("ok", "miss", "novel", "alert", "suppressed")
+OK, MISS, NOVEL, ALERT, SUPPRESSED = range(5)
+ALERT_COLUMNS = ("alert_id", "entity", "type", "source", "first_time", "last_time", "first_line", "last_line",
+                 "first_order", "last_order", "rows", "line_nos", "failed_count", "suppressed_count",
+                 "templates", "expected_templates", "sample_raw", "score")
+DETAIL_COLUMNS = ("in_topk", "kofn_failed", "verdict", "alert_id")
+NO_ENTITY = "<none>"
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """K-of-N (``k`` misses among ``n``), cooldowns and session timeout in seconds of log time (lines
+    where times are missing), and how many raw lines an alert quotes."""
+
+    k: int = 7
+    n: int = 10
+    cooldown_seq: float = 60
+    cooldown_novelty: float = 60
+    session_timeout: float | None = None
+    max_samples: int = 3
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 1 <= self.k <= self.n:
+            problems.append(f"need 1 <= k <= n (k={self.k}, n={self.n})")
+        if not (self.cooldown_seq >= 0 and self.cooldown_novelty >= 0):
+            problems.append("cooldowns must be >= 0")
+        if self.session_timeout is not None and not self.session_timeout > 0:
+            problems.append("session_timeout must be > 0 (or None)")
+        if self.max_samples < 0:
+            problems.append("max_samples must be >= 0")
+        if problems:
+            raise DataError("alert settings: " + "; ".join(problems))
+
+
+@dataclass
+class AlertResult:
+    """What :func:`run_alerts` returns: the alerts, the input annotated row by row, and the counts."""
+
+    alerts: pd.DataFrame
+    detailed: pd.DataFrame
+    summary: dict
+
+
+def run_alerts(predictions: pd.DataFrame, settings: AlertSettings = AlertSettings()) -> AlertResult:
+    """Apply the rules of the module docstring to a predictions table."""
+    df = _normalise(predictions)
+    n_rows = len(df)
+    entity_code, entity_names = pd.factorize(df["entity"], sort=False)
+    template_code, template_names = pd.factorize(df["template"], sort=False)
+    order_in = df["order"].to_numpy(np.int64)
+    ns_in, has_time_in = _nanoseconds(df["time"])
+
+    # Work per entity in log order; the input position breaks ties, so the sort is stable.
+    perm = np.lexsort((np.arange(n_rows), order_in, entity_code))
+    ent, order, ns, has_time = entity_code[perm], order_in[perm], ns_in[perm], has_time_in[perm]
+    miss = df["is_miss"].to_numpy(bool)[perm]
+    novel = df["is_novel"].to_numpy(bool)[perm]
+
+    def gap(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+        both = has_time[prev] & has_time[cur]
+        return np.where(both, (ns[cur] - ns[prev]) / _NS, (order[cur] - order[prev]).astype(np.float64))
+
+    new_session = np.ones(n_rows, dtype=bool)
+    new_session[1:] = ent[1:] != ent[:-1]
+    if settings.session_timeout is not None and n_rows > 1:
+        new_session[1:] |= gap(np.arange(n_rows - 1), np.arange(1, n_rows)) > settings.session_timeout
+    session = np.cumsum(new_session) - 1
+
+    kofn, nn, window_lo, nn_index = _k_of_n(miss, novel, session, settings.n)
+
+    # Firings, grouped by signature (entity, type, template) and in log order within each.
+    fire = np.flatnonzero(novel | (miss & (kofn >= settings.k)))
+    ftype = novel[fire].astype(np.int64)
+    sig = (ent[fire].astype(np.int64) * 2 + ftype) * max(len(template_names), 1) + template_code[perm][fire]
+    by_sig = np.lexsort((fire, sig))
+    fire, ftype, sig = fire[by_sig], ftype[by_sig], sig[by_sig]
+    same = np.zeros(len(fire), dtype=bool)
+    same[1:] = sig[1:] == sig[:-1]
+    cooldown = np.where(ftype == 1, float(settings.cooldown_novelty), float(settings.cooldown_seq))
+    since = np.full(len(fire), np.inf)
+    since[1:] = gap(fire[:-1], fire[1:])
+    folded = same & (cooldown > 0) & (since <= cooldown)
+    opens = ~folded
+    # Alerts are numbered in log order of their opening firing.
+    open_pos = fire[opens]
+    by_log = np.lexsort((perm[open_pos], order[open_pos]))
+    n_alerts = len(open_pos)
+    renumber = np.empty(n_alerts, dtype=np.int64)
+    renumber[by_log] = np.arange(n_alerts)
+    alert_of_fire = renumber[np.cumsum(opens) - 1]
+
+    pair_alert, pair_pos = _evidence(fire, ftype, alert_of_fire, miss, nn, window_lo, nn_index)
+    alerts = _alert_table(df, perm, pair_alert, pair_pos, n_alerts, entity_names[ent[open_pos[by_log]]],
+                          np.asarray(TYPES, dtype=object)[ftype[opens][by_log]], perm[open_pos[by_log]],
+                          np.bincount(alert_of_fire, minlength=n_alerts) - 1, template_names, template_code,
+                          settings.max_samples)
+
+    verdict = np.where(miss, MISS, OK).astype(np.int8)
+    verdict[open_pos] = np.where(ftype[opens] == 1, NOVEL, ALERT)
+    verdict[fire[folded]] = SUPPRESSED
+    alert_id = np.full(n_rows, -1, dtype=np.int64)
+    alert_id[fire] = alert_of_fire
+    detailed = df.copy()
+    detailed["in_topk"] = ~df["is_miss"].to_numpy(bool)
+    detailed["kofn_failed"] = _unsort(kofn, perm)
+    detailed["verdict"] = np.asarray(VERDICTS, dtype=object)[_unsort(verdict, perm)]
+    detailed["verdict"] = detailed["verdict"].astype(str)
+    ids = _unsort(alert_id, perm)
+    detailed["alert_id"] = pd.arrays.IntegerArray(ids, ids < 0)
+
+    failed = int((miss | novel).sum())
+    by_type = alerts["type"].value_counts()
+    summary = {
+        "predictions": n_rows, "misses": int(miss.sum()), "novel": int(novel.sum()), "failed": failed,
+        "entities": int(len(entity_names)), "sessions": int(session[-1] + 1) if n_rows else 0,
+        "firings": int(len(fire)),
+        "alerts": n_alerts, "alerts_by_type": {t: int(by_type.get(t, 0)) for t in TYPES},
+        "suppressed": int(folded.sum()),
+        # One alert instead of every failed prediction: the noise the rules take away.
+        "failed_per_alert": failed / n_alerts if n_alerts else None,
+        "reduction": 1.0 - n_alerts / failed if failed else 0.0,
+        "settings": asdict(settings),
+    }
+    return AlertResult(alerts, detailed, summary)
+
+
+# ---- steps ----------------------------------------------------------------------------------------
+def _normalise(pred: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every column present and of one type; DataError on what cannot be read."""
+    if not isinstance(pred, pd.DataFrame):
+        raise DataError("alert rules take the predictions as a pandas DataFrame")
+    missing = [c for c in REQUIRED if c not in pred.columns]
+    if missing:
+        raise DataError(f"predictions lack column(s) {', '.join(missing)}")
+    df = pred.reset_index(drop=True).copy()
+    n = len(df)
+    if df["order"].isna().any():
+        raise DataError("predictions: 'order' must be set on every row")
+    try:
+        df["order"] = df["order"].astype(np.int64)
+        df["line_no"] = df["line_no"].astype("Int64") if "line_no" in df.columns else pd.array([pd.NA] * n, "Int64")
+        df["score"] = df["score"].astype(np.float64) if "score" in df.columns else np.nan
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"predictions: 'order', 'line_no' and 'score' must be numbers ({exc})") from None
+    for col in ("is_miss", "is_novel"):
+        df[col] = df[col].fillna(False).astype(bool)
+    df["entity"] = df["entity"].astype("string").fillna(NO_ENTITY).astype(str)
+    df["template"] = df["template"].astype("string").fillna("").astype(str)
+    for col in ("source", "raw"):
+        df[col] = df[col].astype("string").fillna("").astype(str) if col in df.columns else ""
+    df["time"] = _utc(df["time"]) if "time" in df.columns else pd.Series(pd.NaT, index=df.index,
+                                                                          dtype="datetime64[ns, UTC]")
+    if "expected" not in df.columns:
+        df["expected"] = pd.Series([[]] * n, index=df.index, dtype=object)
+    return df
+
+
+def _utc(time: pd.Series) -> pd.Series:
+    try:
+        if not isinstance(time.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(time.dtype):
+            return pd.to_datetime(time, utc=True)
+        return time.dt.tz_localize("UTC") if time.dt.tz is None else time.dt.tz_convert("UTC")
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"predictions: 'time' is not a time column ({exc})") from None
+
+
+def _nanoseconds(time: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """int64 nanoseconds since the epoch (0 where missing) and the has-a-time mask."""
+    values = time.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    has = ~np.isnat(values)
+    return np.where(has, values.astype(np.int64), 0), has
+
+
+def _k_of_n(miss, novel, session, n):
+    """Misses among the last ``n`` non-novel predictions of each session, per row (novel rows: the
+    count of the non-novel prediction before them). Also the non-novel rows ``nn``, each one's window
+    start (an index into ``nn``) and, per row, the index into ``nn`` of the last non-novel row so far."""
+    nn = np.flatnonzero(~novel)
+    cum = np.concatenate([[0], np.cumsum(miss[nn], dtype=np.int64)])
+    j = np.arange(len(nn))
+    s_nn = session[nn]
+    starts = np.ones(len(nn), dtype=bool)
+    starts[1:] = s_nn[1:] != s_nn[:-1]
+    window_lo = np.maximum(j - n + 1, np.maximum.accumulate(np.where(starts, j, 0)))
+    count = cum[j + 1] - cum[window_lo]
+    nn_index = np.cumsum(~novel) - 1
+    kofn = np.zeros(len(miss), dtype=np.int64)
+    has = nn_index >= 0
+    has[has] = s_nn[nn_index[has]] == session[has]
+    kofn[has] = count[nn_index[has]]
+    return kofn, nn, window_lo, nn_index
+
+
+def _evidence(fire, ftype, alert_of_fire, miss, nn, window_lo, nn_index):
+    """(alert, sorted row) pairs of every alert's evidence, sorted by alert then log order."""
+    novelty = ftype == 1
+    seq_fire, seq_alert = fire[~novelty], alert_of_fire[~novelty]
+    hi = nn_index[seq_fire]
+    lo = window_lo[hi]
+    # Firings of one alert are adjacent and in log order; clipping each window to start after the
+    # previous one ends leaves disjoint pieces covering their union, so no row is listed twice.
+    cont = np.zeros(len(hi), dtype=bool)
+    cont[1:] = seq_alert[1:] == seq_alert[:-1]
+    lo[cont] = np.maximum(lo[cont], hi[np.flatnonzero(cont) - 1] + 1)
+    miss_nn = np.flatnonzero(miss[nn])
+    a = np.searchsorted(miss_nn, lo, "left")
+    cnt = np.maximum(np.searchsorted(miss_nn, hi, "right") - a, 0)
+    take = np.repeat(a, cnt) + _ranks(cnt)
+    alert = np.concatenate([alert_of_fire[novelty], np.repeat(seq_alert, cnt)])
+    pos = np.concatenate([fire[novelty], nn[miss_nn[take]]])
+    by_alert = np.lexsort((pos, alert))
+    return alert[by_alert], pos[by_alert]
+
+
+def _alert_table(df, perm, pair_alert, pair_pos, n_alerts, entities, types, opener, suppressed,
+                 template_names, template_code, max_samples) -> pd.DataFrame:
+    rows_in = perm[pair_pos]  # input row of every evidence pair
+    counts = np.bincount(pair_alert, minlength=n_alerts)
+    offs = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    first_in, last_in = rows_in[offs[:-1]], rows_in[offs[1:] - 1]
+
+    def lists(values: list) -> list[list]:
+        return [values[a:b] for a, b in zip(offs[:-1], offs[1:])]
+
+    line_no = df["line_no"].iloc[rows_in]
+    raw = df["raw"].to_numpy(dtype=object)[rows_in]
+    keep = raw != ""
+    # Rank of each non-empty raw line within its alert: sample the first max_samples.
+    nonempty_before = np.cumsum(keep) - keep
+    rank = nonempty_before - np.repeat(nonempty_before[offs[:-1]], counts)
+    sampled = keep & (rank < max_samples)
+    sample_bounds = np.searchsorted(pair_alert[sampled], np.arange(n_alerts + 1))
+    sample_values = raw[sampled].tolist()
+    score = df["score"].to_numpy(np.float64)[rows_in]
+    miss_rows = df["is_miss"].to_numpy(bool)[rows_in]
+    exp_lists = [_as_list(x) if m else [] for x, m in zip(df["expected"].to_numpy(dtype=object)[rows_in], miss_rows)]
+    exp_codes, exp_names = pd.factorize(pd.Series([t for x in exp_lists for t in x], dtype=object))
+    exp_alert = np.repeat(pair_alert, np.fromiter(map(len, exp_lists), np.int64, len(exp_lists)))
+    time = df["time"]
+    return pd.DataFrame({
+        "alert_id": np.arange(n_alerts, dtype=np.int64),
+        "entity": pd.Series(entities, dtype=object).astype(str),
+        "type": pd.Series(types, dtype=object).astype(str),
+        "source": df["source"].iloc[opener].reset_index(drop=True),
+        "first_time": time.iloc[first_in].reset_index(drop=True),
+        "last_time": time.iloc[last_in].reset_index(drop=True),
+        "first_line": df["line_no"].iloc[first_in].reset_index(drop=True),
+        "last_line": df["line_no"].iloc[last_in].reset_index(drop=True),
+        "first_order": df["order"].to_numpy(np.int64)[first_in],
+        "last_order": df["order"].to_numpy(np.int64)[last_in],
+        "rows": _objects(lists(df["order"].to_numpy(np.int64)[rows_in].tolist())),
+        "line_nos": _objects(lists(line_no.astype(object).where(line_no.notna(), None).tolist())),
+        "failed_count": counts.astype(np.int64),
+        "suppressed_count": suppressed.astype(np.int64),
+        "templates": _objects(_ranked_distinct(pair_alert, template_code[rows_in], n_alerts, template_names)),
+        "expected_templates": _objects(_ranked_distinct(exp_alert, exp_codes, n_alerts, exp_names)),
+        "sample_raw": _objects([sample_values[a:b] for a, b in zip(sample_bounds[:-1], sample_bounds[1:])]),
+        "score": np.fmax.reduceat(score, offs[:-1]) if n_alerts else np.zeros(0),
+    }, columns=list(ALERT_COLUMNS))
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+def _ranked_distinct(groups: np.ndarray, codes: np.ndarray, n_groups: int, names) -> list[list[str]]:
+    """Per group, the distinct names of its codes, most frequent first (ties: first seen)."""
+    if len(codes) == 0:
+        return [[] for _ in range(n_groups)]
+    width = int(codes.max()) + 1
+    key = groups.astype(np.int64) * width + codes
+    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+    by = np.lexsort((first, -counts, uniq // width))
+    group, code = (uniq // width)[by], (uniq % width)[by]
+    labels = np.asarray(names, dtype=object)[code].tolist()
+    bounds = np.searchsorted(group, np.arange(n_groups + 1))
+    return [labels[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _objects(values: list) -> pd.Series:
+    """A column of Python lists (object dtype even when empty)."""
+    return pd.Series(values, dtype=object)
+
+
+def _as_list(x) -> list[str]:
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [str(t) for t in x]
+    return []
+
+
+def _ranks(lengths: np.ndarray) -> np.ndarray:
+    """0..len-1 for each group, concatenated: [2, 3] -> [0, 1, 0, 1, 2]."""
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(int(lengths.sum()), dtype=np.int64) - starts
+
+
+def _unsort(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    out = np.empty_like(values)
+    out[perm] = values
+    return out

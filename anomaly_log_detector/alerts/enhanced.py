@@ -1,0 +1,221 @@
+"""DeepLog Enhanced: DeepLog's verdict on every event, turned by the alert rules (:mod:`.engine`) into
+alerts per host, process or session, each with its lines, times, raw text and what the model expected.
+
+What `alog-detect deeplog-infer-enhanced` calls. Inputs: the `sequences.parquet` DeepLog scores (built
+by `build-deeplog`, whose ``rows`` column points every event at its row of `parsed.parquet`), that
+`parsed.parquet` (times, hosts, raw lines) and a model from `deeplog-train`. A prediction is placed at
+its event's parsed row; the end-of-session prediction (EOS) at the session's last row and line, with
+template ``<EOS>``. Its entity is the row's ``entity_column`` value, or the DeepLog session name where that is
+null or the column is absent. Expected templates (the model's top 3) are computed for misses only,
+once per distinct context. Outputs, written atomically into ``out_dir``: :data:`DETAILED`,
+:data:`ALERTS`, :data:`SUMMARY` (docs/deeplog-enhanced.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
+from anomaly_log_detector.builders.vocab import Vocab
+from anomaly_log_detector.detectors.windows import flatten, unique_rows
+from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.jsonio import write_json_atomic
+
+DETAILED = "deeplog_enhanced_detailed.parquet"
+ALERTS = "deeplog_enhanced_alerts.parquet"
+SUMMARY = "deeplog_enhanced_summary.json"
+ENTITY_COLUMNS = ("host", "process", "session")
+EOS_TEMPLATE = "<EOS>"
+TOP_EXPECTED = 3
+PARSED_REQUIRED = ("line_no", "source", "template")
+# Arrow types of the list columns (pandas holds them as Python lists).
+_LISTS = {"expected": pa.list_(pa.string()), "rows": pa.list_(pa.int64()), "line_nos": pa.list_(pa.int64()),
+          "templates": pa.list_(pa.string()), "expected_templates": pa.list_(pa.string()),
+          "sample_raw": pa.list_(pa.string())}
+
+
+def infer_enhanced(seq_path: str | os.PathLike, parsed_path: str | os.PathLike | None,
+                   model_path: str | os.PathLike, vocab_path: str | os.PathLike | None = None,
+                   out_dir: str | os.PathLike | None = None, *, top_k: int | None = None,
+                   top_p: float | None = None, settings: AlertSettings = AlertSettings(),
+                   entity_column: str = "host", quiet: bool = True) -> dict:
+    """Score the sequences, raise alerts, write the three outputs; return the summary with their paths.
+    ``parsed_path`` / ``vocab_path`` default to the files beside the sequences; ``top_k`` / ``top_p``
+    replace the model's calibrated rule (both given: both must hold)."""
+    from anomaly_log_detector.builders.deeplog import read_sequences
+    from anomaly_log_detector.detectors.deeplog import DeepLogDetector, rule_name
+
+    started = time.perf_counter()
+    seq_path = Path(seq_path)
+    parsed_path = Path(parsed_path) if parsed_path is not None else seq_path.parent / "parsed.parquet"
+    det = DeepLogDetector.load(model_path)
+    if top_k is not None or top_p is not None:
+        det.set_rule(k=top_k, top_p=top_p)
+    names = _template_names(det, seq_path, vocab_path)
+    seq = read_sequences(seq_path)
+    _say(quiet, f"deeplog-enhanced: scoring {len(seq):,} sessions")
+    ws = det.evaluate(seq)
+    per_window, _ = det.tables(seq, ws)
+    rows = _parsed_rows(seq, ws.windows, seq_path)
+    lines = _parsed_lines(parsed_path, rows, entity_column)
+    _check_lines(lines, per_window["line_no"], rows, parsed_path)
+    preds = _predictions(per_window, ws, rows, lines, entity_column, _expected(det, ws, names))
+    _say(quiet, f"deeplog-enhanced: alert rules over {len(preds):,} predictions")
+    result = run_alerts(preds, settings)
+
+    out = Path(out_dir) if out_dir is not None else seq_path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"detailed": out / DETAILED, "alerts": out / ALERTS, "summary": out / SUMMARY}
+    _write_parquet(result.detailed, paths["detailed"])
+    _write_parquet(result.alerts, paths["alerts"])
+    summary: dict[str, Any] = {
+        "model": str(model_path), "sequences": str(seq_path), "parsed": str(parsed_path),
+        "rule": rule_name(det), "entity_column": entity_column, **result.summary,
+        "predictions_without_line": int((rows < 0).sum()),
+        "seconds": round(time.perf_counter() - started, 3),
+        "outputs": {key: str(path) for key, path in paths.items()},
+    }
+    write_json_atomic(paths["summary"], summary, indent=1)
+    return summary
+
+
+def _say(quiet: bool, message: str) -> None:
+    if not quiet and sys.stderr.isatty():
+        print(message, file=sys.stderr)
+
+
+def _template_names(det, seq_path: Path, vocab_path) -> list[str]:
+    """Index -> template string for decoding expected keys, after refusing a vocabulary that gives the
+    model's templates other indices (see ``check_vocab``)."""
+    from anomaly_log_detector.detectors.deeplog import check_vocab
+
+    if vocab_path is None:
+        check_vocab(det, seq_path)
+        vocab_path = seq_path.parent / "vocab.json"
+    elif det.vocab_ is not None:
+        theirs = Vocab.load(vocab_path).templates
+        moved = [t for t, i in det.vocab_.items() if theirs.get(t, i) != i]
+        if moved:
+            raise DataError(f"{vocab_path}: template indices differ from the model's vocabulary ({len(moved)} "
+                            f"templates); rebuild the sequences with the training vocab.json (build-deeplog --vocab)")
+    if det.vocab_ is not None:
+        return Vocab(dict(det.vocab_)).strings()
+    return Vocab.load(vocab_path).strings() if Path(vocab_path).exists() else []
+
+
+def _parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
+    """The parsed row of every prediction (EOS: the session's last row; -1 for an empty session)."""
+    values, lengths = flatten([] if r is None else r for r in seq["rows"])
+    events = flatten(seq["events"])[1]
+    if values.size == 0 and events.sum() > 0:
+        raise DataError(f"{seq_path}: the sequences carry no parsed row positions (imported benchmark "
+                        f"sequences?); build them from a parsed.parquet with build-deeplog")
+    bad = np.flatnonzero(lengths != events)
+    if bad.size:
+        raise DataError(f"{seq_path}: session {seq['session'].iloc[bad[0]]!r}: 'rows' and 'events' differ in length")
+    starts = np.cumsum(lengths) - lengths
+    n = lengths[w.session]
+    rows = np.full(len(w), -1, dtype=np.int64)
+    has = n > 0
+    rows[has] = values[starts[w.session[has]] + np.minimum(w.pos[has], n[has] - 1)]
+    return rows
+
+
+def _parsed_lines(path: Path, rows: np.ndarray, entity_column: str) -> pd.DataFrame:
+    """The parsed columns the alerts show, one row per prediction (empty where ``rows`` is -1)."""
+    try:
+        names = set(pq.read_schema(path).names)
+    except FileNotFoundError:
+        raise DataError(f"{path}: parsed file not found") from None
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: not a Parquet file ({exc})") from None
+    missing = [c for c in PARSED_REQUIRED if c not in names]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a parsed.parquet?)")
+    columns = list(dict.fromkeys([*PARSED_REQUIRED, *(c for c in ("timestamp", "raw", entity_column) if c in names)]))
+    table = pq.read_table(path, columns=columns)
+    if rows.size and rows.max() >= table.num_rows:
+        raise DataError(f"{path}: the sequences point at row {int(rows.max())} but the file has {table.num_rows} "
+                        f"rows; pass the parsed.parquet the sequences were built from")
+    has = rows >= 0
+    distinct, inverse = np.unique(rows[has], return_inverse=True)
+    at = np.full(len(rows), -1, dtype=np.int64)
+    at[has] = inverse.reshape(-1)
+    # Each needed row is converted once; -1 (no row) becomes a row of nulls.
+    return table.take(pa.array(distinct, pa.int64())).to_pandas().reindex(at).reset_index(drop=True)
+
+
+def _check_lines(lines: pd.DataFrame, line_no: pd.Series, rows: np.ndarray, path: Path) -> None:
+    """A parsed file other than the one the sequences came from shows up as other line numbers."""
+    ours = pd.array(line_no, dtype="Int64")
+    theirs = pd.array(lines["line_no"], dtype="Int64")
+    known = (~pd.isna(ours)) & (rows >= 0)
+    differ = np.flatnonzero(known & (np.asarray(ours.fillna(-1)) != np.asarray(theirs.fillna(-1))))
+    if differ.size:
+        i = differ[0]
+        raise DataError(f"{path}: row {int(rows[i])} has line {theirs[i]}, the sequences say line {ours[i]}; "
+                        f"pass the parsed.parquet the sequences were built from")
+
+
+def _expected(det, ws, names: list[str]) -> list:
+    """Per prediction, the model's top templates for its context: misses only (empty list otherwise)."""
+    miss = np.flatnonzero(~ws.in_topk)
+    empty: list[str] = []
+    out = [empty] * len(ws.in_topk)
+    if miss.size == 0:
+        return out
+    contexts, inverse, _ = unique_rows(ws.windows.inputs[miss])
+    decoded = [[names[k] if k < len(names) else f"<key {k}>" for k in top]
+               for top in det.top_keys(contexts, TOP_EXPECTED).tolist()]
+    for i, j in zip(miss.tolist(), inverse.tolist()):
+        out[i] = decoded[j]
+    return out
+
+
+def _predictions(per_window: pd.DataFrame, ws, rows: np.ndarray, lines: pd.DataFrame, entity_column: str,
+                 expected: list) -> pd.DataFrame:
+    """The engine's input table, in log order (parsed row; EOS after its session's last event)."""
+    session = per_window["session"].astype(str)
+    entity = (lines[entity_column].astype("string") if entity_column in lines.columns
+              else pd.Series(pd.NA, index=lines.index, dtype="string"))
+    eos = ws.windows.event < 0
+    template = lines["template"].astype("string").fillna("").astype(str).to_numpy(dtype=object)
+    template[eos] = EOS_TEMPLATE
+    time_ = lines["timestamp"] if "timestamp" in lines.columns else pd.Series(pd.NaT, index=lines.index,
+                                                                               dtype="datetime64[us, UTC]")
+    score = (per_window["surprise"].to_numpy(np.float64) if "surprise" in per_window.columns
+             else 1.0 - per_window["prob"].to_numpy(np.float64))
+    preds = pd.DataFrame({
+        "entity": entity.fillna(session).astype(str), "time": time_, "order": rows,
+        # EOS has no line of its own: it is reported at its session's last line (template <EOS>).
+        "line_no": per_window["line_no"].astype("Int64").fillna(lines["line_no"].astype("Int64")),
+        "source": lines["source"].astype("string").fillna("").astype(str),
+        "session": session, "idx": per_window["idx"].to_numpy(np.int64),
+        "is_miss": ~per_window["in_topk"].to_numpy(bool), "is_novel": per_window["is_novel"].to_numpy(bool),
+        "template": template, "expected": pd.Series(expected, dtype=object),
+        "raw": (lines["raw"].astype("string").fillna("").astype(str) if "raw" in lines.columns else ""),
+        "rank": per_window["rank"].to_numpy(np.int64), "prob": per_window["prob"].to_numpy(np.float64),
+        "score": score,
+    })
+    keep = np.flatnonzero(rows >= 0)
+    return preds.iloc[keep[np.argsort(rows[keep], kind="stable")]].reset_index(drop=True)
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Atomically, with list columns as Arrow lists of a fixed type (also when every list is empty)."""
+    schema = pa.Schema.from_pandas(df, preserve_index=False)  # keeps pandas' dtypes (Int64 stays Int64)
+    for name, typ in _LISTS.items():
+        if name in df.columns:
+            schema = schema.set(schema.get_field_index(name), pa.field(name, typ))
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pandas(df, schema=schema, preserve_index=False), tmp)
+    os.replace(tmp, path)

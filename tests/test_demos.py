@@ -1,0 +1,60 @@
+"""The demo scripts run as a user runs them (a subprocess in an empty folder) and leave what they say.
+
+Each trains a small model on generated logs: about 15-20 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO
+
+
+def run_demo(name: str, cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "ALOG_DEBUG"}
+    proc = subprocess.run([str(REPO / name), "out"], capture_output=True, text=True, cwd=cwd, env=env, timeout=180)
+    assert proc.returncode == 0, f"exit {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def non_empty(path: Path) -> Path:
+    assert path.is_file() and path.stat().st_size > 0, path
+    return path
+
+
+def test_demo_enhanced_batch(tmp_path):
+    stdout = run_demo("demo_enhanced_batch.sh", tmp_path)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "logs").iterdir()) == ["host11.log", "host12.log", "host13.log",
+                                                                "target.log"]
+    assert "baseline: 3 file(s)" in stdout
+    report = non_empty(out / "batch" / "inference" / "inference_report.md")
+    for name in ("anomalies.jsonl", "comparative_analysis.md", "comparative_analysis.json"):
+        non_empty(out / "batch" / "inference" / name)
+    assert "Report: out/batch/inference/inference_report.md" in stdout
+    assert report.read_text().splitlines()[0] in stdout  # the report's first lines are printed
+    assert "WARNING" not in report.read_text()  # the target fits the bundle of its sibling hosts
+
+
+def test_demo_log_samples(tmp_path):
+    stdout = run_demo("demo_log_samples.sh", tmp_path)
+    out = tmp_path / "out"
+    non_empty(out / "model" / "metadata.json")
+    non_empty(out / "inference" / "inference_report.md")
+    samples = non_empty(out / "inference" / "log_samples_analysis" / "anomaly_analysis_report.md")
+    non_empty(out / "inference" / "log_samples_analysis" / "anomaly_samples.json")
+    text = samples.read_text()
+    assert "The top 5 anomalies" in text and "## Sample 5:" in text and "## Sample 6:" not in text
+    assert "Samples report: out/inference/log_samples_analysis/anomaly_analysis_report.md" in stdout
+    assert "# Anomalous log samples" in stdout
+
+
+@pytest.mark.parametrize("name", ["demo_enhanced_batch.sh", "demo_log_samples.sh"])
+def test_demos_are_strict_scripts(name):
+    text = (REPO / name).read_text()
+    assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
+    assert os.access(REPO / name, os.X_OK)
