@@ -25,6 +25,8 @@ def bundle_info_command(model_dir, as_json):
     facts["files"] = {"v": ", ".join(f"{name} ({entry['size']:,} B)" for name, entry in sorted(files.items()))}
     click.echo(format_columns({"v": str(model_dir)}, facts))
     click.echo(f"verified: {len(files)} files match their sha256")
+    for warning in model.metadata.get("warnings") or []:
+        click.echo(f"WARNING: {warning}")
 
 
 COMMANDS = [bundle_info_command]

@@ -57,6 +57,8 @@ THRESHOLD = 0.5
 MIN_TAU = 2.0
 # Surprise given to novel keys and to an (impossible) zero tail.
 MAX_SURPRISE = 30.0
+# A tail estimate (overall, or a process's own) needs this many held-out predictions beyond its level.
+MIN_EXCESSES = 10
 # Below this many normal sessions, calibration holds out the tail of each session instead of sessions.
 MIN_SESSIONS_TO_SPLIT = 20
 SPLIT_SEED = 20170101
@@ -118,11 +120,11 @@ class DeepLogDetector(Detector):
         self.vocab_ = dict(vocab.templates) if vocab is not None else None
         windows = build_windows(self._known(values), lengths, self.seq_len, self.eos)
         if calibration_X is not None:
-            cal_windows = _calibration_windows(self, calibration_X, calibration_from_row)
+            cal_windows, cal_groups = _calibration_windows(self, calibration_X, calibration_from_row)
             fit_mask = np.ones(len(windows), dtype=bool)
         else:
             fit_mask = self._fit_mask(windows, lengths)
-            cal_windows = None
+            cal_windows, cal_groups = None, None
         fit_keys = windows.keys[fit_mask & (windows.targets != UNK)]  # an UNK target teaches nothing
         if len(fit_keys) == 0:
             raise DataError("no training windows: the training sessions are empty")
@@ -136,7 +138,9 @@ class DeepLogDetector(Detector):
             cal_keys = cal_windows
         else:
             cal_keys = windows.keys[~fit_mask]
-        self.tau_ = self._calibrate(cal_keys)
+            groups = _groups(normal)
+            cal_groups = None if groups is None else groups[windows.session[~fit_mask]]
+        self.tau_, self.tau_by_group_ = self._calibrate(cal_keys, cal_groups)
         # The shipped model knows every normal transition and key it was given.
         self.seen_keys_ = np.unique(all_pairs[:, -1]).astype(np.int64) if len(all_pairs) else self.seen_keys_
         self.seen_pairs_ = all_pairs if self.seen_is_normal else None
@@ -215,20 +219,42 @@ class DeepLogDetector(Detector):
         hide = crop[:, None] & (torch.arange(keys.shape[1])[None, :] < cut[:, None])
         return torch.where(hide, torch.full_like(keys, PAD), keys)
 
-    def _calibrate(self, cal_keys: np.ndarray) -> float:
+    def _calibrate(self, cal_keys: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, dict[str, float]]:
         """The miss threshold from held-out normal windows (MIN_TAU when there are none): the surprise
         exceeded by a share ``fa_budget`` of held-out predictions. A held-out set smaller than
         1 / fa_budget cannot show that quantile, so its upper tail is extrapolated (peaks over
         threshold with an exponential tail, as in SPOT: Siffer et al., KDD'17): above u, the 98th
-        percentile, P(S > s) = p_u * exp(-(s - u) / beta) with beta the mean excess over u."""
+        percentile, P(S > s) = p_u * exp(-(s - u) / beta) with beta the mean excess over u.
+
+        With ``groups`` (the sessions' ``group``, e.g. the process of a stream), every group with enough
+        held-out predictions for its own tail estimate gets its own threshold at the same budget: a
+        regular daemon is judged by its own held-out behaviour, not by the noisiest stream of the host."""
         if len(cal_keys) == 0:
-            return MIN_TAU
+            return MIN_TAU, {}
         s = self._surprise_of_pairs(cal_keys)
         normal = np.isin(cal_keys[:, -1], self.seen_keys_)  # novelty is reported on its own
-        s = np.where(normal, s, 0.0)[normal]
         if self.seen_pairs_ is not None:  # a seen transition is never a miss: it cannot be a false one
-            s[_rows_in(cal_keys[normal], self.seen_pairs_)] = 0.0
-        return float(max(MIN_TAU, tail_quantile(s, self.fa_budget)))
+            s = np.where(_rows_in(cal_keys, self.seen_pairs_), 0.0, s)
+        overall = tail_quantile(s[normal], self.fa_budget, min_excesses=MIN_EXCESSES)
+        # Too few possible misses for a tail estimate: the largest seen, with a margin of one decade.
+        tau = float(max(MIN_TAU, overall if overall is not None else s[normal].max(initial=0.0) + 1.0))
+        by_group: dict[str, float] = {}
+        if groups is not None:
+            g = np.asarray(groups, dtype=object)[normal]
+            for name in pd.unique(g):
+                own = tail_quantile(s[normal][g == name], self.fa_budget, min_excesses=MIN_EXCESSES)
+                if own is not None:  # else the group keeps the overall threshold
+                    by_group[str(name)] = float(max(MIN_TAU, own))
+        return tau, by_group
+
+    def window_tau(self, X: pd.DataFrame, windows: Windows) -> np.ndarray:
+        """The calibrated threshold of each window: its session's group's, else the global ``tau_``."""
+        tau = np.full(len(windows), float(self.tau_))
+        groups = _groups(X)
+        if groups is not None and self.tau_by_group_:
+            per_session = np.array([self.tau_by_group_.get(str(g), self.tau_) for g in groups], dtype=float)
+            tau = per_session[windows.session] if len(per_session) else tau
+        return tau
 
     def grow_to(self, vocab: Vocab) -> "DeepLogDetector":
         """Extend the networks to a vocabulary that appends templates to the model's (old rows kept)."""
@@ -279,10 +305,12 @@ class DeepLogDetector(Detector):
         self.seen_keys_ = np.union1d(old_keys, pairs[:, -1]).astype(np.int64)
         self.seen_pairs_ = None if old_pairs is None else unique_rows(np.concatenate([old_pairs, pairs]))[0]
         if calibration_X is not None:
-            cal_keys = _calibration_windows(self, calibration_X, calibration_from_row)
+            cal_keys, cal_groups = _calibration_windows(self, calibration_X, calibration_from_row)
         else:
             cal_keys = windows.keys[~fit_mask]
-        self.tau_ = self._calibrate(cal_keys)
+            groups = _groups(normal)
+            cal_groups = None if groups is None else groups[windows.session[~fit_mask]]
+        self.tau_, self.tau_by_group_ = self._calibrate(cal_keys, cal_groups)
         self.absorb(normal, vocab)
         self.history_ = [float(np.mean(v)) for v in zip(*[r.losses for r in result])]
         self.train_stats_ = {**self._stats(result, len(normal), int(fit_mask.sum()), len(pairs), len(cal_keys)),
@@ -369,26 +397,31 @@ class DeepLogDetector(Detector):
         # small vocabulary would otherwise often contain such keys, ranked by untrained logits.
         novel = ~np.isin(pairs[:, -1], self.seen_keys_)
         surprise[novel] = MAX_SURPRISE
+        tau = self.window_tau(X, windows)
         hit = np.ones(len(pairs), dtype=bool)
-        if self.calibrated:
-            hit &= surprise <= self.tau_
         if self.k is not None:
             hit &= rank <= self.k
         if self.top_p is not None:
             hit &= (1.0 - tail) < self.top_p  # mass ranked strictly above the key is below top_p
-        if self.seen_pairs_ is not None:
-            hit |= _rows_in(pairs, self.seen_pairs_)
-        hit &= ~novel
+        seen = _rows_in(pairs, self.seen_pairs_) if self.seen_pairs_ is not None else np.zeros(len(pairs), bool)
+        s_all = surprise[pair_inv]
+        hit = hit[pair_inv]
+        if self.calibrated:
+            hit &= s_all <= tau
+        hit |= seen[pair_inv]
+        hit &= ~novel[pair_inv]
         return WindowScores(windows, rank[pair_inv], prob[pair_inv].astype(np.float32),
-                            tail[pair_inv].astype(np.float32), hit[pair_inv], novel[pair_inv], len(lengths),
-                            self._distinct_contexts, surprise[pair_inv].astype(np.float32))
+                            tail[pair_inv].astype(np.float32), hit, novel[pair_inv], len(lengths),
+                            self._distinct_contexts, s_all.astype(np.float32), tau)
 
     def session_scores(self, ws: WindowScores) -> np.ndarray:
         """Per session: under the calibrated rule its largest miss surprise (a session without a miss
         scores at most ``tau_``); under top-k / top-p the misses + 0.5 * the largest (1 - p)."""
         if not self.calibrated:
             return ws.per_session(SURPRISE_WEIGHT)["score"]
-        strength = np.where(ws.in_topk, np.minimum(ws.surprise, self.tau_), ws.surprise).astype(np.float64)
+        tau = ws.tau if ws.tau is not None else np.full(len(ws.in_topk), float(self.tau_))
+        # On the global scale: a window's surprise relative to its own threshold, times tau_.
+        strength = (np.where(ws.in_topk, np.minimum(ws.surprise, tau), ws.surprise) * (self.tau_ / tau)).astype(np.float64)
         out = np.zeros(ws.n_sessions)
         np.maximum.at(out, ws.windows.session, strength)
         return out
@@ -418,6 +451,7 @@ class DeepLogDetector(Detector):
             "session": session_ids[w.session], "source": sources[w.session], "idx": w.pos,
             "line_no": _nullable(lines), "target": w.targets, "in_topk": ws.in_topk, "rank": ws.rank,
             "prob": ws.prob, "surprise": ws.surprise, "is_novel": ws.is_novel,
+            "threshold": ws.tau if (self.calibrated and ws.tau is not None) else np.full(len(w), np.nan),
         })
         s = ws.per_session(SURPRISE_WEIGHT)
         first = np.full(ws.n_sessions, -1, dtype=np.int64)
@@ -444,6 +478,7 @@ class DeepLogDetector(Detector):
             "state_dicts": [m.state_dict() for m in self.models_],
             "config": {**self.get_params(), "vocab_size": self.vocab_size_},
             "vocab": self.vocab_, "seen_keys": [int(x) for x in self.seen_keys_], "tau": float(self.tau_),
+            "tau_by_group": dict(self.tau_by_group_),
             "seen_pairs": None if self.seen_pairs_ is None else torch.from_numpy(self.seen_pairs_.astype(np.int32)),
             "history": list(self.history_), "train_stats": self.train_stats_,
         }
@@ -483,7 +518,9 @@ class DeepLogDetector(Detector):
                 model.load_state_dict(state)
                 det.models_.append(model.eval())
             det.tau_ = float(ckpt["tau"])
-            if not np.isfinite(det.tau_):
+            groups = ckpt.get("tau_by_group") or {}
+            det.tau_by_group_ = {str(k): float(v) for k, v in groups.items()}
+            if not np.isfinite([det.tau_, *det.tau_by_group_.values()]).all():
                 raise ValueError("tau is not finite")
         except (AlogError, RuntimeError, TypeError, ValueError, KeyError) as exc:
             raise ModelError(f"{where}: weights do not match the model config: {str(exc).splitlines()[0]}") from None
@@ -528,30 +565,46 @@ class DeepLogDetector(Detector):
             raise DataError("DeepLog settings: " + "; ".join(problems))
 
 
-def tail_quantile(s: np.ndarray, budget: float, u_quantile: float = 0.98, min_excesses: int = 10) -> float:
-    """The value exceeded by a share ``budget`` of the population ``s`` is drawn from: empirical when
-    ``s`` is large enough to show it, else extrapolated with an exponential tail over the
-    ``u_quantile`` (see DeepLogDetector._calibrate); 0 for an empty sample."""
+def tail_quantile(s: np.ndarray, budget: float, u_quantile: float = 0.98, min_excesses: int = 10) -> float | None:
+    """The value that a share ``budget`` of the population ``s`` is drawn from exceeds; 0 for an empty
+    sample. Zeros (predictions that cannot be misses) are a point mass: the quantile is taken in the
+    positive part at the budget divided by its share. It is empirical when the sample is large enough
+    to show it, else extrapolated with an exponential tail over the ``u_quantile`` of the positive part
+    (see DeepLogDetector._calibrate); None when there are too few positive values even for that."""
     s = np.asarray(s, dtype=np.float64)
-    if s.size == 0:
+    pos = s[s > 0]
+    if pos.size == 0:
         return 0.0
-    if s.size * budget >= min_excesses:
-        return float(np.quantile(s, 1.0 - budget, method="higher"))
-    u = float(np.quantile(s, u_quantile))
-    excess = s[s > u] - u
+    share = pos.size / s.size
+    b = budget / share
+    if b >= 1.0:
+        return 0.0
+    if pos.size * b >= min_excesses:
+        return float(np.quantile(pos, 1.0 - b, method="higher"))
+    u = float(np.quantile(pos, u_quantile))
+    excess = pos[pos > u] - u
     if excess.size < min_excesses:
-        return float(s.max())
-    p_u = excess.size / s.size
-    return float(max(s.max(), u + excess.mean() * np.log(p_u / budget)))
+        return None
+    p_u = excess.size / pos.size
+    return float(max(pos.max(), u + excess.mean() * np.log(p_u / b)))
 
 
-def _calibration_windows(det: DeepLogDetector, X: pd.DataFrame, from_row: int | None) -> np.ndarray:
-    """The window keys of ``X`` that calibrate: all, or those whose target's parsed row >= ``from_row``
-    (an EOS target counts with its session's last event)."""
+def _groups(X: pd.DataFrame) -> np.ndarray | None:
+    """The ``group`` of each session (e.g. its process), or None without that column."""
+    if "group" not in X.columns:
+        return None
+    return X["group"].astype("string").fillna("").to_numpy(dtype=object)
+
+
+def _calibration_windows(det: DeepLogDetector, X: pd.DataFrame,
+                         from_row: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The window keys of ``X`` that calibrate (all, or those whose target's parsed row >= ``from_row``;
+    an EOS target counts with its session's last event) and their sessions' groups (or None)."""
     values, lengths = flatten(_events(X))
     w = build_windows(det._known(values), lengths, det.seq_len, det.eos)
+    groups = _groups(X)
     if from_row is None:
-        return w.keys
+        return w.keys, None if groups is None else groups[w.session]
     rows, row_lengths = flatten([] if r is None else r for r in X["rows"])
     if not np.array_equal(row_lengths, lengths):
         raise DataError("calibration sessions: 'rows' and 'events' differ in length")
@@ -560,7 +613,7 @@ def _calibration_windows(det: DeepLogDetector, X: pd.DataFrame, from_row: int | 
     has = lengths[w.session] > 0
     keep = np.zeros(len(w), dtype=bool)
     keep[has] = rows[starts[w.session[has]] + last[has]] >= from_row
-    return w.keys[keep]
+    return w.keys[keep], None if groups is None else groups[w.session[keep]]
 
 
 def _surprise(tail: np.ndarray) -> np.ndarray:
@@ -652,7 +705,8 @@ def train_deeplog(seq_path: str | os.PathLike, out_path: str | os.PathLike, *,
 def rule_name(det: DeepLogDetector) -> str:
     """The decision rule in words, e.g. "calibrated (surprise > 3.21)" or "top-9, top-p 0.9"."""
     if det.calibrated:
-        return f"calibrated (miss when surprise > {det.tau_:.2f}, i.e. tail < {10 ** -det.tau_:.1e})"
+        own = f"; {len(det.tau_by_group_)} process(es) with their own threshold" if det.tau_by_group_ else ""
+        return f"calibrated (miss when surprise > {det.tau_:.2f}, i.e. tail < {10 ** -det.tau_:.1e}{own})"
     parts = ([f"top-{det.k}"] if det.k is not None else []) + ([f"top-p {det.top_p:g}"] if det.top_p is not None else [])
     return ", ".join(parts)
 

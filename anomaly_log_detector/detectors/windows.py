@@ -102,6 +102,7 @@ class WindowScores:
     n_sessions: int
     distinct_windows: int  # windows that went through the model (the rest were duplicates)
     surprise: np.ndarray | None = None  # -log10(tail): how improbable the target was, in decades
+    tau: np.ndarray | None = None       # the miss threshold on surprise that applied (calibrated rule)
 
     def per_session(self, surprise_weight: float) -> dict[str, np.ndarray]:
         """``windows``, ``misses``, ``novel``, ``first_miss`` (window row or -1) and ``score`` =

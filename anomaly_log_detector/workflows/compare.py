@@ -36,6 +36,9 @@ def model_facts(model: TrainedModel) -> dict[str, Any]:
         "vocab size": meta["vocab_size"],
         "deeplog epochs": len(losses),
         "deeplog loss first -> last": f"{losses[0]:.4f} -> {losses[-1]:.4f}" if losses else "-",
+        "deeplog converged": t.get("deeplog", {}).get("converged", "-"),
+        "deeplog miss threshold": (f"surprise > {meta['thresholds']['deeplog']:.2f}"
+                                   if meta["thresholds"].get("deeplog") is not None else "-"),
         "baseline threshold": round(meta["thresholds"]["baseline"], 4),
         "held-out false alarms": f"{h['false_alarm_rate']:.2%} of {h['lines']:,} lines" if h else "-",
         "quality score": quality(model, h, "held-out tail")["score"] if h else "-",

@@ -56,7 +56,13 @@ def sequences(lines: pd.DataFrame, vocab: Vocab, session_by: str, gap: float | N
         session_by = "none"
     keys = split_at_gaps(session_keys(lines, session_by), lines.get("timestamp"), gap)
     events = encode_templates(vocab, lines["template"])
-    return group_sequences(keys, events, lines["line_no"].to_numpy(), lines["source"])
+    table = group_sequences(keys, events, lines["line_no"].to_numpy(), lines["source"])
+    if "process" in lines.columns:
+        # Each stream's process: DeepLog calibrates a miss threshold per process (detectors/deeplog.py).
+        group = lines["process"].astype("string").groupby(keys.to_numpy(), sort=False).first()
+        values = group.reindex(table.column("session").to_pylist())
+        table = table.append_column("group", pa.array([None if pd.isna(v) else str(v) for v in values], pa.string()))
+    return table
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -111,7 +117,6 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     scores = det.evaluate(seq)
     per_window, per_session = det.tables(seq, scores)
     per_window["context_unseen"] = (scores.windows.inputs == UNK).any(axis=1)
-    per_window["threshold"] = det.threshold_
     expected = _expected(det, scores, model.vocab.strings())
     per_window["expected"] = expected
     _write_parquet(per_window, d / DEEPLOG_INFER)
