@@ -12,9 +12,8 @@ SPLIT = click.option("--split", default=None,
                      help="Use only the sessions whose 'split' column equals this value (imported benchmark "
                           "sets, e.g. train / test).")
 TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
-                     help="Also require the key to lie in the smallest set of predictions holding this much "
-                          "probability: keys the model deems nearly impossible become misses even inside the "
-                          "top-k. New models use 0.9999; 1 turns it off.")
+                     help="A key must lie in the smallest set of predictions holding this much probability "
+                          "(alone: pure nucleus; with --top-k: both must hold) [default: the calibrated rule].")
 
 
 @click.command("deeplog-train")
@@ -27,8 +26,17 @@ TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), defa
               help="Keys in the history window that predicts the next key.")
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True,
               help="Most passes over the training windows (training stops earlier on a loss plateau).")
-@click.option("--patience", type=click.IntRange(1), default=5, show_default=True,
-              help="Stop after this many epochs without a 0.1% loss improvement.")
+@click.option("--patience", type=click.IntRange(1), default=10, show_default=True,
+              help="Converged when the best exact loss is less than 0.1% better than this many epochs before.")
+@click.option("--max-steps", type=click.IntRange(1), default=20000, show_default=True,
+              help="Most optimiser steps per network.")
+@click.option("--ensemble", type=click.IntRange(1), default=3, show_default=True,
+              help="Networks trained with consecutive seeds; their log-probabilities are averaged.")
+@click.option("--fa-budget", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-4,
+              show_default=True, help="Calibrated rule: share of held-out normal predictions allowed to be misses.")
+@click.option("--calibration", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of the normal sessions held out to calibrate the miss threshold (few sessions: the "
+                   "last share of each).")
 @click.option("--hidden", type=click.IntRange(1), default=64, show_default=True, help="LSTM hidden units.")
 @click.option("--layers", type=click.IntRange(1), default=2, show_default=True, help="LSTM layers.")
 @click.option("--embed-dim", type=click.IntRange(1), default=16, show_default=True,
@@ -37,7 +45,8 @@ TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), defa
               help="Distinct training windows per optimiser step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True,
               help="Adam learning rate.")
-@top_k_option(9, "Default top-k stored in the model (deeplog-infer --top-k overrides it; --k is an alias).")
+@top_k_option(None, "Store the paper's top-k rule instead of the calibrated threshold (deeplog-infer --top-k "
+                    "overrides it; --k is an alias).")
 @TOP_P
 @click.option("--no-eos", is_flag=True,
               help="Do not predict an end-of-session key (for one long stream rather than sessions).")
@@ -45,20 +54,22 @@ TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), defa
 @seed_option()
 @threads_option
 @quiet_option
-def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patience, hidden, layers, embed_dim,
-                          batch_size, lr, k, top_p, no_eos, split, seed, threads, quiet):
+def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patience, max_steps, ensemble, fa_budget,
+                          calibration, hidden, layers, embed_dim, batch_size, lr, k, top_p, no_eos, split, seed,
+                          threads, quiet):
     """Train DeepLog on the normal sessions of a sequences file (sessions labelled 1 are left out)."""
     from anomaly_log_detector.detectors.deeplog import train_deeplog
 
     set_threads(threads)
     s = train_deeplog(seq_path, out_path, vocab_path=vocab_path, split=split, seq_len=seq_len, epochs=epochs,
-                      patience=patience, hidden=hidden, layers=layers, embed_dim=embed_dim,
-                      batch_size=batch_size, lr=lr, k=k, eos=not no_eos, seed=seed, quiet=quiet,
-                      **({} if top_p is None else {"top_p": top_p}))
+                      patience=patience, max_steps=max_steps, ensemble=ensemble, fa_budget=fa_budget,
+                      calibration=calibration, hidden=hidden, layers=layers, embed_dim=embed_dim,
+                      batch_size=batch_size, lr=lr, k=k, top_p=top_p, eos=not no_eos, seed=seed, quiet=quiet)
     click.echo(f"trained on {s['sessions']:,} sessions ({s['excluded_anomalous']:,} anomalous left out): "
                f"{s['windows']:,} windows, {s['distinct_windows']:,} distinct")
-    click.echo(f"epochs: {s['epochs']}{' (stopped on plateau)' if s['stopped_early'] else ''}, "
-               f"final loss {s['final_loss']:.4f}, {s['seconds']:.1f} s ({s['windows_per_s']:,.0f} windows/s)")
+    click.echo(f"epochs: {s['epochs']}{' (converged)' if s['converged'] else ' (NOT converged)'}, "
+               f"final loss {s['final_loss']:.4f}, {s['steps']:,} steps, {s['seconds']:.1f} s")
+    click.echo(f"rule: {s['rule']}")
     click.echo(f"wrote {s['model']}")
 
 

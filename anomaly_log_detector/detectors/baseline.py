@@ -269,7 +269,7 @@ class BaselineDetector(Detector):
             present.data = ((present.data - self.mean_[cols]) / d[cols]) ** 2 - base[cols]
             sumsq[at] = base.sum() + np.asarray(present.sum(axis=1)).ravel()
         fresh = freq.copy()
-        fresh.data = (self.mean_[cols] <= 0).astype(float)
+        fresh.data = (self.mean_[fresh.indices] <= 0).astype(float)
         active = int((self.mean_ > 0).sum()) + np.asarray(fresh.sum(axis=1)).ravel()
         return np.sqrt(np.maximum(sumsq, 0.0) / np.maximum(active, 1))
 

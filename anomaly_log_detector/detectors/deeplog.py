@@ -175,9 +175,10 @@ class DeepLogDetector(Detector):
             held = np.zeros(n, dtype=bool)
             held[rng.permutation(n)[:max(1, int(round(n * self.calibration)))]] = True
             return ~held[windows.session]
-        n_targets = lengths + int(self.eos)
-        cut = np.ceil(n_targets * (1.0 - self.calibration)).astype(np.int64)
-        return windows.pos < cut[windows.session]
+        # The tail of each session's events calibrates; its end-of-session target (if any) still trains,
+        # or the networks would never learn where sessions end.
+        cut = np.ceil(lengths * (1.0 - self.calibration)).astype(np.int64)
+        return (windows.pos < cut[windows.session]) | (windows.pos >= lengths[windows.session])
 
     def _train(self, pairs: np.ndarray, counts: np.ndarray, start: list | None = None) -> list:
         import torch
@@ -698,7 +699,7 @@ def train_deeplog(seq_path: str | os.PathLike, out_path: str | os.PathLike, *,
                         f"were the sequences built with another vocab.json?")
     det = DeepLogDetector(**params).fit(df, vocab=vocab)
     det.save(out_path)
-    return {"model": str(out_path), "vocab_size": vocab.size, "final_loss": det.history_[-1],
+    return {"model": str(out_path), "vocab_size": vocab.size, "rule": rule_name(det),
             "excluded_anomalous": int(len(df) - det.train_stats_["sessions"]), **det.train_stats_}
 
 

@@ -92,7 +92,7 @@ def _records(hits: pd.DataFrame, line_no: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({
         "rows": [r.tolist() for r in np.split(pairs[:, 1], cuts)],
         "best_row": _best_rows(hits),
-        "score": by_record["score"].mean().to_numpy(float),
+        "score": by_record["score"].max().to_numpy(float),
         "detectors": by_record["detector"].agg(list).tolist(),
         "reasons": [reasons[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
     }).assign(line_nos=lambda t: [line_no[r].tolist() for r in t["rows"]])
