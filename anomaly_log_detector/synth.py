@@ -35,6 +35,7 @@ ANOMALY_TYPES = ("unseen", "burst", "reordered", "error_storm")
 FORMATS = ("syslog", "rfc5424")
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)  # written without a year in syslog format
 LINES_PER_SECOND = 10                               # mean rate: sets the time span of the log
+WRAPPED_PID_OFFSET = 100_000                        # process ids of wrapped episodes (see _earlier_instances)
 
 # Random normal episodes: (generator, share of the normal lines, lines per episode).
 _NORMAL: tuple[tuple[Callable, float, int], ...] = (
@@ -150,6 +151,21 @@ def _write_labels(path: str, kinds: pa.Array, events: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _earlier_instances(batch: ev.Batch, wrapped: np.ndarray) -> list[str]:
+    """Process ids after the time wrap. The wrapped part of an episode stands for an *earlier* instance
+    of it (the log is cut from a continuous stream), so where a process id belongs to one episode only
+    (an sshd connection, a cron run) its wrapped lines get another id: one process never logs the end
+    of its session before its start. Daemons (one pid for many episodes) keep theirs."""
+    if not wrapped.any():
+        return batch.pid
+    keys = [f"{h}\t{a}\t{p}" for h, a, p in zip(batch.host.tolist(), batch.app, batch.pid)]
+    events: dict[str, set] = {}
+    for k, e in zip(keys, batch.event.tolist()):
+        events.setdefault(k, set()).add(e)
+    return [str(int(p) + WRAPPED_PID_OFFSET) if w and p.isdigit() and len(events[k]) == 1 else p
+            for k, p, w in zip(keys, batch.pid, wrapped.tolist())]
+
+
 def generate_synthetic_log(out: str, lines: int, anomaly_rate: float, seed: int = 42,
                            fmt: str = "syslog") -> dict:
     """Write `lines` log lines to `out` (gzip when it ends with .gz) and their labels to
@@ -170,7 +186,9 @@ def generate_synthetic_log(out: str, lines: int, anomaly_rate: float, seed: int 
     # Time is circular: an episode that runs past the end of the span continues at its start, like a
     # log cut from a continuous stream (sessions in progress at both ends). Without this, the tail
     # would hold only the endings of long episodes and look unlike the rest of the log.
+    wrapped = merged.t >= ctx.span
     merged.t = np.mod(merged.t, ctx.span)
+    merged.pid = _earlier_instances(merged, wrapped)
     order = np.argsort(merged.t, kind="stable")
     index = pa.array(order)
     app, pid, msg, kinds = (pa.array(getattr(merged, name), pa.string()).take(index)

@@ -123,10 +123,17 @@ def _ssh_order(messages):
 
 def test_normal_ssh_sessions_follow_one_order(clean):
     _, lines, _ = clean
-    sessions = [s for s in _ssh_sessions(lines).values() if s[0].startswith("Accepted")]
-    assert len(sessions) > 50
+    # Login sessions (scans, "[preauth]", follow another protocol).
+    sessions = [s for s in _ssh_sessions(lines).values() if not any("preauth" in m for m in s)]
+    assert sum(s[0].startswith("Accepted") for s in sessions) > 50
+    n, complete = len(SSH_ORDER), 0
     for messages in sessions:
-        assert _ssh_order(messages) == list(range(len(SSH_ORDER)))
+        order = _ssh_order(messages)
+        # A session is whole, or cut by the end of the log (a prefix), or the wrapped end of an earlier
+        # session under its own pid (a suffix): never out of order.
+        assert order in (list(range(len(order))), list(range(n - len(order), n))), messages
+        complete += order == list(range(n))
+    assert complete > 50
 
 
 def test_anomaly_kinds_look_like_their_names(anomalous, clean):
