@@ -139,8 +139,9 @@ def deeplog_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
                           for v in df["expected"]]
     if (d / LINE_ALERTS).exists():  # novelty and what follows an unseen key belong to the alerting layer
         keep = ~df["is_novel"].astype(bool)
-        if "context_unseen" in df.columns:
-            keep &= ~df["context_unseen"].astype(bool)
+        for column in ("context_unseen", "context_cut"):  # see workflows/detect.py
+            if column in df.columns:
+                keep &= ~df[column].astype(bool)
         df = df[keep]
     df = _place_eos(df)
     keep = ~df["in_topk"].astype(bool)

@@ -24,7 +24,7 @@ from anomaly_log_detector.builders.deeplog import (
 )
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.builders.deeplog import entity_keys, split_at_gaps
-from anomaly_log_detector.builders.vocab import UNK
+from anomaly_log_detector.builders.vocab import PAD, UNK
 from anomaly_log_detector.jsonio import write_json_atomic
 from anomaly_log_detector.reports.inputs import (
     BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, LINE_ALERTS, PARSED, SEQUENCES,
@@ -117,6 +117,18 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     scores = det.evaluate(seq)
     per_window, per_session = det.tables(seq, scores)
     per_window["context_unseen"] = (scores.windows.inputs == UNK).any(axis=1)
+    # The stream holding a host/process's first line in the file may have been running before the file
+    # began (a log cut by rotation starts daemons' streams in the middle): its first predictions, from
+    # little context, are not judged. Later streams (a new pid, a stream resumed after a gap) start as
+    # the training streams did, and are.
+    entity = entity_keys(lines).fillna(lines["source"].astype("string")).to_numpy(dtype=object)
+    first_row = np.array([r[0] if len(r) else -1 for r in seq["rows"]], dtype=np.int64)
+    opens_entity = np.zeros(len(seq), dtype=bool)
+    has = first_row >= 0
+    _, first_of_entity = np.unique(entity, return_index=True)
+    opens_entity[has] = np.isin(first_row[has], first_of_entity)
+    known_context = (scores.windows.inputs != PAD).sum(axis=1)
+    per_window["context_cut"] = (known_context < det.seq_len // 2) & opens_entity[scores.windows.session]
     expected = _expected(det, scores, model.vocab.strings())
     per_window["expected"] = expected
     _write_parquet(per_window, d / DEEPLOG_INFER)
@@ -132,7 +144,8 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
                                             "k_of_n": [1, 1], "cooldown": gap, **result.summary}, indent=1)
     miss = np.zeros(len(lines), dtype=bool)
     real = (rows >= 0) & (scores.windows.event >= 0)
-    flagged = real & ~scores.in_topk & ~scores.is_novel & ~per_window["context_unseen"].to_numpy(bool)
+    flagged = (real & ~scores.in_topk & ~scores.is_novel & ~per_window["context_unseen"].to_numpy(bool)
+               & ~per_window["context_cut"].to_numpy(bool))
     miss[rows[flagged]] = True
     out["deeplog"] = {
         "sessions": int(len(per_session)), "flagged_sessions": int(per_session["is_anomaly"].sum()),
