@@ -132,15 +132,9 @@ def _parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
 
 def _parsed_lines(path: Path, rows: np.ndarray, entity_column: str) -> pd.DataFrame:
     """The parsed columns the alerts show, one row per prediction (empty where ``rows`` is -1)."""
-    try:
-        names = set(pq.read_schema(path).names)
-    except FileNotFoundError:
-        raise DataError(f"{path}: parsed file not found") from None
-    except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: not a Parquet file ({exc})") from None
-    missing = [c for c in PARSED_REQUIRED if c not in names]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a parsed.parquet?)")
+    from anomaly_log_detector.builders.deeplog import parsed_columns
+
+    names = parsed_columns(path, PARSED_REQUIRED)
     columns = list(dict.fromkeys([*PARSED_REQUIRED, *(c for c in ("timestamp", "raw", entity_column) if c in names)]))
     table = pq.read_table(path, columns=columns)
     if rows.size and rows.max() >= table.num_rows:

@@ -48,18 +48,25 @@ SEQUENCES_SCHEMA = pa.schema([
 ])
 
 
-def read_parsed(path: str | os.PathLike, columns: Iterable[str], optional: Iterable[str] = ()) -> pd.DataFrame:
-    """Read the needed columns of a `parsed.parquet`; DataError when missing, empty or not Parquet."""
-    columns, optional = list(columns), list(optional)
+def parsed_columns(path: str | os.PathLike, required: Iterable[str]) -> set[str]:
+    """The column names of a `parsed.parquet` after checking it has `required`; DataError when the
+    file is missing, not Parquet or lacks a required column."""
     try:
         names = set(pq.read_schema(path).names)
     except FileNotFoundError:
         raise DataError(f"{path}: parsed file not found") from None
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"{path}: not a Parquet file ({exc})") from None
-    missing = [c for c in columns if c not in names]
+    missing = [c for c in required if c not in names]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a parsed.parquet?)")
+    return names
+
+
+def read_parsed(path: str | os.PathLike, columns: Iterable[str], optional: Iterable[str] = ()) -> pd.DataFrame:
+    """Read the needed columns of a `parsed.parquet`; DataError when missing, empty or not Parquet."""
+    columns, optional = list(columns), list(optional)
+    names = parsed_columns(path, columns)
     df = pq.read_table(path, columns=columns + [c for c in optional if c in names]).to_pandas()
     if df.empty:
         raise DataError(f"{path}: no rows (empty parsed file)")

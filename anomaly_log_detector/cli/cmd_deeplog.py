@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import quiet_option, seed_option, set_threads, threads_option, top_k_option
+from anomaly_log_detector.cli.options import quiet_option, rule_options, seed_option, set_threads, threads_option, top_k_option
 
 SEQ = click.option("--seq", "seq_path", required=True, type=click.Path(exists=True, dir_okay=False),
                    help="sequences.parquet from `build-deeplog` or `import-sequences`.")
@@ -77,13 +77,7 @@ def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patie
 @SEQ
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Model file written by `deeplog-train`.")
-@top_k_option(None, "A key outside the model's top-k predictions is a miss. --top-k alone = pure top-k (no "
-                    "probability-mass rule); with --top-p, both must hold [default when neither is given: the "
-                    "model's calibrated rule]. --k is an alias.")
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="A key outside the smallest set of predictions holding this much probability is a miss. "
-                   "--top-p alone = pure nucleus rule (no top-k cut); with --top-k, both must hold [default when "
-                   "neither is given: the model's calibrated rule].")
+@rule_options
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None,
               help="Folder for deeplog_infer.parquet and deeplog_sessions.parquet [default: folder of --seq].")
 @SPLIT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import quiet_option, set_threads, threads_option, top_k_option
+from anomaly_log_detector.cli.options import quiet_option, rule_options, set_threads, threads_option
 
 FILE = click.Path(exists=True, dir_okay=False)
 
@@ -18,12 +18,7 @@ FILE = click.Path(exists=True, dir_okay=False)
 @click.option("--model", "model_path", required=True, type=FILE, help="Model file written by `deeplog-train`.")
 @click.option("--vocab", "vocab_path", type=FILE, default=None,
               help="vocab.json the sequences were built with [default: vocab.json beside --seq].")
-@top_k_option(None, "A key outside the model's top-k predictions is a miss; --top-k alone = plain top-k. "
-                    "--top-k and --top-p together are allowed: both must hold [default when neither is given: "
-                    "the model's calibrated rule].")
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="A key outside the smallest set of predictions holding this much probability is a miss; "
-                   "--top-p alone = pure nucleus rule. With --top-k, both must hold.")
+@rule_options
 @click.option("--k-of-n-k", "kofn_k", type=click.IntRange(1), default=7, show_default=True,
               help="A sequence alert fires at a miss when at least this many of the last N non-novel "
                    "predictions of its entity are misses.")

@@ -45,3 +45,15 @@ def top_k_option(default: int | None, help: str):
         return click.option("--top-k", "--k", "k", type=click.IntRange(1), default=default,
                             show_default=default is not None, help=help)(f)
     return deco
+
+
+def rule_options(f):
+    """`--top-k` (alias `--k`) and `--top-p`: DeepLog's decision rule at inference (neither = the
+    model's calibrated threshold)."""
+    f = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+                     help="A key outside the smallest set of predictions holding this much probability is a "
+                          "miss. --top-p alone = pure nucleus rule; with --top-k, both must hold [default when "
+                          "neither is given: the model's calibrated rule].")(f)
+    return top_k_option(None, "A key outside the model's top-k predictions is a miss. --top-k alone = pure top-k; "
+                              "with --top-p, both must hold [default when neither is given: the model's "
+                              "calibrated rule]. --k is an alias.")(f)
