@@ -41,7 +41,8 @@ from anomaly_log_detector.builders.importers import import_sequences
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.detectors.alerting import AlertingDetector
 from anomaly_log_detector.detectors.baseline import BaselineDetector
-from anomaly_log_detector.detectors.deeplog import DeepLogDetector, rule_name
+from anomaly_log_detector.detectors.deeplog import DeepLogDetector
+from anomaly_log_detector.detectors.deeplog_files import rule_name
 from anomaly_log_detector.detectors.windows import build_windows, flatten
 from anomaly_log_detector.eval import duplicate_stats, evaluate, flag_all
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from anomaly_log_detector.builders.deeplog import entity_keys, session_keys, split_at_gaps
-from anomaly_log_detector.detectors.deeplog import tail_quantile
+from anomaly_log_detector.detectors.calibration import tail_quantile
 from anomaly_log_detector.reports.anomalies import assign_records
 from anomaly_log_detector.reports.hits import strength
 from helpers import run_cli

@@ -52,7 +52,8 @@ def infer_enhanced(seq_path: str | os.PathLike, parsed_path: str | os.PathLike |
     ``parsed_path`` / ``vocab_path`` default to the files beside the sequences; ``top_k`` / ``top_p``
     replace the model's calibrated rule (both given: both must hold)."""
     from anomaly_log_detector.builders.deeplog import read_sequences
-    from anomaly_log_detector.detectors.deeplog import DeepLogDetector, rule_name
+    from anomaly_log_detector.detectors.deeplog import DeepLogDetector
+    from anomaly_log_detector.detectors.deeplog_files import rule_name
 
     started = time.perf_counter()
     seq_path = Path(seq_path)
@@ -96,7 +97,7 @@ def _say(quiet: bool, message: str) -> None:
 def _template_names(det, seq_path: Path, vocab_path) -> list[str]:
     """Index -> template string for decoding expected keys, after refusing a vocabulary that gives the
     model's templates other indices (see ``check_vocab``)."""
-    from anomaly_log_detector.detectors.deeplog import check_vocab
+    from anomaly_log_detector.detectors.deeplog_files import check_vocab
 
     if vocab_path is None:
         check_vocab(det, seq_path)

@@ -58,7 +58,7 @@ def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patie
                           calibration, hidden, layers, embed_dim, batch_size, lr, k, top_p, no_eos, split, seed,
                           threads, quiet):
     """Train DeepLog on the normal sessions of a sequences file (sessions labelled 1 are left out)."""
-    from anomaly_log_detector.detectors.deeplog import train_deeplog
+    from anomaly_log_detector.detectors.deeplog_files import train_deeplog
 
     set_threads(threads)
     s = train_deeplog(seq_path, out_path, vocab_path=vocab_path, split=split, seq_len=seq_len, epochs=epochs,
@@ -87,7 +87,7 @@ def deeplog_infer_command(seq_path, model_path, k, top_p, out_dir, split, thread
     """Score sessions: a session with at least one missed key is anomalous."""
     import inspect
 
-    from anomaly_log_detector.detectors.deeplog import infer_deeplog
+    from anomaly_log_detector.detectors.deeplog_files import infer_deeplog
 
     set_threads(threads)
     # `quiet` is new in infer_deeplog; pass it only where the library already takes it.

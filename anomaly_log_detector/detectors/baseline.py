@@ -25,7 +25,6 @@ training lines' best scores) are the window's evidence; a window flagged as a wh
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 

@@ -34,8 +34,6 @@ optionally ``session``, ``source``, ``line_nos``, ``label``.
 from __future__ import annotations
 
 import inspect
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +41,7 @@ import pandas as pd
 
 from anomaly_log_detector.builders.vocab import EOS, PAD, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.detectors.calibration import calibration_windows, session_groups, tail_quantile
 from anomaly_log_detector.jsonio import check_format
 from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, flatten,
@@ -120,7 +119,7 @@ class DeepLogDetector(Detector):
         self.vocab_ = dict(vocab.templates) if vocab is not None else None
         windows = build_windows(self._known(values), lengths, self.seq_len, self.eos)
         if calibration_X is not None:
-            cal_windows, cal_groups = _calibration_windows(self, calibration_X, calibration_from_row)
+            cal_windows, cal_groups = calibration_windows(self, calibration_X, calibration_from_row)
             fit_mask = np.ones(len(windows), dtype=bool)
         else:
             fit_mask = self._fit_mask(windows, lengths)
@@ -138,7 +137,7 @@ class DeepLogDetector(Detector):
             cal_keys = cal_windows
         else:
             cal_keys = windows.keys[~fit_mask]
-            groups = _groups(normal)
+            groups = session_groups(normal)
             cal_groups = None if groups is None else groups[windows.session[~fit_mask]]
         self.tau_, self.tau_by_group_ = self._calibrate(cal_keys, cal_groups)
         # The shipped model knows every normal transition and key it was given.
@@ -251,7 +250,7 @@ class DeepLogDetector(Detector):
     def window_tau(self, X: pd.DataFrame, windows: Windows) -> np.ndarray:
         """The calibrated threshold of each window: its session's group's, else the global ``tau_``."""
         tau = np.full(len(windows), float(self.tau_))
-        groups = _groups(X)
+        groups = session_groups(X)
         if groups is not None and self.tau_by_group_:
             per_session = np.array([self.tau_by_group_.get(str(g), self.tau_) for g in groups], dtype=float)
             tau = per_session[windows.session] if len(per_session) else tau
@@ -306,10 +305,10 @@ class DeepLogDetector(Detector):
         self.seen_keys_ = np.union1d(old_keys, pairs[:, -1]).astype(np.int64)
         self.seen_pairs_ = None if old_pairs is None else unique_rows(np.concatenate([old_pairs, pairs]))[0]
         if calibration_X is not None:
-            cal_keys, cal_groups = _calibration_windows(self, calibration_X, calibration_from_row)
+            cal_keys, cal_groups = calibration_windows(self, calibration_X, calibration_from_row)
         else:
             cal_keys = windows.keys[~fit_mask]
-            groups = _groups(normal)
+            groups = session_groups(normal)
             cal_groups = None if groups is None else groups[windows.session[~fit_mask]]
         self.tau_, self.tau_by_group_ = self._calibrate(cal_keys, cal_groups)
         self.absorb(normal, vocab)
@@ -566,57 +565,6 @@ class DeepLogDetector(Detector):
             raise DataError("DeepLog settings: " + "; ".join(problems))
 
 
-def tail_quantile(s: np.ndarray, budget: float, u_quantile: float = 0.98, min_excesses: int = 10) -> float | None:
-    """The value that a share ``budget`` of the population ``s`` is drawn from exceeds; 0 for an empty
-    sample. Zeros (predictions that cannot be misses) are a point mass: the quantile is taken in the
-    positive part at the budget divided by its share. It is empirical when the sample is large enough
-    to show it, else extrapolated with an exponential tail over the ``u_quantile`` of the positive part
-    (see DeepLogDetector._calibrate); None when there are too few positive values even for that."""
-    s = np.asarray(s, dtype=np.float64)
-    pos = s[s > 0]
-    if pos.size == 0:
-        return 0.0
-    share = pos.size / s.size
-    b = budget / share
-    if b >= 1.0:
-        return 0.0
-    if pos.size * b >= min_excesses:
-        return float(np.quantile(pos, 1.0 - b, method="higher"))
-    u = float(np.quantile(pos, u_quantile))
-    excess = pos[pos > u] - u
-    if excess.size < min_excesses:
-        return None
-    p_u = excess.size / pos.size
-    return float(max(pos.max(), u + excess.mean() * np.log(p_u / b)))
-
-
-def _groups(X: pd.DataFrame) -> np.ndarray | None:
-    """The ``group`` of each session (e.g. its process), or None without that column."""
-    if "group" not in X.columns:
-        return None
-    return X["group"].astype("string").fillna("").to_numpy(dtype=object)
-
-
-def _calibration_windows(det: DeepLogDetector, X: pd.DataFrame,
-                         from_row: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The window keys of ``X`` that calibrate (all, or those whose target's parsed row >= ``from_row``;
-    an EOS target counts with its session's last event) and their sessions' groups (or None)."""
-    values, lengths = flatten(_events(X))
-    w = build_windows(det._known(values), lengths, det.seq_len, det.eos)
-    groups = _groups(X)
-    if from_row is None:
-        return w.keys, None if groups is None else groups[w.session]
-    rows, row_lengths = flatten([] if r is None else r for r in X["rows"])
-    if not np.array_equal(row_lengths, lengths):
-        raise DataError("calibration sessions: 'rows' and 'events' differ in length")
-    starts = np.cumsum(lengths) - lengths
-    last = np.minimum(w.pos, np.maximum(lengths[w.session] - 1, 0))
-    has = lengths[w.session] > 0
-    keep = np.zeros(len(w), dtype=bool)
-    keep[has] = rows[starts[w.session[has]] + last[has]] >= from_row
-    return w.keys[keep], None if groups is None else groups[w.session[keep]]
-
-
 def _surprise(tail: np.ndarray) -> np.ndarray:
     """-log10 of the tail probability, capped at MAX_SURPRISE."""
     return np.minimum(-np.log10(np.maximum(np.asarray(tail, dtype=np.float64), 10.0 ** -MAX_SURPRISE)), MAX_SURPRISE)
@@ -668,98 +616,3 @@ def _session_ids(X: pd.DataFrame) -> np.ndarray:
 def _nullable(values: np.ndarray) -> pd.arrays.IntegerArray:
     """-1 -> <NA> (EOS targets and sessions without line numbers)."""
     return pd.arrays.IntegerArray(values.astype(np.int64), values < 0)
-
-
-# ---- file-level entry points (what `deeplog-train` / `deeplog-infer` call) ----------------------
-def _read(seq_path: str | os.PathLike, split: str | None) -> pd.DataFrame:
-    from anomaly_log_detector.builders.deeplog import read_sequences
-
-    df = read_sequences(seq_path)
-    if split is None:
-        return df
-    if "split" not in df.columns:
-        raise DataError(f"{seq_path}: no 'split' column to select --split {split!r} from")
-    chosen = df[df["split"] == split].reset_index(drop=True)
-    if chosen.empty:
-        raise DataError(f"{seq_path}: no session with split {split!r} "
-                        f"(have: {', '.join(sorted(map(str, df['split'].dropna().unique())))})")
-    return chosen
-
-
-def train_deeplog(seq_path: str | os.PathLike, out_path: str | os.PathLike, *,
-                  vocab_path: str | os.PathLike | None = None, split: str | None = None,
-                  **params: Any) -> dict:
-    """Train on the normal sessions of a `sequences.parquet` and save the model; return a summary.
-    ``vocab_path`` defaults to the `vocab.json` beside the sequences."""
-    df = _read(seq_path, split)
-    vocab = Vocab.load(vocab_path or Path(seq_path).parent / "vocab.json")
-    top = int(flatten(df["events"])[0].max(initial=0))
-    if top >= vocab.size:
-        raise DataError(f"{seq_path}: event index {top} is outside the vocabulary ({vocab.size} indices); "
-                        f"were the sequences built with another vocab.json?")
-    det = DeepLogDetector(**params).fit(df, vocab=vocab)
-    det.save(out_path)
-    return {"model": str(out_path), "vocab_size": vocab.size, "rule": rule_name(det),
-            "excluded_anomalous": int(len(df) - det.train_stats_["sessions"]), **det.train_stats_}
-
-
-def rule_name(det: DeepLogDetector) -> str:
-    """The decision rule in words, e.g. "calibrated (surprise > 3.21)" or "top-9, top-p 0.9"."""
-    if det.calibrated:
-        own = f"; {len(det.tau_by_group_)} process(es) with their own threshold" if det.tau_by_group_ else ""
-        return f"calibrated (miss when surprise > {det.tau_:.2f}, i.e. tail < {10 ** -det.tau_:.1e}{own})"
-    parts = ([f"top-{det.k}"] if det.k is not None else []) + ([f"top-p {det.top_p:g}"] if det.top_p is not None else [])
-    return ", ".join(parts)
-
-
-def check_vocab(det: DeepLogDetector, seq_path: str | os.PathLike) -> None:
-    """Refuse sequences whose `vocab.json` gives the model's templates other indices (they would be
-    scored as different templates). A vocabulary that only appends templates is fine."""
-    path = Path(seq_path).parent / "vocab.json"
-    if det.vocab_ is None or not path.exists():
-        return
-    theirs = Vocab.load(path).templates
-    moved = [t for t, i in det.vocab_.items() if theirs.get(t, i) != i]
-    if moved:
-        raise DataError(f"{path}: template indices differ from the model's vocabulary ({len(moved)} templates); "
-                        f"rebuild the sequences with the training vocab.json (build-deeplog --vocab)")
-
-
-def infer_deeplog(seq_path: str | os.PathLike, model_path: str | os.PathLike,
-                  out_dir: str | os.PathLike | None = None, *, k: int | None = None,
-                  top_p: float | None = None, split: str | None = None, quiet: bool = True) -> dict:
-    """Score every session; write `deeplog_infer.parquet` and `deeplog_sessions.parquet` into
-    ``out_dir`` (default: the folder of the sequences); return a summary. ``k`` / ``top_p`` replace
-    the model's rule (see :meth:`DeepLogDetector.set_rule`); neither keeps it."""
-    import time
-
-    det = DeepLogDetector.load(model_path)
-    if k is not None or top_p is not None:
-        det.set_rule(k=k, top_p=top_p)
-    check_vocab(det, seq_path)
-    df = _read(seq_path, split)
-    start = time.perf_counter()
-    scores = det.evaluate(df)
-    seconds = time.perf_counter() - start
-    per_window, per_session = det.tables(df, scores)
-    out = Path(out_dir) if out_dir is not None else Path(seq_path).parent
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"windows": out / "deeplog_infer.parquet", "sessions": out / "deeplog_sessions.parquet"}
-    for key, table in (("windows", per_window), ("sessions", per_session)):
-        tmp = f"{paths[key]}.tmp"
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, paths[key])
-    flagged = per_session[per_session["is_anomaly"]].sort_values("score", ascending=False)
-    top = flagged.head(10)
-    return {
-        "model": str(model_path), "k": det.k, "top_p": det.top_p, "rule": rule_name(det),
-        "threshold": det.threshold_, "sessions": int(len(per_session)),
-        "anomalous_sessions": int(len(flagged)), "windows": int(len(per_window)),
-        "distinct_windows": scores.distinct_windows, "misses": int((~per_window["in_topk"]).sum()),
-        "novel": int(per_window["is_novel"].sum()), "seconds": seconds,
-        "windows_per_s": len(per_window) / seconds if seconds > 0 else 0.0,
-        "top": [{"session": r.session, "misses": int(r.misses), "score": float(r.score),
-                 "first_miss_line": None if pd.isna(r.first_miss_line) else int(r.first_miss_line)}
-                for r in top.itertuples()],
-        "outputs": {key: str(path) for key, path in paths.items()},
-    }

@@ -107,7 +107,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     alerting layer: after an unseen key the context itself is new, and novelty is reported anyway)."""
     from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
     from anomaly_log_detector.alerts.enhanced import ALERTS, _expected, _parsed_rows, _predictions, _write_parquet as write_alerts
-    from anomaly_log_detector.detectors.deeplog import rule_name
+    from anomaly_log_detector.detectors.deeplog_files import rule_name
 
     det = model.deeplog
     table = sequences(lines, model.vocab, model.session_by, model.session_gap)
