@@ -32,7 +32,7 @@ def test_records_split_by_entity_and_by_quiet_time():
         "timestamp": [t0, t0 + pd.Timedelta(seconds=30), t0 + pd.Timedelta(seconds=31),
                       t0 + pd.Timedelta(seconds=80), t0 + pd.Timedelta(seconds=81), t0 + pd.Timedelta(seconds=500)],
     }, index=[0, 1, 2, 3, 4, 5])
-    rec = assign_records(_hits([0, 1, 2, 3, 4, 5]), None, info, gap=60.0)
+    rec = assign_records(_hits([0, 1, 2, 3, 4, 5]), info, gap=60.0)
     # h1/sshd: 0, 30 s, 80 s (gaps 30 and 50: one incident), then 500 s (a new one); h2 and cron apart.
     assert rec[0] == rec[1] == rec[3]
     assert len({rec[0], rec[2], rec[4], rec[5]}) == 4
@@ -41,7 +41,7 @@ def test_records_split_by_entity_and_by_quiet_time():
 def test_records_without_times_split_by_lines():
     info = pd.DataFrame({"source": "a.log", "host": None, "process": None, "timestamp": pd.NaT},
                         index=[0, 10, 200])
-    rec = assign_records(_hits([0, 10, 200]), None, info, gap=60.0)
+    rec = assign_records(_hits([0, 10, 200]), info, gap=60.0)
     assert rec[0] == rec[1] != rec[2]  # 10 lines apart: together; 190 lines: apart
 
 

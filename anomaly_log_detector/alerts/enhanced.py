@@ -66,18 +66,18 @@ def infer_enhanced(seq_path: str | os.PathLike, parsed_path: str | os.PathLike |
     _say(quiet, f"deeplog-enhanced: scoring {len(seq):,} sessions")
     ws = det.evaluate(seq)
     per_window, _ = det.tables(seq, ws)
-    rows = _parsed_rows(seq, ws.windows, seq_path)
+    rows = parsed_rows(seq, ws.windows, seq_path)
     lines = _parsed_lines(parsed_path, rows, entity_column)
     _check_lines(lines, per_window["line_no"], rows, parsed_path)
-    preds = _predictions(per_window, ws, rows, lines, entity_column, _expected(det, ws, names))
+    preds = predictions(per_window, ws, rows, lines, entity_column, expected_templates(det, ws, names))
     _say(quiet, f"deeplog-enhanced: alert rules over {len(preds):,} predictions")
     result = run_alerts(preds, settings)
 
     out = Path(out_dir) if out_dir is not None else seq_path.parent
     out.mkdir(parents=True, exist_ok=True)
     paths = {"detailed": out / DETAILED, "alerts": out / ALERTS, "summary": out / SUMMARY}
-    _write_parquet(result.detailed, paths["detailed"])
-    _write_parquet(result.alerts, paths["alerts"])
+    write_alerts_parquet(result.detailed, paths["detailed"])
+    write_alerts_parquet(result.alerts, paths["alerts"])
     summary: dict[str, Any] = {
         "model": str(model_path), "sequences": str(seq_path), "parsed": str(parsed_path),
         "rule": rule_name(det), "entity_column": entity_column, **result.summary,
@@ -113,7 +113,7 @@ def _template_names(det, seq_path: Path, vocab_path) -> list[str]:
     return Vocab.load(vocab_path).strings() if Path(vocab_path).exists() else []
 
 
-def _parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
+def parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
     """The parsed row of every prediction (EOS: the session's last row; -1 for an empty session)."""
     values, lengths = flatten([] if r is None else r for r in seq["rows"])
     events = flatten(seq["events"])[1]
@@ -161,7 +161,7 @@ def _check_lines(lines: pd.DataFrame, line_no: pd.Series, rows: np.ndarray, path
                         f"pass the parsed.parquet the sequences were built from")
 
 
-def _expected(det, ws, names: list[str]) -> list:
+def expected_templates(det, ws, names: list[str]) -> list:
     """Per prediction, the model's top templates for its context: misses only (empty list otherwise)."""
     miss = np.flatnonzero(~ws.in_topk)
     empty: list[str] = []
@@ -176,7 +176,7 @@ def _expected(det, ws, names: list[str]) -> list:
     return out
 
 
-def _predictions(per_window: pd.DataFrame, ws, rows: np.ndarray, lines: pd.DataFrame, entity_column: str,
+def predictions(per_window: pd.DataFrame, ws, rows: np.ndarray, lines: pd.DataFrame, entity_column: str,
                  expected: list) -> pd.DataFrame:
     """The engine's input table, in log order (parsed row; EOS after its session's last event)."""
     session = per_window["session"].astype(str)
@@ -205,7 +205,7 @@ def _predictions(per_window: pd.DataFrame, ws, rows: np.ndarray, lines: pd.DataF
     return preds.iloc[keep[np.argsort(rows[keep], kind="stable")]].reset_index(drop=True)
 
 
-def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+def write_alerts_parquet(df: pd.DataFrame, path: Path) -> None:
     """Atomically, with list columns as Arrow lists of a fixed type (also when every list is empty)."""
     schema = pa.Schema.from_pandas(df, preserve_index=False)  # keeps pandas' dtypes (Int64 stays Int64)
     for name, typ in _LISTS.items():

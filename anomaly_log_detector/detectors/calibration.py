@@ -1,5 +1,5 @@
-"""Calibration helpers of the DeepLog detector: which held-out windows calibrate, their sessions'
-groups, and the tail quantile that turns a false-miss budget into a threshold."""
+"""Calibration helpers of the DeepLog detector: a prediction's surprise, which held-out windows
+calibrate, their sessions' groups, and the tail quantile that turns a false-miss budget into a threshold."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ import pandas as pd
 
 from anomaly_log_detector.detectors.windows import build_windows, flatten
 from anomaly_log_detector.errors import DataError
+
+# Surprise given to novel keys and to an (impossible) zero tail.
+MAX_SURPRISE = 30.0
+
+
+def surprise_of(tail: np.ndarray) -> np.ndarray:
+    """-log10 of the tail probability, capped at MAX_SURPRISE."""
+    return np.minimum(-np.log10(np.maximum(np.asarray(tail, dtype=np.float64), 10.0 ** -MAX_SURPRISE)), MAX_SURPRISE)
 
 
 def tail_quantile(s: np.ndarray, budget: float, u_quantile: float = 0.98, min_excesses: int = 10) -> float | None:

@@ -41,10 +41,11 @@ import pandas as pd
 
 from anomaly_log_detector.builders.vocab import EOS, PAD, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.detectors.calibration import calibration_windows, session_groups, tail_quantile
+from anomaly_log_detector.detectors.calibration import (MAX_SURPRISE, calibration_windows, session_groups,
+                                                        surprise_of, tail_quantile)
 from anomaly_log_detector.jsonio import check_format
 from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
-from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, flatten,
+from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, flatten, rows_in,
                                                     target_line_numbers, unique_rows)
 from anomaly_log_detector.errors import AlogError, DataError, ModelError
 
@@ -54,8 +55,6 @@ SURPRISE_WEIGHT = 0.5
 THRESHOLD = 0.5
 # Calibrated rule: a miss is never called below this surprise (tail 1 %), whatever the held-out data.
 MIN_TAU = 2.0
-# Surprise given to novel keys and to an (impossible) zero tail.
-MAX_SURPRISE = 30.0
 # A tail estimate (overall, or a process's own) needs this many held-out predictions beyond its level.
 MIN_EXCESSES = 10
 # Below this many normal sessions, calibration holds out the tail of each session instead of sessions.
@@ -234,7 +233,7 @@ class DeepLogDetector(Detector):
         s = self._surprise_of_pairs(cal_keys)
         normal = np.isin(cal_keys[:, -1], self.seen_keys_)  # novelty is reported on its own
         if self.seen_pairs_ is not None:  # a seen transition is never a miss: it cannot be a false one
-            s = np.where(_rows_in(cal_keys, self.seen_pairs_), 0.0, s)
+            s = np.where(rows_in(cal_keys, self.seen_pairs_), 0.0, s)
         overall = tail_quantile(s[normal], self.fa_budget, min_excesses=MIN_EXCESSES)
         # Too few possible misses for a tail estimate: the largest seen, with a margin of one decade.
         tau = float(max(MIN_TAU, overall if overall is not None else s[normal].max(initial=0.0) + 1.0))
@@ -355,8 +354,9 @@ class DeepLogDetector(Detector):
 
         return torch.cat(out).numpy().astype(np.int64)
 
-    def _score_pairs(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rank, prob, tail) of each distinct (context, target) row, each context computed once."""
+    def _score_pairs(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """(rank, prob, tail) of each distinct (context, target) row, each context computed once, and
+        the number of distinct contexts."""
         import torch
 
         contexts, ctx_inv, _ = unique_rows(pairs[:, :-1])
@@ -376,13 +376,12 @@ class DeepLogDetector(Detector):
             prob[sel] = target_logp.exp().squeeze(1).numpy()
             # Summing the small side keeps precision where 1 - (mass above) would lose it.
             tail[sel] = (rows.exp() * ~above).sum(1).numpy()
-        self._distinct_contexts = len(contexts)
-        return rank, prob, tail
+        return rank, prob, tail, len(contexts)
 
     def _surprise_of_pairs(self, keys: np.ndarray) -> np.ndarray:
         pairs, inv, _ = unique_rows(keys)
-        _, _, tail = self._score_pairs(pairs)
-        return _surprise(tail)[inv]
+        tail = self._score_pairs(pairs)[2]
+        return surprise_of(tail)[inv]
 
     def evaluate(self, X: pd.DataFrame) -> WindowScores:
         """Score the target of every window under the current rule. Each distinct window goes through
@@ -391,8 +390,8 @@ class DeepLogDetector(Detector):
         values, lengths = flatten(_events(X))
         windows = build_windows(self._known(values), lengths, self.seq_len, self.eos)
         pairs, pair_inv, _ = unique_rows(windows.keys)
-        rank, prob, tail = self._score_pairs(pairs)
-        surprise = _surprise(tail)
+        rank, prob, tail, n_contexts = self._score_pairs(pairs)
+        surprise = surprise_of(tail)
         # Novel = a key the model never saw as a target in training (UNK included); the top-k of a
         # small vocabulary would otherwise often contain such keys, ranked by untrained logits.
         novel = ~np.isin(pairs[:, -1], self.seen_keys_)
@@ -403,7 +402,7 @@ class DeepLogDetector(Detector):
             hit &= rank <= self.k
         if self.top_p is not None:
             hit &= (1.0 - tail) < self.top_p  # mass ranked strictly above the key is below top_p
-        seen = _rows_in(pairs, self.seen_pairs_) if self.seen_pairs_ is not None else np.zeros(len(pairs), bool)
+        seen = rows_in(pairs, self.seen_pairs_) if self.seen_pairs_ is not None else np.zeros(len(pairs), bool)
         s_all = surprise[pair_inv]
         hit = hit[pair_inv]
         if self.calibrated:
@@ -412,7 +411,7 @@ class DeepLogDetector(Detector):
         hit &= ~novel[pair_inv]
         return WindowScores(windows, rank[pair_inv], prob[pair_inv].astype(np.float32),
                             tail[pair_inv].astype(np.float32), hit, novel[pair_inv], len(lengths),
-                            self._distinct_contexts, s_all.astype(np.float32), tau)
+                            n_contexts, s_all.astype(np.float32), tau)
 
     def session_scores(self, ws: WindowScores) -> np.ndarray:
         """Per session: under the calibrated rule its largest miss surprise (a session without a miss
@@ -563,21 +562,6 @@ class DeepLogDetector(Detector):
             problems.append("unk_rate must be in [0, 1)")
         if problems:
             raise DataError("DeepLog settings: " + "; ".join(problems))
-
-
-def _surprise(tail: np.ndarray) -> np.ndarray:
-    """-log10 of the tail probability, capped at MAX_SURPRISE."""
-    return np.minimum(-np.log10(np.maximum(np.asarray(tail, dtype=np.float64), 10.0 ** -MAX_SURPRISE)), MAX_SURPRISE)
-
-
-def _rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Which rows of ``rows`` occur in ``table`` (2-D int arrays of the same width)."""
-    if len(rows) == 0 or len(table) == 0:
-        return np.zeros(len(rows), dtype=bool)
-    a = np.ascontiguousarray(rows, dtype=np.int64)
-    b = np.ascontiguousarray(table, dtype=np.int64)
-    void = np.dtype((np.void, 8 * a.shape[1]))
-    return np.isin(a.view(void).ravel(), b.view(void).ravel())
 
 
 def _cross_entropy(logits: Any, targets: Any) -> Any:

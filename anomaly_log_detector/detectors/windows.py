@@ -89,6 +89,17 @@ def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return a[first], inverse.reshape(-1).astype(np.int64), counts.astype(np.int64)
 
 
+def rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Which rows of ``rows`` occur in ``table`` (2-D int arrays of the same width), compared as raw
+    bytes like :func:`unique_rows`."""
+    if len(rows) == 0 or len(table) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    a = np.ascontiguousarray(rows, dtype=np.int64)
+    b = np.ascontiguousarray(table, dtype=np.int64)
+    void = np.dtype((np.void, 8 * a.shape[1]))
+    return np.isin(a.view(void).ravel(), b.view(void).ravel())
+
+
 @dataclass(frozen=True)
 class WindowScores:
     """A next-key model's verdict on every window of a set of sessions."""

@@ -45,7 +45,7 @@ RECORD_COLUMNS = ["rank", "source", "entity", "line_nos", "rows", "time", "first
 _ROW_INFO = ["source", "timestamp", "host", "process", "template_id", "template", "raw"]
 
 
-def assign_records(hits: pd.DataFrame, keys: pd.DataFrame, info: pd.DataFrame, gap: float = DEFAULT_GAP) -> np.ndarray:
+def assign_records(hits: pd.DataFrame, info: pd.DataFrame, gap: float = DEFAULT_GAP) -> np.ndarray:
     """The record number of every hit: flagged rows grouped per entity, cut at `gap` seconds (or rows,
     without times) between consecutive flagged rows and every MAX_RECORD_LINES rows. `info` holds
     `source`, `host`, `process`, `timestamp` of the flagged rows (index = row)."""
@@ -110,23 +110,23 @@ def _best_rows(hits: pd.DataFrame) -> np.ndarray:
     return per_row.drop_duplicates("record")["row"].to_numpy(np.int64)
 
 
-def _severe_rows(d: Path, rows: np.ndarray) -> np.ndarray:
-    """Which of `rows` have an error-level `level` (what operators look at first)."""
-    levels = take_rows(d, rows, ["level"])
-    if "level" not in levels.columns:
-        return np.zeros(len(rows), dtype=bool)
-    severe = levels["level"].astype("string").str.strip().str.lower().isin(SEVERE_LEVELS).fillna(False)
-    return severe.reindex(rows).fillna(False).to_numpy(bool)
+def _is_severe(levels: pd.Series) -> np.ndarray:
+    """Which levels are error-level (what operators look at first)."""
+    return levels.astype("string").str.strip().str.lower().isin(SEVERE_LEVELS).fillna(False).to_numpy(bool)
 
 
 def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = DEFAULT_GAP) -> pd.DataFrame:
     """Group `hits` (see :func:`.hits.collect_hits`) into the ranked result table of incidents."""
     if hits.empty:
         return pd.DataFrame(columns=RECORD_COLUMNS)
-    flagged = np.unique(hits["row"].to_numpy())
-    where = take_rows(d, flagged, ["source", "host", "process", "timestamp"])
-    hits = hits.assign(record=assign_records(hits, keys, where, gap), _severe=_severe_rows(d, hits["row"].to_numpy()))
+    # Every column the table needs, for the flagged rows only, in one read.
+    where = take_rows(d, np.unique(hits["row"].to_numpy()), [*_ROW_INFO, "level"])
+    hits = hits.assign(record=assign_records(hits, where, gap),
+                       _severe=_is_severe(where["level"]).astype(bool)[where.index.get_indexer(hits["row"])])
     table = _records(hits, keys["line_no"].to_numpy())
+    times = pd.to_datetime(where["timestamp"], utc=True).reindex(hits["row"].to_numpy())
+    span = pd.DataFrame({"record": hits["record"].to_numpy(), "t": times.to_numpy()}).groupby("record")["t"]
+    table["first_time"], table["last_time"] = span.min().to_numpy(), span.max().to_numpy()
     if (d / LINE_ALERTS).exists():
         # A frequency change alone is an incident only as a burst of one entity: the same template spread
         # thinly over many machines is a different mix of normal lines, not a burst.
@@ -134,17 +134,13 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
         table = table[~alone].reset_index(drop=True)
         if table.empty:
             return pd.DataFrame(columns=RECORD_COLUMNS)
-    info = take_rows(d, table["best_row"], _ROW_INFO).loc[table["best_row"]].reset_index(drop=True)
+    info = where.loc[table["best_row"], _ROW_INFO].reset_index(drop=True)
     table = pd.concat([table, info.rename(columns={"timestamp": "time"})], axis=1)
-    times = pd.to_datetime(where["timestamp"], utc=True)
-    table["first_time"] = [times.loc[r].min() for r in table["rows"]]
-    table["last_time"] = [times.loc[r].max() for r in table["rows"]]
     table["entity"] = _entities(where.loc[table["best_row"]].reset_index(drop=True)).to_numpy(dtype=object)
     counts = _training_counts(d)
     table["template_training_count"] = [(-1 if counts is None else counts.get(str(t), 0)) if isinstance(t, str)
                                         else -1 for t in table["template"]]
-    table["expected"] = [_expected_at(reasons, int(line)) for reasons, line in
-                         zip(table["reasons"], keys["line_no"].to_numpy()[table["best_row"]])]
+    table["expected"] = [_expected(reasons) for reasons in table["reasons"]]
     # Rank: the strongest hit; more detectors, then more flagged lines, then the earliest break ties.
     table = table.assign(_n=table["detectors"].map(len), _lines=table["rows"].map(len), _first=table["rows"].map(min))
     table = table.sort_values(["score", "_n", "_lines", "_first"], ascending=[False, False, False, True],
@@ -164,8 +160,8 @@ def _training_counts(d: Path) -> dict[str, int] | None:
     return data if isinstance(data, dict) else None
 
 
-def _expected_at(reasons: list[dict], line: int) -> list[str]:
-    """DeepLog's expected templates, from its reason (when it missed at the shown line or elsewhere)."""
+def _expected(reasons: list[dict]) -> list[str]:
+    """DeepLog's expected templates, from its reason (when it missed in the record)."""
     for r in reasons:
         if r["detector"] == "deeplog" and r["params"].get("expected"):
             return [str(x) for x in r["params"]["expected"]]

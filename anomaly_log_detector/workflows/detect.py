@@ -20,11 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.builders.deeplog import (
-    encode_templates, group_sequences, read_parsed, session_keys, write_sequences,
+    encode_templates, entity_keys, group_sequences, read_parsed, session_keys, split_at_gaps, write_sequences,
 )
-from anomaly_log_detector.builders.vocab import Vocab
-from anomaly_log_detector.builders.deeplog import entity_keys, split_at_gaps
-from anomaly_log_detector.builders.vocab import PAD, UNK
+from anomaly_log_detector.builders.vocab import PAD, UNK, Vocab
 from anomaly_log_detector.jsonio import write_json_atomic
 from anomaly_log_detector.reports.inputs import (
     BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, LINE_ALERTS, PARSED, SEQUENCES,
@@ -106,7 +104,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     row, whether DeepLog missed the line's key from a context of known keys (the sequence signal of the
     alerting layer: after an unseen key the context itself is new, and novelty is reported anyway)."""
     from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
-    from anomaly_log_detector.alerts.enhanced import ALERTS, _expected, _parsed_rows, _predictions, _write_parquet as write_alerts
+    from anomaly_log_detector.alerts.enhanced import expected_templates, parsed_rows, predictions, write_alerts_parquet
     from anomaly_log_detector.detectors.deeplog_files import rule_name
 
     det = model.deeplog
@@ -121,25 +119,25 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     # began (a log cut by rotation starts daemons' streams in the middle): its first predictions, from
     # little context, are not judged. Later streams (a new pid, a stream resumed after a gap) start as
     # the training streams did, and are.
-    entity = entity_keys(lines).fillna(lines["source"].astype("string")).to_numpy(dtype=object)
+    entity = entity_keys(lines).fillna(lines["source"].astype("string"))
     first_row = np.array([r[0] if len(r) else -1 for r in seq["rows"]], dtype=np.int64)
     opens_entity = np.zeros(len(seq), dtype=bool)
     has = first_row >= 0
-    _, first_of_entity = np.unique(entity, return_index=True)
+    _, first_of_entity = np.unique(entity.to_numpy(dtype=object), return_index=True)
     opens_entity[has] = np.isin(first_row[has], first_of_entity)
     known_context = (scores.windows.inputs != PAD).sum(axis=1)
     per_window["context_cut"] = (known_context < det.seq_len // 2) & opens_entity[scores.windows.session]
-    expected = _expected(det, scores, model.vocab.strings())
+    expected = expected_templates(det, scores, model.vocab.strings())
     per_window["expected"] = expected
     _write_parquet(per_window, d / DEEPLOG_INFER)
     _write_parquet(per_session, d / DEEPLOG_SESSIONS)
-    rows = _parsed_rows(seq, scores.windows, d / SEQUENCES)
-    shown = lines.iloc[np.maximum(rows, 0)].reset_index(drop=True)
-    shown["entity"] = entity_keys(shown).fillna(shown["source"].astype("string"))
-    preds = _predictions(per_window, scores, rows, shown, "entity", expected)
+    rows = parsed_rows(seq, scores.windows, d / SEQUENCES)
+    at = np.maximum(rows, 0)
+    shown = lines.iloc[at].reset_index(drop=True).assign(entity=entity.iloc[at].to_numpy())
+    preds = predictions(per_window, scores, rows, shown, "entity", expected)
     gap = float(model.incidents.get("gap", 60.0))
     result = run_alerts(preds, AlertSettings(k=1, n=1, cooldown_seq=gap, cooldown_novelty=gap))
-    write_alerts(result.alerts, d / DEEPLOG_ALERTS)
+    write_alerts_parquet(result.alerts, d / DEEPLOG_ALERTS)
     write_json_atomic(d / DEEPLOG_SUMMARY, {"rule": rule_name(det), "threshold": det.threshold_,
                                             "k_of_n": [1, 1], "cooldown": gap, **result.summary}, indent=1)
     miss = np.zeros(len(lines), dtype=bool)
