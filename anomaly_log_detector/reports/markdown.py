@@ -76,7 +76,17 @@ def render_report(data: dict[str, Any], lang: str = "en") -> str:
                              detectors=", ".join(r["detectors"]), source=code_span(r["source"]),
                              lines=lines_label(r["line_nos"])), ""]
         md += [t("report.record_meta", lang, time=r["time"] or "-", host=r["host"] or "-",
-                 process=r["process"] or "-"), ""]
+                 process=r["process"] or "-")]
+        if r.get("entity"):
+            md += ["", t("report.record_span", lang, entity=code_span(r["entity"]), n=len(r["line_nos"]),
+                         first=r.get("first_time") or "-", last=r.get("last_time") or "-")]
+        count = r.get("template_training_count")
+        if count is not None and count >= 0:
+            md += ["", t("report.record_training", lang, count=count) if count else
+                   t("report.record_training_new", lang)]
+        if r.get("expected"):
+            md += ["", t("report.record_expected", lang, expected=", ".join(code_span(x) for x in r["expected"]))]
+        md += [""]
         md += [f"- {reason['text']}" for reason in r["reasons"]] + [""]
         md += [code_block([f"{x['line_no']}: {x['raw']}" for x in r["lines"]])]
         if r["more_lines"]:
