@@ -13,18 +13,20 @@ from anomaly_log_detector.config import CHUNK_LINES, MAX_LINE_BYTES, DrainConfig
 
 def parse_logs(inputs: str | Iterable[str], out_dir: str, *, drain_state: str | None = None,
                rules: str | None = None, format: str = "auto", log_format: str | None = None,
-               disabled_masks: Iterable[str] = (), sim_th: float | None = None, depth: int | None = None,
+               year: int | None = None, tz: str | None = None, disabled_masks: Iterable[str] = (),
+               sim_th: float | None = None, depth: int | None = None,
                session_regex: str | None = None, frozen: bool = False,
                max_line_bytes: int | None = None, chunk_lines: int | None = None,
                quiet: bool = True) -> dict:
     """Parse log files/folders/.gz/stdin (``-``) into ``out_dir/parsed.parquet``; return the summary
-    (also written to ``out_dir/parse_summary.json``)."""
+    (also written to ``out_dir/parse_summary.json``). `year` and `tz` complete timestamps that carry
+    no year or zone (default: each file's modification time, UTC)."""
     from anomaly_log_detector.parsing.pipeline import run_parse
 
     overrides = {k: v for k, v in (("sim_th", sim_th), ("depth", depth)) if v is not None}
     drain = dataclasses.replace(DrainConfig(), **overrides)
     config = ParseConfig(
-        out_dir=out_dir, format=format, log_format=log_format, rules_path=rules,
+        out_dir=out_dir, format=format, log_format=log_format, year=year, tz=tz, rules_path=rules,
         disabled_masks=frozenset(disabled_masks), drain=drain, drain_state=drain_state, frozen=frozen,
         session_regex=session_regex, chunk_lines=chunk_lines or CHUNK_LINES,
         max_line_bytes=max_line_bytes or MAX_LINE_BYTES, quiet=quiet,
@@ -58,11 +60,11 @@ def train_model(inputs: str | Iterable[str], model_dir: str, *, overwrite: bool 
 
 
 def infer_logs(model_dir: str, inputs: str | Iterable[str], out_dir: str, *, top: int = 20,
-               quiet: bool = True) -> dict:
+               quiet: bool = True, year: int | None = None, tz: str | None = None) -> dict:
     """Analyse target logs with a bundle (`alog-detect infer`); the summary's `exit_status` is 0 or 1."""
     from anomaly_log_detector.workflows.infer import infer_logs as _infer
 
-    return _infer(model_dir, inputs, out_dir, top=top, quiet=quiet)
+    return _infer(model_dir, inputs, out_dir, top=top, quiet=quiet, year=year, tz=tz)
 
 
 def validate_model(model_dir: str, validation_log: str | None = None, out_dir: str | None = None) -> dict:

@@ -26,11 +26,18 @@ def mask_options(f):
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
               help="Masking rules JSON replacing the packaged rules.json.")
 @click.option("--format", "format_name", default="auto", show_default=True, metavar="NAME",
-              help="Header format preset (syslog, rfc5424, dmesg, journal-json, bgl, thunderbird, hdfs, "
-                   "hadoop, spark, zookeeper, apache, raw, ...) or auto to detect it from the first lines.")
+              help="Header format preset (syslog, rfc5424, dmesg, journal-json, iso, python, apt-history, "
+                   "apt-term, alternatives, access, nginx-error, apache, bgl, hdfs, ..., raw; docs/formats.md) "
+                   "or auto to detect it from the first lines of each file.")
 @click.option("--log-format", metavar="FMT",
               help="Custom header format in the logparser convention, e.g. "
                    "'<Date> <Time> <Pid> <Level> <Component>: <Content>' (overrides --format).")
+@click.option("--year", type=int, default=None,
+              help="Year of timestamps that carry none (syslog's `Jan  2 03:04:05`) [default: the year of "
+                   "each file's modification time; dates after it are the year before].")
+@click.option("--tz", metavar="ZONE",
+              help="Time zone of timestamps that carry none: an IANA name (Asia/Seoul), UTC or an offset "
+                   "(+09:00) [default: UTC]. Times are stored in UTC; times with an offset keep theirs.")
 @mask_options
 @click.option("--sim-th", type=float, default=None, help="Drain similarity threshold (default from config).")
 @click.option("--depth", type=int, default=None, help="Drain prefix-tree depth (default from config).")
@@ -42,14 +49,14 @@ def mask_options(f):
 @click.option("--max-line-bytes", type=click.IntRange(256), default=None,
               help="Cut longer lines to this many bytes (default 65536); counted in the summary.")
 @quiet_option
-def parse_command(inputs, out_dir, drain_state, rules_path, format_name, log_format, sim_th, depth,
+def parse_command(inputs, out_dir, drain_state, rules_path, format_name, log_format, year, tz, sim_th, depth,
                   session_regex, frozen, max_line_bytes, quiet, **mask_flags):
     """Parse logs: split headers, mask variables, mine templates with Drain."""
     from anomaly_log_detector.api import parse_logs
 
     disabled = [g for g in MASK_GROUPS if mask_flags.get(f"no_mask_{g}")]
     summary = parse_logs(list(inputs), out_dir, drain_state=drain_state, rules=rules_path,
-                         format=format_name, log_format=log_format, disabled_masks=disabled,
+                         format=format_name, log_format=log_format, year=year, tz=tz, disabled_masks=disabled,
                          sim_th=sim_th, depth=depth, session_regex=session_regex, frozen=frozen,
                          max_line_bytes=max_line_bytes, quiet=quiet)
     echo_summary(summary)
@@ -57,11 +64,18 @@ def parse_command(inputs, out_dir, drain_state, rules_path, format_name, log_for
 
 def echo_summary(s: dict) -> None:
     """Print a parse summary for people (the JSON file has everything)."""
+    from anomaly_log_detector.parsing.sources import skipped_note
+
     skipped = sum(s["lines_skipped"].values())
-    detected = " (detected)" if s["format_detected"] else ""
+    detected = " (detected per file)" if s["format_detected"] else ""
+    note = skipped_note(s)
+    if note:
+        click.echo(note, err=True)
     if s["lines_read"] == 0:
-        click.echo("No lines to parse: the input is empty.", err=True)
-    click.echo(f"format: {s['format']}{detected}")
+        all_skipped = s.get("files_skipped") and not s.get("files_read")
+        why = "every input file was skipped" if all_skipped else "the input is empty"
+        click.echo(f"No lines to parse: {why}.", err=True)
+    click.echo(f"format: {s['format']}{_format_counts(s)}{detected}")
     click.echo(f"lines: {s['lines_read']:,} read, {s['lines_parsed']:,} parsed, {skipped:,} skipped "
                f"{s['lines_skipped'] or ''}".rstrip())
     if s["header_unmatched"]:
@@ -77,6 +91,17 @@ def echo_summary(s: dict) -> None:
         click.echo(f"Warning: {err['source']}: {err['error']}", err=True)
     for name, path in s["outputs"].items():
         click.echo(f"wrote {path}")
+
+
+def _format_counts(s: dict) -> str:
+    """" (syslog 3 files, journal-json 1 file)" when the sources' formats differ."""
+    if s["format"] != "mixed":
+        return ""
+    counts: dict[str, int] = {}
+    for entry in s["sources"]:
+        if entry.get("format"):
+            counts[entry["format"]] = counts.get(entry["format"], 0) + 1
+    return " (" + ", ".join(f"{name} {n} file{'s' * (n != 1)}" for name, n in counts.items()) + ")"
 
 
 COMMANDS = [parse_command]

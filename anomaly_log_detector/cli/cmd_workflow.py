@@ -25,6 +25,10 @@ _TRAIN_OPTIONS = [
     _opt("--rules", click.Path(exists=True, dir_okay=False), "Masking rules JSON replacing the packaged rules.json."),
     _opt("--session-regex", str, "Regex whose first match is a line's session id (for --session-by session).",
          metavar="RE"),
+    _opt("--year", int, "Year of timestamps that carry none (syslog) [default: each file's modification time; "
+         "dates after it are the year before]."),
+    _opt("--tz", str, "Time zone of timestamps that carry none: IANA name (Asia/Seoul), UTC or offset (+09:00) "
+         "[default: UTC]; infer reuses it.", metavar="ZONE"),
     _opt("--session-by", click.Choice(SESSION_BY), "DeepLog sequences: entity = one per host + process (+ pid), "
          "or one per process/host/session value, or none = one per source file; auto = entity when lines have a "
          "host or process, else none.", _D.session_by),
@@ -123,14 +127,20 @@ def train_command(inputs, model_dir, overwrite, quiet, threads, **kw):
 @click.option("--out-dir", required=True, type=MODEL_DIR,
               help="Folder for inference_report.md, anomalies.jsonl and the detector results.")
 @click.option("--top", type=click.IntRange(1), default=20, show_default=True, help="Anomalies shown in the report.")
+@click.option("--year", type=int, default=None,
+              help="Year of timestamps that carry none (syslog) [default: each file's modification time; "
+                   "dates after it are the year before].")
+@click.option("--tz", metavar="ZONE",
+              help="Time zone of timestamps that carry none: IANA name, UTC or offset (+09:00) "
+                   "[default: the one the bundle was trained with, else UTC].")
 @threads_option
 @quiet_option
-def infer_command(model_dir, inputs, out_dir, top, quiet, threads):
+def infer_command(model_dir, inputs, out_dir, top, year, tz, quiet, threads):
     """Analyse logs with a bundle. Exit status: 0 no anomaly, 1 anomalies found, 2 error."""
     from anomaly_log_detector.workflows.infer import infer_logs
 
     set_threads(threads)
-    s = infer_logs(model_dir, list(inputs), out_dir, top=top, quiet=quiet)
+    s = infer_logs(model_dir, list(inputs), out_dir, top=top, quiet=quiet, year=year, tz=tz)
     echo_inference(s)
     return s["exit_status"]
 

@@ -9,23 +9,31 @@ A :class:`RegexFormat` runs RE2 patterns over a whole chunk with pyarrow compute
 * RE2 uses its fast one-pass engine only for one-pass patterns (the next character always decides the
   branch) with at most 4 groups; otherwise a backtracker 2-5x slower. So presets capture at most 4
   groups and pack neighbouring fields into one group that a second pattern splits on the chunk's
-  *distinct* values only (level + component + node: few distinct values).
+  *distinct* values only (level + component + node: few distinct values). RE2 also wants each group
+  name once, so a derive pattern that finds a field in several places names the others ``Field__2``...;
+  the first non-empty one wins.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from anomaly_log_detector.parsing.timestamps import CANDIDATES, TIMESTAMP_TYPE, TimeFormat, parse_timestamps
+from anomaly_log_detector.parsing.timestamps import (CANDIDATES, TIMESTAMP_TYPE, TimeContext, TimeFormat,
+                                                     parse_timestamps)
 
 _NAMED_GROUP = re.compile(r"(?<!\\)\(\?P<\w+>")
+_ALIAS = "__"  # `Level__2`: a second place of the field `Level` in a derive pattern
 # syslog severities 0-7 (RFC 5424 section 6.2.1), as journald and rsyslog name them.
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+# Level names as logs write them (compared lower-cased): syslog's, and those of Java, Python, Go, nginx.
+LEVEL_WORDS = frozenset(SEVERITIES + ("emergency", "critical", "error", "warn", "information", "informational",
+                                      "fatal", "severe", "trace", "verbose", "panic", "dbug", "eror"))
 
 
 @dataclass
@@ -50,6 +58,11 @@ class LogFormat:
     def parse(self, lines: pa.Array) -> HeaderColumns:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def assumptions(self) -> dict[str, object]:
+        """What the lines parsed so far did not say and was assumed: ``year`` and ``year_from`` for
+        year-less times, ``timezone`` and ``timezone_from`` for zone-less ones (see TimeContext)."""
+        return {}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
@@ -64,6 +77,7 @@ class Roles:
     pid: str | None = None
     level: str | None = None
     priority: str | None = None       # syslog PRI / severity number: level name when `level` is unset
+    host_or_level: str | None = None  # level where the value is a level word (LEVEL_WORDS), else host
     extra: tuple[str, ...] = ()
 
 
@@ -92,12 +106,15 @@ class RegexFormat(LogFormat):
 
     The pattern matches the header and the message is the rest of the line, unless the pattern has the
     group `content` (a ``--log-format`` whose message is not last). `derive` maps a group to a pattern
-    whose named groups split it into further fields.
+    whose named groups split it into further fields. `time` completes times without year or zone.
+    Block logs (apt's) say the time once per block: with `carry_time`, a line without a time takes
+    the last one seen before it, also across chunks. With `first_line`, detection considers the format
+    only when the sample's first line matches that pattern.
     """
 
     def __init__(self, name: str, pattern: str, roles: Roles, content: str = "content",
                  derive: dict[str, str] | None = None, time_formats: Sequence[TimeFormat] = CANDIDATES,
-                 year: int | None = None):
+                 time: TimeContext | None = None, carry_time: bool = False, first_line: str | None = None):
         self.name = name
         self.pattern = pattern
         # The pattern without named groups: Arrow's split kernel adds a group of its own, and more than
@@ -107,11 +124,22 @@ class RegexFormat(LogFormat):
         self.content = content
         self.derive = dict(derive or {})
         self.time_formats = tuple(time_formats)
-        self.year = year
+        self.time = time or TimeContext()
+        self.carry_time = carry_time
+        self.first_line = first_line
+        self._last_time: datetime | None = None    # carry_time: the last time of the previous chunk
+        self._seen: set[str] = set()               # what the parsed times lacked (timestamps.YEARLESS...)
+
+    def assumptions(self) -> dict[str, object]:
+        return self.time.assumptions(self._seen)
 
     def header_score(self, lines: pa.Array) -> tuple[float, float]:
         """(share of `lines` whose header matches, mean header length in characters where it does),
         used by format detection."""
+        if self.first_line:
+            starts = len(lines) and pc.match_substring_regex(lines[:1], self.first_line)[0].as_py()
+            if not starts:
+                return 0.0, 0.0
         head = self.parse(lines)
         hits = lines.filter(head.matched)
         if len(hits) == 0:
@@ -138,14 +166,30 @@ class RegexFormat(LogFormat):
         def column(name: str | None) -> pa.Array:
             return null_if_empty(groups[name]) if name else pa.nulls(n, pa.string())
 
-        level = column(r.level)
+        host, level = column(r.host), column(r.level)
         if r.priority and not r.level:
             level = severity_names(column(r.priority))
+        if r.host_or_level:
+            host, level = _host_or_level(column(r.host_or_level))
+        timestamp = self._timestamp([column(t) for t in r.time], n)
+        if self.carry_time:
+            timestamp = self._carry(timestamp)
         return HeaderColumns(
-            content=content, matched=matched, timestamp=self._timestamp([column(t) for t in r.time], n),
-            host=column(r.host), process=column(r.process), pid=column(r.pid), level=level,
+            content=content, matched=matched, timestamp=timestamp,
+            host=host, process=column(r.process), pid=column(r.pid), level=level,
             extra={name: column(name) for name in r.extra},
         )
+
+    def _carry(self, timestamp: pa.Array) -> pa.Array:
+        """Null times filled with the last time before them (from the previous chunk at the start)."""
+        if len(timestamp) == 0:
+            return timestamp
+        if self._last_time is not None and not timestamp[0].is_valid:
+            timestamp = pa.concat_arrays([pa.array([self._last_time], TIMESTAMP_TYPE), timestamp[1:]])
+        timestamp = pc.fill_null_forward(timestamp)
+        if timestamp[-1].is_valid:
+            self._last_time = timestamp[-1].as_py()
+        return timestamp
 
     def _timestamp(self, fields: list[pa.Array], n: int) -> pa.Array:
         """Parse the time fields joined in order; if most joined values do not parse (BGL has both an
@@ -157,17 +201,34 @@ class RegexFormat(LogFormat):
         singles = sorted(fields, key=lambda f: -(pc.mean(pc.utf8_length(f)).as_py() or 0))
         if len(fields) == 1:
             singles = []
+        best_seen: set[str] = set()
         for text in [joined, *singles]:
-            parsed = parse_timestamps(text, self.time_formats, self.year)
+            seen: set[str] = set()
+            parsed = parse_timestamps(text, self.time_formats, self.time, seen)
             if parsed.null_count < best.null_count:
-                best = parsed
+                best, best_seen = parsed, seen
             if 2 * (parsed.null_count - text.null_count) <= len(text) - text.null_count:
                 break
+        self._seen |= best_seen
         return best
 
 
 def _groups(parts: pa.Array) -> dict[str, pa.Array]:
-    return {parts.type.field(i).name: pc.struct_field(parts, [i]) for i in range(parts.type.num_fields)}
+    """The named groups of an extract_regex result; `Name__2` groups fill the empty values of `Name`."""
+    groups: dict[str, pa.Array] = {}
+    for i in range(parts.type.num_fields):
+        name, values = parts.type.field(i).name.split(_ALIAS)[0], pc.struct_field(parts, [i])
+        if name in groups:
+            values = pc.if_else(pc.equal(groups[name], ""), values, groups[name])
+        groups[name] = values
+    return groups
+
+
+def _host_or_level(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(host, level): each value goes to level when it is a level word, else to host."""
+    none = pa.scalar(None, pa.string())
+    is_level = pc.fill_null(pc.is_in(pc.utf8_lower(values), value_set=pa.array(sorted(LEVEL_WORDS))), False)
+    return pc.if_else(is_level, none, values), pc.if_else(is_level, values, none)
 
 
 def _after_header(lines: pa.Array, pattern: str) -> pa.Array:

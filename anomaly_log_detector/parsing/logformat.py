@@ -15,6 +15,13 @@ others stay extra fields):
 * process: Process, Program, Ident, Comm, Component
 * pid: Pid; level: Level, Severity, Priority
 * timestamp: Date, Time, Timestamp, Datetime, Month, Day, Year (joined in format order)
+
+One rule of position comes first. A format in the shape of RFC 3164 syslog (``<Month> <Date> <Time>
+<X> ...``: three month/day/time fields, none a year, then one field that is not the last before
+``<Content>``) has the HOSTNAME where X is. With no host-named field, X is the host whatever its name:
+Loghub's Linux format calls it ``<Level>`` and OpenSSH's ``<Component>``. A level-named X stays a
+level where its value is a level word (``INFO``, ``err``...): a year-less application log may really
+have its level there.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import pyarrow.compute as pc
 
 from anomaly_log_detector.errors import FormatError
 from anomaly_log_detector.parsing.header import RegexFormat, Roles
+from anomaly_log_detector.parsing.timestamps import TimeContext
 
 _PLACEHOLDER = re.compile(r"(?<!\\)<([^<>]*)>")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -35,6 +43,7 @@ HOST_NAMES = ("node", "host", "hostname")
 PROCESS_NAMES = ("process", "program", "ident", "comm", "component")
 PID_NAMES = ("pid",)
 LEVEL_NAMES = ("level", "severity", "priority")
+_SYSLOG_TIME_NAMES = ("month", "date", "day", "time")  # the year-less time of RFC 3164
 
 
 def _uncapture(regex: str) -> str:
@@ -65,21 +74,40 @@ def _uncapture(regex: str) -> str:
     return "".join(out)
 
 
-def _roles(names: list[str], content: str) -> Roles:
+def _syslog_host(pieces: list[str]) -> str | None:
+    """The field in RFC 3164's HOSTNAME place (see the module docstring), or None when the format
+    does not have that shape. `pieces` alternate literal text and field names."""
+    names, texts = pieces[1::2], pieces[0::2]
+    if len(names) < 5 or texts[0] or names[4].lower() == "content" and not texts[4].strip():
+        return None
+    if not all(n.lower() in _SYSLOG_TIME_NAMES for n in names[:3]) or names[3].lower() in TIME_NAMES:
+        return None
+    return names[3] if all(t and not t.strip() for t in texts[1:4]) else None
+
+
+def _roles(names: list[str], content: str, syslog_host: str | None = None) -> Roles:
     by_lower = {n.lower(): n for n in names}
+    host_or_level = None
+    if syslog_host and not any(n in by_lower for n in HOST_NAMES):
+        if syslog_host.lower() in LEVEL_NAMES:
+            host_or_level = syslog_host
+        del by_lower[syslog_host.lower()]   # not a process, pid or level by its name
 
     def first(candidates: tuple[str, ...]) -> str | None:
         return next((by_lower[c] for c in candidates if c in by_lower), None)
 
     host, process, pid, level = first(HOST_NAMES), first(PROCESS_NAMES), first(PID_NAMES), first(LEVEL_NAMES)
+    if syslog_host and not host and not host_or_level:
+        host = syslog_host
     time = tuple(n for n in names if n.lower() in TIME_NAMES)
-    used = {host, process, pid, level, content, *time}
-    return Roles(time=time, host=host, process=process, pid=pid, level=level,
+    used = {host, process, pid, level, host_or_level, content, *time}
+    return Roles(time=time, host=host, process=process, pid=pid, level=level, host_or_level=host_or_level,
                  extra=tuple(n for n in names if n not in used))
 
 
-def compile_log_format(text: str, year: int | None = None) -> RegexFormat:
-    """Build the header format of a logparser-style format string; FormatError when it is invalid."""
+def compile_log_format(text: str, time: TimeContext | None = None) -> RegexFormat:
+    """Build the header format of a logparser-style format string; FormatError when it is invalid.
+    `time` completes times without year or zone."""
     if not text or not text.strip():
         raise FormatError("--log-format is empty")
     pieces = _PLACEHOLDER.split(text)
@@ -106,7 +134,8 @@ def compile_log_format(text: str, year: int | None = None) -> RegexFormat:
         if not pc.match_substring_regex(pa.array([""], pa.string()), pattern=header)[0].as_py():
             regex = header
             groups.remove(content)
-    return RegexFormat("custom", regex, _roles(groups, content), content=content, year=year)
+    roles = _roles(groups, content, _syslog_host(pieces))
+    return RegexFormat("custom", regex, roles, content=content, time=time)
 
 
 def _group_names(regex: str) -> list[str]:

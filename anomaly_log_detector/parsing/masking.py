@@ -87,6 +87,89 @@ def _check_re2(rules: tuple[MaskRule, ...]) -> None:
                              f"(no look-around or backreferences): {exc}") from None
 
 
+_DIGITS = frozenset(range(0x31, 0x3A))  # "1".."9": the digits a skeleton folds into "1"
+
+
+def _digit_blind(pattern: str) -> bool:
+    """True when `pattern` cannot tell the digits 1-9 apart: every test it makes on a character treats
+    1..9 alike ("0" may be special: ``0[xX]``). Then masking a message and its *skeleton* (each 1-9
+    replaced by "1") takes the same decisions at the same places; see :meth:`Masker.mask_array`."""
+    import re._parser as sre  # the parse tree of Python's own compiler, read-only
+
+    def same(items) -> bool:
+        # An IN set holds all of 1..9 or none of them.
+        hit = set()
+        for op, arg in items:
+            if op is sre.LITERAL and arg in _DIGITS:
+                hit.add(arg)
+            elif op is sre.RANGE:
+                hit.update(d for d in _DIGITS if arg[0] <= d <= arg[1])
+        return not hit or hit == _DIGITS
+
+    def walk(tree) -> bool:
+        for op, arg in tree:
+            if op in (sre.LITERAL, sre.NOT_LITERAL):
+                if arg in _DIGITS:
+                    return False
+            elif op is sre.IN:
+                if not same(arg):
+                    return False
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+                if not walk(arg[2]):
+                    return False
+            elif op is sre.SUBPATTERN:
+                if not walk(arg[3]):
+                    return False
+            elif op is sre.BRANCH:
+                if not all(walk(b) for b in arg[1]):
+                    return False
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                if not walk(arg[1]):
+                    return False
+            elif op is sre.ATOMIC_GROUP:
+                if not walk(arg):
+                    return False
+            elif op not in (sre.AT, sre.ANY, sre.CATEGORY):
+                return False  # something we do not know: no skeletons
+        return True
+
+    try:
+        return walk(sre.parse(pattern, re.ASCII))
+    except Exception:  # noqa: BLE001 - any doubt means "no": the slow path is always correct
+        return False
+
+
+def _skeleton(arr: "pa.Array") -> "pa.Array | None":
+    """`arr` (a string array) with the ASCII digits 1-9 turned into "1", as one vectorized byte map;
+    None for types it does not handle. Multi-byte UTF-8 sequences hold no ASCII bytes, so they are
+    untouched and the result stays valid UTF-8 with the same offsets."""
+    import numpy as np
+    import pyarrow as pa
+
+    if arr.type != pa.string():
+        return None
+    validity, offsets, data = arr.buffers()
+    if data is None or len(arr) == 0:
+        return arr
+    global _LUT
+    if _LUT is None:
+        _LUT = _make_lut()
+    out = _LUT[np.frombuffer(data, dtype=np.uint8)]
+    return pa.Array.from_buffers(pa.string(), len(arr), [validity, offsets, pa.py_buffer(out)],
+                                 null_count=arr.null_count, offset=arr.offset)
+
+
+def _make_lut():
+    import numpy as np
+
+    lut = np.arange(256, dtype=np.uint8)
+    lut[0x31:0x3A] = 0x31
+    return lut
+
+
+_LUT = None  # built on first use (numpy is imported lazily)
+
+
 def _parse_rule(i: int, obj: object) -> MaskRule:
     if not isinstance(obj, dict):
         raise RulesError(f"rule {i}: expected an object with keys {', '.join(_KEYS)}, got {type(obj).__name__}")
@@ -126,6 +209,8 @@ class Masker:
         self._compiled = tuple(rx for _, rx in kept)
         # Python's re.sub wants \g<1> where RE2 accepts \1; \g<1> also keeps "\1" + "0" unambiguous.
         self._py_masks = tuple(_GROUP_REF.sub(r"\\g<\1>", r.mask) for r in self.rules)
+        # Skeleton masking (mask_array) is exact only when no active rule tells 1-9 apart.
+        self._digit_blind = all(_digit_blind(r.pattern) for r in self.rules)
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
@@ -177,16 +262,35 @@ class Masker:
             arr = arr.combine_chunks() if arr.num_chunks else pa.array([], arr.type)
         if not self.rules or len(arr) == 0:
             return arr
-        encoded = pc.dictionary_encode(arr)
-        distinct = encoded.dictionary
+        skeleton = _skeleton(arr) if self._digit_blind else None
+        if skeleton is None:
+            encoded = pc.dictionary_encode(arr)
+            return pc.take(self._apply_distinct(encoded.dictionary), encoded.indices)
+        # Messages that differ only in which digits 1-9 they hold share a skeleton: mask each distinct
+        # skeleton once. Digit-blind rules decide identically on a message and its skeleton, so the two
+        # results differ at most where a digit was copied through unmasked; a skeleton result holding
+        # no 1-9 is therefore exactly the message's result, and the few others are masked for real.
+        encoded = pc.dictionary_encode(skeleton)
+        masked = self._apply_distinct(encoded.dictionary)
+        leftover = pc.match_substring_regex(masked, "[1-9]")
+        result = pc.take(masked, encoded.indices)
+        if pc.any(leftover).as_py():
+            redo = pc.fill_null(pc.take(leftover, encoded.indices), False)
+            real = pc.dictionary_encode(arr.filter(redo))
+            result = pc.replace_with_mask(result, redo, pc.take(self._apply_distinct(real.dictionary),
+                                                                 real.indices))
+        return result
+
+    def _apply_distinct(self, distinct: "pa.Array") -> "pa.Array":
+        """Mask an array of (distinct) messages, on several threads when it is big."""
+        import pyarrow as pa
+
         n = len(distinct)
         if n < 2 * _SLICE or _THREADS == 1:
-            masked = self._apply(distinct)
-        else:
-            step = -(-n // min(_THREADS, n // _SLICE))
-            parts = list(_executor().map(self._apply, [distinct.slice(i, step) for i in range(0, n, step)]))
-            masked = pa.concat_arrays(parts)
-        return pc.take(masked, encoded.indices)
+            return self._apply(distinct)
+        step = -(-n // min(_THREADS, n // _SLICE))
+        parts = list(_executor().map(self._apply, [distinct.slice(i, step) for i in range(0, n, step)]))
+        return pa.concat_arrays(parts)
 
     def _apply(self, arr: "pa.Array") -> "pa.Array":
         import pyarrow.compute as pc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -73,6 +74,122 @@ class _Drain(Drain):
             elif t1 == t2 or shape(t1) == shape(t2):
                 sim += 1
         return sim / len(seq1), params
+
+    # Leaves holding at least this many templates are searched through a candidate index.
+    INDEX_MIN = 48
+
+    def fast_match(self, cluster_ids, tokens, sim_th: float, include_params: bool):
+        # Drain's fast_match with get_seq_distance inlined: the message's token shapes are computed
+        # once, each template's once per template version (cached), instead of once per comparison.
+        # In crowded leaves only the templates that can reach `sim_th` are compared (_LeafIndex).
+        # Same result as Drain's loop over get_seq_distance: the best similarity, ties to more
+        # parameters, then to the first in the leaf.
+        if not tokens:
+            return super().fast_match(cluster_ids, tokens, sim_th, include_params)
+        n = len(tokens)
+        loose = [include_params or _has_mask(t) for t in tokens]
+        shapes = [shape(t) for t in tokens]
+        if len(cluster_ids) >= self.INDEX_MIN:
+            cluster_ids = self._leaf(cluster_ids).candidates(shapes, loose, sim_th)
+        param = self.param_str
+        cache = self._shapes_of
+        clusters = self.id_to_cluster
+        best, best_sim, best_params = None, -1.0, -1
+        for cid in cluster_ids:
+            cluster = clusters.get(cid)
+            if cluster is None:
+                continue
+            tmpl = cluster.log_template_tokens
+            hit = cache.get(cid)
+            if hit is None or hit[0] is not tmpl:
+                hit = (tmpl, [shape(t) for t in tmpl])
+                cache[cid] = hit
+            tshapes = hit[1]
+            sim = params = 0
+            for i in range(n):
+                if tmpl[i] == param:
+                    params += 1
+                    if loose[i]:
+                        sim += 1
+                elif tshapes[i] == shapes[i]:  # equal tokens have equal shapes
+                    sim += 1
+            ratio = sim / n
+            if ratio > best_sim or (ratio == best_sim and params > best_params):
+                best, best_sim, best_params = cluster, ratio, params
+        return best if best_sim >= sim_th else None
+
+    @property
+    def _shapes_of(self) -> dict:
+        return self.__dict__.setdefault("_shape_cache", {})
+
+    def _leaf(self, cluster_ids) -> "_LeafIndex":
+        # A leaf's first cluster id never changes (ids are only appended), so it names the leaf.
+        leaves = self.__dict__.setdefault("_leaves", {})
+        leaf = leaves.get(cluster_ids[0])
+        if leaf is None:
+            leaf = leaves[cluster_ids[0]] = _LeafIndex(self.param_str)
+        for cid in cluster_ids[leaf.indexed:]:
+            cluster = self.id_to_cluster.get(cid)
+            if cluster is not None:
+                leaf.add(cid, [shape(t) for t in cluster.log_template_tokens])
+        leaf.indexed = len(cluster_ids)
+        return leaf
+
+    def add_log_message(self, content: str):
+        cluster, update = super().add_log_message(content)
+        if update == "cluster_template_changed":
+            for leaf in self.__dict__.get("_leaves", {}).values():
+                if cluster.cluster_id in leaf.params_of:
+                    leaf.widen(cluster.cluster_id, cluster.log_template_tokens)
+                    break
+        return cluster, update
+
+
+class _LeafIndex:
+    """Which templates of one Drain leaf can reach a similarity threshold with a message.
+
+    A template scores one point per position where its token has the message token's shape, or is
+    ``<*>`` facing a masked token; it needs ``sim_th * n`` points. Postings map (position, shape) and
+    ``<*>`` positions to templates, so counting points touches only templates sharing something with
+    the message instead of every template of the leaf (Drain's loop is quadratic in distinct messages
+    on noisy logs). Templates only ever turn tokens into ``<*>``; old postings are kept, which can only
+    add candidates, never lose one: every candidate is then scored exactly.
+    """
+
+    def __init__(self, param: str):
+        self.param = param
+        self.indexed = 0
+        self.order: dict[int, int] = {}
+        self.by_shape: dict[tuple[int, str], list[int]] = {}
+        self.by_param: dict[int, list[int]] = {}
+        self.params_of: dict[int, set[int]] = {}
+
+    def add(self, cid: int, shapes: list[str]) -> None:
+        self.order[cid] = len(self.order)
+        self.params_of[cid] = set()
+        for pos, sh in enumerate(shapes):
+            if sh == self.param:
+                self._param(cid, pos)
+            else:
+                self.by_shape.setdefault((pos, sh), []).append(cid)
+
+    def widen(self, cid: int, tokens) -> None:
+        for pos, tok in enumerate(tokens):
+            if tok == self.param and pos not in self.params_of[cid]:
+                self._param(cid, pos)
+
+    def _param(self, cid: int, pos: int) -> None:
+        self.params_of[cid].add(pos)
+        self.by_param.setdefault(pos, []).append(cid)
+
+    def candidates(self, shapes: list[str], loose: list[bool], sim_th: float) -> list[int]:
+        points: Counter = Counter()
+        for pos, sh in enumerate(shapes):
+            points.update(self.by_shape.get((pos, sh), ()))
+            if loose[pos]:
+                points.update(self.by_param.get(pos, ()))
+        need = sim_th * len(shapes) - 1e-9
+        return sorted((cid for cid, k in points.items() if k >= need), key=self.order.__getitem__)
 
 
 def _check_config(cfg: DrainConfig) -> None:

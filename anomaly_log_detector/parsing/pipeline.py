@@ -8,16 +8,24 @@ kept in the cache, not by the input size.
 
 Drain templates can still generalize after a line was assigned, so rows are first written with their
 cluster id to a temporary file and the final template text is added in one streaming pass at the end.
+
+Each source gets its own header format (detected on its first chunk with ``--format auto``), so a
+folder of mixed logs keeps every file's fields; the parsed table holds the union of their extra
+columns (null where a file's format lacks one).
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import re
+import stat
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterator
 
 import numpy as np
@@ -31,7 +39,8 @@ from anomaly_log_detector.jsonio import write_json_atomic
 from anomaly_log_detector.parsing.formats import LogFormat, detect_format, get_format
 from anomaly_log_detector.parsing.masking import Masker
 from anomaly_log_detector.parsing.miner import TemplateMiner
-from anomaly_log_detector.parsing.sources import LineBatch, ReadStats, list_sources, read_batches
+from anomaly_log_detector.parsing.sources import STDIN, LineBatch, ReadStats, list_sources, read_batches
+from anomaly_log_detector.parsing.timestamps import TIMESTAMP_TYPE
 from anomaly_log_detector.progress import Progress
 from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 
@@ -66,8 +75,8 @@ class ParsePipeline:
         self.session_pattern = _session_pattern(config.session_regex)
         self.cache: dict[str, int] = {}
         self.stats = ReadStats()
-        self.format: LogFormat | None = None
-        self.format_detected = False
+        self.auto = not config.log_format and config.format == "auto"
+        self.formats: list[tuple[dict, LogFormat]] = []   # (source entry, its format)
         self.unmatched = 0
         self.unseen_lines = 0
 
@@ -81,13 +90,22 @@ class ParsePipeline:
                              + (f" ({path} does not exist)" if path else ""))
         return TemplateMiner(self.config.drain)
 
-    def _choose_format(self, first: LineBatch | None) -> LogFormat:
+    def _new_format(self, name: str | None, path: str | None) -> LogFormat:
+        """The configured format (`name`: a detected preset) for the source at `path`."""
         cfg = self.config
-        if cfg.log_format or cfg.format != "auto":
-            return get_format(cfg.format if not cfg.log_format else "custom", cfg.log_format)
-        self.format_detected = True
-        sample = first.raw.slice(0, DETECT_SAMPLE).to_pylist() if first else []
-        return get_format(detect_format(sample) if sample else "raw")
+        if name is None:
+            name = cfg.format if not cfg.log_format else "custom"
+        return get_format(name, cfg.log_format, year=cfg.year, tz=cfg.tz, reference=_modified(path))
+
+    def _source_format(self, batch: LineBatch) -> LogFormat:
+        """The format of the source whose first batch this is: detected on it with ``--format auto``
+        (here, in one thread, so chunks prepared in parallel never race to decide)."""
+        detected = detect_format(batch.raw.slice(0, DETECT_SAMPLE).to_pylist()) if self.auto else None
+        fmt = self._new_format(detected, batch.source)
+        entry = self.stats.sources[batch.source_no]
+        entry.update(format=fmt.name, format_detected=self.auto)
+        self.formats.append((entry, fmt))
+        return fmt
 
     # ---- the per-chunk work --------------------------------------------------------------
     def _template_ids(self, encoded: pa.DictionaryArray) -> np.ndarray:
@@ -117,12 +135,12 @@ class ParsePipeline:
             self.miner.add_counts(ids[known], counts[known])
         return ids[index]
 
-    def _prepare(self, batch: LineBatch) -> dict:
+    def _prepare(self, batch: LineBatch, fmt: LogFormat) -> dict:
         """The Arrow part of a chunk: header split, masking, session ids, distinct messages.
         Thread-safe (pure functions over immutable arrays); Arrow kernels release the GIL, so the next
         chunk is prepared while Drain works on this one."""
         raw = batch.raw
-        head = self.format.parse(raw)
+        head = fmt.parse(raw)
         masked = self.masker.mask_array(head.content)
         if isinstance(masked, pa.ChunkedArray):
             masked = masked.combine_chunks()
@@ -150,6 +168,8 @@ class ParsePipeline:
             "raw": raw, "content": head.content, "masked": masked,
             "template_id": pa.array(template_ids, type=pa.int64()),
         }
+        # Core columns keep one type whatever the source's format (a raw file has all-null headers).
+        columns = {name: values.cast(_CORE_TYPES[name]) for name, values in columns.items()}
         for name, values in head.extra.items():
             columns[_extra_name(name)] = values
         return _Chunk(pa.table(columns), prepared["unmatched"])
@@ -158,51 +178,50 @@ class ParsePipeline:
     def run(self, inputs: list[str]) -> dict:
         cfg = self.config
         started = time.perf_counter()
+        fixed = None if self.auto else self._new_format(None, None)  # bad --format/--log-format: fail now
         sources: list[str] = []
+        in_folders: set[str] = set()
         for path in inputs:
-            sources.extend(list_sources(path))
+            found = list_sources(path, self.stats.skips)
+            sources.extend(found)
+            if path != STDIN and os.path.isdir(path):
+                in_folders.update(found)
         os.makedirs(cfg.out_dir, exist_ok=True)
         final_path = os.path.join(cfg.out_dir, PARSED_FILE)
-        partial = final_path + ".partial"
         progress = Progress("parse", unit="lines", quiet=cfg.quiet)
-        batches = read_batches(sources, self.stats, cfg.chunk_lines, cfg.max_line_bytes)
-        first = next(batches, None)
-        self.format = self._choose_format(first)
-        writer = None
-        schema = None
+        batches = _ahead(read_batches(sources, self.stats, cfg.chunk_lines, cfg.max_line_bytes, in_folders))
+        partial = _PartialWriter(final_path + ".partial")
         try:
             with ThreadPoolExecutor(max_workers=PREPARE_THREADS) as pool:
                 pending: deque = deque()
-                for batch in _prepend(first, batches):
-                    pending.append(pool.submit(self._prepare, batch))
+                fmt, source_no = None, -1
+                for batch in batches:
+                    if batch.source_no != source_no:  # a new source's first batch
+                        fmt, source_no = self._source_format(batch), batch.source_no
+                    pending.append(pool.submit(self._prepare, batch, fmt))
                     if len(pending) < PREPARE_THREADS:
                         continue
-                    writer, schema = self._write(pending.popleft().result(), writer, schema, partial, progress)
+                    self._write(pending.popleft().result(), partial, progress)
                 while pending:
-                    writer, schema = self._write(pending.popleft().result(), writer, schema, partial, progress)
+                    self._write(pending.popleft().result(), partial, progress)
         finally:
-            if writer is not None:
-                writer.close()
+            partial.close()
             progress.close()
-        rows = self._finalize(partial if writer is not None else None, final_path)
+        rows = self._finalize(partial, final_path)
         if cfg.drain_state and not cfg.frozen:
             self.miner.save(cfg.drain_state)
         seconds = time.perf_counter() - started
-        summary = self._summary(sources, rows, seconds)
+        summary = self._summary(sources, rows, seconds, fixed)
         _write_json(os.path.join(cfg.out_dir, SUMMARY_FILE), summary)
         return summary
 
-    def _write(self, prepared: dict, writer, schema, partial: str, progress: Progress):
+    def _write(self, prepared: dict, partial: "_PartialWriter", progress: Progress) -> None:
         chunk = self._finish(prepared)
         self.unmatched += chunk.unmatched
-        if writer is None:
-            schema = chunk.table.schema
-            writer = pa.ipc.new_file(partial, schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
-        writer.write_table(chunk.table.cast(schema))
+        partial.write(chunk.table)
         progress.update(chunk.table.num_rows, templates=len(self.miner))
-        return writer, schema
 
-    def _finalize(self, partial: str | None, final_path: str) -> int:
+    def _finalize(self, partial: "_PartialWriter", final_path: str) -> int:
         """Add the final template text to every row; write parsed.parquet and preview.json."""
         templates = self.miner.templates()
         top = max(templates, default=0)
@@ -213,41 +232,50 @@ class ParsePipeline:
         tmp = final_path + ".tmp"
         rows = 0
         preview: list[dict] = []
-        if partial is None:
+        if partial.schema is None:
             table = _empty_table()
             pq.write_table(table, tmp)
         else:
-            with pa.OSFile(partial, "rb") as f:
-                reader = pa.ipc.open_file(f)
-                writer = None
-                for i in range(reader.num_record_batches):
-                    batch = reader.get_batch(i)
-                    ids = batch.column("template_id").to_numpy()
-                    text = pc.take(lookup_arr, pa.array(np.where(ids < 0, 0, ids)))
-                    pos = batch.schema.get_field_index("template_id") + 1
-                    table = pa.Table.from_batches([batch]).add_column(pos, "template", text)
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=DICTIONARY_COLUMNS,
-                                                  compression="lz4")
-                    writer.write_table(table)
-                    if len(preview) < 10:
-                        preview.extend(table.slice(0, 10 - len(preview)).to_pylist())
-                    rows += table.num_rows
+            writer = None
+            for batch in _ahead(partial.batches()):
+                ids = batch.column("template_id").to_numpy()
+                text = pc.take(lookup_arr, pa.array(np.where(ids < 0, 0, ids)))
+                pos = batch.schema.get_field_index("template_id") + 1
+                table = pa.Table.from_batches([batch]).add_column(pos, "template", text)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=DICTIONARY_COLUMNS,
+                                              compression="lz4")
+                writer.write_table(table)
+                if len(preview) < 10:
+                    preview.extend(table.slice(0, 10 - len(preview)).to_pylist())
+                rows += table.num_rows
             writer.close()
-            os.remove(partial)
+            partial.remove()
         os.replace(tmp, final_path)
         _write_json(os.path.join(self.config.out_dir, PREVIEW_FILE), preview)
         return rows
 
-    def _summary(self, sources: list[str], rows: int, seconds: float) -> dict:
+    def _summary(self, sources: list[str], rows: int, seconds: float, fixed: LogFormat | None) -> dict:
         st = self.stats
         skipped = dict(sorted(st.skipped.items()))
         if st.lines_read != rows + sum(skipped.values()):  # a bug of ours, never silently
             raise RuntimeError(f"line accounting broken: read {st.lines_read}, parsed {rows}, skipped {skipped}")
+        for entry, fmt in self.formats:
+            assumptions = getattr(fmt, "assumptions", None)
+            if callable(assumptions):
+                entry["time_assumptions"] = assumptions()
+        for entry in st.sources:  # a source without a non-blank line never chose a format
+            entry.setdefault("format", fixed.name if fixed else None)
+            entry.setdefault("format_detected", False)
+        names = {fmt.name for _, fmt in self.formats}
+        default = fixed.name if fixed else "raw"
         return {
             "inputs": sources,
-            "format": self.format.name if self.format else None,
-            "format_detected": self.format_detected,
+            "format": names.pop() if len(names) == 1 else "mixed" if names else default,
+            "format_detected": self.auto,
+            "files_read": len(st.sources),
+            "files_skipped": st.skips.files,
+            "links_skipped": st.skips.links,
             "lines_read": st.lines_read,
             "lines_parsed": rows,
             "lines_skipped": skipped,
@@ -278,10 +306,110 @@ def run_parse(inputs: list[str], config: ParseConfig) -> dict:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-def _prepend(first: LineBatch | None, rest: Iterator[LineBatch]) -> Iterator[LineBatch]:
-    if first is not None:
-        yield first
-        yield from rest
+_DONE = object()
+
+
+def _ahead(items: Iterator, depth: int = 2) -> Iterator:
+    """`items` produced on a thread of its own, up to `depth` ahead of the consumer (reading and
+    decoding release the GIL, so they overlap with Drain and the writer). Exceptions are re-raised in
+    the consumer; a consumer that stops early stops the producer."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((_DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            box.put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="alog-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = box.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let the producer see `stop` (it never blocks for long)
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+
+
+class _PartialWriter:
+    """Rows with their cluster ids, in order, in Arrow IPC segment files. An IPC file has one schema,
+    so a chunk with an extra column the current segment lacks (another source's format) starts a new
+    segment whose schema adds it; columns are only ever added, and the last segment's schema is the
+    union that :meth:`batches` gives every batch (null where a chunk lacked a column)."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.paths: list[str] = []
+        self.schema: pa.Schema | None = None
+        self._writer = None
+
+    def write(self, table: pa.Table) -> None:
+        new = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f  # all-null so far: a string later
+               for f in table.schema if self.schema is None or f.name not in self.schema.names]
+        if new:
+            self.close()
+            self.schema = pa.schema([*(self.schema or []), *new])
+            self.paths.append(f"{self.base}.{len(self.paths)}")
+            self._writer = pa.ipc.new_file(self.paths[-1], self.schema,
+                                           options=pa.ipc.IpcWriteOptions(compression="lz4"))
+        self._writer.write_table(_conform(table, self.schema))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        for path in self.paths:
+            with pa.OSFile(path, "rb") as f:
+                reader = pa.ipc.open_file(f)
+                for i in range(reader.num_record_batches):
+                    batch = reader.get_batch(i)
+                    if batch.schema.names != self.schema.names:
+                        batch = _conform(pa.Table.from_batches([batch]), self.schema).to_batches()[0]
+                    yield batch
+
+    def remove(self) -> None:
+        for path in self.paths:
+            os.remove(path)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with exactly `schema`'s columns: missing ones null, others cast."""
+    n = table.num_rows
+    columns = [table.column(f.name).cast(f.type) if f.name in table.schema.names else pa.nulls(n, f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _modified(path: str | None) -> datetime | None:
+    """A regular file's modification time (UTC): the year of its year-less timestamps."""
+    if path is None or path == STDIN:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return datetime.fromtimestamp(st.st_mtime, timezone.utc) if stat.S_ISREG(st.st_mode) else None
 
 
 def _session_pattern(regex: str | None) -> str | None:
@@ -307,6 +435,11 @@ _CORE = {"line_no", "source", "timestamp", "host", "process", "pid", "level", "s
 
 def _extra_name(name: str) -> str:
     return f"{name}_field" if name in _CORE else name
+
+
+_CORE_TYPES = {"line_no": pa.int64(), "source": pa.string(), "timestamp": TIMESTAMP_TYPE,
+               **{c: pa.string() for c in (*_STRING_COLUMNS, "raw", "content", "masked")},
+               "template_id": pa.int64()}
 
 
 def _empty_table() -> pa.Table:

@@ -1,30 +1,34 @@
-"""Reading log sources: files, folders (recursive), gzip files and stdin, in bounded-memory batches.
+"""Reading log sources: files, folders (recursive), compressed files and stdin, in bounded-memory batches.
 
-Every physical line is accounted for. A line is either handed on (in a :class:`LineBatch`) or counted in
-:class:`ReadStats` ``skipped`` with a reason. Lines are split on ``\\n``; one trailing ``\\r`` is removed
-(CRLF and mixed endings work). Invalid UTF-8 and NUL bytes are replaced by U+FFFD and counted; lines
-longer than ``max_line_bytes`` are cut to that length (on a character boundary) and counted. A gzip
-stream that ends early or is corrupt yields everything decoded before the damage and records the error.
+Every file is accounted for: it is read (an entry in :class:`ReadStats` ``sources``) or skipped with
+its reason (``skips``: see :mod:`.walk` for folders and links; binary content and missing decompressors
+here). Every physical line is accounted for too: it is handed on (in a :class:`LineBatch`) or counted
+in ``skipped`` with a reason. Sources are sniffed by content, never by name (:mod:`.sniff`) and
+decompressed as they stream (:mod:`.decompress`). Lines are split on ``\\n``; one trailing ``\\r`` is
+removed (CRLF and mixed endings work). Invalid UTF-8 and NUL bytes are replaced by U+FFFD and counted;
+lines longer than ``max_line_bytes`` are cut to that length (on a character boundary) and counted.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from itertools import chain
+from typing import BinaryIO, Container, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from anomaly_log_detector.errors import InputError
+from anomaly_log_detector.parsing import decompress
+from anomaly_log_detector.parsing.decompress import READ_BLOCK, decoded_blocks
+from anomaly_log_detector.parsing.sniff import binary_reason, compression_of
+from anomaly_log_detector.parsing.walk import STDIN, Skips, list_sources, special_kind
 
-READ_BLOCK = 4 << 20   # bytes read from disk per call
-GZIP_MAGIC = b"\x1f\x8b"
-STDIN = "-"
+__all__ = ["LineBatch", "ReadStats", "Skips", "list_sources", "read_batches", "skipped_note", "STDIN"]
 
 
 @dataclass
@@ -34,6 +38,7 @@ class LineBatch:
     source: str
     line_nos: np.ndarray     # int64, 1-based line numbers within the source
     raw: pa.Array            # string, one element per line, without the line ending
+    source_no: int = 0       # position of the source's entry in ReadStats.sources
 
 
 @dataclass
@@ -46,98 +51,101 @@ class ReadStats:
     nul_bytes: int = 0
     truncated: int = 0
     source_errors: list[dict] = field(default_factory=list)
-    sources: list[dict] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)   # one entry per source read
+    skips: Skips = field(default_factory=Skips)         # files and links not read, with reasons
 
 
-def list_sources(path: str) -> list[str]:
-    """The files a path stands for: itself, every regular file below a folder (sorted, recursive;
-    hidden files and folders skipped), or ``-`` for stdin. Raises InputError for a missing path."""
-    if path == STDIN:
-        return [STDIN]
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file or directory")
-    if os.path.isdir(path):
-        found: list[str] = []
-        for root, dirs, files in os.walk(path, onerror=_raise_walk_error):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
-        return [f for f in found if os.path.isfile(f)]
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: permission denied")
-    return [path]
+def read_batches(sources: list[str], stats: ReadStats, chunk_lines: int, max_line_bytes: int,
+                 found_in_folder: Container[str] = ()) -> Iterator[LineBatch]:
+    """Yield batches of at most ``chunk_lines`` lines, source after source, updating ``stats``.
 
-
-def _raise_walk_error(exc: OSError) -> None:
-    raise InputError(f"{exc.filename}: cannot list folder: {exc.strerror}")
-
-
-def read_batches(sources: list[str], stats: ReadStats, chunk_lines: int,
-                 max_line_bytes: int) -> Iterator[LineBatch]:
-    """Yield batches of at most ``chunk_lines`` lines, source after source, updating ``stats``."""
+    A source named by the user that cannot be opened raises InputError; one found in a folder
+    (`found_in_folder`) is skipped with its reason instead, and never opened unless it is a regular
+    file (opening a FIFO would block)."""
     for source in sources:
-        entry = {"source": source, "lines_read": 0, "error": None}
-        stats.sources.append(entry)
-        before = stats.lines_read
+        in_folder = source in found_in_folder
+        stream = _open(source, in_folder, stats.skips)
+        if stream is None:
+            continue
         try:
-            stream = sys.stdin.buffer if source == STDIN else open(source, "rb")
-        except OSError as exc:
-            raise InputError(f"{source}: cannot open: {exc.strerror}") from None
-        try:
-            bodies = _split_lines(_blocks(stream, source, stats, entry), max_line_bytes)
-            yield from _decode_batches(source, bodies, stats, chunk_lines, max_line_bytes)
+            yield from _read_source(source, stream, in_folder, stats, chunk_lines, max_line_bytes)
         finally:
             if source != STDIN:
                 stream.close()
-            entry["lines_read"] = stats.lines_read - before
 
 
-def _blocks(stream: BinaryIO, source: str, stats: ReadStats, entry: dict) -> Iterator[bytes]:
-    """Raw byte blocks of a stream, transparently gunzipped (detected by magic bytes, not by name)."""
-    try:
-        first = stream.read(READ_BLOCK)
+def _open(source: str, in_folder: bool, skips: Skips) -> BinaryIO | None:
+    if source == STDIN:
+        return sys.stdin.buffer
+    if not in_folder:
+        try:
+            return open(source, "rb")
+        except OSError as exc:
+            raise InputError(f"{source}: cannot open: {exc.strerror}") from None
+    try:  # non-blocking, so that a file swapped for a FIFO since the walk cannot hang the run
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
-        raise InputError(f"{source}: cannot read: {exc.strerror}") from None
-    if not first.startswith(GZIP_MAGIC):
-        while first:
-            yield first
-            first = stream.read(READ_BLOCK)
-        return
-    yield from _gunzip(first, stream, source, stats, entry)
+        skips.file(source, f"cannot open: {exc.strerror}")
+        return None
+    kind = special_kind(os.fstat(fd).st_mode)
+    if kind:
+        os.close(fd)
+        skips.file(source, f"not a regular file: {kind}")
+        return None
+    return os.fdopen(fd, "rb")
 
 
-def _gunzip(first: bytes, stream: BinaryIO, source: str, stats: ReadStats, entry: dict) -> Iterator[bytes]:
-    """Decompress gzip members one after another; keep what decoded before an error, then record it."""
-    decomp = zlib.decompressobj(wbits=31)
-    data = first
+def _read_source(source: str, stream: BinaryIO, in_folder: bool, stats: ReadStats, chunk_lines: int,
+                 max_line_bytes: int) -> Iterator[LineBatch]:
+    """The batches of one open source, or nothing when it is skipped (binary, no decompressor)."""
     try:
-        while True:
-            if not data:
-                data = stream.read(READ_BLOCK)
-                if not data:
-                    break
-            out = decomp.decompress(data)
-            if out:
-                yield out
-            data = b""
-            if decomp.eof:
-                data = decomp.unused_data
-                if not data:
-                    data = stream.read(READ_BLOCK)
-                    if not data:
-                        return
-                decomp = zlib.decompressobj(wbits=31)
-        tail = decomp.flush()
-        if tail:
-            yield tail
-        if not decomp.eof:
-            _record_error(source, "gzip stream truncated (ended before its end marker)", stats, entry)
-    except zlib.error as exc:
-        _record_error(source, f"gzip data corrupt: {exc}", stats, entry)
+        head = stream.read(READ_BLOCK)
+    except OSError as exc:
+        if not in_folder:
+            raise InputError(f"{source}: cannot read: {exc.strerror}") from None
+        stats.skips.file(source, f"cannot read: {exc.strerror}")
+        return
+    kind = compression_of(head)
+    if kind == "zstd" and decompress.zstandard is None:
+        stats.skips.file(source, decompress.ZSTD_MISSING)
+        return
+    entry = {"source": source, "lines_read": 0, "error": None, "compression": kind}
+
+    def on_error(message: str) -> None:
+        entry["error"] = message
+        stats.source_errors.append({"source": source, "error": message})
+
+    blocks = decoded_blocks(kind, head, stream, on_error)
+    first = next(blocks, b"")
+    reason = binary_reason(first)
+    if reason:
+        inside = f" inside {kind}" if kind != "none" else ""
+        stats.skips.file(source, f"binary: {reason}{inside}")
+        return
+    stats.sources.append(entry)
+    before = stats.lines_read
+    try:
+        bodies = _split_lines(chain([first], blocks), max_line_bytes)
+        for batch in _decode_batches(source, bodies, stats, chunk_lines, max_line_bytes):
+            batch.source_no = len(stats.sources) - 1
+            yield batch
+    finally:
+        entry["lines_read"] = stats.lines_read - before
 
 
-def _record_error(source: str, message: str, stats: ReadStats, entry: dict) -> None:
-    entry["error"] = message
-    stats.source_errors.append({"source": source, "error": message})
+def skipped_note(summary: dict, limit: int = 3) -> str | None:
+    """One line naming what a parse skipped (files, then links), with the first few reasons; None
+    when nothing was."""
+    files, links = summary.get("files_skipped") or [], summary.get("links_skipped") or []
+    if not files and not links:
+        return None
+    hidden_last = sorted(files, key=lambda f: f["reason"] == "hidden")
+    shown = [f"{os.path.basename(f['source'])} ({f['reason']})" for f in hidden_last]
+    shown += [f"link {os.path.basename(x['path'])} -> {x['target']} ({x['reason']})" for x in links]
+    counts = [f"{len(files)} file{'s' * (len(files) != 1)}"] if files else []
+    counts += [f"{len(links)} link{'s' * (len(links) != 1)}"] if links else []
+    more = f", ... ({len(shown) - limit} more in parse_summary.json)" if len(shown) > limit else ""
+    return f"skipped {' and '.join(counts)}: {', '.join(shown[:limit])}{more}"
 
 
 def _split_lines(blocks: Iterator[bytes], max_line_bytes: int) -> Iterator[bytes]:

@@ -48,7 +48,7 @@ def batch_analysis(log_dir: str | os.PathLike, target: str | os.PathLike, out_di
     files = baseline_files(log_dir, target, out_dir)
     out = Path(out_dir)
     trained = train_model(files, out / "model", settings)
-    inferred = infer_logs(out / "model", str(target), out / "inference", quiet=settings.quiet)
+    inferred = infer_logs(out / "model", str(target), out / "inference", quiet=settings.quiet, year=settings.year)
     result: dict[str, Any] = {"log_dir": str(log_dir), "target": str(target), "baseline_files": files,
                               "train": trained, "infer": inferred, "exit_status": inferred["exit_status"]}
     if enhanced:

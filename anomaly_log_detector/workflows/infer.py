@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 from anomaly_log_detector.api import parse_logs
 from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.parsing.sources import skipped_note
 from anomaly_log_detector.reports.inputs import ANOMALIES_JSONL
 from anomaly_log_detector.workflows.detect import run_detectors
 from anomaly_log_detector.workflows.fit_check import fit_warning, sample_lines, target_fit
@@ -33,14 +34,19 @@ INFERENCE_SUMMARY = "inference_summary.json"
 NO_ANOMALY, ANOMALIES_FOUND = 0, 1
 
 
-def parse_target(model: TrainedModel, paths: list[str], out_dir: Path, quiet: bool = True) -> dict:
-    """Parse `paths` into `out_dir` as the model's training parse did, with its templates frozen."""
+def parse_target(model: TrainedModel, paths: list[str], out_dir: Path, quiet: bool = True,
+                 year: int | None = None, tz: str | None = None) -> dict:
+    """Parse `paths` into `out_dir` as the model's training parse did, with its templates frozen.
+    `tz` defaults to the training's zone (the same machines); the year to each file's own."""
     with tempfile.TemporaryDirectory(prefix="alog-model-") as tmp:
         state, rules = model.write_parse_inputs(Path(tmp))
         p = model.parser
         summary = parse_logs(paths, str(out_dir), drain_state=str(state), rules=str(rules), format=p["format"],
                              log_format=p.get("log_format"), session_regex=p.get("session_regex"), frozen=True,
-                             quiet=quiet)
+                             year=year, tz=tz or p.get("tz"), quiet=quiet)
+    note = skipped_note(summary)
+    if note:  # loud even with --quiet, like parse
+        print(note, file=sys.stderr, flush=True)
     if summary["lines_parsed"] == 0:
         raise DataError(f"no log lines to analyse in {', '.join(paths)} ({summary['lines_read']:,} lines read)")
     return summary
@@ -60,7 +66,7 @@ def report(out_dir: Path, top: int = 20, lang: str = "en", warnings: list[str] |
 
 def infer_logs(model_dir: str | os.PathLike, inputs: str | Iterable[str], out_dir: str | os.PathLike, *,
                top: int = 20, lang: str = "en", quiet: bool = True,
-               model: TrainedModel | None = None) -> dict[str, Any]:
+               model: TrainedModel | None = None, year: int | None = None, tz: str | None = None) -> dict[str, Any]:
     """Run a bundle over target logs into `out_dir`; return a summary whose `exit_status` is 0 (no
     anomaly) or 1 (anomalies found). `model` skips loading when the caller already has the bundle."""
     paths = [inputs] if isinstance(inputs, str) else [str(p) for p in inputs]
@@ -71,7 +77,7 @@ def infer_logs(model_dir: str | os.PathLike, inputs: str | Iterable[str], out_di
     if model.dir is not None and out.resolve() == model.dir.resolve():
         raise DataError(f"{out_dir}: write results to another folder than the bundle (it would no longer verify)")
     out.mkdir(parents=True, exist_ok=True)
-    parsed = parse_target(model, paths, out, quiet)
+    parsed = parse_target(model, paths, out, quiet, year, tz)
     fit = target_fit(parsed, model.metadata, sample=sample_lines(out), lang=lang)
     warning = fit_warning(fit, lang)
     if warning:  # loud even with --quiet: the whole result is doubtful

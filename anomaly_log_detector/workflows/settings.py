@@ -36,6 +36,8 @@ class TrainSettings:
     rules: str | None = None
     disabled_masks: tuple[str, ...] = ()
     session_regex: str | None = None
+    year: int | None = None           # of year-less timestamps (default: each file's modification time)
+    tz: str | None = None             # of zone-less timestamps (default UTC); inference reuses it
     # data
     holdout: float = 0.1
     session_by: str = "auto"

@@ -33,6 +33,7 @@ from anomaly_log_detector.api import parse_logs
 from anomaly_log_detector.builders.deeplog import read_parsed, template_vocab
 from anomaly_log_detector.bundle import BundleWriter, input_fingerprints
 from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.parsing.sources import skipped_note
 from anomaly_log_detector.reports.inputs import PARSED
 from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 from anomaly_log_detector.workflows.detect import LINE_COLUMNS, OPTIONAL_COLUMNS, sequences
@@ -60,7 +61,11 @@ def parse_training_logs(paths: list[str], work: Path, settings: TrainSettings, r
     """Parse into `work/parsed`, mining templates into `work/drain3_state.json` (continued if it exists)."""
     summary = parse_logs(paths, str(work / "parsed"), drain_state=str(work / DRAIN_STATE), rules=rules,
                          format=settings.format, log_format=settings.log_format, disabled_masks=disabled_masks,
-                         session_regex=settings.session_regex, quiet=settings.quiet)
+                         session_regex=settings.session_regex, year=settings.year, tz=settings.tz,
+                         quiet=settings.quiet)
+    note = skipped_note(summary)
+    if note:  # loud even with --quiet, like parse: a file a user expected may not have been read
+        print(note, file=sys.stderr, flush=True)
     if summary["lines_parsed"] == 0:
         raise DataError(f"no log lines to train on in {', '.join(paths)} ({summary['lines_read']:,} lines read)")
     return summary
@@ -120,9 +125,11 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
         deeplog = DeepLogDetector(**settings.deeplog_params()).fit(seq(deeplog_lines, vocab), vocab=vocab, **cal)
     model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=rules, alerting=alerting,
                          drain_state=(work / DRAIN_STATE).read_bytes())
+    # "mixed": files of several formats, each detected; inference then detects per file too.
+    parser_format = "auto" if parse_summary["format"] == "mixed" else parse_summary["format"]
     model.metadata = {"params": {
-        "parser": {"format": parse_summary["format"], "log_format": settings.log_format,
-                   "session_regex": settings.session_regex, "drain": parse_summary["drain_config"],
+        "parser": {"format": parser_format, "log_format": settings.log_format,
+                   "session_regex": settings.session_regex, "tz": settings.tz, "drain": parse_summary["drain_config"],
                    "masking_rules": parse_summary["masking_rules"]},
         "sequences": {"session_by": session_by, "session_gap": gap},
         "incidents": {"gap": settings.incident_gap},
@@ -188,7 +195,7 @@ def train_model(inputs: str | Iterable[str], model_dir: str | os.PathLike,
     with BundleWriter(model_dir, overwrite=overwrite) as writer, work_folder(writer.final_dir) as work:
         summary = parse_training_logs(paths, work, settings, settings.rules, settings.disabled_masks)
         model = fit_parsed(work, summary, settings, rules)
-        model.metadata["inputs"] = input_fingerprints(paths)
+        model.metadata["inputs"] = input_fingerprints(e["source"] for e in summary["sources"])  # files read
         model.metadata["training"]["seconds"] = round(time.perf_counter() - started, 3)
         write_components(writer, model)
         final = writer.commit(trainer_metadata(model))
