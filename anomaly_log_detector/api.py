@@ -60,11 +60,12 @@ def train_model(inputs: str | Iterable[str], model_dir: str, *, overwrite: bool 
 
 
 def infer_logs(model_dir: str, inputs: str | Iterable[str], out_dir: str, *, top: int = 20,
-               quiet: bool = True, year: int | None = None, tz: str | None = None) -> dict:
+               quiet: bool = True, year: int | None = None, tz: str | None = None,
+               threads: int | None = None) -> dict:
     """Analyse target logs with a bundle (`alog-detect infer`); the summary's `exit_status` is 0 or 1."""
     from anomaly_log_detector.workflows.infer import infer_logs as _infer
 
-    return _infer(model_dir, inputs, out_dir, top=top, quiet=quiet, year=year, tz=tz)
+    return _infer(model_dir, inputs, out_dir, top=top, quiet=quiet, year=year, tz=tz, threads=threads)
 
 
 def validate_model(model_dir: str, validation_log: str | None = None, out_dir: str | None = None) -> dict:

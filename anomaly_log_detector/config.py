@@ -20,6 +20,12 @@ class DrainConfig:
     so does one in four: short messages with a variable word split); ``depth`` 5 routes on the first
     two tokens. Both picked by leave-one-system-out selection over a 40-configuration grid
     (``benchmarks/parsing_accuracy.py --loso``: 6 of 8 folds pick exactly these).
+
+    ``max_clusters_per_leaf`` bounds the work per line on noisy or hostile logs: a prefix-tree leaf
+    that holds this many templates takes no new one, and a message matching none of them is folded
+    into the leaf's catch-all template (``<*>`` once per token) and counted as folded (0: no cap).
+    Real logs stay far below it (the largest leaf of each Loghub system holds a few dozen templates);
+    CAP_MEASUREMENT in benchmarks/robustness.py for the choice.
     """
 
     sim_th: float = 0.78
@@ -27,6 +33,7 @@ class DrainConfig:
     max_children: int = 100
     extra_delimiters: tuple[str, ...] = ()
     parametrize_numeric_tokens: bool = True
+    max_clusters_per_leaf: int = 2000
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -9,6 +9,9 @@ Three kinds of file, told apart by content:
   -> per-session labels; `Normal`/`Anomaly` (or 0/1), other columns ignored.
 * Anything else is a raw log with labels in front (BGL, Thunderbird): line n is anomalous unless its
   first whitespace-separated token is `-`. Blank lines count as normal.
+
+Whatever the file holds, a loader returns labels or raises DataError naming the file (no other
+exception: tests/robustness/test_properties.py feeds them arbitrary bytes and tables).
 """
 
 from __future__ import annotations
@@ -70,7 +73,9 @@ def _from_parquet(path: str) -> LineLabels | SessionLabels:
     if df.empty:
         raise DataError(f"{path}: no labels (empty file)")
     if {"line_no", "is_anomaly"} <= set(df.columns):
-        line_no = df["line_no"].to_numpy(np.int64)
+        line_no = _integers(df["line_no"], "line_no", path)
+        if (line_no < 1).any():
+            raise DataError(f"{path}: line numbers start at 1, found {line_no.min()}")
         source = None
         if "source" in df.columns:
             if df["source"].isna().any():
@@ -81,23 +86,57 @@ def _from_parquet(path: str) -> LineLabels | SessionLabels:
                 raise DataError(f"{path}: line {line_no[dup][0]} of {source[dup][0]!r} is labelled more than once")
         else:
             _check_unique(line_no, "line", path)
-        return LineLabels(line_no, df["is_anomaly"].astype(bool).to_numpy(), path, source=source)
+        return LineLabels(line_no, _flags(df["is_anomaly"], "is_anomaly", path), path, source=source)
     if {"session", "label"} <= set(df.columns):
         known = df[df["label"].notna()]
         if known.empty:
             raise DataError(f"{path}: every session label is unknown")
+        if known["session"].isna().any():
+            raise DataError(f"{path}: some labels have no session")
         session = known["session"].astype(str).to_numpy()
         _check_unique(session, "session", path)
-        return SessionLabels(session, known["label"].astype(int).to_numpy() == 1, path)
+        return SessionLabels(session, _flags(known["label"], "label", path), path)
     raise DataError(f"{path}: labels Parquet needs line_no,is_anomaly or session,label columns")
 
 
+def _integers(column: pd.Series, name: str, path: str) -> np.ndarray:
+    """`column` as int64: integers (or whole floats) with no nulls; DataError otherwise."""
+    numeric = pd.api.types.is_integer_dtype(column) or pd.api.types.is_float_dtype(column)
+    if column.isna().any() or not numeric or pd.api.types.is_bool_dtype(column):
+        raise DataError(f"{path}: column {name!r} must hold integers, without nulls")
+    values = column.to_numpy()
+    whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**62)
+    if not whole.all():
+        raise DataError(f"{path}: column {name!r} must hold integers, found {values[~whole][0]}")
+    return values.astype(np.int64)
+
+
+def _flags(column: pd.Series, name: str, path: str) -> np.ndarray:
+    """`column` as bool: booleans or 0/1, no nulls; DataError otherwise."""
+    if pd.api.types.is_bool_dtype(column) and not column.isna().any():
+        return column.to_numpy(dtype=bool)
+    values = _integers(column, name, path)
+    bad = ~np.isin(values, (0, 1))
+    if bad.any():
+        raise DataError(f"{path}: column {name!r} must hold 0/1 or true/false, found {values[bad][0]}")
+    return values == 1
+
+
 def _from_session_csv(path: str, text: str) -> SessionLabels:
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader)
-    col = header.index("Label")
+    try:
+        return _session_rows(path, csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:  # NUL bytes, an over-long field, a stray quote or CR
+        raise DataError(f"{path}: not a readable CSV ({exc})") from None
+
+
+def _session_rows(path: str, reader) -> SessionLabels:
+    header = next(reader, [])
+    if "Label" not in header[1:]:  # the first line said so, but read as CSV (quotes) it does not
+        raise DataError(f"{path}: the CSV header {header[:4]!r} has no Label column after the session column")
+    col = header.index("Label", 1)
     sessions, flags = [], []
-    for n, row in enumerate(reader, start=2):
+    for row in reader:
+        n = reader.line_num
         if not row:
             continue
         if len(row) <= col:

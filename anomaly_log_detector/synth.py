@@ -9,7 +9,10 @@ drops and internet SSH scans. Anomalies are injected as whole events:
   hung task, machine check);
 * ``burst``: one normal message repeated 20-80 times within a few seconds;
 * ``reordered``: a normal sequence with steps swapped or missing;
-* ``error_storm``: 30-120 error lines from several processes within seconds.
+* ``error_storm``: 30-120 error lines from several processes within seconds;
+* ``correlation_break`` (only when asked for, ``anomaly_types``): for 20-60 s, service runs start and
+  never finish - templates that always move together come apart, with no new message and hardly any
+  change of rate (what MS-CRED's signature matrices are for).
 
 Everything is drawn from one ``numpy`` generator seeded by ``seed``: the same arguments give
 byte-identical files. Lines are built per event type with list comprehensions over numpy arrays, so a
@@ -31,7 +34,9 @@ from anomaly_log_detector import synth_anomalies as an
 from anomaly_log_detector import synth_events as ev
 from anomaly_log_detector.errors import DataError
 
-ANOMALY_TYPES = ("unseen", "burst", "reordered", "error_storm")
+ANOMALY_TYPES = ("unseen", "burst", "reordered", "error_storm")   # the default mix
+EXTRA_TYPES = ("correlation_break",)                                # injected only when asked for
+ALL_TYPES = ANOMALY_TYPES + EXTRA_TYPES
 FORMATS = ("syslog", "rfc5424")
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)  # written without a year in syslog format
 LINES_PER_SECOND = 10                               # mean rate: sets the time span of the log
@@ -46,6 +51,19 @@ _NORMAL: tuple[tuple[Callable, float, int], ...] = (
 
 def labels_path(out: str) -> str:
     return out + ".labels.parquet"
+
+
+def check_types(types) -> tuple[str, ...]:
+    """The anomaly kinds to inject, in the order of ALL_TYPES (None = the default four)."""
+    if types is None:
+        return ANOMALY_TYPES
+    if isinstance(types, str):
+        types = [t.strip() for t in types.split(",") if t.strip()]
+    unknown = sorted(set(types) - set(ALL_TYPES))
+    if unknown or not types:
+        raise DataError(f"--anomaly-types: unknown or no kind ({', '.join(unknown) or 'none given'}); "
+                        f"choose from: {', '.join(ALL_TYPES)}")
+    return tuple(t for t in ALL_TYPES if t in set(types))
 
 
 def _check(lines: int, anomaly_rate: float, fmt: str) -> None:
@@ -84,13 +102,14 @@ def _normal(ctx: ev.Context, budget: int) -> list[ev.Batch]:
     return batches
 
 
-def _anomalies(ctx: ev.Context, budget: int) -> list[ev.Batch]:
-    """Exactly `budget` anomalous lines, split evenly over the four types (line counts)."""
-    shares = [budget // 4 + (i < budget % 4) for i in range(4)]
+def _anomalies(ctx: ev.Context, budget: int, types: tuple[str, ...] = ANOMALY_TYPES) -> list[ev.Batch]:
+    """Exactly `budget` anomalous lines, split evenly over the chosen types (line counts)."""
+    n = len(types)
+    shares = [budget // n + (i < budget % n) for i in range(n)]
     makers = {"unseen": (an.unseen, 3), "burst": (an.burst, 50), "reordered": (an.reordered, 5),
-              "error_storm": (an.error_storm, 70)}
+              "error_storm": (an.error_storm, 70), "correlation_break": (an.correlation_break, 27)}
     batches = []
-    for kind, share in zip(ANOMALY_TYPES, shares):
+    for kind, share in zip(types, shares):
         make, size = makers[kind]
         events = _fill(share, lambda k, make=make: make(ctx, ctx.uniform_times(k), ctx.random_hosts(k)), size)
         batches += [b.labelled(kind) for b in events]
@@ -167,13 +186,15 @@ def _earlier_instances(batch: ev.Batch, wrapped: np.ndarray) -> list[str]:
 
 
 def generate_synthetic_log(out: str, lines: int, anomaly_rate: float, seed: int = 42,
-                           fmt: str = "syslog") -> dict:
+                           fmt: str = "syslog", anomaly_types=None) -> dict:
     """Write `lines` log lines to `out` (gzip when it ends with .gz) and their labels to
-    `out + ".labels.parquet"`; `anomaly_rate` is the share of lines that belong to anomalies.
+    `out + ".labels.parquet"`; `anomaly_rate` is the share of lines that belong to anomalies, split
+    evenly over `anomaly_types` (names or a comma-separated string; default: the four of ANOMALY_TYPES).
 
     Returns a summary: paths, line counts, anomalous lines and events per type.
     """
     _check(lines, anomaly_rate, fmt)
+    types = check_types(anomaly_types)
     if os.path.isdir(out):
         raise DataError(f"--out {out} is a folder; give a file path")
     parent = os.path.dirname(os.path.abspath(out))
@@ -181,7 +202,7 @@ def generate_synthetic_log(out: str, lines: int, anomaly_rate: float, seed: int 
         raise DataError(f"folder {parent} does not exist")
     ctx = ev.Context(np.random.default_rng(seed), span=max(lines / LINES_PER_SECOND, 60.0), start=START)
     n_anomalous = int(round(lines * anomaly_rate))
-    batches = _normal(ctx, lines - n_anomalous) + _anomalies(ctx, n_anomalous)
+    batches = _normal(ctx, lines - n_anomalous) + _anomalies(ctx, n_anomalous, types)
     merged = ev.Batch.concat(batches)
     # Time is circular: an episode that runs past the end of the span continues at its start, like a
     # log cut from a continuous stream (sessions in progress at both ends). Without this, the tail
@@ -198,8 +219,8 @@ def generate_synthetic_log(out: str, lines: int, anomaly_rate: float, seed: int 
     events = merged.event[order]
     _write_labels(labels_path(out), kinds, events)
     names = pc.fill_null(kinds, "").to_numpy(zero_copy_only=False)
-    per_type = {k: int((names == k).sum()) for k in ANOMALY_TYPES}
-    events_by_type = {k: len(np.unique(events[names == k])) for k in ANOMALY_TYPES}
+    per_type = {k: int((names == k).sum()) for k in types}
+    events_by_type = {k: len(np.unique(events[names == k])) for k in types}
     return {
         "log": out, "labels": labels_path(out), "format": fmt, "seed": seed, "lines": len(order),
         "anomalous_lines": sum(per_type.values()), "anomalous_lines_by_type": per_type,

@@ -181,3 +181,17 @@ def error_storm(ctx: Context, t0: np.ndarray, host: np.ndarray) -> Batch:
             pri.append(FACILITY.get(name, 3) * 8 + sev)
         return Batch(times, hosts, app, pid, msg, np.array(pri), np.zeros(n, np.int64))
     return _each(ctx, t0, host, one)
+
+
+def correlation_break(ctx: Context, t0: np.ndarray, host: np.ndarray) -> Batch:
+    """Series that move together come apart: for 20-60 seconds on one host, 15-40 systemd service runs
+    start and never finish (only their "Starting ..." line is written), so the "Starting" counts rise
+    while "Deactivated" / "Finished" stay at their normal rate. No message is new and the rate barely
+    changes: only the correlation between templates breaks."""
+    def one(_: int, t: float, h: int) -> Batch:
+        r = ctx.rng
+        k = int(r.integers(15, 41))
+        times = t + np.sort(r.uniform(0, r.uniform(20, 60), k))
+        runs = ev.service_run(ctx, times, np.full(k, h))  # events contiguous, steps in time order
+        return runs.take(np.flatnonzero(np.r_[True, runs.event[1:] != runs.event[:-1]]))
+    return _each(ctx, t0, host, one)

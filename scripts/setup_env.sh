@@ -16,3 +16,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -e ".[test]" >&2
   echo "$want" > "$stamp"
 fi
+# The C engine (hybrid_system/inference) needs PCRE2's headers, a Debian package; best effort: its tests
+# skip with the reason when they are missing.
+if [ ! -e /usr/include/pcre2.h ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && apt-get install -y -qq libpcre2-dev) >/dev/null 2>&1 \
+    || echo "note: libpcre2-dev could not be installed; the C engine tests will skip" >&2
+fi

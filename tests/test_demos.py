@@ -53,7 +53,26 @@ def test_demo_log_samples(tmp_path):
     assert "# Anomalous log samples" in stdout
 
 
-@pytest.mark.parametrize("name", ["demo_enhanced_batch.sh", "demo_log_samples.sh"])
+def test_demo_mscred(tmp_path):
+    stdout = run_demo("demo_mscred.sh", tmp_path)
+    out = tmp_path / "out"
+    non_empty(out / "mscred.pth")
+    table = non_empty(out / "target" / "mscred_infer.parquet")
+    report = non_empty(out / "target" / "mscred_analysis" / "mscred_report.md").read_text()
+    heatmaps = sorted((out / "target" / "mscred_analysis" / "heatmaps").glob("window_*.png"))
+    assert 1 <= len(heatmaps) <= 10 and all(p.stat().st_size > 0 for p in heatmaps)
+    assert "MS-CRED report: out/target/mscred_analysis/mscred_report.md" in stdout
+    assert "Heatmaps: out/target/mscred_analysis/heatmaps/" in stdout
+    # The worst window is a real anomaly: it holds a labelled line.
+    import pandas as pd
+
+    flagged = pd.read_parquet(table).sort_values("reconstruction_error").iloc[-1]
+    labels = pd.read_parquet(out / "suspicious.log.labels.parquet")["is_anomaly"].to_numpy()
+    assert flagged["is_anomaly"] and labels[flagged["start_line"] - 1:flagged["end_line"]].any()
+    assert "## 1. Window" in report and "Raw lines" in report
+
+
+@pytest.mark.parametrize("name", ["demo_enhanced_batch.sh", "demo_log_samples.sh", "demo_mscred.sh"])
 def test_demos_are_strict_scripts(name):
     text = (REPO / name).read_text()
     assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text

@@ -2,7 +2,8 @@
 
 Writes ``log_samples_analysis/anomaly_analysis_report.md`` and its twin ``anomaly_samples.json`` into a
 processed folder. Context lines are the parsed rows just before the first and after the last flagged
-line of a record, within the same source.
+line of a record, within the same source. Log text in the Markdown goes through reports/escape.py
+(code spans and blocks, no control character); the JSON keeps it raw.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pandas as pd
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.reports.anomalies import collect_anomalies, to_records
 from anomaly_log_detector.reports.inputs import VOCAB, read_keys, take_rows
-from anomaly_log_detector.reports.markdown import code_block, code_span, lines_label
+from anomaly_log_detector.reports.escape import code_block, code_span, md_text
+from anomaly_log_detector.reports.markdown import lines_label
 from anomaly_log_detector.reports.messages import check_lang, t
 from anomaly_log_detector.reports.summary import render_reasons
 
@@ -36,10 +38,10 @@ def context_rows(keys: pd.DataFrame, rows: list[int], context: int) -> list[int]
 
 
 def explain(record: dict[str, Any], lines: pd.DataFrame, vocab: list[str] | None, lang: str) -> list[str]:
-    """Sentences saying why the record was flagged: each detector's reason with its details, then the
-    actual template of the line DeepLog or novelty flagged."""
+    """Sentences (Markdown) saying why the record was flagged: each detector's reason with its details,
+    then the actual template of the line DeepLog or novelty flagged."""
     out, actual_at = [], None
-    for reason in render_reasons(record["reasons"], lang):
+    for reason in render_reasons(record["reasons"], lang, code_span):
         out.append(reason["text"])
         p = reason["params"]
         if reason["detector"] == "deeplog" and vocab is not None and p.get("expected"):
@@ -47,7 +49,7 @@ def explain(record: dict[str, Any], lines: pd.DataFrame, vocab: list[str] | None
                  for i in p["expected"]]
             out.append(t("explain.expected", lang, expected=", ".join(names)))
         if reason["detector"] == "baseline" and p.get("components"):
-            comps = ", ".join(f"{k}={v:.3f}" for k, v in p["components"].items() if v is not None)
+            comps = ", ".join(f"{md_text(k)}={v:.3f}" for k, v in p["components"].items() if v is not None)
             out.append(t("explain.components", lang, components=comps))
         if reason["detector"] in ("deeplog", "novelty") and actual_at is None:
             actual_at = reason["line_no"]
@@ -57,27 +59,33 @@ def explain(record: dict[str, Any], lines: pd.DataFrame, vocab: list[str] | None
     return out
 
 
-def _render(samples: list[dict], d: Path, context: int, lang: str) -> str:
+def _render(samples: list[dict], d: str, context: int, lang: str) -> str:
     md = [f"# {t('samples.title', lang)}", "",
-          t("samples.intro", lang, n=len(samples), dir=d, context=context), "",
+          t("samples.intro", lang, n=len(samples), dir=code_span(d), context=context), "",
           t("explain.context", lang, before=context, after=context), ""]
     if not samples:
         md += [t("report.none", lang), ""]
     for s in samples:
         md += ["## " + t("samples.sample", lang, rank=s["rank"], source=code_span(s["source"]),
                            lines=lines_label(s["line_nos"])), "",
-               t("report.record_meta", lang, time=s["time"] or "-", host=s["host"] or "-",
-                 process=s["process"] or "-"), "", f"### {t('samples.why', lang)}", ""]
+               t("report.record_meta", lang, time=md_text(s["time"] or "-"), host=_or_dash(s["host"]),
+                 process=_or_dash(s["process"])), "", f"### {t('samples.why', lang)}", ""]
         md += [f"- {text}" for text in s["explanation"]] + ["", f"### {t('samples.lines', lang)}", ""]
         md += [code_block([f"{'>>' if x['flagged'] else '  '} {x['line_no']}: {x['raw']}" for x in s["lines"]]), ""]
     return "\n".join(md)
 
 
+def _or_dash(value: Any) -> str:
+    return code_span(value) if value is not None and value != "" else "-"
+
+
 def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, context_lines: int = 3,
-                    lang: str = "en", table: pd.DataFrame | None = None) -> dict[str, Path]:
+                    lang: str = "en", table: pd.DataFrame | None = None,
+                    shown_dir: str | os.PathLike | None = None) -> dict[str, Path]:
     """Write the samples report and JSON for the top `max_samples` anomalies; return their paths.
 
-    `table` is the folder's result table when the caller already has it (else it is collected)."""
+    `table` is the folder's result table when the caller already has it (else it is collected);
+    `shown_dir` the folder the report names (default: `processed_dir`)."""
     check_lang(lang)
     d = Path(processed_dir)
     keys = read_keys(d)
@@ -99,11 +107,12 @@ def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, con
         })
     out = d / SAMPLES_DIR
     out.mkdir(exist_ok=True)
-    doc = {"processed_dir": str(d), "max_samples": max_samples, "context_lines": context_lines, "lang": lang,
+    shown = str(d if shown_dir is None else shown_dir)
+    doc = {"processed_dir": shown, "max_samples": max_samples, "context_lines": context_lines, "lang": lang,
            "samples": samples}
     paths = {"samples_json": out / SAMPLES_JSON, "samples_md": out / SAMPLES_MD}
     for path, content in ((paths["samples_json"], json.dumps(doc, ensure_ascii=False, indent=1) + "\n"),
-                          (paths["samples_md"], _render(samples, d, context_lines, lang) + "\n")):
+                          (paths["samples_md"], _render(samples, shown, context_lines, lang) + "\n")):
         path.with_name(path.name + ".tmp").write_text(content, encoding="utf-8")
         os.replace(path.with_name(path.name + ".tmp"), path)
     return paths

@@ -12,7 +12,8 @@ Formats:
 The vocabulary "template string" of a key is the key itself (``T05``, ``17``), or with a templates file
 the template text: a CSV with an ``EventId,EventTemplate`` header (``HDFS_100k.templates.csv``), or a
 plain file with one template per line where key ``n`` is line ``n`` (``Hadoop_templates.csv``).
-Blank lines of deeplog/ait files are skipped and counted; every other malformed line is an error.
+Blank lines of deeplog/ait files are skipped and counted; every other malformed line is an error
+(DataError naming the file and line: never another exception, whatever the file holds).
 """
 
 from __future__ import annotations
@@ -51,14 +52,33 @@ def _lines(text: str) -> list[str]:
     return [line.rstrip("\r") for line in text.split("\n")]
 
 
+def _csv_rows(path: str | os.PathLike, text: str,
+             need: tuple[str, ...]) -> tuple[list[str], list[tuple[int, dict]]]:
+    """The header and (line number, row) of a CSV whose header has the columns `need`; every row
+    holds those columns (DataError otherwise, also for what the csv module cannot read)."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fields = reader.fieldnames or []
+        if not set(need) <= set(fields):
+            raise DataError(f"{path}: CSV needs the columns {', '.join(need)} (has {', '.join(fields) or 'none'})")
+        rows = []
+        for row in reader:
+            if any(row.get(name) is None for name in need):
+                raise DataError(f"{path}:{reader.line_num}: a row without {', '.join(need)} fields")
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:  # NUL bytes, an over-long field, a stray CR inside a field
+        raise DataError(f"{path}:{reader.line_num}: not a readable CSV ({exc})") from None
+    return fields, rows
+
+
 def read_templates_file(path: str | os.PathLike) -> dict[str, str]:
     """Key -> template text, from an `EventId,EventTemplate` CSV or a one-template-per-line file."""
     text = _read_text(path)
     if text.startswith("EventId,"):
-        rows = list(csv.DictReader(io.StringIO(text)))
-        if not rows or "EventTemplate" not in rows[0]:
-            raise DataError(f"{path}: templates CSV needs EventId and EventTemplate columns")
-        return {r["EventId"]: r["EventTemplate"] for r in rows}
+        _, rows = _csv_rows(path, text, ("EventId", "EventTemplate"))
+        if not rows:
+            raise DataError(f"{path}: no templates")
+        return {r["EventId"]: r["EventTemplate"] for _, r in rows}
     lines = _lines(text)
     if lines and lines[-1] == "":
         lines.pop()  # the final newline does not start a template
@@ -94,12 +114,9 @@ def _parse_line_sessions(path: str | os.PathLike, fmt: str) -> tuple[list[str], 
 
 def _parse_blocks_csv(path: str | os.PathLike) -> tuple[list[str], list[list[str]], list, list]:
     """Sessions of a `BlockId,Label,Split,EventSequence` CSV: (names, keys, labels, splits)."""
-    reader = csv.DictReader(io.StringIO(_read_text(path)))
-    fields = reader.fieldnames or []
-    if "BlockId" not in fields or "EventSequence" not in fields:
-        raise DataError(f"{path}: blocks CSV needs BlockId and EventSequence columns (has {', '.join(fields)})")
+    fields, rows = _csv_rows(path, _read_text(path), ("BlockId", "EventSequence"))
     names, keys, labels, splits = [], [], [], []
-    for n, row in enumerate(reader, start=2):
+    for n, row in rows:
         label = (row.get("Label") or "").strip().lower()
         if "Label" in fields and label not in CSV_LABELS:
             raise DataError(f"{path}:{n}: unknown Label {row.get('Label')!r} (expected Normal or Anomaly)")

@@ -10,11 +10,23 @@ more than usual), so every line is covered and every window of a long enough sou
 numbers, inclusive), `start_row` / `end_row` (0-based rows of parsed.parquet, end exclusive), `n_lines`,
 then `t0` ... `t{V-1}`: how many lines of the window have vocab index i (column `t<i>` is vocab index
 i, so `t1` counts unknown templates and `t0`, `t2` are always 0).
+
+Time buckets (`build-mscred --bucket 60s`) replace line windows by consecutive, non-overlapping time
+intervals of each source: row = one bucket, empty buckets included (a series of counts per template
+needs its zeros), so the rows are the time steps MS-CRED reads. Buckets are aligned to multiples of
+the bucket length since the Unix epoch. The table gains `start_time` / `end_time` (the bucket's
+interval, end exclusive) and `bucket_seconds`; `start_line` / `end_line` are the first and last line
+numbers of the bucket's lines (null for an empty bucket) and `start_row` / `end_row` the smallest and
+largest-plus-one row (equal for an empty bucket; when timestamps go backwards the row range may hold
+lines of other buckets). A line without a timestamp takes the time of the line before it in its source
+(the first lines of a source: of the first timestamped line); a source without any timestamp is an
+error.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +41,10 @@ from anomaly_log_detector.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
 
 WINDOW_COLUMNS = ("window", "source", "start_line", "end_line", "start_row", "end_row", "n_lines")
+BUCKET_COLUMNS = ("start_time", "end_time", "bucket_seconds")
+# More buckets than this in one run means a bucket far too small for the log's time span.
+MAX_BUCKETS = 2_000_000
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def check_window(window_size: int, stride: int) -> None:
@@ -94,16 +110,102 @@ def window_table(df: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> pd.D
     })
 
 
+def parse_bucket(text: str | float | int) -> float:
+    """Seconds of a bucket length: "60s", "5m" / "5min", "1h", "1d" or a plain number of seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*", str(text).lower())
+        if not m:
+            raise DataError(f"bucket {text!r}: give a duration such as 60s, 5m, 1h or a number of seconds")
+        seconds = float(m.group(1)) * _UNITS[m.group(2) or ""]
+    if not seconds > 0:
+        raise DataError(f"bucket {text!r}: the duration must be > 0")
+    return seconds
+
+
+def _filled_times(df: pd.DataFrame) -> np.ndarray:
+    """Microseconds since the epoch per row; gaps filled from the previous line of the source (leading
+    gaps from the first timestamped line). DataError when a source has no timestamp at all."""
+    if "timestamp" not in df.columns:
+        raise DataError("--bucket needs timestamps, and the parsed file has no 'timestamp' column; "
+                        "use line windows (--window-size / --stride)")
+    ts = pd.to_datetime(df["timestamp"], utc=True)
+    src = df["source"].astype("string").fillna("")
+    filled = ts.groupby(src, sort=False).transform(lambda s: s.ffill().bfill())
+    missing = filled.isna()
+    if missing.any():
+        names = ", ".join(sorted(set(src[missing]))[:3])
+        raise DataError(f"--bucket needs timestamps, and source(s) {names} have none "
+                        f"(format without a time field?); use line windows (--window-size / --stride)")
+    return filled.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64").to_numpy()
+
+
+def bucket_table(df: pd.DataFrame, events: np.ndarray, width: int, seconds: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """(window columns, counts) of the time buckets of every source, empty buckets included."""
+    micros = _filled_times(df)
+    step = int(round(seconds * 1e6))
+    if step < 1:
+        raise DataError(f"bucket of {seconds} s is below a microsecond")
+    bucket = micros // step
+    src = df["source"].astype("string").fillna("").to_numpy(dtype=object)
+    line_no = df["line_no"].to_numpy(np.int64)
+    rows = np.arange(len(df), dtype=np.int64)
+    parts, counts = [], []
+    total = 0
+    for name in pd.unique(src):
+        sel = np.flatnonzero(src == name)
+        b = bucket[sel] - bucket[sel].min()
+        n = int(b.max()) + 1
+        total += n
+        if total > MAX_BUCKETS:
+            raise DataError(f"--bucket {seconds:g}s gives more than {MAX_BUCKETS:,} buckets; choose a longer bucket")
+        size = np.bincount(b, minlength=n)
+        empty = size == 0
+        first_row = np.full(n, np.iinfo(np.int64).max)
+        np.minimum.at(first_row, b, rows[sel])
+        last_row = np.full(n, -1)
+        np.maximum.at(last_row, b, rows[sel])
+        first_line = line_no[np.minimum(first_row, len(df) - 1)]
+        last_line = line_no[np.maximum(last_row, 0)]
+        # An empty bucket is the empty row range just after the previous bucket's lines (bucket 0 of a
+        # source always holds its first line).
+        after = np.maximum.accumulate(np.where(empty, -1, last_row + 1))
+        start_row = np.where(empty, after, first_row)
+        end_row = np.where(empty, start_row, last_row + 1)
+        t0 = (bucket[sel].min() + np.arange(n)) * step
+        parts.append(pd.DataFrame({
+            "source": pd.array([name] * n, dtype="string"),
+            "start_line": pd.arrays.IntegerArray(first_line, empty),
+            "end_line": pd.arrays.IntegerArray(last_line, empty),
+            "start_row": start_row, "end_row": end_row, "n_lines": size.astype(np.int64),
+            "start_time": pd.to_datetime(t0, unit="us", utc=True),
+            "end_time": pd.to_datetime(t0 + step, unit="us", utc=True),
+            "bucket_seconds": float(seconds),
+        }))
+        onehot = sparse.csr_matrix((np.ones(len(sel), np.int32), (b, events[sel])), shape=(n, width))
+        counts.append(onehot.toarray())
+    table = pd.concat(parts, ignore_index=True)
+    table.insert(0, "window", np.arange(len(table), dtype=np.int64))
+    return table, np.concatenate(counts) if counts else np.zeros((0, width), np.int32)
+
+
 def build_mscred_inputs(parsed_path: str | os.PathLike, out_dir: str | os.PathLike, window_size: int = 50,
-                        stride: int = 25, vocab_path: str | os.PathLike | None = None) -> dict:
-    """Write `window_counts.parquet` and `vocab.json` into `out_dir`; return a summary dict."""
+                        stride: int = 25, vocab_path: str | os.PathLike | None = None,
+                        bucket: str | float | None = None) -> dict:
+    """Write `window_counts.parquet` and `vocab.json` into `out_dir`; return a summary dict.
+    ``bucket`` (seconds, or a duration such as "60s") counts per time bucket instead of line windows."""
+    seconds = parse_bucket(bucket) if bucket is not None else None
     check_window(window_size, stride)
-    df = read_parsed(parsed_path, ["line_no", "source", "template"])
+    df = read_parsed(parsed_path, ["line_no", "source", "template"], optional=["timestamp"] if seconds else ())
     vocab = Vocab.load(vocab_path) if vocab_path else template_vocab(df["template"].unique())
     events = encode_templates(vocab, df["template"])
-    starts, ends = window_bounds(df["source"], window_size, stride)
-    counts = count_matrix(events, starts, ends, vocab.size).toarray()
-    table = window_table(df, starts, ends)
+    if seconds is None:
+        starts, ends = window_bounds(df["source"], window_size, stride)
+        counts = count_matrix(events, starts, ends, vocab.size).toarray()
+        table = window_table(df, starts, ends)
+    else:
+        table, counts = bucket_table(df, events, vocab.size, seconds)
     count_cols = pd.DataFrame(counts.astype(np.int32), columns=[f"t{i}" for i in range(vocab.size)])
     table = pd.concat([table, count_cols], axis=1)
     out = Path(out_dir)
@@ -117,9 +219,11 @@ def build_mscred_inputs(parsed_path: str | os.PathLike, out_dir: str | os.PathLi
         "vocab": str(out / "vocab.json"),
         "vocab_reused": vocab_path is not None,
         "lines": int(len(df)),
-        "windows": int(len(starts)),
-        "window_size": window_size,
-        "stride": stride,
+        "windows": int(len(table)),
+        "window_size": window_size if seconds is None else None,
+        "stride": stride if seconds is None else None,
+        "bucket_seconds": seconds,
+        "empty_buckets": int((table["n_lines"] == 0).sum()) if seconds is not None else None,
         "vocab_size": vocab.size,
         "unknown_events": int((events == UNK).sum()),
     }

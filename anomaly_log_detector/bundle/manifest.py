@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import stat
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any, Iterable
 
 from anomaly_log_detector import __version__
 from anomaly_log_detector.errors import BundleError
+from anomaly_log_detector.jsonio import MAX_SETTINGS_BYTES, loads_checked, read_regular
 
 FORMAT = "alog-detect/bundle"
 VERSION = 1
@@ -49,7 +51,7 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,95}\.(json|pth|onnx|npz)")
 # Keys ``commit`` fills in itself; a trainer's metadata must not set them.
 RESERVED_KEYS = ("format", "version", "created_utc", "environment", "files", "metadata_sha256")
 # metadata.json is read whole; a larger one is not ours.
-MAX_METADATA_BYTES = 16 * 1024 * 1024
+MAX_METADATA_BYTES = MAX_SETTINGS_BYTES
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
 
@@ -76,17 +78,30 @@ def hash_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+# What an input that is not a regular file is recorded as (`kind`): read once by the parser, not again.
+_INPUT_KINDS = ((stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "char-device"),
+                (stat.S_ISBLK, "block-device"))
+
+
 def input_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     """`{"path", "size", "lines", "sha256"}` of one training input file, in one streamed pass.
 
     `lines` counts newline-terminated lines plus a final unterminated one, as the parser numbers them
     (of the bytes on disk: for a .gz input it is the compressed file's, so the parser's own count is the
-    one to compare)."""
+    one to compare). A FIFO, socket or device is `{"path", "kind"}` and never opened: its data was
+    consumed by the parse, and opening a FIFO whose writer has gone blocks forever."""
     h = hashlib.sha256()
     size = lines = 0
     last = b"\n"
     try:
-        with open(path, "rb") as f:
+        kind = _input_kind(os.stat(path).st_mode)
+        if kind:
+            return {"path": str(Path(path).absolute()), "kind": kind}
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # swapped for a FIFO since the stat: no hang
+        with open(fd, "rb") as f:
+            kind = _input_kind(os.fstat(fd).st_mode)
+            if kind:
+                return {"path": str(Path(path).absolute()), "kind": kind}
             while chunk := f.read(_CHUNK):
                 h.update(chunk)
                 size += len(chunk)
@@ -99,12 +114,17 @@ def input_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     return {"path": str(Path(path).resolve()), "size": size, "lines": lines, "sha256": h.hexdigest()}
 
 
+def _input_kind(mode: int) -> str | None:
+    return next((name for test, name in _INPUT_KINDS if test(mode)), None)
+
+
 def input_fingerprints(paths: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
     """Fingerprints of every file in `paths`; a folder stands for its non-hidden files, recursively,
-    in sorted order (stdin, ``-``, cannot be fingerprinted and is skipped)."""
+    in sorted order; stdin (``-``) is `{"path": "-", "kind": "stdin"}` (see `input_fingerprint`)."""
     out: list[dict[str, Any]] = []
     for p in paths:
         if str(p) == "-":
+            out.append({"path": "-", "kind": "stdin"})
             continue
         p = Path(p)
         if p.is_dir():
@@ -147,31 +167,28 @@ def seal(meta: dict[str, Any]) -> dict[str, Any]:
     return {**body, "metadata_sha256": hashlib.sha256(canonical_json(body)).hexdigest()}
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in strict JSON")
-
-
 def loads_strict(data: bytes) -> Any:
-    """Parse UTF-8 JSON bytes, refusing NaN/Infinity (ValueError on any problem)."""
-    return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    """Parse UTF-8 JSON bytes, refusing NaN/Infinity and deep nesting (ValueError on any problem)."""
+    return loads_checked(data, strict=True)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
-    """Read and validate `metadata.json` (format, version, file table, own checksum)."""
+    """Read and validate `metadata.json` (format, version, file table, own checksum).
+
+    Checked before it is trusted, like every other bundle file: a regular file (not a link, a FIFO or
+    a device), at most MAX_METADATA_BYTES, strict JSON of bounded nesting."""
     where = f"{path.parent}: {METADATA}"
     try:
-        size = path.stat().st_size
-        if size > MAX_METADATA_BYTES:
-            raise BundleError(f"{where} is {size:,} bytes, more than any bundle writes")
-        with open(path, "rb") as f:
-            meta = loads_strict(f.read())
+        meta = loads_strict(read_regular(path, MAX_METADATA_BYTES, follow_links=False))
     except FileNotFoundError:
         raise BundleError(f"{path.parent}: not a model bundle ({METADATA} is missing)") from None
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    except OSError as exc:
+        raise BundleError(f"{where} is unreadable: {exc.strerror or exc}") from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BundleError(f"{where} is unreadable or not JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BundleError(f"{where}: not an alog-detect bundle (format is not {FORMAT!r})")
-    if meta.get("version") != VERSION:
+    if type(meta.get("version")) is not int or meta["version"] != VERSION:  # not true, not 1.0
         raise BundleError(
             f"{where}: bundle version {meta.get('version')!r} is not supported (this alog-detect "
             f"{__version__} reads version {VERSION}); retrain the bundle with this version"

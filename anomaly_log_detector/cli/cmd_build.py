@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import out_dir_option
+from anomaly_log_detector.cli.options import FiniteFloatRange, out_dir_option
 
 PARSED = click.option("--parsed", required=True, type=click.Path(exists=True, dir_okay=False),
                       help="parsed.parquet written by `alog-detect parse`.")
@@ -22,7 +22,7 @@ VOCAB = click.option("--vocab", "vocab_path", type=click.Path(exists=True, dir_o
               help="Group lines into sessions: none = one session per source file; host/process/session = "
                    "by that column; entity = host and process together (lines without a value go to the "
                    "session '<none>').")
-@click.option("--session-gap", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--session-gap", type=FiniteFloatRange(0, min_open=True), default=None,
               help="Also cut a session where two consecutive lines are more than this many seconds apart "
                    "(lines without a timestamp never cut).")
 @VOCAB
@@ -49,13 +49,27 @@ def build_deeplog_command(parsed, out_dir, session_by, session_gap, vocab_path):
               help="Lines per window.")
 @click.option("--stride", type=click.IntRange(1), default=25, show_default=True,
               help="Lines between the starts of consecutive windows.")
+@click.option("--bucket", default=None, metavar="DURATION",
+              help="Count per time bucket instead of line windows, e.g. 60s, 5m, 1h (empty buckets kept; "
+                   "needs timestamps; not with --window-size / --stride).")
 @VOCAB
-def build_mscred_command(parsed, out_dir, window_size, stride, vocab_path):
-    """Build MS-CRED inputs: template counts per sliding window of lines."""
+@click.pass_context
+def build_mscred_command(ctx, parsed, out_dir, window_size, stride, bucket, vocab_path):
+    """Build MS-CRED inputs: template counts per sliding window of lines (or per time bucket)."""
+    from click.core import ParameterSource
+
     from anomaly_log_detector.builders.mscred import build_mscred_inputs
 
-    s = build_mscred_inputs(parsed, out_dir, window_size=window_size, stride=stride, vocab_path=vocab_path)
-    click.echo(f"windows: {s['windows']:,} of {window_size} lines, stride {stride}, over {s['lines']:,} lines")
+    if bucket is not None and any(ctx.get_parameter_source(p) == ParameterSource.COMMANDLINE
+                                  for p in ("window_size", "stride")):
+        raise click.UsageError("--bucket counts per time bucket: leave out --window-size / --stride")
+    s = build_mscred_inputs(parsed, out_dir, window_size=window_size, stride=stride, vocab_path=vocab_path,
+                            bucket=bucket)
+    if s["bucket_seconds"] is None:
+        click.echo(f"windows: {s['windows']:,} of {window_size} lines, stride {stride}, over {s['lines']:,} lines")
+    else:
+        click.echo(f"buckets: {s['windows']:,} of {s['bucket_seconds']:g} s ({s['empty_buckets']:,} empty) "
+                   f"over {s['lines']:,} lines")
     click.echo(f"vocab: {s['vocab_size']} indices ({'reused' if s['vocab_reused'] else 'new'}), "
                f"unknown events: {s['unknown_events']:,}")
     click.echo(f"wrote {s['window_counts']}")

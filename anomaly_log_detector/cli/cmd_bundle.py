@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from anomaly_log_detector.reports.escape import terminal_safe
+
 
 @click.command("bundle-info")
 @click.option("--model-dir", required=True, type=click.Path(exists=True, file_okay=False),
@@ -18,15 +20,15 @@ def bundle_info_command(model_dir, as_json):
 
     model = load_bundle(model_dir)
     if as_json:
-        click.echo(json.dumps(model.metadata, indent=1, ensure_ascii=False))
+        click.echo(json.dumps(model.metadata, indent=1))  # ASCII: no raw control or bidi character reaches the terminal
         return
     facts = {label: {"v": value} for label, value in model_facts(model).items()}
     files = model.metadata["files"]
     facts["files"] = {"v": ", ".join(f"{name} ({entry['size']:,} B)" for name, entry in sorted(files.items()))}
-    click.echo(format_columns({"v": str(model_dir)}, facts))
+    click.echo(terminal_safe(format_columns({"v": str(model_dir)}, facts), multiline=True))
     click.echo(f"verified: {len(files)} files match their sha256")
     for warning in model.metadata.get("warnings") or []:
-        click.echo(f"WARNING: {warning}")
+        click.echo(terminal_safe(f"WARNING: {warning}"))
 
 
 COMMANDS = [bundle_info_command]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import quiet_option, rule_options, seed_option, set_threads, threads_option, top_k_option
+from anomaly_log_detector.cli.options import (
+    FiniteFloatRange, quiet_option, rule_options, seed_option, set_threads, threads_option, top_k_option,
+)
 
 SEQ = click.option("--seq", "seq_path", required=True, type=click.Path(exists=True, dir_okay=False),
                    help="sequences.parquet from `build-deeplog` or `import-sequences`.")
 SPLIT = click.option("--split", default=None,
                      help="Use only the sessions whose 'split' column equals this value (imported benchmark "
                           "sets, e.g. train / test).")
-TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+TOP_P = click.option("--top-p", type=FiniteFloatRange(0, 1, min_open=True), default=None,
                      help="A key must lie in the smallest set of predictions holding this much probability "
                           "(alone: pure nucleus; with --top-k: both must hold) [default: the calibrated rule].")
 
@@ -32,9 +34,9 @@ TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), defa
               help="Most optimiser steps per network.")
 @click.option("--ensemble", type=click.IntRange(1), default=3, show_default=True,
               help="Networks trained with consecutive seeds; their log-probabilities are averaged.")
-@click.option("--fa-budget", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-4,
+@click.option("--fa-budget", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), default=1e-4,
               show_default=True, help="Calibrated rule: share of held-out normal predictions allowed to be misses.")
-@click.option("--calibration", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+@click.option("--calibration", type=FiniteFloatRange(0, 1, max_open=True), default=0.1, show_default=True,
               help="Share of the normal sessions held out to calibrate the miss threshold (few sessions: the "
                    "last share of each).")
 @click.option("--hidden", type=click.IntRange(1), default=64, show_default=True, help="LSTM hidden units.")
@@ -43,7 +45,7 @@ TOP_P = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), defa
               help="Size of the key embedding fed to the LSTM.")
 @click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True,
               help="Distinct training windows per optimiser step.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True,
+@click.option("--lr", type=FiniteFloatRange(0, min_open=True), default=3e-3, show_default=True,
               help="Adam learning rate.")
 @top_k_option(None, "Store the paper's top-k rule instead of the calibrated threshold (deeplog-infer --top-k "
                     "overrides it; --k is an alias).")

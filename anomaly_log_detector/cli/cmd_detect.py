@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from anomaly_log_detector.cli.options import FiniteFloatRange
+
 from anomaly_log_detector.errors import DataError
 
 
@@ -20,9 +22,9 @@ from anomaly_log_detector.errors import DataError
               help="Lines per window when fitting [default: 50].")
 @click.option("--stride", type=click.IntRange(1), default=None,
               help="Lines between window starts when fitting [default: 25].")
-@click.option("--quantile", type=click.FloatRange(0, 1), default=None,
+@click.option("--quantile", type=FiniteFloatRange(0, 1), default=None,
               help="Threshold = this quantile of the training window scores [default: 0.95].")
-@click.option("--line-quantile", type=click.FloatRange(0, 1), default=None,
+@click.option("--line-quantile", type=FiniteFloatRange(0, 1), default=None,
               help="Evidence lines score above this quantile of the training line scores [default: 0.95].")
 def detect_command(parsed, out_dir, model_path, save_model, window_size, stride, quantile, line_quantile):
     """Score windows of lines by template novelty, frequency change and error levels."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import quiet_option, rule_options, set_threads, threads_option
+from anomaly_log_detector.cli.options import FiniteFloatRange, quiet_option, rule_options, set_threads, threads_option
 
 FILE = click.Path(exists=True, dir_okay=False)
 
@@ -24,16 +24,16 @@ FILE = click.Path(exists=True, dir_okay=False)
                    "predictions of its entity are misses.")
 @click.option("--k-of-n-n", "kofn_n", type=click.IntRange(1), default=10, show_default=True,
               help="N of the K-of-N rule (>= K).")
-@click.option("--cooldown-seq", type=click.FloatRange(0), default=60, show_default=True,
+@click.option("--cooldown-seq", type=FiniteFloatRange(0), default=60, show_default=True,
               help="Repeat interval of sequence alerts: a firing of the same (entity, template) within this "
                    "many seconds of the previous one is folded into its alert (lines where times are missing; "
                    "0 = never fold).")
-@click.option("--cooldown-novelty", type=click.FloatRange(0), default=60, show_default=True,
+@click.option("--cooldown-novelty", type=FiniteFloatRange(0), default=60, show_default=True,
               help="Repeat interval of novelty alerts (every never-seen template fires one), as --cooldown-seq.")
 @click.option("--entity-column", type=click.Choice(["host", "process", "session"]), default="host",
               show_default=True,
               help="parsed.parquet column an alert is about; where it is null, the DeepLog session name.")
-@click.option("--session-timeout", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--session-timeout", type=FiniteFloatRange(0, min_open=True), default=None,
               help="Seconds of silence after which an entity starts a new session (K-of-N starts empty) "
                    "[default: never].")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import quiet_option
+from anomaly_log_detector.cli.options import FINITE_FLOAT, quiet_option
 from anomaly_log_detector.parsing.masking import FLAG_GROUPS as MASK_GROUPS  # stdlib-only module
 
 
@@ -39,7 +39,7 @@ def mask_options(f):
               help="Time zone of timestamps that carry none: an IANA name (Asia/Seoul), UTC or an offset "
                    "(+09:00) [default: UTC]. Times are stored in UTC; times with an offset keep theirs.")
 @mask_options
-@click.option("--sim-th", type=float, default=None, help="Drain similarity threshold (default from config).")
+@click.option("--sim-th", type=FINITE_FLOAT, default=None, help="Drain similarity threshold (default from config).")
 @click.option("--depth", type=int, default=None, help="Drain prefix-tree depth (default from config).")
 @click.option("--session-regex", metavar="RE",
               help=r"Regex whose first match in a line is its session id, e.g. 'blk_-?\d+' for HDFS.")
@@ -63,18 +63,21 @@ def parse_command(inputs, out_dir, drain_state, rules_path, format_name, log_for
 
 
 def echo_summary(s: dict) -> None:
+    from anomaly_log_detector.reports.escape import terminal_safe
+
     """Print a parse summary for people (the JSON file has everything)."""
+    from anomaly_log_detector.parsing.miner import explosion_note
     from anomaly_log_detector.parsing.sources import skipped_note
 
     skipped = sum(s["lines_skipped"].values())
     detected = " (detected per file)" if s["format_detected"] else ""
     note = skipped_note(s)
     if note:
-        click.echo(note, err=True)
+        click.echo(terminal_safe(note), err=True)
     if s["lines_read"] == 0:
         all_skipped = s.get("files_skipped") and not s.get("files_read")
         why = "every input file was skipped" if all_skipped else "the input is empty"
-        click.echo(f"No lines to parse: {why}.", err=True)
+        click.echo(terminal_safe(f"No lines to parse: {why}."), err=True)
     click.echo(f"format: {s['format']}{_format_counts(s)}{detected}")
     click.echo(f"lines: {s['lines_read']:,} read, {s['lines_parsed']:,} parsed, {skipped:,} skipped "
                f"{s['lines_skipped'] or ''}".rstrip())
@@ -86,11 +89,14 @@ def echo_summary(s: dict) -> None:
             click.echo(f"{label}: {s[key]:,} lines")
     extra = f", {s['unseen_lines']:,} unseen lines" if s["frozen"] else f", {s['templates_new']:,} new"
     click.echo(f"templates: {s['templates']:,}{extra}")
+    explosion = explosion_note(s)
+    if explosion:
+        click.echo(explosion, err=True)
     click.echo(f"time: {s['seconds']:.2f} s ({s['lines_per_second'] or 0:,.0f} lines/s)")
     for err in s["source_errors"]:
-        click.echo(f"Warning: {err['source']}: {err['error']}", err=True)
+        click.echo(terminal_safe(f"Warning: {err['source']}: {err['error']}"), err=True)
     for name, path in s["outputs"].items():
-        click.echo(f"wrote {path}")
+        click.echo(terminal_safe(f"wrote {path}"))
 
 
 def _format_counts(s: dict) -> str:

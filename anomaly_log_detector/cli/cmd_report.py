@@ -29,10 +29,11 @@ def lang_option(f):
 @lang_option
 def report_command(processed_dir, top, with_samples, lang):
     """Write report.md + report.json and the result table (anomalies.jsonl, anomalies.parquet)."""
+    from anomaly_log_detector.reports.escape import terminal_safe
     from anomaly_log_detector.reports.markdown import write_report
 
     for path in write_report(processed_dir, top=top, with_samples=with_samples, lang=lang).values():
-        click.echo(f"wrote {path}")
+        click.echo(terminal_safe(f"wrote {path}"))
 
 
 @click.command("analyze-samples")
@@ -46,10 +47,11 @@ def analyze_samples_command(processed_dir, max_samples, context_lines, lang):
     """Show the top anomalies' raw lines in context and why each was flagged
     (log_samples_analysis/anomaly_analysis_report.md + anomaly_samples.json)."""
     from anomaly_log_detector.analyzers.samples import analyze_samples
+    from anomaly_log_detector.reports.escape import terminal_safe
 
     paths = analyze_samples(processed_dir, max_samples=max_samples, context_lines=context_lines, lang=lang)
     for path in paths.values():
-        click.echo(f"wrote {path}")
+        click.echo(terminal_safe(f"wrote {path}"))
 
 
 COMMANDS = [report_command, analyze_samples_command]

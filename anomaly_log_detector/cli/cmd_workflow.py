@@ -1,12 +1,15 @@
 """`alog-detect train`, `infer`, `validate`, `compare`, `train-incremental`, `batch-analysis`: the
-end-to-end workflows over a model bundle (library: anomaly_log_detector.workflows)."""
+end-to-end workflows over a model bundle (library: anomaly_log_detector.workflows).
+
+Paths and anything read from logs or bundles are printed through `terminal_safe` (reports/escape.py):
+a file name holding an escape sequence cannot act on the terminal."""
 
 from __future__ import annotations
 
 import click
 
 from anomaly_log_detector.cli.cmd_parse import MASK_GROUPS, mask_options
-from anomaly_log_detector.cli.options import quiet_option, set_threads, threads_option, top_k_option
+from anomaly_log_detector.cli.options import FiniteFloatRange, quiet_option, set_threads, threads_option, top_k_option
 from anomaly_log_detector.workflows.settings import SESSION_BY, TrainSettings
 
 _D = TrainSettings()
@@ -32,15 +35,15 @@ _TRAIN_OPTIONS = [
     _opt("--session-by", click.Choice(SESSION_BY), "DeepLog sequences: entity = one per host + process (+ pid), "
          "or one per process/host/session value, or none = one per source file; auto = entity when lines have a "
          "host or process, else none.", _D.session_by),
-    _opt("--session-gap", click.FloatRange(0, min_open=True), "DeepLog: cut a sequence where it pauses longer "
+    _opt("--session-gap", FiniteFloatRange(0, min_open=True), "DeepLog: cut a sequence where it pauses longer "
          "than this many seconds.", _D.session_gap),
-    _opt("--holdout", click.FloatRange(0, 1, max_open=True), "Share of the parsed lines (the last ones) kept out of "
+    _opt("--holdout", FiniteFloatRange(0, 1, max_open=True), "Share of the parsed lines (the last ones) kept out of "
          "training to calibrate thresholds and measure false alarms (validate uses it); 0 = none.", _D.holdout),
     _opt("--window-size", click.IntRange(1), "Baseline: lines per window.", _D.window_size),
     _opt("--stride", click.IntRange(1), "Baseline: lines between window starts.", _D.stride),
-    _opt("--quantile", click.FloatRange(0, 1), "Baseline: threshold = this quantile of the training windows' "
+    _opt("--quantile", FiniteFloatRange(0, 1), "Baseline: threshold = this quantile of the training windows' "
          "scores.", _D.quantile),
-    _opt("--line-quantile", click.FloatRange(0, 1), "Baseline: evidence lines score above this quantile of the "
+    _opt("--line-quantile", FiniteFloatRange(0, 1), "Baseline: evidence lines score above this quantile of the "
          "training lines' scores.", _D.line_quantile),
     _opt("--seq-len", click.IntRange(1), "DeepLog: keys in the history window.", _D.seq_len),
     _opt("--hidden", click.IntRange(1), "DeepLog: LSTM hidden units.", _D.hidden),
@@ -48,19 +51,19 @@ _TRAIN_OPTIONS = [
     _opt("--embed-dim", click.IntRange(1), "DeepLog: key embedding size.", _D.embed_dim),
     _opt("--epochs", click.IntRange(1), "DeepLog: most training epochs (stops earlier on a plateau).", _D.epochs),
     _opt("--batch-size", click.IntRange(1), "DeepLog: distinct windows per optimiser step.", _D.batch_size),
-    _opt("--lr", click.FloatRange(0, min_open=True), "DeepLog: Adam learning rate.", _D.lr),
+    _opt("--lr", FiniteFloatRange(0, min_open=True), "DeepLog: Adam learning rate.", _D.lr),
     _opt("--patience", click.IntRange(1), "DeepLog: stop after this many epochs without improvement.", _D.patience),
     top_k_option(_D.k, "DeepLog: a key outside the top-k predictions is a miss (--k is an alias)."),
-    _opt("--top-p", click.FloatRange(0, 1, min_open=True), "DeepLog: a key must also lie within this much "
+    _opt("--top-p", FiniteFloatRange(0, 1, min_open=True), "DeepLog: a key must also lie within this much "
          "probability mass (1 = off).", _D.top_p),
     _opt("--ensemble", click.IntRange(1), "DeepLog: networks averaged (more = steadier verdicts, slower).", _D.ensemble),
-    _opt("--fa-budget", click.FloatRange(0, 1, min_open=True, max_open=True), "DeepLog: false misses allowed per "
+    _opt("--fa-budget", FiniteFloatRange(0, 1, min_open=True, max_open=True), "DeepLog: false misses allowed per "
          "normal prediction when calibrating its threshold on the held-out lines.", _D.fa_budget),
     _opt("--max-steps", click.IntRange(1), "DeepLog: most optimiser steps per network (training stops earlier "
          "once converged).", _D.max_steps),
     _opt("--alert-at", float, "Alerting layer: a line alerts above this severity + novelty + sequence score.",
          _D.alert_at),
-    _opt("--incident-gap", click.FloatRange(0), "Result records: an entity's flagged lines more than this many "
+    _opt("--incident-gap", FiniteFloatRange(0), "Result records: an entity's flagged lines more than this many "
          "seconds apart are separate incidents.", _D.incident_gap),
     _opt("--deeplog-max-lines", click.IntRange(1), "DeepLog trains on at most this many lines (the first of the "
          "training part), bounding training time on large logs.", _D.deeplog_max_lines),
@@ -80,6 +83,12 @@ def settings_from(kw: dict, quiet: bool) -> TrainSettings:
     return _D.with_overrides(**kw, disabled_masks=disabled, quiet=quiet)
 
 
+def _echo(text: str, multiline: bool = False) -> None:
+    from anomaly_log_detector.reports.escape import terminal_safe
+
+    click.echo(terminal_safe(text, multiline=multiline))
+
+
 def echo_training(s: dict) -> None:
     click.echo(f"lines: {s['lines']:,} parsed; trained on {s['train_lines']:,}, held out {s['holdout_lines']:,}")
     click.echo(f"templates: {s['templates']:,}, vocab size {s['vocab_size']:,}; baseline threshold "
@@ -92,7 +101,7 @@ def echo_training(s: dict) -> None:
     if s["holdout_false_alarm_rate"] is not None:
         click.echo(f"held-out false alarms: {s['holdout_false_alarm_rate']:.2%} of the held-out lines")
     click.echo(f"time: {s['seconds']:.1f} s")
-    click.echo(f"wrote {s['model_dir']}")
+    _echo(f"wrote {s['model_dir']}")
 
 
 def echo_inference(s: dict) -> None:
@@ -100,8 +109,8 @@ def echo_inference(s: dict) -> None:
     per = ", ".join(f"{k} {v['lines']:,} lines" for k, v in s["detectors"].items())
     click.echo(f"anomalies: {s['anomalies']:,} records ({s['multi_detector']:,} by 2+ detectors); flagged: {per}")
     click.echo(f"time: {s['seconds']['total']:.1f} s")
-    click.echo(f"report: {s['outputs']['report']}")
-    click.echo(f"result table: {s['outputs']['anomalies']}")
+    _echo(f"report: {s['outputs']['report']}")
+    _echo(f"result table: {s['outputs']['anomalies']}")
 
 
 @click.command("train")
@@ -139,8 +148,8 @@ def infer_command(model_dir, inputs, out_dir, top, year, tz, quiet, threads):
     """Analyse logs with a bundle. Exit status: 0 no anomaly, 1 anomalies found, 2 error."""
     from anomaly_log_detector.workflows.infer import infer_logs
 
-    set_threads(threads)
-    s = infer_logs(model_dir, list(inputs), out_dir, top=top, quiet=quiet, year=year, tz=tz)
+    # Threads are set once the bundle is loaded: an ONNX bundle scores without importing torch.
+    s = infer_logs(model_dir, list(inputs), out_dir, top=top, quiet=quiet, year=year, tz=tz, threads=threads)
     echo_inference(s)
     return s["exit_status"]
 
@@ -150,7 +159,7 @@ def infer_command(model_dir, inputs, out_dir, top, year, tz, quiet, threads):
 @click.option("--validation-log", type=click.Path(exists=True),
               help="A log of normal lines to measure on [default: the bundle's held-out lines].")
 @click.option("--out-dir", type=MODEL_DIR, help="Keep the validation log's processed results here.")
-@click.option("--min-score", type=click.FloatRange(0, 100), default=None,
+@click.option("--min-score", type=FiniteFloatRange(0, 100), default=None,
               help="Exit with status 1 when the score is below this (a gate for scripts) [default: no minimum, "
                    "exit 0].")
 @threads_option
@@ -162,7 +171,7 @@ def validate_command(model_dir, validation_log, out_dir, min_score, quiet, threa
 
     set_threads(threads)
     result = validate_model(model_dir, validation_log, out_dir, quiet=quiet, min_score=min_score)
-    click.echo(format_quality(result))
+    _echo(format_quality(result), multiline=True)
     return 0 if result["passed"] else 1
 
 
@@ -181,7 +190,7 @@ def compare_command(model_a, model_b, test_log, out_dir, quiet, threads):
     result = compare_models(model_a, model_b, test_log, out_dir, quiet=quiet)
     click.echo(format_columns({"A": f"A: {model_a}", "B": f"B: {model_b}"}, result["rows"]))
     if "output" in result:
-        click.echo(f"wrote {result['output']}")
+        _echo(f"wrote {result['output']}")
 
 
 @click.command("train-incremental")
@@ -189,8 +198,8 @@ def compare_command(model_a, model_b, test_log, out_dir, quiet, threads):
 @click.option("--input", "inputs", required=True, multiple=True, metavar="PATH", help="New normal logs. Repeatable.")
 @click.option("--model-dir", required=True, type=MODEL_DIR, help="New bundle folder to write.")
 @click.option("--epochs", type=click.IntRange(1), help="DeepLog fine-tuning epochs [default: the old model's].")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Fine-tuning learning rate [default: the old one].")
-@click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), help="Held-out share of the new lines.")
+@click.option("--lr", type=FiniteFloatRange(0, min_open=True), help="Fine-tuning learning rate [default: the old one].")
+@click.option("--holdout", type=FiniteFloatRange(0, 1, max_open=True), help="Held-out share of the new lines.")
 @click.option("--seed", type=int, help="Random seed [default: the old model's].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle at --model-dir.")
 @threads_option
@@ -230,7 +239,7 @@ def batch_analysis_command(log_dir, target, out_dir, enhanced, quiet, threads, *
     echo_training(s["train"])
     echo_inference(s["infer"])
     for path in s.get("comparative", {}).values():
-        click.echo(f"comparative: {path}")
+        _echo(f"comparative: {path}")
     return s["exit_status"]
 
 

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import click
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange without NaN and infinities (they pass its comparisons and would silently
+    disable a threshold or a gap)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number is not None and not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+#: a finite float with no range
+FINITE_FLOAT = FiniteFloatRange()
 
 
 def quiet_option(f):
@@ -50,7 +67,7 @@ def top_k_option(default: int | None, help: str):
 def rule_options(f):
     """`--top-k` (alias `--k`) and `--top-p`: DeepLog's decision rule at inference (neither = the
     model's calibrated threshold)."""
-    f = click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+    f = click.option("--top-p", type=FiniteFloatRange(0, 1, min_open=True), default=None,
                      help="A key outside the smallest set of predictions holding this much probability is a "
                           "miss. --top-p alone = pure nucleus rule; with --top-k, both must hold [default when "
                           "neither is given: the model's calibrated rule].")(f)

@@ -32,8 +32,8 @@ import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.detectors.similarity import TemplateIndex
-from anomaly_log_detector.jsonio import check_format, read_json, write_json_atomic
-from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
+from anomaly_log_detector.jsonio import check_format, finite, loads_checked, read_regular, write_json_atomic
+from anomaly_log_detector.detectors.checkpoint import MAX_CHECKPOINT_BYTES, load_checkpoint_bytes, save_checkpoint
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.schema import UNSEEN_TEMPLATE
 
@@ -188,28 +188,52 @@ class AlertingDetector(Detector):
 
     @classmethod
     def load(cls, path) -> "AlertingDetector":
-        with open(path, "rb") as f:
-            is_json = f.read(1) == b"{"
-        state: Any = read_json(path, "alerting model", ModelError) if is_json else load_checkpoint(path, "alerting model")
+        """A layer saved by :meth:`save`: JSON, or a checkpoint read with ``weights_only=True``."""
+        try:
+            data = read_regular(path, MAX_CHECKPOINT_BYTES)
+            state: Any = (loads_checked(data) if data[:1] == b"{"
+                          else load_checkpoint_bytes(data, str(path), "alerting model"))
+        except FileNotFoundError:
+            raise ModelError(f"{path}: alerting model not found") from None
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read alerting model: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise ModelError(f"{path}: cannot read alerting model: {exc}") from None
         return cls.from_dict(state, str(path))
 
     @classmethod
     def from_dict(cls, state: Any, where: str = "alerting model") -> "AlertingDetector":
-        """Rebuild and validate a layer saved by :meth:`save` (ModelError naming ``where`` if invalid)."""
+        """Rebuild and validate a layer saved by :meth:`save` (ModelError naming ``where`` if invalid);
+        every number must be a finite JSON number (a stored "nan" passes ``float()``)."""
         from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 
         check_format(state, FORMAT, VERSION, where, "alerting model", ModelError)
         try:
-            det = cls(**state["params"])
+            params = state["params"]
+            if not isinstance(params, dict):
+                raise ValueError("params must be an object")
+            params = dict(params)
+            if "weights" in params:
+                if not isinstance(params["weights"], list) or len(params["weights"]) != 3:
+                    raise ValueError("weights must be 3 numbers")
+                params["weights"] = tuple(finite(w, "a weight", 0.0) for w in params["weights"])
+            if "alert_at" in params:
+                params["alert_at"] = finite(params["alert_at"], "alert_at")
+            for name in ("sequence", "similarity"):
+                if name in params and not isinstance(params[name], bool):
+                    raise ValueError(f"{name} must be true or false")
+            det = cls(**params)
             counts = state["template_counts"]
-            if not isinstance(counts, dict) or not all(isinstance(c, int) and c >= 0 for c in counts.values()):
+            if not isinstance(counts, dict) or not all(type(c) is int and c >= 0 for c in counts.values()):
                 raise ValueError("template_counts must map templates to counts")
             det.template_counts_ = {str(t): int(c) for t, c in counts.items()}
             det.templates_ = sorted(det.template_counts_)
-            det.has_levels_ = bool(state["has_levels"])
-            det.threshold_ = float(state["threshold"])
-            if not np.isfinite(det.threshold_) or len(det.weights) != 3:
-                raise ValueError("threshold and weights must be finite; 3 weights")
+            if not isinstance(state["has_levels"], bool):
+                raise ValueError("has_levels must be true or false")
+            det.has_levels_ = state["has_levels"]
+            det.threshold_ = finite(state["threshold"], "threshold")
+            if len(det.weights) != 3:
+                raise ValueError("3 weights are needed (severity, novelty, sequence)")
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{where}: invalid alerting model ({exc})") from None
         det.deeplog_ = (DeepLogDetector.from_checkpoint(state["deeplog"], where)

@@ -34,7 +34,7 @@ from scipy import sparse
 
 from anomaly_log_detector.builders.mscred import count_matrix, window_bounds, window_table
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.jsonio import check_format, read_json, write_json_atomic
+from anomaly_log_detector.jsonio import check_format, finite, read_json, write_json_atomic
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.schema import UNSEEN_TEMPLATE
 
@@ -119,12 +119,15 @@ class BaselineDetector(Detector):
 
     # ---- input -------------------------------------------------------------------------------
     def _check_params(self) -> None:
+        # Each test is written so that NaN (which fails every comparison) fails it.
         if not (0.0 <= self.quantile <= 1.0 and 0.0 <= self.line_quantile <= 1.0):
             raise DataError(f"quantiles must be within [0, 1] (got {self.quantile}, {self.line_quantile})")
         if self.alpha is not None and not 0.0 < self.alpha <= 1.0:
             raise DataError(f"alpha must be within (0, 1] (got {self.alpha})")
-        if len(self.weights) != len(COMPONENTS) or self.z_scale <= 0:
-            raise DataError("weights must be 3 numbers (new, freq, severity) and z_scale > 0")
+        if (len(self.weights) != len(COMPONENTS) or not all(0.0 <= w < np.inf for w in self.weights)
+                or not 0.0 < self.z_scale < np.inf):
+            raise DataError("weights must be 3 finite numbers >= 0 (new, freq, severity) and z_scale a finite "
+                            "number > 0")
 
     @staticmethod
     def _check_frame(X: pd.DataFrame) -> None:
@@ -331,28 +334,66 @@ class BaselineDetector(Detector):
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "baseline model") -> "BaselineDetector":
+        """Rebuild a model saved by :meth:`to_dict`; every number must be a finite JSON number (a
+        stored "nan" or "inf" would pass ``float()`` and silently switch detection off)."""
         check_format(d, FORMAT, VERSION, where, "baseline model", ModelError)
         try:
-            det = cls(**d["params"])
-            det.templates_ = [str(t) for t in d["templates"]]
-            det.mean_ = np.asarray(d["mean"], dtype=float)
-            det.var_ = np.asarray(d["var"], dtype=float)
-            det.severity_mean_, det.severity_var_ = float(d["severity_mean"]), float(d["severity_var"])
-            det.uses_level_ = bool(d["uses_level"])
-            det.train_windows_ = int(d["train_windows"])
-            det.threshold_ = float(d["threshold"])
-            det.line_threshold_ = float(d["line_threshold"])
+            det = cls(**_checked_params(d["params"]))
+            templates = d["templates"]
+            if not isinstance(templates, list) or not all(isinstance(t, str) for t in templates):
+                raise ValueError("templates must be a list of strings")
+            det.templates_ = list(templates)
+            det.mean_ = _finite_array(d["mean"], "mean")
+            det.var_ = _finite_array(d["var"], "var")
+            det.severity_mean_ = finite(d["severity_mean"], "severity_mean")
+            det.severity_var_ = finite(d["severity_var"], "severity_var", 0.0)
+            if not isinstance(d["uses_level"], bool):
+                raise ValueError("uses_level must be true or false")
+            det.uses_level_ = d["uses_level"]
+            if type(d["train_windows"]) is not int or d["train_windows"] < 0:
+                raise ValueError("train_windows must be a count")
+            det.train_windows_ = d["train_windows"]
+            det.threshold_ = finite(d["threshold"], "threshold")
+            det.line_threshold_ = finite(d["line_threshold"], "line_threshold")
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{where}: malformed baseline model ({type(exc).__name__}: {exc})") from None
         n = len(det.templates_)
-        if det.mean_.shape != (n,) or det.var_.shape != (n,) or not (
-                np.isfinite(det.mean_).all() and np.isfinite(det.var_).all() and (det.var_ >= 0).all()):
+        if det.mean_.shape != (n,) or det.var_.shape != (n,) or not (det.var_ >= 0).all():
             raise ModelError(f"{where}: statistics do not match its {n} templates")
         try:
             det._check_params()
         except DataError as exc:
             raise ModelError(f"{where}: {exc}") from None
         return det
+
+
+def _checked_params(params: Any) -> dict[str, Any]:
+    """The constructor's arguments as stored: integers for the window, finite numbers elsewhere."""
+    if not isinstance(params, dict):
+        raise ValueError("params must be an object")
+    out = dict(params)
+    for name in ("window_size", "stride"):
+        if name in out and (type(out[name]) is not int or out[name] < 1):
+            raise ValueError(f"{name} must be an integer >= 1, not {out[name]!r}")
+    for name in ("quantile", "line_quantile", "z_scale"):
+        if name in out:
+            out[name] = finite(out[name], name)
+    if out.get("alpha") is not None:
+        out["alpha"] = finite(out["alpha"], "alpha")
+    if "weights" in out:
+        if not isinstance(out["weights"], list):
+            raise ValueError("weights must be a list of 3 numbers")
+        out["weights"] = tuple(finite(w, "a weight", 0.0) for w in out["weights"])
+    return out
+
+
+def _finite_array(values: Any, name: str) -> np.ndarray:
+    if not isinstance(values, list) or not all(type(v) in (int, float) for v in values):
+        raise ValueError(f"{name} must be a list of numbers")
+    arr = np.asarray(values, dtype=float)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} holds a number that is not finite")
+    return arr
 
 
 def run_baseline(parsed_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,

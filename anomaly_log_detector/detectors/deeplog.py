@@ -34,20 +34,21 @@ optionally ``session``, ``source``, ``line_nos``, ``label``.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.builders.vocab import EOS, PAD, UNK, Vocab
+from anomaly_log_detector.builders.vocab import EOS, FIRST_TEMPLATE_INDEX, PAD, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.detectors.calibration import (MAX_SURPRISE, calibration_windows, session_groups,
                                                         surprise_of, tail_quantile)
-from anomaly_log_detector.jsonio import check_format
-from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
+from anomaly_log_detector.detectors.checkpoint import check_state_dict, load_checkpoint, save_checkpoint
 from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, flatten, rows_in,
                                                     target_line_numbers, unique_rows)
 from anomaly_log_detector.errors import AlogError, DataError, ModelError
+from anomaly_log_detector.jsonio import check_format, finite
 
 # Session score in the top-k / top-p rules = misses + SURPRISE_WEIGHT * max(1 - p(target)): the second
 # term orders sessions with equal misses and stays <= 0.5, so "score > 0.5" is "at least one miss".
@@ -62,6 +63,10 @@ MIN_SESSIONS_TO_SPLIT = 20
 SPLIT_SEED = 20170101
 # Share of training contexts whose start is cut to PAD (see DeepLogDetector._augment).
 CROP_RATE = 0.1
+# Upper bounds of the network's sizes: far above any useful model, and what a model file may claim
+# (checked before anything is allocated; see from_checkpoint).
+MAX_VOCAB = 1 << 24
+MAX_SIZES = {"seq_len": 1024, "hidden": 1 << 14, "embed_dim": 1 << 12, "layers": 16, "ensemble": 32}
 CHECKPOINT_FORMAT = "alog-detect/deeplog"
 CHECKPOINT_VERSION = 2
 
@@ -492,8 +497,14 @@ class DeepLogDetector(Detector):
         return cls.from_checkpoint(load_checkpoint(path, "DeepLog model"), str(path))
 
     @classmethod
-    def from_checkpoint(cls, ckpt: Any, where: str = "DeepLog model") -> "DeepLogDetector":
-        """Validate a checkpoint dict and rebuild the detector; ModelError naming ``where`` if invalid."""
+    def from_checkpoint(cls, ckpt: Any, where: str = "DeepLog model",
+                        vocab_size: int | None = None) -> "DeepLogDetector":
+        """Validate a checkpoint dict and rebuild the detector; ModelError naming ``where`` if invalid.
+
+        Everything is checked before a network is built: the arguments' types and bounds, the key
+        count against ``vocab_size`` (the bundle's vocabulary, when loading from a bundle) and every
+        weight's shape against the arguments (:func:`check_state_dict`), so a small file claiming a
+        huge vocabulary or width is refused without allocating what it claims."""
         import torch
 
         from anomaly_log_detector.detectors.nets import NextKeyLSTM
@@ -504,36 +515,59 @@ class DeepLogDetector(Detector):
         missing = [p for p in [*params, "vocab_size"] if not isinstance(config, dict) or p not in config]
         if missing:
             raise ModelError(f"{where}: model config lacks {', '.join(missing)}")
-        det = cls(**{p: config[p] for p in params})
-        states = ckpt.get("state_dicts")
         try:
+            args = _checked_args(config, params)
+            keys = _checked_int(config["vocab_size"], "vocab_size", EOS + 1, MAX_VOCAB)
+            if vocab_size is not None and keys != vocab_size:
+                raise ValueError(f"the model predicts {keys:,} keys but the vocabulary has {vocab_size:,}")
+            vocab = ckpt.get("vocab")
+            if vocab is not None:
+                _check_vocab(vocab, keys)
+            det = cls(**args)
             det._check_settings()
-            det.vocab_size_ = int(config["vocab_size"])
-            if not isinstance(states, list) or len(states) != det.ensemble:
-                raise ValueError(f"expected {det.ensemble} networks")
+        except (AlogError, ValueError) as exc:
+            raise ModelError(f"{where}: invalid model arguments: {exc}") from None
+        states = ckpt.get("state_dicts")
+        if not isinstance(states, list) or len(states) != det.ensemble:
+            raise ModelError(f"{where}: expected {det.ensemble} networks' weights")
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            shapes = {k: tuple(v.shape) for k, v in NextKeyLSTM(keys, det.embed_dim, det.hidden,
+                                                                 det.layers).state_dict().items()}
+        for state in states:
+            check_state_dict(state, shapes, where)
+        try:
+            det.vocab_size_ = keys
             det.models_ = []
             for state in states:
                 model = NextKeyLSTM(det.vocab_size_, det.embed_dim, det.hidden, det.layers)
                 model.load_state_dict(state)
                 det.models_.append(model.eval())
-            det.tau_ = float(ckpt["tau"])
-            groups = ckpt.get("tau_by_group") or {}
-            det.tau_by_group_ = {str(k): float(v) for k, v in groups.items()}
-            if not np.isfinite([det.tau_, *det.tau_by_group_.values()]).all():
-                raise ValueError("tau is not finite")
-        except (AlogError, RuntimeError, TypeError, ValueError, KeyError) as exc:
+        except (RuntimeError, TypeError, ValueError, KeyError) as exc:
             raise ModelError(f"{where}: weights do not match the model config: {str(exc).splitlines()[0]}") from None
+        try:  # finite numbers only: a NaN threshold would silently turn every miss off
+            det.tau_ = finite(ckpt.get("tau"), "tau", 0.0)
+            groups = ckpt.get("tau_by_group") or {}
+            if not isinstance(groups, dict):
+                raise ValueError("tau_by_group must map groups to thresholds")
+            det.tau_by_group_ = {str(k): finite(v, f"the tau of {k!r}", 0.0) for k, v in groups.items()}
+            history = ckpt.get("history") or []
+            det.history_ = [finite(x, "a loss") for x in (history if isinstance(history, list) else [None])]
+        except ValueError as exc:
+            raise ModelError(f"{where}: invalid model values: {exc}") from None
         seen = ckpt.get("seen_keys")
-        if not isinstance(seen, list) or not all(isinstance(x, int) and 0 <= x < det.vocab_size_ for x in seen):
+        if not isinstance(seen, list) or not all(type(x) is int and 0 <= x < det.vocab_size_ for x in seen):
             raise ModelError(f"{where}: model lacks a valid 'seen_keys' list")
         det.seen_keys_ = np.asarray(seen, dtype=np.int64)
         pairs = ckpt.get("seen_pairs")
         if pairs is not None and not (isinstance(pairs, torch.Tensor) and pairs.dim() == 2
-                                      and pairs.shape[1] == det.seq_len + 1):
-            raise ModelError(f"{where}: 'seen_pairs' is not a (n, seq_len + 1) table")
+                                      and pairs.shape[1] == det.seq_len + 1 and not pairs.is_floating_point()
+                                      and not pairs.is_complex() and pairs.dtype != torch.bool):
+            raise ModelError(f"{where}: 'seen_pairs' is not an integer (n, seq_len + 1) table")
         det.seen_pairs_ = None if pairs is None else pairs.numpy().astype(np.int64)
-        det.vocab_ = ckpt.get("vocab")
-        det.history_ = list(ckpt.get("history") or [])
+        if det.seen_pairs_ is not None and len(det.seen_pairs_) and not (
+                (det.seen_pairs_ >= 0).all() and (det.seen_pairs_ < det.vocab_size_).all()):
+            raise ModelError(f"{where}: 'seen_pairs' holds keys outside the model's {det.vocab_size_:,}")
+        det.vocab_ = vocab
         det.train_stats_ = dict(ckpt.get("train_stats") or {})
         det.threshold_ = det._threshold()
         return det
@@ -548,10 +582,13 @@ class DeepLogDetector(Detector):
                     ("seq_len", "hidden", "layers", "embed_dim", "epochs", "batch_size", "ensemble",
                      "max_steps", "infer_batch_size")
                     if int(getattr(self, name)) < 1]
+        problems += [f"{name} must be at most {most:,}" for name, most in MAX_SIZES.items()
+                     if int(getattr(self, name)) > most]
         if self.k is not None and int(self.k) < 1:
             problems.append("k must be >= 1")
-        if not self.lr > 0:
-            problems.append("lr must be > 0")
+        # Written as "not inside" so that NaN, which fails every comparison, is refused too.
+        if not 0 < self.lr < math.inf:
+            problems.append("lr must be a finite number > 0")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             problems.append("top_p must be in (0, 1]")
         if not 0 <= self.calibration < 1:
@@ -560,8 +597,51 @@ class DeepLogDetector(Detector):
             problems.append("fa_budget must be in (0, 1)")
         if not 0 <= self.unk_rate < 1:
             problems.append("unk_rate must be in [0, 1)")
+        if not 0 <= self.min_delta < math.inf:
+            problems.append("min_delta must be a finite number >= 0")
         if problems:
             raise DataError("DeepLog settings: " + "; ".join(problems))
+
+
+def _checked_int(value: Any, name: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low:,}, {high:,}], not {value!r}")
+    return value
+
+
+# The types of the constructor's arguments, as a checkpoint must store them (None: may be null).
+_INT_ARGS = ("seq_len", "hidden", "layers", "embed_dim", "epochs", "batch_size", "patience", "seed",
+             "ensemble", "max_steps", "infer_batch_size")
+_FLOAT_ARGS = ("lr", "calibration", "fa_budget", "unk_rate", "min_delta")
+_BOOL_ARGS = ("eos", "seen_is_normal", "quiet")
+
+
+def _checked_args(config: dict, params: list[str]) -> dict[str, Any]:
+    """The constructor's arguments from a checkpoint's config, each of its exact JSON type (an int is
+    not a bool, a float is finite); ValueError naming the first that is not."""
+    args: dict[str, Any] = {}
+    for name in params:
+        v = config[name]
+        if name in _INT_ARGS or (name == "k" and v is not None):
+            args[name] = _checked_int(v, name, -(1 << 62) if name == "seed" else 0, 1 << 62)
+        elif name in _FLOAT_ARGS or (name == "top_p" and v is not None):
+            args[name] = finite(v, name)
+        elif name in _BOOL_ARGS:
+            if not isinstance(v, bool):
+                raise ValueError(f"{name} must be true or false, not {v!r}")
+            args[name] = v
+        else:
+            args[name] = v
+    return args
+
+
+def _check_vocab(vocab: Any, keys: int) -> None:
+    """A checkpoint's template -> index map must be a vocabulary of exactly its ``keys`` indices."""
+    if not isinstance(vocab, dict) or not all(isinstance(t, str) and type(i) is int and FIRST_TEMPLATE_INDEX <= i < keys
+                                              for t, i in vocab.items()):
+        raise ValueError(f"'vocab' must map templates to indices {FIRST_TEMPLATE_INDEX}..{keys - 1}")
+    if FIRST_TEMPLATE_INDEX + len(vocab) != keys:
+        raise ValueError(f"'vocab' has {len(vocab):,} templates for {keys:,} keys")
 
 
 def _cross_entropy(logits: Any, targets: Any) -> Any:

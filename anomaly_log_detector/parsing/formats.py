@@ -60,7 +60,7 @@ def _json_rate(lines: list[str]) -> float:
     def is_object(line: str) -> bool:
         try:
             return isinstance(json.loads(line), dict)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply (refused when parsed)
             return False
     return sum(map(is_object, lines)) / len(lines)
 

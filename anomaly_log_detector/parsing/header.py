@@ -17,7 +17,8 @@ A :class:`RegexFormat` runs RE2 patterns over a whole chunk with pyarrow compute
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Sequence
 
@@ -48,6 +49,17 @@ class HeaderColumns:
     pid: pa.Array
     level: pa.Array
     extra: dict[str, pa.Array] = field(default_factory=dict)  # other named fields (string)
+    refused: pa.Array | None = None  # string: why the format refuses a line (skipped, counted); null: kept
+
+    def drop_refused(self, batch):
+        """`batch` (a LineBatch) and these columns without the refused lines; the count per reason."""
+        keep = pc.is_null(self.refused)
+        reasons = Counter(pc.drop_null(self.refused).to_pylist())
+        kept = {f.name: getattr(self, f.name).filter(keep)
+                for f in fields(self) if f.name not in ("extra", "refused")}
+        head = HeaderColumns(**kept, extra={k: v.filter(keep) for k, v in self.extra.items()})
+        rows = keep.to_numpy(zero_copy_only=False)
+        return replace(batch, line_nos=batch.line_nos[rows], raw=batch.raw.filter(keep)), head, reasons
 
 
 class LogFormat:

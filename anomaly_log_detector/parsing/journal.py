@@ -4,6 +4,10 @@ A chunk is read by Arrow's JSON reader in one go. journald writes every field as
 binary MESSAGE is an array of byte values and any line may be foreign or truncated; then Arrow
 rejects the whole chunk, which is split in halves until the parts that hold such lines are small
 enough to read line by line with :mod:`json` (slower, same result).
+
+A line that :mod:`json` cannot read without recursing too deeply (``[[[[...]]]]`` nested thousands
+deep: Python's parser recurses per level) is refused, never parsed: it is skipped and counted with the
+reason :data:`TOO_DEEP` (``HeaderColumns.refused``), and the other lines of the chunk are parsed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ FIELDS = ("MESSAGE", "__REALTIME_TIMESTAMP", "_HOSTNAME", "SYSLOG_IDENTIFIER", "
           "SYSLOG_PID", "PRIORITY", "_SYSTEMD_UNIT")
 _SCHEMA = pa.schema([(name, pa.string()) for name in FIELDS])
 _SLOW_BELOW = 4096  # lines: parts this small are read with json.loads (at most 4 halvings of 64k)
+TOO_DEEP = "json nested too deeply"
 
 
 def _fast(lines: pa.Array) -> dict[str, pa.Array] | None:
@@ -50,31 +55,45 @@ def _text(value: object) -> str | None:
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
-def _slow(lines: pa.Array) -> tuple[dict[str, pa.Array], pa.Array]:
-    """Fields line by line; the second value flags the lines that are JSON objects."""
+def _fields(line: str | None) -> tuple[list[str | None] | None, str | None]:
+    """One line's fields (None when it is not a JSON object), or the reason it is refused."""
+    try:
+        obj = json.loads(line) if line is not None else None
+        return ([_text(obj.get(name)) for name in FIELDS] if isinstance(obj, dict) else None), None
+    except ValueError:
+        return None, None
+    except RecursionError:  # json.loads, or json.dumps of a nested field value
+        return None, TOO_DEEP
+
+
+def _slow(lines: pa.Array) -> tuple[dict[str, pa.Array], pa.Array, pa.Array]:
+    """Fields line by line; then the flag of each line that is a JSON object, the reason of each
+    refused line."""
     columns: dict[str, list[str | None]] = {name: [] for name in FIELDS}
     ok: list[bool] = []
+    refused: list[str | None] = []
     for line in lines.to_pylist():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            obj = None
-        ok.append(isinstance(obj, dict))
-        for name in FIELDS:
-            columns[name].append(_text(obj.get(name)) if isinstance(obj, dict) else None)
-    return {name: pa.array(values, pa.string()) for name, values in columns.items()}, pa.array(ok, pa.bool_())
+        values, reason = _fields(line)
+        ok.append(values is not None)
+        refused.append(reason)
+        for name, value in zip(FIELDS, values or [None] * len(FIELDS)):
+            columns[name].append(value)
+    return ({name: pa.array(values, pa.string()) for name, values in columns.items()}, pa.array(ok, pa.bool_()),
+            pa.array(refused, pa.string()))
 
 
-def _read(lines: pa.Array) -> tuple[dict[str, pa.Array], pa.Array]:
-    """All fields and the JSON-object flag of each line, as fast as the lines allow."""
+def _read(lines: pa.Array) -> tuple[dict[str, pa.Array], pa.Array, pa.Array]:
+    """All fields, the JSON-object flag and the refusal reason (null: kept) of each line, as fast as the
+    lines allow."""
     fields = _fast(lines)
     if fields is not None:
-        return fields, pc.is_valid(lines)
+        return fields, pc.is_valid(lines), pa.nulls(len(lines), pa.string())
     if len(lines) < _SLOW_BELOW:
         return _slow(lines)
     half = len(lines) // 2
-    (a, a_ok), (b, b_ok) = _read(lines.slice(0, half)), _read(lines.slice(half))
-    return {name: pa.concat_arrays([a[name], b[name]]) for name in FIELDS}, pa.concat_arrays([a_ok, b_ok])
+    (a, a_ok, a_no), (b, b_ok, b_no) = _read(lines.slice(0, half)), _read(lines.slice(half))
+    return ({name: pa.concat_arrays([a[name], b[name]]) for name in FIELDS}, pa.concat_arrays([a_ok, b_ok]),
+            pa.concat_arrays([a_no, b_no]))
 
 
 class JournalJsonFormat(LogFormat):
@@ -85,11 +104,12 @@ class JournalJsonFormat(LogFormat):
 
     def parse(self, lines: pa.Array) -> HeaderColumns:
         lines = as_string_array(lines)
-        fields, matched = _read(lines)
+        fields, matched, refused = _read(lines)
         message = pc.if_else(matched, pc.fill_null(fields["MESSAGE"], ""), lines)
         return HeaderColumns(
             content=message, matched=matched, timestamp=epoch_micros(fields["__REALTIME_TIMESTAMP"]),
             host=fields["_HOSTNAME"], process=pc.coalesce(fields["SYSLOG_IDENTIFIER"], fields["_COMM"]),
             pid=pc.coalesce(fields["_PID"], fields["SYSLOG_PID"]), level=severity_names(fields["PRIORITY"]),
             extra={"unit": fields["_SYSTEMD_UNIT"]},
+            refused=refused if refused.null_count < len(refused) else None,
         )

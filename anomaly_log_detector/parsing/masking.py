@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from anomaly_log_detector.errors import RulesError
+from anomaly_log_detector.jsonio import MAX_SETTINGS_BYTES, read_regular
 
 if TYPE_CHECKING:  # pyarrow is imported lazily: the CLI root must stay light
     import pyarrow as pa
@@ -225,14 +226,14 @@ class Masker:
         """Load a rules file; ``None`` means the packaged default ``data/rules.json``."""
         p = Path(path) if path is not None else DEFAULT_RULES
         try:
-            text = p.read_text(encoding="utf-8")
+            text = read_regular(p, MAX_SETTINGS_BYTES).decode("utf-8")  # no FIFO, no device, bounded
         except OSError as exc:
             raise RulesError(f"cannot read rules file {p}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise RulesError(f"rules file {p} is not UTF-8 text") from None
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise RulesError(f"rules file {p} is not valid JSON: {exc}") from None
         try:
             return cls.from_list(data, disabled_groups)

@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
@@ -34,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.config import ParseConfig
-from anomaly_log_detector.errors import InputError, StateError
+from anomaly_log_detector.errors import InputError, StateError, output_error
 from anomaly_log_detector.jsonio import write_json_atomic
 from anomaly_log_detector.parsing.formats import LogFormat, detect_format, get_format
 from anomaly_log_detector.parsing.masking import Masker
@@ -139,8 +140,10 @@ class ParsePipeline:
         """The Arrow part of a chunk: header split, masking, session ids, distinct messages.
         Thread-safe (pure functions over immutable arrays); Arrow kernels release the GIL, so the next
         chunk is prepared while Drain works on this one."""
+        head, refused = fmt.parse(batch.raw), None
+        if head.refused is not None:  # lines the format cannot read (JSON nested too deeply): skipped
+            batch, head, refused = head.drop_refused(batch)
         raw = batch.raw
-        head = fmt.parse(raw)
         masked = self.masker.mask_array(head.content)
         if isinstance(masked, pa.ChunkedArray):
             masked = masked.combine_chunks()
@@ -148,7 +151,7 @@ class ParsePipeline:
                    if self.session_pattern else pa.nulls(len(raw), pa.string()))
         unmatched = len(raw) - int(pc.sum(head.matched).as_py() or 0)
         return {"batch": batch, "head": head, "masked": masked, "session": session,
-                "encoded": pc.dictionary_encode(masked), "unmatched": unmatched}
+                "encoded": pc.dictionary_encode(masked), "unmatched": unmatched, "refused": refused}
 
     def _finish(self, prepared: dict) -> _Chunk:
         """Template ids (Drain, sequential and in order) and the chunk's table."""
@@ -161,7 +164,7 @@ class ParsePipeline:
         columns = {
             "line_no": pa.array(batch.line_nos, type=pa.int64()),
             "source": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
-                                                     pa.array([batch.source])).cast(pa.string()),
+                                                     pa.array([_text(batch.source)])).cast(pa.string()),
             "timestamp": head.timestamp,
             "host": head.host, "process": head.process, "pid": head.pid, "level": head.level,
             "session": prepared["session"],
@@ -186,37 +189,48 @@ class ParsePipeline:
             sources.extend(found)
             if path != STDIN and os.path.isdir(path):
                 in_folders.update(found)
-        os.makedirs(cfg.out_dir, exist_ok=True)
         final_path = os.path.join(cfg.out_dir, PARSED_FILE)
+        with _writing(cfg.out_dir):
+            os.makedirs(cfg.out_dir, exist_ok=True)
+            _remove_leftovers(final_path)
         progress = Progress("parse", unit="lines", quiet=cfg.quiet)
         batches = _ahead(read_batches(sources, self.stats, cfg.chunk_lines, cfg.max_line_bytes, in_folders))
         partial = _PartialWriter(final_path + ".partial")
+        # Any failure (a full disk, an interrupt: the CLI turns SIGTERM into one) removes the partial files.
         try:
-            with ThreadPoolExecutor(max_workers=PREPARE_THREADS) as pool:
-                pending: deque = deque()
-                fmt, source_no = None, -1
-                for batch in batches:
-                    if batch.source_no != source_no:  # a new source's first batch
-                        fmt, source_no = self._source_format(batch), batch.source_no
-                    pending.append(pool.submit(self._prepare, batch, fmt))
-                    if len(pending) < PREPARE_THREADS:
-                        continue
-                    self._write(pending.popleft().result(), partial, progress)
-                while pending:
-                    self._write(pending.popleft().result(), partial, progress)
+            with _writing(cfg.out_dir):
+                try:
+                    with ThreadPoolExecutor(max_workers=PREPARE_THREADS) as pool:
+                        pending: deque = deque()
+                        fmt, source_no = None, -1
+                        for batch in batches:
+                            if batch.source_no != source_no:  # a new source's first batch
+                                fmt, source_no = self._source_format(batch), batch.source_no
+                            pending.append(pool.submit(self._prepare, batch, fmt))
+                            if len(pending) < PREPARE_THREADS:
+                                continue
+                            self._write(pending.popleft().result(), partial, progress)
+                        while pending:
+                            self._write(pending.popleft().result(), partial, progress)
+                finally:
+                    batches.close()  # stops the read-ahead thread
+                    progress.close()
+                    partial.close()
+                rows = self._finalize(partial, final_path)
         finally:
-            partial.close()
-            progress.close()
-        rows = self._finalize(partial, final_path)
+            partial.remove()
         if cfg.drain_state and not cfg.frozen:
-            self.miner.save(cfg.drain_state)
+            with _writing(cfg.drain_state):
+                self.miner.save(cfg.drain_state)
         seconds = time.perf_counter() - started
         summary = self._summary(sources, rows, seconds, fixed)
-        _write_json(os.path.join(cfg.out_dir, SUMMARY_FILE), summary)
+        with _writing(cfg.out_dir):
+            _write_json(os.path.join(cfg.out_dir, SUMMARY_FILE), summary)
         return summary
 
     def _write(self, prepared: dict, partial: "_PartialWriter", progress: Progress) -> None:
         chunk = self._finish(prepared)
+        self.stats.skipped.update(prepared["refused"] or {})
         self.unmatched += chunk.unmatched
         partial.write(chunk.table)
         progress.update(chunk.table.num_rows, templates=len(self.miner))
@@ -232,26 +246,36 @@ class ParsePipeline:
         tmp = final_path + ".tmp"
         rows = 0
         preview: list[dict] = []
-        if partial.schema is None:
-            table = _empty_table()
-            pq.write_table(table, tmp)
-        else:
-            writer = None
-            for batch in _ahead(partial.batches()):
-                ids = batch.column("template_id").to_numpy()
-                text = pc.take(lookup_arr, pa.array(np.where(ids < 0, 0, ids)))
-                pos = batch.schema.get_field_index("template_id") + 1
-                table = pa.Table.from_batches([batch]).add_column(pos, "template", text)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=DICTIONARY_COLUMNS,
-                                              compression="lz4")
-                writer.write_table(table)
-                if len(preview) < 10:
-                    preview.extend(table.slice(0, 10 - len(preview)).to_pylist())
-                rows += table.num_rows
-            writer.close()
-            partial.remove()
-        os.replace(tmp, final_path)
+        writer = None
+        try:
+            if partial.schema is None:
+                table = _empty_table()
+                pq.write_table(table, tmp)
+            else:
+                for batch in _ahead(partial.batches()):
+                    ids = batch.column("template_id").to_numpy()
+                    text = pc.take(lookup_arr, pa.array(np.where(ids < 0, 0, ids)))
+                    pos = batch.schema.get_field_index("template_id") + 1
+                    table = pa.Table.from_batches([batch]).add_column(pos, "template", text)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=DICTIONARY_COLUMNS,
+                                                  compression="lz4")
+                    writer.write_table(table)
+                    if len(preview) < 10:
+                        preview.extend(table.slice(0, 10 - len(preview)).to_pylist())
+                    rows += table.num_rows
+                writer, done = None, writer
+                done.close()
+                partial.remove()
+            os.replace(tmp, final_path)
+        except BaseException:
+            if writer is not None:
+                try:
+                    writer.close()
+                except OSError:  # the disk is still full: the file goes anyway
+                    pass
+            _remove(tmp)
+            raise
         _write_json(os.path.join(self.config.out_dir, PREVIEW_FILE), preview)
         return rows
 
@@ -286,6 +310,8 @@ class ParsePipeline:
             "max_line_bytes": self.config.max_line_bytes,
             "templates": len(self.miner),
             "templates_new": len(self.miner) - self.templates_before,
+            "templates_folded": dict(self.miner.folded),  # the cap: DrainConfig.max_clusters_per_leaf
+            "template_explosion": self.miner.folded["messages"] > 0,
             "frozen": self.config.frozen,
             "unseen_lines": self.unseen_lines,
             "source_errors": st.source_errors,
@@ -343,7 +369,10 @@ def _ahead(items: Iterator, depth: int = 2) -> Iterator:
             yield item
     finally:
         stop.set()
-        while worker.is_alive():  # let the producer see `stop` (it never blocks for long)
+        # Let the producer see `stop`. It never blocks for long, except in a read of a pipe whose writer
+        # is still there (an interrupted `parse --input -`): that daemon thread is left behind.
+        deadline = time.monotonic() + 1.0
+        while worker.is_alive() and time.monotonic() < deadline:
             try:
                 box.get_nowait()
             except queue.Empty:
@@ -374,9 +403,9 @@ class _PartialWriter:
         self._writer.write_table(_conform(table, self.schema))
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         for path in self.paths:
@@ -389,8 +418,10 @@ class _PartialWriter:
                     yield batch
 
     def remove(self) -> None:
+        """Delete the segment files (those already gone are fine: called again after a failure)."""
+        self.close()
         for path in self.paths:
-            os.remove(path)
+            _remove(path)
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -399,6 +430,38 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     columns = [table.column(f.name).cast(f.type) if f.name in table.schema.names else pa.nulls(n, f.type)
                for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+@contextmanager
+def _writing(where: str) -> Iterator[None]:
+    """An OSError of a full disk, a quota, a read-only or forbidden place, as one OutputError naming
+    `where` (pyarrow's write errors name no file)."""
+    try:
+        yield
+    except OSError as exc:
+        error = output_error(exc, where)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _remove_leftovers(final_path: str) -> None:
+    """Delete the temporary files of an earlier run into the same folder that was killed (SIGKILL, power
+    loss) before it could: only our own names, ``parsed.parquet.tmp`` and ``parsed.parquet.partial.N``.
+    One run at a time writes a folder's parsed.parquet, so none of them can belong to a live run."""
+    folder, name = os.path.split(final_path)
+    pattern = re.compile(re.escape(name) + r"\.(tmp|partial\.[0-9]+)")
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                _remove(entry.path)
 
 
 def _modified(path: str | None) -> datetime | None:
@@ -410,6 +473,12 @@ def _modified(path: str | None) -> datetime | None:
     except OSError:
         return None
     return datetime.fromtimestamp(st.st_mtime, timezone.utc) if stat.S_ISREG(st.st_mode) else None
+
+
+def _text(path: str) -> str:
+    """A path as valid UTF-8 text: bytes of a file name that are not UTF-8 (kept by Python as surrogate
+    escapes) become visible `\\xNN` escapes instead of failing the Parquet write."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _session_pattern(regex: str | None) -> str | None:

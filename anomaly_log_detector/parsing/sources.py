@@ -225,17 +225,21 @@ def _to_arrow(body: bytes, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
 
 
 def _decode_one(raw: bytes, limit: int, stats: ReadStats) -> str:
-    if len(raw) > limit:
-        stats.truncated += 1
+    cut = len(raw) > limit
+    if cut:
         raw = _cut(raw, limit)
     if b"\x00" in raw:
         stats.nul_bytes += 1
         raw = raw.replace(b"\x00", "\ufffd".encode())
     try:
-        return raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError:
         stats.invalid_utf8 += 1
-        return raw.decode("utf-8", errors="replace")
+        raw = raw.decode("utf-8", errors="replace").encode()
+    if len(raw) > limit:  # U+FFFD (3 bytes) for a NUL or an invalid byte made it longer again
+        cut, raw = True, _cut(raw, limit)
+    stats.truncated += cut
+    return raw.decode("utf-8")
 
 
 def _cut(raw: bytes, limit: int) -> bytes:

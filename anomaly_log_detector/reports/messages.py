@@ -3,6 +3,8 @@
 Keys are stable identifiers (also stored in the result table as the `key` of each reason, so a reason
 can be re-rendered in another language later); values are ``str.format`` templates over named params.
 Adding a language is adding one dict to ``MESSAGES`` with the same keys (a test checks they match).
+Params that come from logs or file names (sessions, templates, paths) are formatted by the caller for
+its output (reports/escape.py: a code span in Markdown); a template never quotes them itself.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ _EN: dict[str, str] = {
         "DeepLog did not expect this template after the preceding ones: it ranked {rank} among the possible "
         "next templates (probability {prob:.4f}), outside the candidates it accepts.",
     "reason.deeplog_surprise":
-        "DeepLog did not expect this template after the preceding ones of `{session}`: a next template this "
+        "DeepLog did not expect this template after the preceding ones of {session}: a next template this "
         "unlikely or less has probability {tail:.1e} (surprise {surprise:.1f}, above what held-out normal "
         "lines needed).",
     "reason.alert_line":
@@ -29,7 +31,7 @@ _EN: dict[str, str] = {
         "DeepLog expected more events after this line: the session ends here unexpectedly (the end ranked "
         "{rank}, probability {prob:.4f}).",
     "reason.deeplog_session":
-        "DeepLog flagged session `{session}` ({misses} unexpected events in {windows} predictions); "
+        "DeepLog flagged session {session} ({misses} unexpected events in {windows} predictions); "
         "this is its first unexpected event.",
     "reason.baseline_evidence":
         "The baseline flagged lines {start}-{end} (window score {score:.3f}) and names this line as evidence "
@@ -57,10 +59,16 @@ _EN: dict[str, str] = {
         "This log does not fit the model: {reasons}. Nearly every line then looks anomalous, so the findings "
         "mostly show this mismatch rather than faults. Analyse it with a bundle trained on normal logs of the "
         "same system and format (train with the right --format or --log-format).",
+    # inputs that were not (wholly) read (workflows/infer.py): a banner of the report, plain text
+    "warning.source_errors":
+        "{n} input file(s) could not be read to the end (damaged or cut short); only the lines before the damage "
+        "were analysed: {errors}",
+    "warning.skipped": "Not every input was read: {note}.",
+    "warning.more": "... ({n} more in {file})",
     # report headings and labels
     "report.title": "Anomaly report",
     "report.warning": "WARNING",
-    "report.generated": "Folder: `{dir}`. Generated {time}.",
+    "report.generated": "Folder: {dir}. Generated {time}.",
     "report.summary": "Summary",
     "report.lines": "Parsed lines",
     "report.sources": "Sources",
@@ -106,7 +114,7 @@ _EN: dict[str, str] = {
     "comparative.target_share": "Target share",
     "comparative.ratio": "Ratio",
     "samples.title": "Anomalous log samples",
-    "samples.intro": "The top {n} anomalies of `{dir}` with {context} line(s) of context.",
+    "samples.intro": "The top {n} anomalies of {dir} with {context} line(s) of context.",
     "samples.sample": "Sample {rank}: {source} line(s) {lines}",
     "samples.why": "Why it was flagged",
     "samples.lines": "Lines",

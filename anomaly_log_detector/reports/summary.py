@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,18 @@ MAX_SHOWN_LINES = 10
 TOP_TEMPLATES = 10
 
 
-def render_reasons(reasons: list[dict], lang: str) -> list[dict]:
+def reason_text(reason: dict, lang: str, quote: Callable[[str], str] | None = None) -> str:
+    """The sentence of one reason. Its text params come from the log (a session, the nearest known
+    template): `quote` formats them for the output (escape.code_span for Markdown; as is for JSON)."""
+    params = reason["params"]
+    if quote is not None:
+        params = {k: quote(v) if isinstance(v, str) else v for k, v in params.items()}
+    return t(reason["key"], lang, **params)
+
+
+def render_reasons(reasons: list[dict], lang: str, quote: Callable[[str], str] | None = None) -> list[dict]:
     """Reasons with their sentence added under `text` (key and params kept for re-rendering)."""
-    return [{**r, "text": t(r["key"], lang, **r["params"])} for r in reasons]
+    return [{**r, "text": reason_text(r, lang, quote)} for r in reasons]
 
 
 def summary(keys: pd.DataFrame, hits: pd.DataFrame, table: pd.DataFrame, ran: list[str],

@@ -7,6 +7,7 @@
 * :mod:`.train` — parse normal logs, train the baseline and DeepLog, write the bundle.
 * :mod:`.incremental` / :mod:`.finetune` — continue a bundle on new normal logs.
 * :mod:`.infer` — parse a target with the bundle's frozen templates, detect, report; exit status.
+* :mod:`.paths` — where results may be written (output-folder guard) and their staged swap-in.
 * :mod:`.validate` — a 0-100 quality score with its components.
 * :mod:`.compare` — two bundles side by side.
 * :mod:`.batch` / :mod:`.comparative` — one file of a folder against the others.

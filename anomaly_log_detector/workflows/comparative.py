@@ -5,7 +5,8 @@ messages that match no baseline template become new templates (the "only in the 
 their first line), and the state's counts give each template's frequency on both sides (baseline =
 the training lines, from the bundle's state; target = what this parse added).
 
-Writes `comparative_analysis.json` and `comparative_analysis.md` into the output folder.
+Writes `comparative_analysis.json` and `comparative_analysis.md` into the output folder (log text in
+the Markdown through reports/escape.py; raw in the JSON).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.api import parse_logs
+from anomaly_log_detector.reports.escape import code_span
 from anomaly_log_detector.reports.inputs import PARSED, take_rows
-from anomaly_log_detector.reports.markdown import code_span
 from anomaly_log_detector.reports.messages import t
 from anomaly_log_detector.workflows.model import TrainedModel
 
@@ -95,17 +96,18 @@ def render(stats: dict[str, Any], lang: str = "en") -> str:
             baseline_lines=f"{stats['baseline_lines']:,}"), "",
           f"## {t('comparative.only_target', lang)} ({len(stats['templates_only_in_target'])})", ""]
     md += _table([t("report.count", lang), t("report.template", lang), t("comparative.first_line", lang)],
-                 [[x["count"], code_span(x["template"]),
-                   f"{x['first_line']['line_no']}: {code_span(x['first_line']['raw'])}"]
+                 [[x["count"], code_span(x["template"], table=True),
+                   f"{x['first_line']['line_no']}: {code_span(x['first_line']['raw'], table=True)}"]
                   for x in stats["templates_only_in_target"][:TOP]])
     md += ["", f"## {t('comparative.changed', lang)}", ""]
     md += _table([t("comparative.baseline_share", lang), t("comparative.target_share", lang),
                   t("comparative.ratio", lang), t("report.template", lang)],
                  [[f"{x['baseline_share']:.2%}", f"{x['target_share']:.2%}", f"{x['ratio']:.2f}",
-                   code_span(x["template"])] for x in stats["frequency_changes"]])
+                   code_span(x["template"], table=True)] for x in stats["frequency_changes"]])
     md += ["", f"## {t('comparative.missing', lang)}", ""]
     md += _table([t("comparative.baseline_share", lang), t("report.template", lang)],
-                 [[f"{x['baseline_share']:.2%}", code_span(x["template"])] for x in stats["missing_in_target"]])
+                 [[f"{x['baseline_share']:.2%}", code_span(x["template"], table=True)]
+                  for x in stats["missing_in_target"]])
     return "\n".join(md) + "\n"
 
 

@@ -13,8 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from anomaly_log_detector.reports.escape import terminal_safe
 from anomaly_log_detector.reports.inputs import ANOMALIES_JSONL
 from anomaly_log_detector.workflows.infer import infer_logs
+from anomaly_log_detector.workflows.paths import check_out_dir
 from anomaly_log_detector.workflows.model import TrainedModel, load_bundle
 from anomaly_log_detector.workflows.validate import quality
 
@@ -74,6 +76,9 @@ def compare_models(model_a: str | os.PathLike, model_b: str | os.PathLike, test_
     """Side-by-side facts of two bundles, plus their results on `test_log` when given (inference
     outputs under `out_dir/A` and `out_dir/B`, or a temporary folder). With `out_dir` the result is
     also written to `out_dir/compare.json` (its path under `output`)."""
+    if out_dir is not None:
+        for model_dir in (model_a, model_b):
+            check_out_dir(out_dir, [test_log] if test_log else [], model_dir=model_dir)
     a, b = load_bundle(model_a), load_bundle(model_b)
     fa, fb = model_facts(a), model_facts(b)
     rows = {label: {"A": fa.get(label, "-"), "B": fb.get(label, "-")} for label in {**fa, **fb}}
@@ -93,8 +98,10 @@ def compare_models(model_a: str | os.PathLike, model_b: str | os.PathLike, test_
 
 
 def format_columns(columns: dict[str, str], rows: dict[str, dict[str, Any]]) -> str:
-    """A plain-text table: one row per label, one column per key of `columns` (key -> heading)."""
-    cells = [["", *columns.values()]] + [[label, *(str(v.get(k, "-")) for k in columns)] for label, v in rows.items()]
+    """A plain-text table: one row per label, one column per key of `columns` (key -> heading). Cells
+    are terminal-safe (paths and formats may hold control characters: reports/escape.py)."""
+    cells = [[terminal_safe(c) for c in row] for row in
+             [["", *columns.values()]] + [[label, *(str(v.get(k, "-")) for k in columns)] for label, v in rows.items()]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])

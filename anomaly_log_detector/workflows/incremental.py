@@ -44,7 +44,8 @@ def train_incremental(old_dir: str | os.PathLike, inputs: str | Iterable[str], m
         quiet=quiet)
     old_templates = _templates(old.drain_state)
     old_training = old.metadata["training"]
-    with BundleWriter(model_dir, overwrite=overwrite) as writer, work_folder(writer.final_dir) as work:
+    with (BundleWriter(model_dir, overwrite=overwrite) as writer, work_folder(writer.final_dir) as work,
+          writer.output_errors()):
         (work / DRAIN_STATE).write_bytes(old.drain_state)
         (work / RULES).write_text(json.dumps(old.rules, ensure_ascii=False), encoding="utf-8")
         summary = parse_training_logs(paths, work, settings, str(work / RULES), ())

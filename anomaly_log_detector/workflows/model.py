@@ -9,7 +9,6 @@ bytes: JSON, and `torch.load(weights_only=True)` for DeepLog; nothing in the fol
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.bundle import BundleWriter, open_bundle
-from anomaly_log_detector.bundle.manifest import RESERVED_KEYS
+from anomaly_log_detector.bundle.manifest import METADATA, RESERVED_KEYS
 from anomaly_log_detector.errors import AlogError, BundleError
 
 if TYPE_CHECKING:  # the detectors import numpy/pandas/torch: loaded when a model is
@@ -73,7 +72,12 @@ class TrainedModel:
 
 
 def write_components(writer: BundleWriter, model: TrainedModel) -> None:
-    """Write every component of `model` into an open bundle writer (not committed yet)."""
+    """Write every component of `model` into an open bundle writer (not committed yet). Metadata that
+    `load_bundle` would refuse (a missing key, a non-finite number) is refused here, before writing."""
+    try:
+        check_metadata(model.metadata)
+    except ValueError as exc:
+        raise BundleError(f"cannot write the bundle: its metadata {exc}") from None
     model.vocab.save(writer.path(VOCAB))
     model.baseline.save(writer.path(BASELINE))
     if model.deeplog is not None:
@@ -96,59 +100,166 @@ def save_bundle(model: TrainedModel, model_dir: str | os.PathLike, overwrite: bo
         return writer.commit(trainer_metadata(model))
 
 
-def load_bundle(model_dir: str | os.PathLike) -> TrainedModel:
-    """Open, verify and load a bundle written by `save_bundle` (BundleError naming the problem)."""
+def load_bundle(model_dir: str | os.PathLike, onnx: bool = False, threads: int = 0) -> TrainedModel:
+    """Open, verify and load a bundle written by `save_bundle` (BundleError naming the problem).
+
+    This is the one check of a bundle: `infer`, `validate` and `bundle-info` all load through it, so
+    they accept and refuse the same bundles. Past the checksums it builds everything inference would
+    use, without running it: every detector (numbers finite, network shapes matching the vocabulary),
+    the masking rules, the template miner from its state, the header format and session regex, and
+    every value of metadata.json that the three commands read (:func:`check_metadata`). With `onnx`,
+    DeepLog is the bundle's ONNX export when it holds a current one (`convert-onnx`; ONNX Runtime with
+    `threads`, no torch), else the torch model; training (`train-incremental`) needs the torch model."""
     from anomaly_log_detector.detectors.alerting import AlertingDetector
     from anomaly_log_detector.detectors.baseline import BaselineDetector
-    from anomaly_log_detector.parsing.masking import Masker
-    from anomaly_log_detector.parsing.state import validate_state
 
     bundle = open_bundle(model_dir)
     where = bundle.dir
-    _check_params(bundle.metadata, where)
+    try:
+        check_metadata(bundle.metadata)
+    except ValueError as exc:
+        raise BundleError(f"{where / METADATA}: {exc}") from None
     try:
         vocab = Vocab.from_dict(bundle.read_json(VOCAB), str(where / VOCAB))
+        if bundle.metadata["vocab_size"] != vocab.size:
+            raise BundleError(f"{where / METADATA}: vocab_size {bundle.metadata['vocab_size']:,} differs from "
+                              f"the {vocab.size:,} indices of {VOCAB}")
         baseline = BaselineDetector.from_dict(bundle.read_json(BASELINE), str(where / BASELINE))
-        deeplog = _load_deeplog(bundle.read_bytes(DEEPLOG), where / DEEPLOG) if bundle.has(DEEPLOG) else None
+        deeplog = None
+        if onnx:
+            from anomaly_log_detector.detectors.deeplog_onnx import bundle_deeplog
+
+            deeplog = bundle_deeplog(bundle, vocab, threads=threads)
+        if deeplog is None and bundle.has(DEEPLOG):
+            deeplog = _load_deeplog(bundle.read_bytes(DEEPLOG), where / DEEPLOG, vocab.size)
         alerting = (AlertingDetector.from_dict(bundle.read_json(ALERTING), str(where / ALERTING))
                     if bundle.has(ALERTING) else None)
-        rules = bundle.read_json(RULES)
-        Masker.from_list(rules)
-        drain_state = bundle.read_bytes(DRAIN_STATE)
-        validate_state(json.loads(drain_state.decode("utf-8")))
+        model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=bundle.read_json(RULES),
+                             drain_state=bundle.read_bytes(DRAIN_STATE), metadata=bundle.metadata, dir=where,
+                             alerting=alerting)
+        _check_parser(model)
     except BundleError:
         raise
     except AlogError as exc:
         raise BundleError(f"{where}: invalid component: {exc}") from None
-    except ValueError as exc:  # the template state is not UTF-8 JSON
-        raise BundleError(f"{where / DRAIN_STATE}: not a template state ({exc})") from None
-    return TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=rules, drain_state=drain_state,
-                        metadata=bundle.metadata, dir=where, alerting=alerting)
+    return model
 
 
-def _check_params(metadata: dict[str, Any], where: Path) -> None:
-    """The settings inference reuses must be there (a bundle from another trainer may lack them)."""
-    params = metadata.get("params")
-    ok = (isinstance(params, dict) and isinstance(params.get("parser"), dict)
-          and isinstance(params.get("sequences"), dict) and "format" in params["parser"]
-          and params["sequences"].get("session_by") is not None)
-    if not ok:
-        raise BundleError(f"{where}: metadata lacks params.parser / params.sequences: not a bundle written "
-                          f"by `alog-detect train`")
+def _check_parser(model: TrainedModel) -> None:
+    """Build what `infer` builds to parse a target with the bundle's settings (AlogError if it cannot):
+    the parse pipeline over the bundle's rules and template state, exactly as inference opens them,
+    and the header format."""
+    import tempfile
+
+    from anomaly_log_detector.config import ParseConfig
+    from anomaly_log_detector.parsing.formats import get_format
+    from anomaly_log_detector.parsing.pipeline import ParsePipeline
+
+    p = model.parser
+    get_format(p["format"], p.get("log_format"), tz=p.get("tz"))
+    with tempfile.TemporaryDirectory(prefix="alog-check-") as tmp:
+        state, rules = model.write_parse_inputs(Path(tmp))
+        try:
+            ParsePipeline(ParseConfig(out_dir=tmp, format=p["format"], log_format=p.get("log_format"),
+                                      tz=p.get("tz"), rules_path=str(rules), drain_state=str(state), frozen=True,
+                                      session_regex=p.get("session_regex"), quiet=True))
+        except AlogError as exc:  # name the bundle's files, not the temporary copies
+            text = str(exc).replace(str(state), str(model.dir / DRAIN_STATE))
+            raise BundleError(f"{model.dir}: invalid component: "
+                              f"{text.replace(str(rules), str(model.dir / RULES))}") from None
 
 
-def _load_deeplog(data: bytes, where: Path) -> "DeepLogDetector":
-    """DeepLog from verified checkpoint bytes: `torch.load(weights_only=True)`, so no code runs."""
-    import warnings
+# What metadata.json must hold beyond the bundle writer's part: dotted key -> kind. "?" = may be null
+# or absent. A key below an absent or null object is not looked for. These are the values `infer`,
+# `validate` and `bundle-info` read; a number must be a finite JSON number (not "nan", not a string).
+_METADATA_KEYS = {
+    "params": "object", "params.parser": "object", "params.parser.format": "text",
+    "params.parser.log_format": "text?", "params.parser.session_regex": "text?", "params.parser.tz": "text?",
+    "params.sequences": "object", "params.sequences.session_by": "text", "params.sequences.session_gap": "number?",
+    "params.incidents": "object?", "params.incidents.gap": "number", "params.workflow": "object?",
+    "log_format": "text?", "vocab_size": "count", "templates": "count",
+    "losses": "object", "losses.deeplog": "numbers?",
+    "thresholds": "object", "thresholds.baseline": "number",
+    "training": "object", "training.lines_parsed": "count", "training.train_lines": "count",
+    "training.holdout_lines": "count", "training.lines_total": "count?", "training.deeplog": "object?",
+    "holdout": "object?", "holdout.lines": "count", "holdout.flagged_lines": "count",
+    "holdout.unseen_lines": "count", "holdout.windows": "count", "holdout.false_alarm_rate": "number",
+    "holdout.template_coverage": "number", "holdout.baseline_threshold": "number",
+    "holdout.window_score_quantile": "number", "holdout.flagged_lines_by_detector": "counts",
+    "inputs": "list?", "warnings": "texts?", "incremental": "object?", "incremental.from": "text",
+}
+_MISSING = object()
 
-    import torch
 
+def check_metadata(meta: dict[str, Any]) -> None:
+    """Check every stored parameter of a bundle's metadata.json (ValueError naming the key): the
+    types and ranges of `_METADATA_KEYS`, finite thresholds, and the settings `infer` reuses."""
+    from anomaly_log_detector.builders.deeplog import SESSION_BY
+    from anomaly_log_detector.workflows.settings import TrainSettings
+
+    for key, kind in _METADATA_KEYS.items():
+        *parents, name = key.split(".")
+        node: Any = meta
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        value = node.get(name, _MISSING)
+        if kind.endswith("?"):
+            if value is _MISSING or value is None:
+                continue
+            kind = kind[:-1]
+        if value is _MISSING:
+            raise ValueError(f"lacks {key} (not a bundle written by `alog-detect train`)")
+        _check_value(value, kind, key)
+    params = meta["params"]
+    if params["sequences"]["session_by"] not in SESSION_BY:
+        raise ValueError(f"params.sequences.session_by must be one of {', '.join(SESSION_BY)}")
+    gap = params["sequences"].get("session_gap")
+    if gap is not None and not gap > 0:
+        raise ValueError("params.sequences.session_gap must be > 0 seconds")
+    if (params.get("incidents") or {}).get("gap", 0.0) < 0:
+        raise ValueError("params.incidents.gap must be >= 0 seconds")
+    for name, value in meta["thresholds"].items():
+        if value is not None:
+            _check_value(value, "number", f"thresholds.{name}")
+    if params.get("workflow") is not None:
+        try:
+            TrainSettings.from_dict(params["workflow"])
+        except (AlogError, TypeError, ValueError) as exc:
+            raise ValueError(f"params.workflow: {exc}") from None
+
+
+def _check_value(value: Any, kind: str, key: str) -> None:
+    from anomaly_log_detector.jsonio import finite
+
+    if kind == "number":
+        finite(value, key)
+    elif kind == "count":
+        if type(value) is not int or value < 0:
+            raise ValueError(f"{key} must be a count (an integer >= 0), not {value!r}")
+    elif kind == "numbers":
+        if not isinstance(value, list):
+            raise ValueError(f"{key} must be a list of numbers")
+        for item in value:
+            finite(item, f"a value of {key}")
+    elif kind == "counts":
+        if not isinstance(value, dict):
+            raise ValueError(f"{key} must map names to counts")
+        for item in value.values():
+            _check_value(item, "count", f"a value of {key}")
+    elif kind == "texts":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{key} must be a list of texts")
+    elif not isinstance(value, {"object": dict, "list": list, "text": str}[kind]):
+        raise ValueError(f"{key} must be {'an' if kind == 'object' else 'a'} {kind}, not {type(value).__name__}")
+
+
+def _load_deeplog(data: bytes, where: Path, vocab_size: int) -> "DeepLogDetector":
+    """DeepLog from verified checkpoint bytes: `torch.load(weights_only=True)`, so no code runs; its
+    arguments and shapes are checked against the bundle's vocabulary before a network is built."""
+    from anomaly_log_detector.detectors.checkpoint import load_checkpoint_bytes
     from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # refused by the safe unpickler, or not a torch file
-        raise BundleError(f"{where}: not a loadable DeepLog model ({type(exc).__name__})") from None
-    return DeepLogDetector.from_checkpoint(ckpt, str(where))
+    ckpt = load_checkpoint_bytes(data, str(where), "DeepLog model")
+    return DeepLogDetector.from_checkpoint(ckpt, str(where), vocab_size=vocab_size)

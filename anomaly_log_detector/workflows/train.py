@@ -13,7 +13,9 @@
    did not converge.
 7. Write the bundle atomically (bundle/store.py): a crash or kill leaves nothing at the final path.
 
-Intermediate files live in a hidden `.NAME.work-*` folder beside the bundle, removed at the end.
+Intermediate files live in a hidden `.NAME.work-PID-*` folder beside the bundle, removed at the end (a
+killed run's by the next one: see BundleWriter). The writer's lock makes a second training of the same
+bundle fail at once; a full disk is one error naming the bundle, with every partial file removed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,12 +33,16 @@ import pandas as pd
 from anomaly_log_detector.api import parse_logs
 from anomaly_log_detector.builders.deeplog import read_parsed, template_vocab
 from anomaly_log_detector.bundle import BundleWriter, input_fingerprints
+from anomaly_log_detector.bundle.store import scratch_folder
 from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.parsing.miner import explosion_note
 from anomaly_log_detector.parsing.sources import skipped_note
+from anomaly_log_detector.reports.escape import terminal_safe
 from anomaly_log_detector.reports.inputs import PARSED
 from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 from anomaly_log_detector.workflows.detect import LINE_COLUMNS, OPTIONAL_COLUMNS, sequences
 from anomaly_log_detector.workflows.holdout import holdout_rows, measure_normal, write_tail
+from anomaly_log_detector.workflows.paths import check_out_dir
 from anomaly_log_detector.workflows.model import DRAIN_STATE, TrainedModel, trainer_metadata, write_components
 from anomaly_log_detector.workflows.settings import AUTO_SESSION_BY, TrainSettings
 
@@ -47,9 +52,10 @@ FALSE_ALARM_BUDGET = 0.01
 
 @contextmanager
 def work_folder(target: Path) -> Iterator[Path]:
-    """A hidden scratch folder beside `target`, removed on exit (a killed run leaves it, never a bundle)."""
+    """A hidden scratch folder ``.NAME.work-PID-*`` beside `target`, removed on exit (a killed run
+    leaves it, never a bundle; the next BundleWriter of `target` removes it)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f".{target.name}.work-", dir=target.parent))
+    path = scratch_folder(target, "work")
     try:
         yield path
     finally:
@@ -65,7 +71,10 @@ def parse_training_logs(paths: list[str], work: Path, settings: TrainSettings, r
                          quiet=settings.quiet)
     note = skipped_note(summary)
     if note:  # loud even with --quiet, like parse: a file a user expected may not have been read
-        print(note, file=sys.stderr, flush=True)
+        print(terminal_safe(note), file=sys.stderr, flush=True)
+    explosion = explosion_note(summary)  # a noisy or hostile training log: templates were folded
+    if explosion:
+        print(explosion, file=sys.stderr, flush=True)
     if summary["lines_parsed"] == 0:
         raise DataError(f"no log lines to train on in {', '.join(paths)} ({summary['lines_read']:,} lines read)")
     return summary
@@ -190,9 +199,11 @@ def train_model(inputs: str | Iterable[str], model_dir: str | os.PathLike,
     from anomaly_log_detector.parsing.masking import Masker
 
     paths = [inputs] if isinstance(inputs, str) else [str(p) for p in inputs]
+    check_out_dir(model_dir, paths, option="--model-dir")
     started = time.perf_counter()
     rules = Masker.from_file(settings.rules, settings.disabled_masks).to_list()
-    with BundleWriter(model_dir, overwrite=overwrite) as writer, work_folder(writer.final_dir) as work:
+    with (BundleWriter(model_dir, overwrite=overwrite) as writer, work_folder(writer.final_dir) as work,
+          writer.output_errors()):
         summary = parse_training_logs(paths, work, settings, settings.rules, settings.disabled_masks)
         model = fit_parsed(work, summary, settings, rules)
         model.metadata["inputs"] = input_fingerprints(e["source"] for e in summary["sources"])  # files read
@@ -200,7 +211,7 @@ def train_model(inputs: str | Iterable[str], model_dir: str | os.PathLike,
         write_components(writer, model)
         final = writer.commit(trainer_metadata(model))
     for warning in model.metadata["warnings"]:
-        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
+        print(terminal_safe(f"WARNING: {warning}"), file=sys.stderr, flush=True)
     return training_summary(final, model.metadata)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.workflows.holdout import measure_normal
 from anomaly_log_detector.workflows.infer import parse_target
+from anomaly_log_detector.workflows.paths import check_out_dir
 from anomaly_log_detector.workflows.model import TrainedModel, load_bundle
 
 GOOD = 85.0
@@ -91,6 +92,10 @@ def validate_model(model_dir: str | os.PathLike, validation_log: str | None = No
     """Score a bundle on its held-out lines, or on `validation_log` (normal lines) processed into
     `out_dir` (a temporary folder when None). `passed` is False only when the score is below
     `min_score` (None: no minimum)."""
+    if min_score is not None and not 0 <= min_score <= 100:  # NaN fails this too
+        raise DataError(f"the minimum score must be a number in [0, 100], not {min_score!r}")
+    if out_dir is not None:
+        check_out_dir(out_dir, [validation_log] if validation_log else [], model_dir=model_dir)
     model = model or load_bundle(model_dir)
     if validation_log is None:
         holdout = model.metadata.get("holdout")

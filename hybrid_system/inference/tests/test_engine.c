@@ -1,0 +1,233 @@
+/* test_engine.c - unit tests of the engine's pure parts: JSON reading and escaping, line repair,
+ * masking with the repository's rules.json, frozen template matching, header splitting, the verdict
+ * arithmetic. Prints "N passed, N failed"; exit status 1 when any failed.
+ * Usage: test_engine [RULES_JSON]   (default: ../../rules.json, the packaged default rules) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "header.h"
+#include "json.h"
+#include "mask.h"
+#include "match.h"
+#include "scorer.h"
+#include "text.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (cond) passed++;                                                \
+        else {                                                             \
+            failed++;                                                      \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fputc('\n', stderr);                                           \
+        }                                                                  \
+    } while (0)
+
+static void test_json(void) {
+    json_value v;
+    char err[200];
+    const char *doc = "{\"a\": [1, 2.5, -3e2, true, false, null], \"s\": \"x\\u00e9\\ud83d\\ude00\\n\", \"o\": {}}";
+    CHECK(json_parse(doc, strlen(doc), &v, err, sizeof err) == 0, "parse: %s", err);
+    const json_value *a = json_get(&v, "a"), *s = json_get(&v, "s");
+    CHECK(a && a->type == JSON_ARRAY && a->len == 6 && a->items[2].number == -300, "array");
+    CHECK(s && s->len == 8 && !memcmp(s->str, "x\xc3\xa9\xf0\x9f\x98\x80\n", 8), "string escapes");
+    json_free(&v);
+    const char *bad[] = {"", "{", "[1,]", "{\"a\" 1}", "\"\\x\"", "[1] 2", "\"a\nb\"", "01x", "[[[[", "tru"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK(json_parse(bad[i], strlen(bad[i]), &v, err, sizeof err) == -1, "refuses %s", bad[i]);
+    char deep[300];
+    memset(deep, '[', sizeof deep);
+    CHECK(json_parse(deep, sizeof deep, &v, err, sizeof err) == -1, "depth limit");
+}
+
+static void test_escape(void) {
+    buf_t b = {0};
+    json_escape(&b, "a\"b\\c\n\x01\xc3\xa9", 9);
+    CHECK(!strcmp(b.data, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\""), "escape: %s", b.data);
+    buf_free(&b);
+}
+
+static void test_repair(void) {
+    buf_t b = {0};
+    repair_line("a\0b", 3, 100, &b);
+    CHECK(b.len == 5 && !memcmp(b.data, "a\xef\xbf\xbd" "b", 5), "NUL -> U+FFFD");
+    repair_line("x\xff\xc3y", 4, 100, &b);  /* two invalid pieces, each one U+FFFD */
+    CHECK(b.len == 8 && !memcmp(b.data, "x\xef\xbf\xbd\xef\xbf\xbdy", 8), "invalid UTF-8");
+    repair_line("\xe2\x82z", 3, 100, &b);   /* truncated 3-byte sequence: one U+FFFD (maximal subpart) */
+    CHECK(b.len == 4 && !memcmp(b.data, "\xef\xbf\xbdz", 4), "maximal subpart");
+    repair_line("\xed\xa0\x80", 3, 100, &b); /* a surrogate: three U+FFFD as Python */
+    CHECK(b.len == 9, "surrogate bytes: %zu", b.len);
+    repair_line("ab\xc3\xa9", 4, 3, &b);     /* cut inside a character: the character goes */
+    CHECK(b.len == 2 && !memcmp(b.data, "ab", 2), "cut on a boundary");
+    CHECK(is_blank(" \t\r", 3) && is_blank("", 0) && is_blank("\xc2\xa0", 2) && !is_blank(" a", 2), "blank");
+    buf_free(&b);
+}
+
+static void test_mask(const char *rules_path) {
+    size_t n;
+    char *text = read_file(rules_path, 1 << 24, &n);
+    CHECK(text != NULL, "read %s", rules_path);
+    if (!text) return;
+    json_value rules;
+    char err[300];
+    CHECK(json_parse(text, n, &rules, err, sizeof err) == 0, "rules: %s", err);
+    free(text);
+    masker *m = masker_new(&rules, err, sizeof err);
+    CHECK(m != NULL, "masker: %s", err);
+    json_free(&rules);
+    if (!m) return;
+    static const char *cases[][2] = {
+        {"Accepted password for root from 10.0.0.1 port 22 ssh2", "Accepted password for root from <IP> port <NUM> ssh2"},
+        {"sshd[1234]: session opened pid=77", "sshd[<PID>]: session opened pid= <PID>"},
+        {"GET http://x.com/a?b=1 took 12ms", "GET <URL> took <NUM>"},
+        {"blk_-123456 at 0x1f3a /var/log/x.log", "<NUM> at <SEQ>"},
+        {"user \"bob smith\" uid=1000 on sda1", "user \"<STR>\" uid= <NUM> on <DEV>"},
+        {"Mon Jan  2 03:04:05 2024 host.example.com up", "<SEQ> up"},
+        {"caf\xc3\xa9 10.1.2.3 \xc3\xa9t\xc3\xa9 deadbeef12", "caf\xc3\xa9 <IP> \xc3\xa9t\xc3\xa9 <HEX>"},
+        {"a <NUM> <IP> b", "a <SEQ> b"},
+        {"", ""},
+    };
+    buf_t out = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        CHECK(masker_apply(m, cases[i][0], strlen(cases[i][0]), &out) == 0, "apply");
+        CHECK(!strcmp(out.data, cases[i][1]), "mask(%s) = %s, want %s", cases[i][0], out.data, cases[i][1]);
+    }
+    /* a long hostile line: finishes (JIT or match limit), never crashes */
+    size_t big = 70000;
+    char *s = malloc(big);
+    for (size_t i = 0; i < big; i++) s[i] = "a1-_/.:"[i % 7];
+    CHECK(masker_apply(m, s, big, &out) == 0, "long line");
+    free(s);
+    buf_free(&out);
+    masker_free(m);
+    /* masks with groups; a rule that does not compile is refused with its number */
+    const char *doc = "[{\"name\":\"x\",\"group\":\"g\",\"pattern\":\"(a)(b)?c\",\"mask\":\"<\\\\2\\\\1>\"}]";
+    json_parse(doc, strlen(doc), &rules, err, sizeof err);
+    m = masker_new(&rules, err, sizeof err);
+    json_free(&rules);
+    CHECK(m != NULL, "group rule: %s", err);
+    if (m) {
+        buf_t o = {0};
+        masker_apply(m, "ac abc", 6, &o);
+        CHECK(!strcmp(o.data, "<a> <ba>"), "unset group is empty: %s", o.data);
+        buf_free(&o);
+        masker_free(m);
+    }
+    doc = "[{\"name\":\"x\",\"group\":\"g\",\"pattern\":\"(a\",\"mask\":\"y\"}]";
+    json_parse(doc, strlen(doc), &rules, err, sizeof err);
+    m = masker_new(&rules, err, sizeof err);
+    json_free(&rules);
+    CHECK(m == NULL && strstr(err, "rule 0"), "bad pattern refused: %s", err);
+    masker_free(m);
+}
+
+static void test_match(void) {
+    /* tests/test_miner.py::test_frozen_matching_rules and ..._masks_of_any_kind_alike */
+    matcher *m = matcher_new(NULL, 0);
+    const char *t[] = {"a <*> c d", "a b c d", "<*> b <*> d", "x <*> <*> d"};
+    for (int i = 0; i < 4; i++) matcher_add(m, i + 1, t[i], strlen(t[i]), 100 + i + 1);
+    matcher_finish(m);
+    const char *msgs[] = {"a b c d", "a z c d", "q b q d", "a b c", "a  z\tc d", "x b y d", ""};
+    const int want[] = {2, 1, 3, -1, 1, 3, -1};
+    for (int i = 0; i < 7; i++) {
+        long id;
+        int v = matcher_match(m, msgs[i], strlen(msgs[i]), -7, &id);
+        CHECK(id == want[i] && v == (want[i] < 0 ? -7 : 100 + want[i]), "match(%s) = %ld, want %d", msgs[i], id, want[i]);
+    }
+    matcher_free(m);
+    m = matcher_new(NULL, 0);
+    const char *u[] = {"iar <HEX> dear rhost=<IP>", "iar <*> dear done"};
+    for (int i = 0; i < 2; i++) matcher_add(m, i + 1, u[i], strlen(u[i]), i + 1);
+    matcher_finish(m);
+    const char *msgs2[] = {"iar <NUM> dear rhost=<HOST>", "iar 12 dear rhost=<IP>", "iar <NUM> dear done",
+                           "iar <NUM> dear rhost=x"};
+    const int want2[] = {1, -1, 2, -1};
+    for (int i = 0; i < 4; i++) {
+        long id;
+        matcher_match(m, msgs2[i], strlen(msgs2[i]), -1, &id);
+        CHECK(id == want2[i], "mask kinds alike: match(%s) = %ld, want %d", msgs2[i], id, want2[i]);
+    }
+    matcher_free(m);
+    const char *delims[] = {"="};
+    m = matcher_new(delims, 1);
+    matcher_add(m, 1, "k <*>", 5, 1);
+    matcher_finish(m);
+    long id;
+    matcher_match(m, "k=v", 3, -1, &id);
+    CHECK(id == 1, "extra delimiters");
+    matcher_free(m);
+}
+
+static void test_header(void) {
+    char err[200];
+    header_parser *h = header_new("syslog", civil_seconds(2025, 6, 1, 0, 0, 0), 0, err, sizeof err);
+    CHECK(h != NULL, "syslog: %s", err);
+    header_t x;
+    const char *l = "Mar  1 00:00:01 db-01 sshd[42]: Accepted x";
+    header_split(h, l, strlen(l), &x);
+    CHECK(x.host_len == 5 && !memcmp(x.host, "db-01", 5) && x.process_len == 4 && x.pid_len == 2 &&
+          !strcmp(x.content, "Accepted x") && x.has_time && x.time == civil_seconds(2025, 3, 1, 0, 0, 1), "syslog split");
+    l = "Dec 31 23:59:59 h kernel: boom";  /* after the reference by more than a day: last year */
+    header_split(h, l, strlen(l), &x);
+    CHECK(x.has_time && x.time == civil_seconds(2024, 12, 31, 23, 59, 59) && !x.pid && !strcmp(x.content, "boom"),
+          "year rollover");
+    l = "2024-01-02T03:04:05.5+01:00 host msg without tag";
+    header_split(h, l, strlen(l), &x);
+    CHECK(x.has_time && x.time == civil_seconds(2024, 1, 2, 2, 4, 5.5) && !x.process &&
+          !strcmp(x.content, "msg without tag"), "ISO time, no tag");
+    l = "not a syslog line";
+    header_split(h, l, strlen(l), &x);
+    CHECK(!x.host && !x.has_time && x.content == l, "unmatched line is all message");
+    header_free(h);
+    h = header_new("bgl", 0, 0, err, sizeof err);
+    CHECK(h == NULL && strstr(err, "not supported"), "unsupported preset: %s", err);
+    h = header_new("raw", 0, 0, err, sizeof err);
+    header_split(h, "a b", 3, &x);
+    CHECK(x.content_len == 3 && !x.host, "raw");
+    header_free(h);
+}
+
+static void test_verdict(void) {
+    double a[300];
+    for (int i = 0; i < 300; i++) a[i] = 1.0 / (i + 1);
+    double seq = 0;
+    for (int i = 0; i < 300; i++) seq += a[i];
+    CHECK(fabs(pairwise_sum(a, 300) - seq) < 1e-12, "pairwise sum");
+    float row[4] = {logf(0.1f), logf(0.2f), logf(0.3f), logf(0.4f)};
+    rule_t cal = {0, -1, 30};
+    verdict_t v;
+    verdict_compute(row, 4, 1, 0, 0, 1.0, &cal, &v);
+    CHECK(v.rank == 3 && fabs(v.tail - 0.3) < 1e-6 && fabs(v.surprise - (-log10(v.tail))) < 1e-12 && v.hit,
+          "calibrated hit: rank %ld tail %g", v.rank, v.tail);
+    verdict_compute(row, 4, 0, 0, 0, 0.5, &cal, &v);  /* tail 0.1: surprise 1 > 0.5 */
+    CHECK(!v.hit, "calibrated miss");
+    verdict_compute(row, 4, 0, 0, 1, 0.5, &cal, &v);
+    CHECK(v.hit, "seen pair never misses");
+    verdict_compute(row, 4, 3, 1, 1, 0.5, &cal, &v);
+    CHECK(!v.hit && v.surprise == 30, "novel always misses");
+    rule_t topk = {2, -1, 30};
+    verdict_compute(row, 4, 2, 0, 0, 0, &topk, &v);
+    CHECK(v.hit, "top-2 hit");
+    verdict_compute(row, 4, 1, 0, 0, 0, &topk, &v);
+    CHECK(!v.hit, "top-2 miss");
+    int top[3];
+    float tie[4] = {0.5f, 0.9f, 0.9f, 0.1f};
+    top_keys(tie, 4, 3, top);
+    CHECK(top[0] == 1 && top[1] == 2 && top[2] == 0, "top keys, ties to the lower key");
+}
+
+int main(int argc, char **argv) {
+    test_json();
+    test_escape();
+    test_repair();
+    test_mask(argc > 1 ? argv[1] : "../../rules.json");
+    test_match();
+    test_header();
+    test_verdict();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,144 @@
+"""The C engine (hybrid_system/inference/): its C unit tests, and parity with the Python path on the
+same log: the same template index for every line and the same DeepLog verdicts (misses = alerts).
+
+Skipped, with the reason, when gcc / make / npm or the PCRE2 headers are missing, or when the ONNX
+Runtime headers cannot be fetched (offline). In CI npm is reachable and the test runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ENGINE_DIR = REPO / "hybrid_system" / "inference"
+ENGINE = ENGINE_DIR / "build" / "alog-engine"
+
+
+def _run_cli(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "anomaly_log_detector", *args], check=True, capture_output=True, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def built():
+    for tool in ("gcc", "make", "npm", "openssl"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed: the C engine cannot be built")
+    if not Path("/usr/include/pcre2.h").exists():
+        pytest.skip("PCRE2 headers missing: apt-get install -y libpcre2-dev")
+    fetch = subprocess.run([str(REPO / "scripts" / "fetch_ort_headers.sh")], capture_output=True, text=True)
+    if fetch.returncode != 0:
+        pytest.skip(f"ONNX Runtime headers unavailable (npm offline?): {fetch.stderr.strip()[-300:]}")
+    proc = subprocess.run(["make", "-C", str(ENGINE_DIR), "all"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return ENGINE
+
+
+def test_c_unit_tests_pass(built):
+    proc = subprocess.run([str(ENGINE_DIR / "build" / "test_engine"), str(REPO / "rules.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith(", 0 failed"), proc.stdout
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    d = tmp_path_factory.mktemp("c_engine")
+    _run_cli("gen-synth", "--out", str(d / "normal.log"), "--lines", "3000", "--anomaly-rate", "0", "--seed", "3")
+    _run_cli("gen-synth", "--out", str(d / "target.log"), "--lines", "2000", "--anomaly-rate", "0.05", "--seed", "4")
+    _run_cli("hybrid-pipeline", "--log-file", str(d / "normal.log"), "--models-dir", str(d / "m"), "--auto-deploy",
+             "--epochs", "2", "--max-steps", "60", "--hidden", "16", "--layers", "1", "--embed-dim", "8", "--quiet")
+    return d
+
+
+def compare(py_dir: Path, c_lines: list[dict]) -> dict:
+    """Python's per-window table against the C engine's --all output, line by line."""
+    w = pd.read_parquet(py_dir / "deeplog_infer.parquet").dropna(subset=["line_no"])
+    c = pd.DataFrame(c_lines)
+    m = w.merge(c, left_on="line_no", right_on="line", how="outer", indicator=True, suffixes=("_py", "_c"))
+    both = m[m["_merge"] == "both"]
+    return {
+        "python_windows": len(w), "c_lines": len(c), "unpaired": int((m["_merge"] != "both").sum()),
+        "template_differs": int((both["target"] != both["template"]).sum()),
+        "session_differs": int((both["session_py"] != both["session_c"]).sum()),
+        "verdict_differs": int((both["in_topk"].astype(bool) == both["alert"].astype(bool)).sum()),
+        "novel_differs": int((both["is_novel"].astype(bool) != both["novel"].astype(bool)).sum()),
+        "rank_differs": int((both["rank_py"] != both["rank_c"]).sum()),
+        "max_surprise_diff": float(np.abs(both["surprise_py"].astype(float) - both["surprise_c"].astype(float)).max()),
+        "python_misses": int((~w["in_topk"].astype(bool)).sum()), "c_alerts": int(c["alert"].sum()),
+    }
+
+
+def test_c_engine_equals_python_on_the_same_log(built, bundle):
+    from anomaly_log_detector import api
+
+    api.infer_logs(str(bundle / "m" / "model"), [str(bundle / "target.log")], str(bundle / "py"))
+    proc = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), "--all", "--stats",
+                           str(bundle / "target.log")], capture_output=True, text=True)
+    assert proc.returncode in (0, 1), proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    got = compare(bundle / "py", lines)
+    assert got["unpaired"] == 0 and got["python_windows"] == got["c_lines"] == 2000, got
+    for key in ("template_differs", "session_differs", "verdict_differs", "novel_differs", "rank_differs"):
+        assert got[key] == 0, got
+    assert got["max_surprise_diff"] <= 1e-4, got  # torch vs ONNX Runtime float32 (validated <= 1e-5 on log-probs)
+    assert got["python_misses"] == got["c_alerts"] > 0, got
+    # Without --all only the alerts are printed, one JSON line each, and the exit status says so.
+    alerts = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), str(bundle / "target.log")],
+                            capture_output=True, text=True)
+    assert alerts.returncode == 1
+    printed = [json.loads(x) for x in alerts.stdout.splitlines()]
+    assert [a["line"] for a in printed] == [x["line"] for x in lines if x["alert"]]
+    assert all({"line", "entity", "template", "surprise", "expected"} <= set(a) for a in printed)
+    # stdin gives the same verdicts
+    with open(bundle / "target.log", "rb") as f:
+        piped = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), "--year", "2025"],
+                               stdin=f, capture_output=True, text=True)
+    assert [json.loads(x)["line"] for x in piped.stdout.splitlines()] == [a["line"] for a in printed]
+
+
+def test_malformed_input_never_crashes(built, bundle, tmp_path):
+    rng = np.random.default_rng(0)
+    normal = (bundle / "target.log").read_bytes().splitlines(keepends=True)[:50]
+    cases = {
+        "empty": b"",
+        "blank": b"\n\n  \r\n\t\n",
+        "nul_and_invalid_utf8": b"Mar  1 00:00:00 h sshd[1]: a\x00b\xff\xfe\xc3(\n" + b"".join(normal),
+        "huge_line": b"Mar  1 00:00:00 h p: " + b"x1-" * 200_000 + b"\n" + b"".join(normal),
+        "no_final_newline": b"".join(normal).rstrip(b"\n"),
+        "random_bytes": rng.integers(0, 256, 200_000, dtype=np.uint8).tobytes(),
+        "crlf": b"".join(x.rstrip(b"\n") + b"\r\n" for x in normal),
+    }
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        proc = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), "--all", str(path)],
+                              capture_output=True, timeout=120)
+        assert proc.returncode in (0, 1), (name, proc.stderr[-500:])
+        for line in proc.stdout.splitlines():
+            json.loads(line)  # every output line is valid JSON
+    proc = subprocess.run([str(built), "--bundle", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "metadata.json" in proc.stderr
+
+
+def test_unsupported_format_says_so(built, bundle):
+    proc = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), "--format", "bgl"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and "not supported by the C engine" in proc.stderr
+
+
+def test_consistency_script(built):
+    if os.environ.get("ALOG_SKIP_CONSISTENCY_SCRIPT"):
+        pytest.skip("ALOG_SKIP_CONSISTENCY_SCRIPT set")
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "test_python_c_vocab_consistency.sh"), "--quick"],
+                          capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "PASS" in proc.stdout
