@@ -126,6 +126,12 @@ def run_reference(path: Path, fmt: str, algorithm: str) -> tuple[list[int], floa
     if algorithm == "ours":
         miner.drain = TemplateMiner(ours)._drain
     masker = Masker.from_file()
+    return _line_loop(path, fmt, lambda content: miner.add_log_message(masker.mask(content))["cluster_id"])
+
+
+def _line_loop(path: Path, fmt: str, cluster_of) -> tuple[list[int], float]:
+    """The per-line reference loop: logparser's header regex, then `cluster_of(content)` per line;
+    (cluster ids, seconds)."""
     head = header_regex(fmt)
     ids = []
     start = time.perf_counter()
@@ -133,8 +139,7 @@ def run_reference(path: Path, fmt: str, algorithm: str) -> tuple[list[int], floa
         for line in f:
             line = line.rstrip("\n")
             m = head.match(line)
-            content = m.group("Content") if m else line
-            ids.append(miner.add_log_message(masker.mask(content))["cluster_id"])
+            ids.append(cluster_of(m.group("Content") if m else line))
     return ids, time.perf_counter() - start
 
 
@@ -163,16 +168,7 @@ def run_drain3_default(path: Path, fmt: str) -> tuple[list[int], float]:
     cfg.profiling_enabled = False
     cfg.masking_instructions = [MaskingInstruction(p, m) for p, m in DRAIN3_EXAMPLE_MASKING]
     miner = Drain3Miner(config=cfg)
-    head = header_regex(fmt)
-    ids = []
-    start = time.perf_counter()
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            m = head.match(line)
-            content = m.group("Content") if m else line
-            ids.append(miner.add_log_message(content)["cluster_id"])
-    return ids, time.perf_counter() - start
+    return _line_loop(path, fmt, lambda content: miner.add_log_message(content)["cluster_id"])
 
 
 def run_ours(path: Path, fmt: str | None, out_dir: Path) -> tuple[list[int], float, dict]:

@@ -142,3 +142,68 @@ def test_consistency_script(built):
                           capture_output=True, text=True, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "PASS" in proc.stdout
+
+
+def _copy_deployment(bundle: Path, dest: Path) -> Path:
+    target = dest / "deployment"
+    shutil.copytree(bundle / "m" / "deployment", target)
+    return target
+
+
+def _refused(built: Path, folder: Path) -> str:
+    proc = subprocess.run([str(built), "--bundle", str(folder)], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no output
+    return proc.stderr
+
+
+@pytest.mark.parametrize("name", ["vocab_c.json", "rules.json", "deeplog.onnx", "drain3_state.json",
+                                  "deeplog_seen_pairs.npz"])
+def test_a_tampered_byte_is_refused(built, bundle, tmp_path, name):
+    folder = _copy_deployment(bundle, tmp_path)
+    data = bytearray((folder / name).read_bytes())
+    data[len(data) // 2] ^= 0x01  # same size, one bit changed
+    (folder / name).write_bytes(bytes(data))
+    err = _refused(built, folder)
+    assert f"{name}: sha256 mismatch" in err, err
+
+
+def test_bundle_checks_sizes_links_and_the_file_list(built, bundle, tmp_path):
+    # the untouched copy is accepted (the checksums of a real export match)
+    ok = _copy_deployment(bundle, tmp_path / "ok")
+    proc = subprocess.run([str(built), "--bundle", str(ok)], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    # grown by one byte
+    grown = _copy_deployment(bundle, tmp_path / "grown")
+    with open(grown / "vocab_c.json", "ab") as f:
+        f.write(b" ")
+    assert "vocab_c.json: size" in _refused(built, grown)
+    # a symbolic link to an identical copy is still refused (O_NOFOLLOW), for a component and for metadata.json
+    for name in ("rules.json", "metadata.json"):
+        linked = _copy_deployment(bundle, tmp_path / f"link-{name}")
+        (linked / name).rename(tmp_path / f"real-{name}")
+        (linked / name).symlink_to(tmp_path / f"real-{name}")
+        err = _refused(built, linked)
+        assert f"{name}: must be a regular file: a symbolic link" in err, err
+    # a FIFO in place of a file: refused at once, never a hang
+    fifo = _copy_deployment(bundle, tmp_path / "fifo")
+    (fifo / "rules.json").unlink()
+    os.mkfifo(fifo / "rules.json")
+    assert "rules.json: must be a regular file: a FIFO" in _refused(built, fifo)
+    # a file the manifest lists is missing; a file it does not list is present
+    missing = _copy_deployment(bundle, tmp_path / "missing")
+    (missing / "deeplog_optimized.onnx").unlink()
+    assert "missing file listed in the manifest: deeplog_optimized.onnx" in _refused(built, missing)
+    extra = _copy_deployment(bundle, tmp_path / "extra")
+    (extra / "evil.pth").write_bytes(b"x")
+    assert "unexpected file not in the manifest: evil.pth" in _refused(built, extra)
+    # a manifest entry the engine reads is removed, or metadata points outside the folder
+    for edit, expected in ((lambda m: m["files"].pop("vocab_c.json"), "unexpected file not in the manifest: vocab_c.json"),
+                           (lambda m: m["onnx"]["deeplog"].__setitem__("model", "../deployment/deeplog.onnx"),
+                            "invalid bundle file name")):
+        forged = _copy_deployment(bundle, tmp_path / f"forged-{len(expected)}")
+        meta = json.loads((forged / "metadata.json").read_text())
+        edit(meta)
+        (forged / "metadata.json").write_text(json.dumps(meta))
+        assert expected in _refused(built, forged)

@@ -48,16 +48,15 @@ def read_training_vocab(path: str | os.PathLike, data: bytes | None = None) -> V
     """The training ``vocab.json`` at ``path`` (or its bytes ``data``). DataError, naming the fix, for a
     vocabulary keyed by template ids; DataError for the C engine's ``{index: template}`` file or any
     file that is not a vocabulary."""
-    from anomaly_log_detector.jsonio import MAX_JSON_BYTES, read_regular
+    from anomaly_log_detector.jsonio import read_json
 
-    try:
-        doc = loads_checked(data if data is not None else read_regular(path, MAX_JSON_BYTES))
-    except FileNotFoundError:
-        raise DataError(f"{path}: vocab file not found") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the vocab file: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise DataError(f"{path}: cannot read the vocab file: {exc}") from None
+    if data is None:
+        doc = read_json(path, "the vocab file", DataError)
+    else:
+        try:
+            doc = loads_checked(data)
+        except ValueError as exc:
+            raise DataError(f"{path}: cannot read the vocab file: {exc}") from None
     if isinstance(doc, dict) and doc.get("format") == VOCAB_FORMAT:
         templates = doc.get("templates")
         if isinstance(templates, dict) and looks_id_keyed(list(templates)):

@@ -30,9 +30,9 @@ void top_keys(const float *row, size_t n, size_t k, int *out);
 
 typedef struct scorer scorer;
 
-/* Loads `model` (an .onnx file) with the ONNX Runtime library `ort_lib`; `threads` intra-op threads
+/* Loads `model` (the bytes of an .onnx file, `model_len` of them; copied by ORT) with the ONNX Runtime library `ort_lib`; `threads` intra-op threads
  * (0 = ORT's default). NULL with a message in err. */
-scorer *scorer_new(const char *ort_lib, const char *model, int threads, size_t vocab, char *err, size_t errn);
+scorer *scorer_new(const char *ort_lib, const void *model, size_t model_len, int threads, size_t vocab, char *err, size_t errn);
 /* Log-probabilities of `n` windows of `len` keys (row-major int64) into out (n x vocab floats). */
 int scorer_run(scorer *s, const int64_t *windows, size_t n, size_t len, float *out, char *err, size_t errn);
 void scorer_free(scorer *s);

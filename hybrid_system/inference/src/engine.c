@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "header.h"
 #include "hmap.h"
 #include "json.h"
@@ -21,6 +22,8 @@
 #define UNK 1
 #define MAX_LINE_BYTES (64 * 1024)
 #define MAX_JSON (1u << 30)
+#define MAX_ONNX ((size_t)4 << 30)
+#define MAX_NPZ ((size_t)16 << 30)
 #define EXPECTED 3
 #define MASK_CACHE 200000
 
@@ -45,6 +48,7 @@ typedef struct {
 
 struct engine {
     engine_opts o;
+    manifest_t files;   /* metadata.json `files`: every read is checked against it */
     size_t L, N;
     char **vocab;
     size_t *vocab_len;
@@ -83,16 +87,22 @@ struct engine {
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
-static json_value *load_json(const char *dir, const char *name, char *err, size_t errn) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+/* metadata.json (name NULL: a regular file, at most 16 MiB) or a file of the manifest, verified
+ * against its recorded size and sha256 before it is parsed. */
+static json_value *load_json(engine *e, const char *name, char *err, size_t errn) {
     size_t n;
-    char *text = read_file(path, MAX_JSON, &n);
-    if (!text) { snprintf(err, errn, "%s: cannot read (missing, not a regular file, or too big)", path); return NULL; }
+    char *text;
+    if (name) text = bundle_read(e->o.bundle, &e->files, name, MAX_JSON, &n, err, errn);
+    else {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/metadata.json", e->o.bundle);
+        text = bundle_read_regular(path, BUNDLE_MAX_METADATA, &n, err, errn);
+    }
+    if (!text) return NULL;
     json_value *v = malloc(sizeof *v);
     char jerr[200];
     if (!v || json_parse(text, n, v, jerr, sizeof jerr)) {
-        snprintf(err, errn, "%s: %s", path, v ? jerr : "out of memory");
+        snprintf(err, errn, "%s/%s: %s", e->o.bundle, name ? name : "metadata.json", v ? jerr : "out of memory");
         free(v);
         free(text);
         return NULL;
@@ -114,10 +124,11 @@ static int num_or_null(const json_value *v, double *out) {
 }
 
 /* deeplog_seen_pairs.npz: a stored zip member seen_pairs.npy, '<i4', C order, shape (n, L + 1). */
-static int load_pairs(engine *e, const char *path, char *err, size_t errn) {
+static int load_pairs(engine *e, const char *name, char *err, size_t errn) {
     size_t n;
-    unsigned char *z = (unsigned char *)read_file(path, (size_t)1 << 34, &n);
-    if (!z) { snprintf(err, errn, "%s: cannot read", path); return -1; }
+    unsigned char *z = (unsigned char *)bundle_read(e->o.bundle, &e->files, name, MAX_NPZ, &n, err, errn);
+    if (!z) return -1;
+    const char *path = name;
     int rc = -1;
     if (n < 30 || memcmp(z, "PK\3\4", 4)) { snprintf(err, errn, "%s: not a zip archive", path); goto done; }
     unsigned method = z[8] | z[9] << 8;
@@ -277,9 +288,7 @@ static int load_export(engine *e, const json_value *meta, char *err, size_t errn
     e->seen_key[UNK] = 0; /* UNK is always novel */
     const json_value *sp = json_get(d, "seen_pairs");
     if (sp && sp->type == JSON_STRING) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", e->o.bundle, sp->str);
-        if (load_pairs(e, path, err, errn)) return -1;
+        if (load_pairs(e, sp->str, err, errn)) return -1;
     }
     /* sessions: params.sequences of a train bundle; a bare export holds none (one stream per source) */
     const json_value *seq = json_get(json_get(meta, "params"), "sequences");
@@ -295,9 +304,12 @@ static int load_export(engine *e, const json_value *meta, char *err, size_t errn
         }
     }
     e->has_gap = num_or_null(json_get(seq, "session_gap"), &e->gap) > 0;
-    char model_path[4096];
-    snprintf(model_path, sizeof model_path, "%s/%s", e->o.bundle, model->str);
-    e->sc = scorer_new(e->o.ort_lib, model_path, e->o.threads, e->N, err, errn);
+    size_t model_len;
+    char *model_bytes = bundle_read(e->o.bundle, &e->files, model->str, MAX_ONNX, &model_len, err, errn);
+    if (!model_bytes) return -1;
+    /* ORT gets the verified bytes, not the path: the file cannot change between check and use */
+    e->sc = scorer_new(e->o.ort_lib, model_bytes, model_len, e->o.threads, e->N, err, errn);
+    free(model_bytes);
     return e->sc ? 0 : -1;
 }
 
@@ -308,17 +320,18 @@ engine *engine_new(const engine_opts *o, char *err, size_t errn) {
     if (!e->o.batch) e->o.batch = 256;
     json_value *meta = NULL, *vocab = NULL, *rules = NULL, *state = NULL;
     int ok = 0;
-    if (!(meta = load_json(o->bundle, "metadata.json", err, errn))) goto done;
+    if (!(meta = load_json(e, NULL, err, errn))) goto done;
+    if (manifest_load(o->bundle, meta, &e->files, err, errn)) goto done;
     if (load_export(e, meta, err, errn)) goto done;
     const json_value *onnx = json_get(meta, "onnx");
     const json_value *vf = json_get(onnx, "vocab");
-    if (!(vocab = load_json(o->bundle, vf && vf->type == JSON_STRING ? vf->str : "vocab_c.json", err, errn))) goto done;
+    if (!(vocab = load_json(e, vf && vf->type == JSON_STRING ? vf->str : "vocab_c.json", err, errn))) goto done;
     if (load_vocab(e, vocab, err, errn)) goto done;
-    if (!(rules = load_json(o->bundle, "rules.json", err, errn))) goto done;
+    if (!(rules = load_json(e, "rules.json", err, errn))) goto done;
     char merr[300];
     if (!(e->mask = masker_new(rules, merr, sizeof merr))) { snprintf(err, errn, "rules.json: %s", merr); goto done; }
     const json_value *parser = json_get(json_get(meta, "params"), "parser");
-    if (!(state = load_json(o->bundle, "drain3_state.json", err, errn))) goto done;
+    if (!(state = load_json(e, "drain3_state.json", err, errn))) goto done;
     if (load_templates(e, state, json_get(parser, "drain"), err, errn)) goto done;
     const json_value *pf = json_get(parser, "format");
     const char *format = o->format ? o->format : pf && pf->type == JSON_STRING ? pf->str : "raw";
@@ -353,6 +366,7 @@ done:
 
 void engine_free(engine *e) {
     if (!e) return;
+    manifest_free(&e->files);
     for (size_t i = 0; e->vocab && i < e->N; i++) free(e->vocab[i]);
     free(e->vocab);
     free(e->vocab_len);

@@ -99,7 +99,7 @@ static int check(scorer *s, OrtStatus *st, const char *what, char *err, size_t e
     return -1;
 }
 
-scorer *scorer_new(const char *ort_lib, const char *model, int threads, size_t vocab, char *err, size_t errn) {
+scorer *scorer_new(const char *ort_lib, const void *model, size_t model_len, int threads, size_t vocab, char *err, size_t errn) {
     scorer *s = calloc(1, sizeof *s);
     if (!s) { snprintf(err, errn, "out of memory"); return NULL; }
     s->vocab = vocab;
@@ -123,7 +123,7 @@ scorer *scorer_new(const char *ort_lib, const char *model, int threads, size_t v
         if (check(s, s->api->SetIntraOpNumThreads(s->opts, threads), "SetIntraOpNumThreads", err, errn)) goto fail;
         if (check(s, s->api->SetInterOpNumThreads(s->opts, 1), "SetInterOpNumThreads", err, errn)) goto fail;
     }
-    if (check(s, s->api->CreateSession(s->env, model, s->opts, &s->session), "CreateSession", err, errn)) goto fail;
+    if (check(s, s->api->CreateSessionFromArray(s->env, model, model_len, s->opts, &s->session), "CreateSession", err, errn)) goto fail;
     if (check(s, s->api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &s->mem), "CreateCpuMemoryInfo",
               err, errn))
         goto fail;

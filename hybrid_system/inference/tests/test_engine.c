@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "header.h"
 #include "json.h"
 #include "mask.h"
 #include "match.h"
 #include "scorer.h"
+#include "sha256.h"
 #include "text.h"
 
 static int passed, failed;
@@ -220,7 +222,61 @@ static void test_verdict(void) {
     CHECK(top[0] == 1 && top[1] == 2 && top[2] == 0, "top keys, ties to the lower key");
 }
 
+/* FIPS 180-4 / NIST CSRC example vectors, padding boundaries (55..120 bytes of 0,1,2..., digests from
+ * Python's hashlib), and streamed updates in odd pieces equal to one call. */
+static void test_sha256(void) {
+    char hex[65];
+    sha256_hex("", 0, hex);
+    CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "sha256(\"\"): %s", hex);
+    sha256_hex("abc", 3, hex);
+    CHECK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), "sha256(abc): %s", hex);
+    const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha256_hex(m448, strlen(m448), hex);
+    CHECK(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"), "sha256(448 bits): %s", hex);
+    static const struct { size_t n; const char *hex; } edge[] = {
+        {55, "463eb28e72f82e0a96c0a4cc53690c571281131f672aa229e0d45ae59b598b59"},
+        {56, "da2ae4d6b36748f2a318f23e7ab1dfdf45acdc9d049bd80e59de82a60895f562"},
+        {63, "29af2686fd53374a36b0846694cc342177e428d1647515f078784d69cdb9e488"},
+        {64, "fdeab9acf3710362bd2658cdc9a29e8f9c757fcf9811603a8c447cd1d9151108"},
+        {65, "4bfd2c8b6f1eec7a2afeb48b934ee4b2694182027e6d0fc075074f2fabb31781"},
+        {119, "da18797ed7c3a777f0847f429724a2d8cd5138e6ed2895c3fa1a6d39d18f7ec6"},
+        {120, "f52b23db1fbb6ded89ef42a23ce0c8922c45f25c50b568a93bf1c075420bbb7c"}};
+    unsigned char seq[128];
+    for (size_t i = 0; i < sizeof seq; i++) seq[i] = (unsigned char)i;
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++) {
+        sha256_hex(seq, edge[i].n, hex);
+        CHECK(!strcmp(hex, edge[i].hex), "sha256 of %zu bytes: %s", edge[i].n, hex);
+    }
+    /* one million 'a' (NIST), fed in pieces of 1, 7, 64, 1000 ... bytes */
+    static char a[1000];
+    memset(a, 'a', sizeof a);
+    sha256_ctx c;
+    unsigned char d[32];
+    sha256_init(&c);
+    size_t left = 1000000, piece[] = {1, 7, 64, 1000, 63, 129};
+    for (size_t i = 0; left; i++) {
+        size_t n = piece[i % 6] < left ? piece[i % 6] : left;
+        sha256_update(&c, a, n);
+        left -= n;
+    }
+    sha256_final(&c, d);
+    static const unsigned char million[32] = {0xcd, 0xc7, 0x6e, 0x5c, 0x99, 0x14, 0xfb, 0x92, 0x81, 0xa1, 0xc7,
+                                              0xe2, 0x84, 0xd7, 0x3e, 0x67, 0xf1, 0x80, 0x9a, 0x48, 0xa4, 0x97,
+                                              0x20, 0x0e, 0x04, 0x6d, 0x39, 0xcc, 0xc7, 0x11, 0x2c, 0xd0};
+    CHECK(!memcmp(d, million, 32), "sha256 of 1,000,000 'a' in pieces");
+}
+
+static void test_bundle_names(void) {
+    const char *good[] = {"deeplog.onnx", "vocab_c.json", "deeplog_seen_pairs.npz", "a.pth", "x-1.2.json"};
+    const char *bad[] = {"metadata.json", "../x.json", "a/b.json", "Vocab.json", ".hidden.json", "x.txt", ".json",
+                         "a..b.json", "", "x.json/"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) CHECK(bundle_name_ok(good[i]), "name ok: %s", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) CHECK(!bundle_name_ok(bad[i]), "name refused: %s", bad[i]);
+}
+
 int main(int argc, char **argv) {
+    test_sha256();
+    test_bundle_names();
     test_json();
     test_escape();
     test_repair();
