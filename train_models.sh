@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Train a model bundle on normal logs: parse with fresh templates, train the baseline and DeepLog
-# (the last 10% of the lines held out to measure false alarms), write the bundle, print a summary.
+# Train a model bundle on normal logs: parse with fresh templates, train the baseline, DeepLog and
+# MS-CRED (mscred.pth; --no-mscred leaves it out, --mscred-max-steps bounds its training) with the last
+# 10% of the lines held out to measure false alarms, write the bundle, print a summary.
 # Usage: ./train_models.sh NORMAL_LOGS_DIR_OR_FILE [MODEL_DIR] [alog-detect train options...]
 #   MODEL_DIR defaults to models_YYYYMMDD_HHMMSS. Options, e.g. --epochs 20 --log-format '...': see
 #   `alog-detect train --help`.

@@ -110,6 +110,18 @@ def window_table(df: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> pd.D
     })
 
 
+def window_counts(lines: pd.DataFrame, vocab: Vocab, window_size: int = 50, stride: int = 25) -> pd.DataFrame:
+    """The `window_counts.parquet` table of line windows over `lines` (``line_no``, ``source``,
+    ``template``; rows in parsed order) with columns ``t<i>`` over `vocab` (what the train and infer
+    workflows give MS-CRED; `build-mscred` writes the same table)."""
+    check_window(window_size, stride)
+    events = encode_templates(vocab, lines["template"])
+    starts, ends = window_bounds(lines["source"], window_size, stride)
+    counts = count_matrix(events, starts, ends, vocab.size).toarray()
+    count_cols = pd.DataFrame(counts.astype(np.int32), columns=[f"t{i}" for i in range(vocab.size)])
+    return pd.concat([window_table(lines, starts, ends), count_cols], axis=1)
+
+
 def parse_bucket(text: str | float | int) -> float:
     """Seconds of a bucket length: "60s", "5m" / "5min", "1h", "1d" or a plain number of seconds."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):

@@ -61,6 +61,13 @@ _TRAIN_OPTIONS = [
          "normal prediction when calibrating its threshold on the held-out lines.", _D.fa_budget),
     _opt("--max-steps", click.IntRange(1), "DeepLog: most optimiser steps per network (training stops earlier "
          "once converged).", _D.max_steps),
+    click.option("--mscred/--no-mscred", default=_D.mscred, show_default=True,
+                 help="Train MS-CRED over the baseline's windows too (mscred.pth in the bundle; off by default: "
+                 "its training takes minutes on a CPU, see docs/mscred.md)."),
+    _opt("--mscred-max-steps", click.IntRange(1), "MS-CRED: most optimiser steps (at least one epoch of 50 steps "
+         "runs; a step takes 0.5-2 s on 2 CPU cores).", _D.mscred_max_steps),
+    _opt("--mscred-top-k", click.IntRange(1), "MS-CRED: templates modelled as their own series (the others are "
+         "summed); the cost grows with its square.", _D.mscred_top_k),
     _opt("--alert-at", float, "Alerting layer: a line alerts above this severity + novelty + sequence score.",
          _D.alert_at),
     _opt("--incident-gap", FiniteFloatRange(0), "Result records: an entity's flagged lines more than this many "
@@ -98,6 +105,10 @@ def echo_training(s: dict) -> None:
         state = "converged" if s.get("deeplog_converged") else "NOT converged"
         click.echo(f"deeplog: {s['deeplog_epochs']} epochs, loss {first:.4f} -> {last:.4f} ({state}); "
                    f"miss threshold: surprise > {s['deeplog_threshold']:.2f}")
+    if s.get("mscred"):
+        m = s["mscred"]
+        click.echo(f"mscred: {m['windows']:,} windows, {m['steps']:,} steps in {m['seconds']:.1f} s "
+                   f"({'converged' if m['converged'] else 'step budget reached'}); threshold {m['threshold']:.4g}")
     if s["holdout_false_alarm_rate"] is not None:
         click.echo(f"held-out false alarms: {s['holdout_false_alarm_rate']:.2%} of the held-out lines")
     click.echo(f"time: {s['seconds']:.1f} s")

@@ -60,7 +60,7 @@ import pandas as pd
 
 from anomaly_log_detector.builders.vocab import FIRST_TEMPLATE_INDEX, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
+from anomaly_log_detector.detectors.checkpoint import check_state_dict, load_checkpoint, save_checkpoint
 from anomaly_log_detector.errors import AlogError, DataError, ModelError
 from anomaly_log_detector.jsonio import check_format
 
@@ -227,6 +227,20 @@ class MSCREDDetector(Detector):
                 raise DataError(f"unknown rule {rule!r}; choose one of: {', '.join(RULES)}")
             self.rule = rule
         self.threshold_ = self.thresholds_[self.rule]
+        return self
+
+    def cover(self, scores: np.ndarray, margin: float = 1e-6) -> "MSCREDDetector":
+        """Raise the current rule's threshold just above the highest of ``scores`` when it reaches it
+        (the scores of the training log's own windows, as inference computes them): a model then flags
+        no window of the log it learned from. The threshold before is kept in ``train_stats_``."""
+        self._check_fitted()
+        top = float(np.max(scores)) if len(scores) else -np.inf
+        self.train_stats_["covered"] = {"threshold_before": float(self.threshold_), "max_training_score": top,
+                                        "windows": int(len(scores))}
+        if top >= self.threshold_:
+            self.thresholds_[self.rule] = top + margin * max(1.0, abs(top))
+            self.threshold_ = self.thresholds_[self.rule]
+            self.train_stats_["thresholds"] = dict(self.thresholds_)
         return self
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
@@ -421,10 +435,24 @@ class MSCREDDetector(Detector):
             if not (isinstance(names, list) and len(names) == n and all(isinstance(s, str) for s in names)):
                 raise ValueError(f"'series_names' is not a list of {n} strings")
             det.series_names_ = list(names)
-            for key, shape in (("mean", (n,)), ("std", (n,)), ("residual_bound", (n, n))):
+            # Every tensor is checked to be dense and backed by the file's own bytes before it is read
+            # (a zero-stride view could claim any size), and the weights' shapes against the arguments
+            # before the network is built (a small file claiming huge channels is refused unallocated).
+            arrays = {"mean": (n,), "std": (n,), "residual_bound": (n, n)}
+            for key, shape in arrays.items():
                 value = ckpt[key]
                 if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
                     raise ValueError(f"'{key}' is not a {shape} tensor")
+            for key in ("train_scores", "heldout_scores"):
+                value = ckpt[key]
+                if not isinstance(value, torch.Tensor) or value.dim() != 1:
+                    raise ValueError(f"'{key}' is not a 1-d tensor")
+                arrays[key] = tuple(value.shape)
+            bad = f"{where}: invalid MS-CRED model"
+            check_state_dict({k: ckpt[k] for k in arrays}, arrays, bad)
+            with torch.device("meta"):
+                shapes = {k: tuple(v.shape) for k, v in MSCREDNet(len(scales), det.channels).state_dict().items()}
+            check_state_dict(ckpt["state_dict"], shapes, bad)
             det.mean_ = ckpt["mean"].numpy().astype(np.float64)
             det.std_ = ckpt["std"].numpy().astype(np.float64)
             det.residual_bound_ = ckpt["residual_bound"].numpy().astype(np.float32)
@@ -441,6 +469,8 @@ class MSCREDDetector(Detector):
             net = MSCREDNet(len(det.scales_), det.channels)
             net.load_state_dict(ckpt["state_dict"])
             det.net_ = net.eval()
+        except ModelError:
+            raise
         except (AlogError, RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
             raise ModelError(f"{where}: invalid MS-CRED model: {str(exc).splitlines()[0]}") from None
         det.history_ = list(ckpt.get("history") or [])

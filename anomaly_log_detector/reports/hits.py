@@ -18,6 +18,10 @@ for that message). The rules, per detector:
   Score = 1 - tail probability of the actual template when the file has ``surprise`` (calibrated
   models), else 1 - its probability (1.0 for an unknown template). With only the
   sessions file, a flagged session's ``first_miss_line`` is the hit, scored like the baseline below.
+* **mscred** (`mscred_infer.parquet`): in every window with ``is_anomaly``, the lines whose template is
+  one of the window's ``top_templates`` (the series carrying its broken correlations; ``<unseen>`` =
+  lines no training template matches, ``<other>`` = lines of templates outside the model's series),
+  within the lines the window's smallest scale spans. Score = :func:`strength` of score / threshold.
 * **baseline**: in every window with ``is_anomaly``, its ``evidence_lines`` (the lines the baseline says
   explain it); a window flagged without evidence contributes its ``RAREST_PER_WINDOW`` lines whose
   templates are rarest in this file (ties: earliest). Score = the window score's empirical rank among
@@ -35,11 +39,12 @@ import pandas as pd
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, LINE_ALERTS, SEQUENCES, locate, read_table,
+    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, LINE_ALERTS, MSCRED_INFER, MSCRED_RESIDUALS, SEQUENCES, locate,
+    read_table, take_rows,
 )
-from anomaly_log_detector.schema import UNSEEN_ID
+from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 
-DETECTORS = ("alerting", "novelty", "deeplog", "baseline")
+DETECTORS = ("alerting", "novelty", "deeplog", "baseline", "mscred")
 RAREST_PER_WINDOW = 3
 # A frequency change is reported when a known template occurs at least this often in the window.
 BURST_MIN = 10
@@ -242,12 +247,57 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def mscred_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
+    """The lines of the top templates of every window MS-CRED flagged (see the module docstring)."""
+    path = d / MSCRED_INFER
+    df = read_table(path, ["start_row", "end_row", "start_line", "end_line", "score", "is_anomaly", "threshold",
+                           "broken_entries", "top_templates", "window_idx"])
+    windows = df[df["is_anomaly"].astype(bool)].reset_index(drop=True)
+    if windows.empty:
+        return make_hits([], "mscred", [], "reason.mscred_window", [])
+    n = len(keys)
+    starts = np.clip(windows["start_row"].to_numpy(np.int64), 0, n)
+    ends = np.clip(windows["end_row"].to_numpy(np.int64), 0, n)
+    spanned = np.unique(np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]))
+    template = take_rows(d, spanned, ["template"])["template"].astype("string").reindex(range(n))
+    series = _mscred_series(d / MSCRED_RESIDUALS)
+    ratio = windows["score"].to_numpy(float) / np.maximum(windows["threshold"].to_numpy(float), 1e-9)
+    parts = []
+    for i, w in enumerate(windows.to_dict("records")):
+        top = [str(x) for x in (w["top_templates"] if w["top_templates"] is not None else [])]
+        rows = np.arange(starts[i], ends[i])
+        text = template.iloc[rows].fillna("").to_numpy(dtype=object)
+        wanted = np.isin(text, [x for x in top if not x.startswith("<")])
+        if "<unseen>" in top:
+            wanted |= text == UNSEEN_TEMPLATE
+        if "<other>" in top and series is not None:
+            wanted |= ~np.isin(text, series) & (text != UNSEEN_TEMPLATE)
+        rows = rows[wanted]
+        params = {"window": int(w["window_idx"]), "start": plain(w["start_line"]), "end": plain(w["end_line"]),
+                  "score": float(w["score"]), "broken": int(w["broken_entries"]), "threshold": float(w["threshold"]),
+                  "top_templates": top}
+        parts.append(make_hits(rows, "mscred", np.full(len(rows), strength(ratio[i])), "reason.mscred_window",
+                               [params for _ in rows]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _mscred_series(path: Path) -> np.ndarray | None:
+    """The template strings of MS-CRED's series (from `mscred_residuals.npz`), or None."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return np.asarray(npz["series"], dtype=object)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def detectors_run(d: Path) -> list[str]:
     """The detectors whose results are in the folder (novelty always: it needs only parsed.parquet)."""
     layer = (d / LINE_ALERTS).exists()
     ran = {"alerting": layer, "novelty": not layer,
            "deeplog": (d / DEEPLOG_INFER).exists() or (d / DEEPLOG_SESSIONS).exists(),
-           "baseline": (d / BASELINE).exists()}
+           "baseline": (d / BASELINE).exists(), "mscred": (d / MSCRED_INFER).exists()}
     return [name for name in DETECTORS if ran[name]]
 
 
@@ -256,7 +306,7 @@ def collect_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     several overlapping windows)."""
     get = {"alerting": lambda: alerting_hits(d, keys), "novelty": lambda: novelty_hits(keys),
            "deeplog": lambda: deeplog_hits(d, keys),
-           "baseline": lambda: baseline_hits(d, keys)}
+           "baseline": lambda: baseline_hits(d, keys), "mscred": lambda: mscred_hits(d, keys)}
     hits = pd.concat([get[name]() for name in detectors_run(d)], ignore_index=True)
     hits = hits.sort_values(["row", "detector", "score"], ascending=[True, True, False], kind="stable")
     return hits.drop_duplicates(["row", "detector"]).reset_index(drop=True)

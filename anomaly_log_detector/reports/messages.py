@@ -39,6 +39,10 @@ _EN: dict[str, str] = {
     "reason.baseline_window":
         "The baseline flagged lines {start}-{end} (window score {score:.3f}); this is one of the rarest lines "
         "in the window (its template occurs {count} times in this file).",
+    "reason.mscred_window":
+        "MS-CRED flagged lines {start}-{end}: their template correlations broke ({broken} broken entries, "
+        "window score {score:.2f} above its threshold {threshold:.2f}); this line's template is among the "
+        "most responsible: {top_templates}.",
     # explanations in the sample analysis
     "explain.expected": "Expected next templates (most likely first): {expected}.",
     "explain.actual": "Actual template of line {line}: {template}.",
@@ -90,6 +94,9 @@ _EN: dict[str, str] = {
     "report.record_expected": "Expected instead: {expected}.",
     "report.more_lines": "... and {n} more line(s).",
     "report.windows": "Top baseline windows",
+    "report.mscred_analysis":
+        "MS-CRED flagged {n} window(s): the templates most responsible, residual heatmaps and raw lines are in "
+        "{link}.",
     "report.window_row": "lines {start}-{end}: score {score:.3f}{components}",
     "report.dominant": "Dominant templates",
     "report.count": "Count",

@@ -29,8 +29,10 @@ def reason_text(reason: dict, lang: str, quote: Callable[[str], str] | None = No
     """The sentence of one reason. Its text params come from the log (a session, the nearest known
     template): `quote` formats them for the output (escape.code_span for Markdown; as is for JSON)."""
     params = reason["params"]
-    if quote is not None:
-        params = {k: quote(v) if isinstance(v, str) else v for k, v in params.items()}
+    q = quote or (lambda v: v)
+    # A list of log texts (MS-CRED's top templates) is shown as its quoted items, comma-separated.
+    params = {k: q(v) if isinstance(v, str) else ", ".join(q(str(x)) for x in v) if isinstance(v, list) else v
+              for k, v in params.items()}
     return t(reason["key"], lang, **params)
 
 

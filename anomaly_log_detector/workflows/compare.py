@@ -45,6 +45,14 @@ def model_facts(model: TrainedModel) -> dict[str, Any]:
         "held-out false alarms": f"{h['false_alarm_rate']:.2%} of {h['lines']:,} lines" if h else "-",
         "quality score": quality(model, h, "held-out tail")["score"] if h else "-",
     }
+    mscred = t.get("mscred") or {}
+    if model.mscred is not None:
+        facts["mscred windows / steps"] = f"{mscred.get('windows', 0):,} / {mscred.get('steps', 0):,}"
+        facts["mscred loss first -> last"] = (f"{model.mscred.history_[0]:.4f} -> {model.mscred.history_[-1]:.4f}"
+                                              if model.mscred.history_ else "-")
+        facts["mscred threshold"] = round(model.mscred.threshold_, 4)
+    else:
+        facts["mscred"] = f"not trained ({mscred['skipped']})" if mscred.get("skipped") else "not in the bundle"
     if "incremental" in meta:
         facts["continued from"] = meta["incremental"]["from"]
     return facts
@@ -65,7 +73,7 @@ def _run_both(a: TrainedModel, b: TrainedModel, test_log: str, out: Path, quiet:
         "test: flagged lines": {k: len(v) for k, v in lines.items()},
         "test: flagged by both": {k: len(lines["A"] & lines["B"]) for k in runs},
     }
-    for det in ("novelty", "deeplog", "baseline"):
+    for det in ("novelty", "deeplog", "baseline", "mscred"):
         rows[f"test: {det} lines"] = {k: r["detectors"].get(det, {}).get("lines", "-") for k, r in runs.items()}
     rows["test: seconds"] = {k: r["seconds"]["total"] for k, r in runs.items()}
     return rows

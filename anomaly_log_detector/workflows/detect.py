@@ -3,7 +3,8 @@
 Writes what the reports read (docs/reports.md): `baseline_scores.parquet`, `sequences.parquet` and
 `vocab.json` (the model's vocabulary), `deeplog_infer.parquet` and `deeplog_sessions.parquet`, the
 DeepLog Enhanced alerts `deeplog_alerts.parquet` + `deeplog_summary.json` (alerts/engine.py), and the
-alerting layer's verdicts `line_alerts.parquet` (every line it scores above 0). All of it is columnar
+alerting layer's verdicts `line_alerts.parquet` (every line it scores above 0), and MS-CRED's
+`mscred_infer.parquet` + `mscred_residuals.npz` over the bundle's line windows. All of it is columnar
 (numpy / pandas / Arrow); DeepLog scores each distinct window once.
 """
 
@@ -25,8 +26,8 @@ from anomaly_log_detector.builders.deeplog import (
 from anomaly_log_detector.builders.vocab import PAD, UNK, Vocab
 from anomaly_log_detector.jsonio import write_json_atomic
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, LINE_ALERTS, PARSED, SEQUENCES,
-    TEMPLATE_COUNTS, VOCAB,
+    BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, LINE_ALERTS, MSCRED_INFER,
+    MSCRED_RESIDUALS, PARSED, SEQUENCES, TEMPLATE_COUNTS, VOCAB,
 )
 from anomaly_log_detector.schema import UNSEEN_ID
 from anomaly_log_detector.workflows.model import TrainedModel
@@ -37,7 +38,7 @@ LINE_COLUMNS = ["line_no", "source", "template"]
 OPTIONAL_COLUMNS = ["level", "host", "process", "pid", "session", "timestamp"]
 #: Every file :func:`run_detectors` writes (removed first, so no stale result of an earlier run is mixed in).
 RESULT_FILES = (BASELINE, SEQUENCES, VOCAB, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_ALERTS, DEEPLOG_SUMMARY,
-                LINE_ALERTS, TEMPLATE_COUNTS)
+                LINE_ALERTS, TEMPLATE_COUNTS, MSCRED_INFER, MSCRED_RESIDUALS)
 
 
 def read_lines(parsed_path: str | os.PathLike) -> pd.DataFrame:
@@ -86,6 +87,10 @@ def run_detectors(processed_dir: str | os.PathLike, model: TrainedModel) -> dict
         started = time.perf_counter()
         seq_miss = _run_deeplog(d, lines, model, out)
         out["deeplog"]["seconds"] = round(time.perf_counter() - started, 3)
+    if model.mscred is not None:
+        started = time.perf_counter()
+        out["mscred"] = _run_mscred(d, lines, model)
+        out["mscred"]["seconds"] = round(time.perf_counter() - started, 3)
     if model.alerting is not None:
         started = time.perf_counter()
         comp = model.alerting.components(_with_masked(d, lines), seq_miss=seq_miss)
@@ -151,6 +156,19 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
         "misses": int((~per_window["in_topk"]).sum()), "novel": int(per_window["is_novel"].sum()),
         "sequence_misses": int(miss.sum()), "alerts": int(len(result.alerts)), "rule": rule_name(det)}
     return miss
+
+
+def _run_mscred(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, Any]:
+    """MS-CRED over the lines' windows (the bundle's window settings and vocabulary): writes
+    `mscred_infer.parquet` and `mscred_residuals.npz` (what analyze-mscred reads)."""
+    from anomaly_log_detector.builders.mscred import window_counts
+    from anomaly_log_detector.detectors.mscred_files import infer_mscred, rule_name, write_infer_outputs
+
+    size, stride = model.mscred_windows
+    result = infer_mscred(model.mscred, window_counts(lines, model.vocab, size, stride), model.vocab)
+    write_infer_outputs(result, d)
+    return {"windows": int(len(result.table)), "flagged_windows": int(result.table["is_anomaly"].sum()),
+            "threshold": float(model.mscred.threshold_), "rule": rule_name(model.mscred)}
 
 
 def _with_masked(d: Path, lines: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,9 @@
 * Vocabulary: ``Vocab.extend``: old indices stay, new templates are appended.
 * Baseline: ``BaselineDetector.partial_fit``: the EWM statistics continue over the new windows.
 * DeepLog: grown (old rows copied) and fine-tuned on the new sessions (:mod:`.finetune`).
+* MS-CRED (when the old bundle has one): no partial fit: retrained from scratch on the new logs' line
+  windows over the extended vocabulary (the bundle keeps no training counts to combine with; the old
+  network is not reused), its threshold raised above the new logs' windows as in `train`.
 
 Settings (log format, rules, windows, network shape...) are the old bundle's; epochs, learning rate,
 holdout and seed may be changed. The new bundle is written atomically like any other.
@@ -41,7 +44,7 @@ def train_incremental(old_dir: str | os.PathLike, inputs: str | Iterable[str], m
         raise BundleError(f"{model_dir}: write the continued model to a new folder, not over the one it continues")
     settings = TrainSettings.from_dict(old.metadata["params"]["workflow"]).with_overrides(
         format=old.parser["format"], session_by=old.session_by, epochs=epochs, lr=lr, holdout=holdout, seed=seed,
-        quiet=quiet)
+        quiet=quiet, mscred=old.mscred is not None)
     old_templates = _templates(old.drain_state)
     old_training = old.metadata["training"]
     with (BundleWriter(model_dir, overwrite=overwrite) as writer, work_folder(writer.final_dir) as work,

@@ -5,7 +5,8 @@
    training template matches become `<UNSEEN>` (novelty), never new templates.
 3. Run every detector of the bundle (:mod:`.detect`).
 4. Write the result table (`anomalies.jsonl`, `anomalies.parquet`), `inference_report.md` (+ `.json`)
-   and the log samples analysis (`log_samples_analysis/`).
+   and the log samples analysis (`log_samples_analysis/`); when MS-CRED flags a window, its analysis
+   (`mscred_analysis/`: top templates, residual heatmaps, raw lines), linked from the report.
 
 Everything is written into a staging folder and moved into the output folder only when the run has
 succeeded (:class:`.paths.StagedOutputs`): a failed run leaves the previous results untouched. An
@@ -44,10 +45,11 @@ from anomaly_log_detector.workflows.paths import StagedOutputs, check_out_dir
 INFERENCE_REPORT = "inference_report.md"
 INFERENCE_REPORT_JSON = "inference_report.json"
 INFERENCE_SUMMARY = "inference_summary.json"
+MSCRED_ANALYSIS = "mscred_analysis"
 #: Every entry an `infer` run writes into its output folder (results of an earlier run that this one
 #: does not write, e.g. DeepLog's for a bundle without DeepLog, are removed when the new ones move in).
 OUTPUTS = (PARSED, PARSE_SUMMARY, PREVIEW_FILE, *RESULT_FILES, ANOMALIES_JSONL, ANOMALIES_PARQUET, INFERENCE_REPORT,
-           INFERENCE_REPORT_JSON, SAMPLES_DIR, INFERENCE_SUMMARY)
+           INFERENCE_REPORT_JSON, SAMPLES_DIR, MSCRED_ANALYSIS, INFERENCE_SUMMARY)
 NO_ANOMALY, ANOMALIES_FOUND = 0, 1
 # Source errors named one by one in the report banner (all of them are in inference_summary.json).
 SHOWN_ERRORS = 5
@@ -155,6 +157,7 @@ def _infer(model: TrainedModel, model_dir: str | os.PathLike, paths: list[str], 
     warnings = input_warnings(parsed, lang) + ([warning] if warning else [])
     summary = report(work, top=top, lang=lang, warnings=warnings, gap=float(model.incidents.get("gap", 60.0)),
                      shown_dir=out)
+    mscred = _mscred_analysis(work, detected, lang)
     n = summary["anomalies"]
     return {
         "model_dir": str(model_dir), "inputs": paths, "out_dir": str(out), "lines": parsed["lines_parsed"],
@@ -167,8 +170,25 @@ def _infer(model: TrainedModel, model_dir: str | os.PathLike, paths: list[str], 
                     "detect": round(detected_at - parsed_at, 3), "report": round(time.perf_counter() - detected_at, 3),
                     "total": round(time.perf_counter() - started, 3)},
         "outputs": {"report": str(out / INFERENCE_REPORT), "anomalies": str(out / ANOMALIES_JSONL),
-                    "summary": str(out / INFERENCE_SUMMARY)},
+                    "summary": str(out / INFERENCE_SUMMARY),
+                    **({"mscred_analysis": str(out / MSCRED_ANALYSIS / mscred)} if mscred else {})},
     }
+
+
+def _mscred_analysis(work: Path, detected: dict[str, Any], lang: str) -> str | None:
+    """When MS-CRED flagged a window: analyze-mscred into `mscred_analysis/` and a line in the report
+    linking it; returns the analysis report's name in that folder (None when nothing was flagged)."""
+    flagged = (detected.get("mscred") or {}).get("flagged_windows", 0)
+    if not flagged:
+        return None
+    from anomaly_log_detector.analyzers.mscred import analyze_mscred
+
+    result = analyze_mscred(work, work / MSCRED_ANALYSIS)
+    name = Path(result["report"]).name
+    with open(work / INFERENCE_REPORT, "a", encoding="utf-8") as f:
+        f.write("\n" + t("report.mscred_analysis", lang, n=flagged, link=f"[{MSCRED_ANALYSIS}/{name}]"
+                                                                         f"({MSCRED_ANALYSIS}/{name})") + "\n")
+    return name
 
 
 def _name_final_outputs(work: Path, out: Path) -> None:

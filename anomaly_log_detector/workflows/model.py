@@ -1,10 +1,10 @@
 """A trained model in memory (`TrainedModel`) and its bundle folder: `save_bundle` / `load_bundle`.
 
-The bundle holds `vocab.json`, `baseline_stats.json`, `deeplog.pth`, `alerting.json` (the severity /
-novelty / sequence line-alert layer), `drain3_state.json` (template state, plain JSON), `rules.json`
+The bundle holds `vocab.json`, `baseline_stats.json`, `deeplog.pth`, `mscred.pth` (when trained with
+MS-CRED), `alerting.json` (the severity / novelty / sequence line-alert layer), `drain3_state.json` (template state, plain JSON), `rules.json`
 (the masking rules used) and `metadata.json` (see docs/bundle.md).
 Loading verifies every checksum first (bundle/store.py), then rebuilds each component from the verified
-bytes: JSON, and `torch.load(weights_only=True)` for DeepLog; nothing in the folder is executed.
+bytes: JSON, and `torch.load(weights_only=True)` for DeepLog and MS-CRED; nothing in the folder is executed.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ if TYPE_CHECKING:  # the detectors import numpy/pandas/torch: loaded when a mode
     from anomaly_log_detector.detectors.alerting import AlertingDetector
     from anomaly_log_detector.detectors.baseline import BaselineDetector
     from anomaly_log_detector.detectors.deeplog import DeepLogDetector
+    from anomaly_log_detector.detectors.mscred import MSCREDDetector
 
 VOCAB, BASELINE, DEEPLOG, ALERTING = "vocab.json", "baseline_stats.json", "deeplog.pth", "alerting.json"
+MSCRED = "mscred.pth"
 DRAIN_STATE, RULES = "drain3_state.json", "rules.json"
 
 
@@ -43,6 +45,7 @@ class TrainedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     dir: Path | None = None
     alerting: "AlertingDetector | None" = None
+    mscred: "MSCREDDetector | None" = None
 
     @property
     def parser(self) -> dict[str, Any]:
@@ -61,6 +64,12 @@ class TrainedModel:
     def incidents(self) -> dict[str, Any]:
         """How results are grouped into incidents (`gap` seconds of quiet cut one)."""
         return self.metadata["params"].get("incidents") or {"gap": 60.0}
+
+    @property
+    def mscred_windows(self) -> tuple[int, int]:
+        """(window_size, stride) of the line windows MS-CRED scores (its training's)."""
+        p = self.metadata["params"]["mscred"]
+        return int(p["window_size"]), int(p["stride"])
 
     def write_parse_inputs(self, folder: Path) -> tuple[Path, Path]:
         """Write the template state and the rules as files for `parse_logs`; return their paths."""
@@ -82,6 +91,8 @@ def write_components(writer: BundleWriter, model: TrainedModel) -> None:
     model.baseline.save(writer.path(BASELINE))
     if model.deeplog is not None:
         model.deeplog.save(writer.path(DEEPLOG))
+    if model.mscred is not None:
+        model.mscred.save(writer.path(MSCRED))
     if model.alerting is not None:
         writer.write_json(ALERTING, model.alerting.to_dict())
     writer.path(DRAIN_STATE).write_bytes(model.drain_state)
@@ -132,11 +143,14 @@ def load_bundle(model_dir: str | os.PathLike, onnx: bool = False, threads: int =
             deeplog = bundle_deeplog(bundle, vocab, threads=threads)
         if deeplog is None and bundle.has(DEEPLOG):
             deeplog = _load_deeplog(bundle.read_bytes(DEEPLOG), where / DEEPLOG, vocab.size)
+        mscred = _load_mscred(bundle.read_bytes(MSCRED), where / MSCRED) if bundle.has(MSCRED) else None
+        if mscred is not None and not isinstance(bundle.metadata["params"].get("mscred"), dict):
+            raise BundleError(f"{where / METADATA}: lacks params.mscred (the windows {MSCRED} scores)")
         alerting = (AlertingDetector.from_dict(bundle.read_json(ALERTING), str(where / ALERTING))
                     if bundle.has(ALERTING) else None)
         model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=bundle.read_json(RULES),
                              drain_state=bundle.read_bytes(DRAIN_STATE), metadata=bundle.metadata, dir=where,
-                             alerting=alerting)
+                             alerting=alerting, mscred=mscred)
         _check_parser(model)
     except BundleError:
         raise
@@ -177,11 +191,13 @@ _METADATA_KEYS = {
     "params.parser.log_format": "text?", "params.parser.session_regex": "text?", "params.parser.tz": "text?",
     "params.sequences": "object", "params.sequences.session_by": "text", "params.sequences.session_gap": "number?",
     "params.incidents": "object?", "params.incidents.gap": "number", "params.workflow": "object?",
+    "params.mscred": "object?", "params.mscred.window_size": "count", "params.mscred.stride": "count",
     "log_format": "text?", "vocab_size": "count", "templates": "count",
-    "losses": "object", "losses.deeplog": "numbers?",
+    "losses": "object", "losses.deeplog": "numbers?", "losses.mscred": "numbers?",
     "thresholds": "object", "thresholds.baseline": "number",
     "training": "object", "training.lines_parsed": "count", "training.train_lines": "count",
     "training.holdout_lines": "count", "training.lines_total": "count?", "training.deeplog": "object?",
+    "training.mscred": "object?",
     "holdout": "object?", "holdout.lines": "count", "holdout.flagged_lines": "count",
     "holdout.unseen_lines": "count", "holdout.windows": "count", "holdout.false_alarm_rate": "number",
     "holdout.template_coverage": "number", "holdout.baseline_threshold": "number",
@@ -218,6 +234,9 @@ def check_metadata(meta: dict[str, Any]) -> None:
     gap = params["sequences"].get("session_gap")
     if gap is not None and not gap > 0:
         raise ValueError("params.sequences.session_gap must be > 0 seconds")
+    mscred = params.get("mscred")
+    if mscred is not None and (mscred["window_size"] < 1 or mscred["stride"] < 1):
+        raise ValueError("params.mscred.window_size and stride must be >= 1")
     if (params.get("incidents") or {}).get("gap", 0.0) < 0:
         raise ValueError("params.incidents.gap must be >= 0 seconds")
     for name, value in meta["thresholds"].items():
@@ -260,6 +279,17 @@ def _load_deeplog(data: bytes, where: Path, vocab_size: int) -> "DeepLogDetector
     arguments and shapes are checked against the bundle's vocabulary before a network is built."""
     from anomaly_log_detector.detectors.checkpoint import load_checkpoint_bytes
     from anomaly_log_detector.detectors.deeplog import DeepLogDetector
+    from anomaly_log_detector.detectors.mscred import MSCREDDetector
 
     ckpt = load_checkpoint_bytes(data, str(where), "DeepLog model")
     return DeepLogDetector.from_checkpoint(ckpt, str(where), vocab_size=vocab_size)
+
+
+def _load_mscred(data: bytes, where: Path) -> "MSCREDDetector":
+    """MS-CRED from verified checkpoint bytes: `torch.load(weights_only=True)`, so no code runs; every
+    tensor is checked (dense, backed by the file's bytes, shapes matching its arguments) before a
+    network is built (detectors/checkpoint.py `check_state_dict`)."""
+    from anomaly_log_detector.detectors.checkpoint import load_checkpoint_bytes
+    from anomaly_log_detector.detectors.mscred import MSCREDDetector
+
+    return MSCREDDetector.from_checkpoint(load_checkpoint_bytes(data, str(where), "MS-CRED model"), str(where))

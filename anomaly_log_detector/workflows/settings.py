@@ -27,6 +27,8 @@ class TrainSettings:
       transitions seen in training are never misses.
     * The baseline's thresholds are the largest training window / line scores (``quantile`` 1.0): a
       window of the training log is never an alarm.
+    * MS-CRED scores the baseline's windows (``mscred``, off by default: its training costs minutes on a
+      CPU; ``mscred_max_steps`` and ``mscred_top_k`` bound it); its threshold is raised above its own training windows' scores, like the baseline's.
     * Results are grouped into incidents per host + process, cut at ``incident_gap`` seconds of quiet.
     """
 
@@ -65,6 +67,12 @@ class TrainSettings:
     fa_budget: float = 1e-5
     max_steps: int = 5000
     deeplog_max_lines: int = 2_000_000
+    # MS-CRED (detectors/mscred.py) over the baseline's line windows: off by default (`--mscred`): even
+    # its shortest training (one epoch of 50 steps) took 100 s on 2 busy CPU cores (docs/mscred.md);
+    # `mscred_max_steps` / `mscred_top_k` bound its cost when on
+    mscred: bool = False
+    mscred_max_steps: int = 100
+    mscred_top_k: int = 32
     # alerting layer and incidents
     alert_at: float = 1.75
     incident_gap: float = 60.0
@@ -85,6 +93,8 @@ class TrainSettings:
             problems.append("incident_gap must be >= 0 seconds")
         if not 0 < self.fa_budget < 1:
             problems.append("fa_budget must be in (0, 1)")
+        if self.mscred_max_steps < 1 or self.mscred_top_k < 1:
+            problems.append("mscred_max_steps and mscred_top_k must be >= 1")
         if problems:
             raise DataError("training settings: " + "; ".join(problems))
 
@@ -100,6 +110,11 @@ class TrainSettings:
                 "ensemble": self.ensemble, "fa_budget": self.fa_budget, "max_steps": self.max_steps,
                 "min_delta": self.min_delta,
                 "seen_is_normal": True, "seed": self.seed, "quiet": self.quiet}
+
+    def mscred_params(self) -> dict[str, Any]:
+        """MS-CRED's arguments: its smallest scale spans one baseline window (``window_size`` lines)."""
+        return {"top_k": self.mscred_top_k, "window_size": self.window_size, "max_steps": self.mscred_max_steps,
+                "seed": self.seed, "quiet": self.quiet}
 
     def with_overrides(self, **overrides: Any) -> "TrainSettings":
         """A copy with the given settings changed (None values are ignored)."""

@@ -4,11 +4,15 @@
 2. Hold out the last `holdout` share of the parsed lines (input order); train on the rest.
 3. Vocabulary over the training part's templates only; baseline statistics; the alerting layer;
    DeepLog on the first `deeplog_max_lines` training lines, converged, its miss threshold calibrated
-   on the held-out lines (or, incremental, the old models continued: see :mod:`.incremental`).
+   on the held-out lines (or, incremental, the old models continued: see :mod:`.incremental`);
+   MS-CRED (unless `mscred` is off) on the training part's line windows, at most `mscred_max_steps`
+   optimiser steps, its threshold then raised above the training windows' own scores.
 4. Run that model over the held-out lines exactly as inference would (templates the training part
    lacks are unseen there) and record its false alarms: an honest measure.
 5. The shipped model then learns from every line: the vocabulary, DeepLog's known keys and
-   transitions, the baseline statistics and the alerting layer's templates take in the held-out part.
+   transitions, the baseline statistics and the alerting layer's templates take in the held-out part;
+   MS-CRED's threshold is raised above the scores of every window of the whole log (so the bundle
+   reports no window of its own training log; its network is not retrained).
 6. Warn (stderr, summary, metadata) when the held-out false alarms exceed the budget or a network
    did not converge.
 7. Write the bundle atomically (bundle/store.py): a crash or kill leaves nothing at the final path.
@@ -48,6 +52,8 @@ from anomaly_log_detector.workflows.settings import AUTO_SESSION_BY, TrainSettin
 
 # Held-out false alarms above this share of lines get a warning at training time.
 FALSE_ALARM_BUDGET = 0.01
+# Fewer line windows than this in the training part: MS-CRED is left out of the bundle (with a warning).
+MSCRED_MIN_WINDOWS = 10
 
 
 @contextmanager
@@ -132,8 +138,9 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
                                    lr=settings.lr, seed=settings.seed, quiet=settings.quiet, **cal)
     else:
         deeplog = DeepLogDetector(**settings.deeplog_params()).fit(seq(deeplog_lines, vocab), vocab=vocab, **cal)
+    mscred, mscred_note = _fit_mscred(train, vocab, settings) if settings.mscred else (None, None)
     model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=rules, alerting=alerting,
-                         drain_state=(work / DRAIN_STATE).read_bytes())
+                         drain_state=(work / DRAIN_STATE).read_bytes(), mscred=mscred)
     # "mixed": files of several formats, each detected; inference then detects per file too.
     parser_format = "auto" if parse_summary["format"] == "mixed" else parse_summary["format"]
     model.metadata = {"params": {
@@ -144,6 +151,9 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
         "incidents": {"gap": settings.incident_gap},
         "workflow": settings.to_dict(),
     }}
+    if mscred is not None:
+        params = {**mscred.get_params(), "channels": list(mscred.channels), "stride": settings.stride}
+        model.metadata["params"]["mscred"] = {**params, "scales": None if mscred.scales is None else list(mscred.scales)}
     holdout = None
     if n_hold:
         write_tail(parsed, n - n_hold, train["template_id"].unique(), work / "holdout")
@@ -154,23 +164,54 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
         baseline = previous.baseline.partial_fit(lines) if previous else BaselineDetector(**settings.baseline_params()).fit(lines)
         alerting.extend(hold)
         model.vocab, model.baseline = vocab, baseline
+    if mscred is not None:  # every window of the whole log, as inference will score it
+        _cover_mscred(mscred, lines, vocab, settings)
     model.metadata.update({
         "log_format": settings.log_format or parse_summary["format"],
         "vocab_size": vocab.size,
         "templates": len(vocab.templates),
-        "losses": {"deeplog": list(deeplog.history_)},
+        "losses": {"deeplog": list(deeplog.history_),
+                   **({"mscred": [float(x) for x in mscred.history_]} if mscred is not None else {})},
         "thresholds": {"baseline": baseline.threshold_, "baseline_line": baseline.line_threshold_,
-                       "deeplog": deeplog.threshold_, "alerting": alerting.threshold_},
+                       "deeplog": deeplog.threshold_, "alerting": alerting.threshold_,
+                       **({"mscred": mscred.threshold_} if mscred is not None else {})},
         "training": {"lines_read": parse_summary["lines_read"], "lines_parsed": n,
                      "lines_skipped": parse_summary["lines_skipped"], "train_lines": n - n_hold,
                      "holdout_lines": n_hold, "deeplog_lines": int(len(deeplog_lines)),
-                     "deeplog": deeplog.train_stats_, "baseline_windows": baseline.train_windows_},
+                     "deeplog": deeplog.train_stats_, "baseline_windows": baseline.train_windows_,
+                     "mscred": (mscred.train_stats_ if mscred is not None
+                                else {"skipped": mscred_note} if mscred_note else None)},
         "holdout": holdout,
     })
     model.metadata["params"].update({"baseline": {**baseline.get_params(), "weights": list(baseline.weights)},
                                      "deeplog": deeplog.get_params(), "alerting": alerting.get_params()})
     model.metadata["warnings"] = training_warnings(model.metadata, settings)
     return model
+
+
+def _fit_mscred(train: pd.DataFrame, vocab, settings: TrainSettings):
+    """(MS-CRED fitted on the training part's line windows, None) or (None, why it was not): its
+    threshold is raised above every training window's score (:meth:`MSCREDDetector.cover`)."""
+    from anomaly_log_detector.builders.mscred import window_counts
+    from anomaly_log_detector.detectors.mscred_files import train_mscred
+
+    counts = window_counts(train, vocab, settings.window_size, settings.stride)
+    if len(counts) < MSCRED_MIN_WINDOWS:
+        return None, (f"{len(counts)} window(s) of {settings.window_size} lines in the training part; it needs "
+                      f"at least {MSCRED_MIN_WINDOWS}")
+    det = train_mscred(counts, vocab, **settings.mscred_params())
+    _cover_mscred(det, train, vocab, settings, counts)
+    return det, None
+
+
+def _cover_mscred(det, lines: pd.DataFrame, vocab, settings: TrainSettings, counts: pd.DataFrame | None = None) -> None:
+    """Raise MS-CRED's threshold above the scores of `lines`' windows, computed as inference does."""
+    from anomaly_log_detector.builders.mscred import window_counts
+    from anomaly_log_detector.detectors.mscred_files import infer_mscred
+
+    if counts is None:
+        counts = window_counts(lines, vocab, settings.window_size, settings.stride)
+    det.cover(infer_mscred(det, counts, vocab, keep="none").table["score"].to_numpy())
 
 
 def training_warnings(meta: dict[str, Any], settings: TrainSettings) -> list[str]:
@@ -181,6 +222,9 @@ def training_warnings(meta: dict[str, Any], settings: TrainSettings) -> list[str
         out.append(f"DeepLog did not converge ({', '.join(stats.get('stop_reasons', []))} after "
                    f"{stats.get('steps', 0):,} steps): its loss was still falling; train longer "
                    f"(--epochs / --max-steps) or give it more data")
+    skipped = (meta["training"].get("mscred") or {}).get("skipped")
+    if skipped and settings.mscred:
+        out.append(f"MS-CRED was not trained: {skipped}")
     h = meta.get("holdout")
     budget = FALSE_ALARM_BUDGET
     if h and h["false_alarm_rate"] > budget:
@@ -226,5 +270,13 @@ def training_summary(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "deeplog_loss": [losses[0], losses[-1]] if losses else None,
         "holdout_false_alarm_rate": h["false_alarm_rate"] if h else None, "seconds": t["seconds"],
         "deeplog_converged": t["deeplog"].get("converged"), "deeplog_threshold": meta["thresholds"]["deeplog"],
-        "warnings": meta.get("warnings", []),
+        "mscred": _mscred_summary(meta), "warnings": meta.get("warnings", []),
     }
+
+
+def _mscred_summary(meta: dict[str, Any]) -> dict[str, Any] | None:
+    stats = meta["training"].get("mscred")
+    if not stats or "skipped" in stats:
+        return None
+    return {"steps": stats.get("steps"), "seconds": stats.get("seconds"), "windows": stats.get("windows"),
+            "converged": stats.get("converged"), "threshold": meta["thresholds"].get("mscred")}

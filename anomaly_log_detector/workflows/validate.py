@@ -68,6 +68,15 @@ def quality(model: TrainedModel, normal: dict[str, Any], evaluated_on: str) -> d
                            f"{templates:,} templates for {lines:,} training lines ({ratio:.2%}; many templates "
                            f"per line mean unmasked variables or too little training data)")
     comps["loss_convergence"] = loss_convergence(meta["losses"].get("deeplog") or [])
+    mscred = meta["training"].get("mscred") or {}
+    if model.mscred is not None and model.mscred.history_:  # reported next to DeepLog's; not scored
+        h = model.mscred.history_
+        s, values, text = comps["loss_convergence"]
+        values = {**values, "mscred": {"first": h[0], "last": h[-1], "epochs": len(h), "steps": mscred.get("steps"),
+                                       "converged": mscred.get("converged"), "threshold": model.mscred.threshold_}}
+        text += (f"; MS-CRED loss {h[0]:.3f} -> {h[-1]:.3f} over {len(h)} epochs "
+                 f"({'converged' if mscred.get('converged') else 'step budget reached'}; not scored)")
+        comps["loss_convergence"] = (s, values, text)
     r = normal["false_alarm_rate"]
     by = ", ".join(f"{k} {v:,}" for k, v in sorted(normal["flagged_lines_by_detector"].items())) or "none"
     comps["false_alarms"] = (_linear(r, 0.0, 0.05), {"rate": r, "flagged_lines": normal["flagged_lines"],

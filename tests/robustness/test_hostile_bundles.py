@@ -274,6 +274,37 @@ def test_model_claiming_a_huge_vocabulary_is_refused_before_allocating(trained, 
     assert "deeplog.pth" in err and "5,000,000" in err, err
 
 
+def test_mscred_model_claiming_huge_channels_is_refused_before_allocating(trained, tmp_path):
+    """A bundle's mscred.pth whose arguments claim huge channel widths over small weights: load_bundle
+    checks every weight's shape against the arguments (check_state_dict) before building the network."""
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from anomaly_log_detector.detectors.mscred import MSCREDDetector
+
+    rng = np.random.default_rng(0)
+    counts = pd.DataFrame({f"t{i}": rng.poisson(3, 60) for i in range(2, 8)})
+    ckpt = MSCREDDetector(top_k=4, channels=(2, 2, 2, 2), max_steps=1, calibration=0.0).fit(counts).to_checkpoint()
+    ckpt["config"]["channels"] = [4096, 4096, 4096, 4096]
+    bundle = copy_of(trained, tmp_path / "model")
+    torch.save(ckpt, bundle / "mscred.pth")
+    data = (bundle / "mscred.pth").read_bytes()
+    assert len(data) < 100_000
+
+    def add(meta):
+        meta["files"]["mscred.pth"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        meta["params"]["mscred"] = {"window_size": 50, "stride": 25}
+
+    reseal(bundle, add)
+    proc, rss = measured_cli("bundle-info", "--model-dir", str(bundle))
+    assert rss < 600, f"peak RSS {rss:.0f} MB"
+    err = assert_one_line_error(proc)
+    assert "mscred.pth" in err and "has shape" in err, err
+
+
 def test_standalone_model_with_huge_claimed_shapes_is_refused_before_allocating(trained, tmp_path):
     """deeplog-infer has no bundle vocabulary to compare with: the weights' shapes must match the
     arguments, and a zero-stride view (a huge shape over one stored number) is refused too."""
