@@ -265,7 +265,7 @@ def test_mscred_export_matches_torch(trained, tmp_path):
     det.residual_bound_ = np.ones((6, 6), np.float32)
     det.train_scores_ = det.heldout_scores_ = np.ones(4, np.float32)
     det.thresholds_ = {"calibrated": 1.0, "percentile": 1.0}
-    det.history_, det.train_stats_, det.threshold_ = [], {}, 1.0
+    det.history_, det.train_stats_, det.threshold_, det.error_scale_ = [], {}, 1.0, 1.0
     det.net_ = MSCREDNet(2, det.channels).eval()
     det.save(tmp_path / "mscred.pth")
     s = convert_onnx(trained["dir"] / "vocab.json", tmp_path / "ms", mscred_model=tmp_path / "mscred.pth",
