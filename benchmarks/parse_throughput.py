@@ -143,30 +143,19 @@ def _line_loop(path: Path, fmt: str, cluster_of) -> tuple[list[int], float]:
     return ids, time.perf_counter() - start
 
 
-# Drain3's example masking instructions (examples/drain3.ini of the drain3 project): what a Drain3 user
-# starts from. Lookarounds make them Python-`re` only; Drain3 applies them inside add_log_message.
-DRAIN3_EXAMPLE_MASKING = [
-    (r"((?<=[^A-Za-z0-9])|^)(([0-9a-f]{2,}:){3,}([0-9a-f]{2,}))((?=[^A-Za-z0-9])|$)", "ID"),
-    (r"((?<=[^A-Za-z0-9])|^)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})((?=[^A-Za-z0-9])|$)", "IP"),
-    (r"((?<=[^A-Za-z0-9])|^)([0-9a-f]{6,} ?){3,}((?=[^A-Za-z0-9])|$)", "SEQ"),
-    (r"((?<=[^A-Za-z0-9])|^)([0-9A-F]{4} ?){4,}((?=[^A-Za-z0-9])|$)", "SEQ"),
-    (r"((?<=[^A-Za-z0-9])|^)(0x[a-f0-9A-F]+)((?=[^A-Za-z0-9])|$)", "HEX"),
-    (r"((?<=[^A-Za-z0-9])|^)([\-\+]?\d+)((?=[^A-Za-z0-9])|$)", "NUM"),
-    (r"(?<=executed cmd )(\".+?\")", "CMD"),
-]
-
-
 def run_drain3_default(path: Path, fmt: str) -> tuple[list[int], float]:
     """A plain Drain3 user's loop: logparser's header regex, ``drain3.TemplateMiner`` with its default
-    Drain settings and the example masking instructions above (applied by Drain3 itself), one
+    Drain settings and its example masking instructions (``parsing_accuracy.DRAIN3_MASKING``, applied by
+    Drain3 itself), one
     ``add_log_message`` per line."""
     from drain3 import TemplateMiner as Drain3Miner
     from drain3.masking import MaskingInstruction
     from drain3.template_miner_config import TemplateMinerConfig
+    from parsing_accuracy import DRAIN3_MASKING  # benchmarks/ is on sys.path (the script's folder)
 
     cfg = TemplateMinerConfig()  # explicit config: never read drain3.ini
     cfg.profiling_enabled = False
-    cfg.masking_instructions = [MaskingInstruction(p, m) for p, m in DRAIN3_EXAMPLE_MASKING]
+    cfg.masking_instructions = [MaskingInstruction(p, m) for p, m in DRAIN3_MASKING]
     miner = Drain3Miner(config=cfg)
     return _line_loop(path, fmt, lambda content: miner.add_log_message(content)["cluster_id"])
 
