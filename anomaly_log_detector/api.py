@@ -1,38 +1,17 @@
 """The library facade: what the CLI and the shell workflows call.
 
-Each function takes plain arguments, does one job end to end and returns a summary dict.
+Each function takes plain arguments, does one job end to end and returns a summary dict. The facade
+only re-exports: nothing in the package imports it (data flows one way, from here down).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Iterable
 
-from anomaly_log_detector.config import CHUNK_LINES, MAX_LINE_BYTES, DrainConfig, ParseConfig
+from anomaly_log_detector.parsing.run import parse_logs
 
-
-def parse_logs(inputs: str | Iterable[str], out_dir: str, *, drain_state: str | None = None,
-               rules: str | None = None, format: str = "auto", log_format: str | None = None,
-               year: int | None = None, tz: str | None = None, disabled_masks: Iterable[str] = (),
-               sim_th: float | None = None, depth: int | None = None,
-               session_regex: str | None = None, frozen: bool = False,
-               max_line_bytes: int | None = None, chunk_lines: int | None = None,
-               quiet: bool = True) -> dict:
-    """Parse log files/folders/.gz/stdin (``-``) into ``out_dir/parsed.parquet``; return the summary
-    (also written to ``out_dir/parse_summary.json``). `year` and `tz` complete timestamps that carry
-    no year or zone (default: each file's modification time, UTC)."""
-    from anomaly_log_detector.parsing.pipeline import run_parse
-
-    overrides = {k: v for k, v in (("sim_th", sim_th), ("depth", depth)) if v is not None}
-    drain = dataclasses.replace(DrainConfig(), **overrides)
-    config = ParseConfig(
-        out_dir=out_dir, format=format, log_format=log_format, year=year, tz=tz, rules_path=rules,
-        disabled_masks=frozenset(disabled_masks), drain=drain, drain_state=drain_state, frozen=frozen,
-        session_regex=session_regex, chunk_lines=chunk_lines or CHUNK_LINES,
-        max_line_bytes=max_line_bytes or MAX_LINE_BYTES, quiet=quiet,
-    )
-    paths = [inputs] if isinstance(inputs, str) else list(inputs)
-    return run_parse(paths, config)
+__all__ = ["parse_logs", "save_bundle", "load_bundle", "train_model", "infer_logs", "validate_model",
+           "compare_models", "train_incremental", "batch_analysis"]
 
 
 # ---- model bundles and the end-to-end workflows (anomaly_log_detector.workflows) ----------------

@@ -44,7 +44,7 @@ from anomaly_log_detector.detectors.baseline import BaselineDetector
 from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 from anomaly_log_detector.detectors.deeplog_files import rule_name
 from anomaly_log_detector.detectors.windows import build_windows, flatten
-from anomaly_log_detector.eval import duplicate_stats, evaluate, flag_all
+from anomaly_log_detector.evaluation.metrics import duplicate_stats, evaluate, flag_all
 
 REPO = Path(__file__).resolve().parent.parent
 TOP_K = 9        # the paper's top-k (reference rule, docs/deeplog.md)

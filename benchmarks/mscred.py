@@ -96,18 +96,16 @@ def window_truth(d: Path, start_lines: np.ndarray, end_lines: np.ndarray) -> tup
 
 # ---- metrics ----------------------------------------------------------------------------------
 def metrics(truth: np.ndarray, scores: np.ndarray, flags: np.ndarray, kinds: dict[str, np.ndarray]) -> dict:
-    from sklearn.metrics import roc_auc_score
+    from anomaly_log_detector.evaluation.metrics import binary_metrics, roc_auc
 
-    tp = int((flags & truth).sum())
-    p = tp / max(int(flags.sum()), 1)
-    r = tp / max(int(truth.sum()), 1)
-    out = {"auc": round(float(roc_auc_score(truth, scores)), 4), "precision": round(p, 4), "recall": round(r, 4),
-           "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0, "flagged": int(flags.sum()),
+    m = binary_metrics(truth, flags)
+    out = {"auc": round(roc_auc(truth, scores), 4), "precision": round(m["precision"], 4),
+           "recall": round(m["recall"], 4), "f1": round(m["f1"], 4), "flagged": int(flags.sum()),
            "positives": int(truth.sum()), "windows": int(len(truth))}
     if len(kinds) > 1:
         clean = ~truth
-        out["auc_by_kind"] = {k: round(float(roc_auc_score(np.r_[np.ones(m.sum()), np.zeros(clean.sum())],
-                                                             np.r_[scores[m], scores[clean]])), 4)
+        out["auc_by_kind"] = {k: round(roc_auc(np.r_[np.ones(m.sum()), np.zeros(clean.sum())],
+                                                  np.r_[scores[m], scores[clean]]), 4)
                               for k, m in kinds.items() if m.any()}
         out["recall_by_kind"] = {k: round(float((flags & m).sum() / m.sum()), 4) for k, m in kinds.items() if m.any()}
     return out

@@ -384,7 +384,7 @@ def fuzz_one(data: bytes) -> None:
     from anomaly_log_detector.builders.importers import FORMATS, import_sequences
     from anomaly_log_detector.config import DrainConfig
     from anomaly_log_detector.errors import AlogError
-    from anomaly_log_detector.labels import load_labels
+    from anomaly_log_detector.evaluation.labels import load_labels
     from anomaly_log_detector.parsing.formats import get_format
     from anomaly_log_detector.parsing.miner import WILDCARD, TemplateMiner, shape, tokenize
     from anomaly_log_detector.parsing.sources import ReadStats, read_batches
@@ -467,7 +467,7 @@ def _atheris_worker(out_dir: str, seconds: int) -> None:
         import anomaly_log_detector.parsing.miner  # noqa: F401
         import anomaly_log_detector.parsing.sources  # noqa: F401
         import anomaly_log_detector.builders.importers  # noqa: F401
-        import anomaly_log_detector.labels  # noqa: F401
+        import anomaly_log_detector.evaluation.labels  # noqa: F401
     import atexit
 
     def report() -> None:

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from anomaly_log_detector.errors import AlogError
-    from anomaly_log_detector.jsonio import write_json_atomic
+    from anomaly_log_detector.fileio.jsonio import write_json_atomic
     from anomaly_log_detector.onnx_export.vocab_c import fix_vocab
 
     try:

@@ -10,7 +10,7 @@ import torch
 from anomaly_log_detector.api import parse_logs
 from anomaly_log_detector.detectors.alerting import AlertingDetector, severity
 from anomaly_log_detector.errors import DataError, ModelError
-from anomaly_log_detector.eval import binary_metrics
+from anomaly_log_detector.evaluation.metrics import binary_metrics
 from helpers import shared_data
 
 SMALL_DEEPLOG = dict(hidden=24, layers=1, embed_dim=8, epochs=20, batch_size=256, lr=1e-2, patience=3)

@@ -12,9 +12,9 @@ from anomaly_log_detector.api import parse_logs
 from anomaly_log_detector.detectors.base import NotFittedError
 from anomaly_log_detector.detectors.baseline import BaselineDetector
 from anomaly_log_detector.errors import DataError, ModelError
-from anomaly_log_detector.eval import binary_metrics, roc_auc, windows_truth
-from anomaly_log_detector.labels import load_labels
-from anomaly_log_detector.schema import UNSEEN_TEMPLATE
+from anomaly_log_detector.evaluation.metrics import binary_metrics, roc_auc, windows_truth
+from anomaly_log_detector.evaluation.labels import load_labels
+from anomaly_log_detector.fileio.schema import UNSEEN_TEMPLATE
 from helpers import assert_one_line_error, run_cli, shared_data
 
 

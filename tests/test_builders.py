@@ -14,7 +14,7 @@ from anomaly_log_detector.builders.deeplog import NO_KEY_SESSION, build_deeplog_
 from anomaly_log_detector.builders.mscred import build_mscred_inputs, read_window_counts, segment_windows
 from anomaly_log_detector.builders.vocab import UNK, Vocab
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.schema import UNSEEN_TEMPLATE
+from anomaly_log_detector.fileio.schema import UNSEEN_TEMPLATE
 from helpers import assert_one_line_error, run_cli, shared_data
 
 

@@ -13,7 +13,7 @@ from anomaly_log_detector.builders.vocab import EOS, PAD, UNK, Vocab
 from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 from anomaly_log_detector.detectors.windows import build_windows, flatten, unique_rows
 from anomaly_log_detector.errors import DataError, ModelError
-from anomaly_log_detector.eval import binary_metrics
+from anomaly_log_detector.evaluation.metrics import binary_metrics
 from helpers import assert_one_line_error, run_cli, shared_data
 
 # Small enough to train in a few seconds on 2 shared cores, big enough to learn HDFS block order.

@@ -16,10 +16,10 @@ from anomaly_log_detector.builders.deeplog import read_sequences
 from anomaly_log_detector.builders.importers import import_sequences
 from anomaly_log_detector.detectors.baseline import run_baseline
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.eval import (binary_metrics, duplicate_stats, line_scores_from_windows, lines_covered,
+from anomaly_log_detector.evaluation.metrics import (binary_metrics, duplicate_stats, line_scores_from_windows, lines_covered,
                                        sliding_windows, windows_truth)
-from anomaly_log_detector.eval_runner import evaluate_dir
-from anomaly_log_detector.labels import LineLabels, SessionLabels, load_labels
+from anomaly_log_detector.evaluation.runner import evaluate_dir
+from anomaly_log_detector.evaluation.labels import LineLabels, SessionLabels, load_labels
 from helpers import assert_one_line_error, run_cli, shared_data
 
 

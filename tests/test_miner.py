@@ -16,7 +16,7 @@ from anomaly_log_detector.errors import StateError
 from anomaly_log_detector.parsing.masking import Masker
 from anomaly_log_detector.parsing.miner import TemplateMiner, tokenize
 from anomaly_log_detector.parsing.state import STATE_FORMAT, checksum
-from anomaly_log_detector.schema import UNSEEN_ID
+from anomaly_log_detector.fileio.schema import UNSEEN_ID
 from helpers import REPO, shared_data
 
 

@@ -23,7 +23,7 @@ from helpers import assert_one_line_error, run_cli, shared_data
 from anomaly_log_detector.reports import messages
 from anomaly_log_detector.reports.anomalies import MAX_RECORD_LINES, RECORD_COLUMNS, collect_anomalies, write_anomalies
 from anomaly_log_detector.reports.messages import LanguageError, t
-from anomaly_log_detector.schema import UNSEEN_ID
+from anomaly_log_detector.fileio.schema import UNSEEN_ID
 
 SPLIT = 1000  # BGL_2k is split into two sources at this line, so line numbers restart
 

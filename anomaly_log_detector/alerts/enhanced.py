@@ -28,7 +28,7 @@ from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.detectors.windows import flatten, unique_rows
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.jsonio import write_json_atomic
+from anomaly_log_detector.fileio.jsonio import write_json_atomic
 
 DETAILED = "deeplog_enhanced_detailed.parquet"
 ALERTS = "deeplog_enhanced_alerts.parquet"

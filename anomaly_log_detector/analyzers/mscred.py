@@ -85,7 +85,7 @@ def analyze_mscred(data_dir: str | os.PathLike, output_dir: str | os.PathLike | 
     table_path = data / INFER_FILE
     if not table_path.is_file():
         raise DataError(f"{table_path}: not found (run `alog-detect mscred-infer` with --out-dir {data} first)")
-    from anomaly_log_detector.parquetio import read_parquet_checked
+    from anomaly_log_detector.fileio.parquetio import read_parquet_checked
 
     table = read_parquet_checked(table_path, INFER_FILE, ["window_idx", "reconstruction_error", "broken_entries",
                                                           "is_anomaly", "threshold", "top_templates"]).to_pandas()

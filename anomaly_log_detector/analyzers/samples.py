@@ -20,9 +20,8 @@ from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.reports.anomalies import collect_anomalies, to_records
 from anomaly_log_detector.reports.inputs import VOCAB, read_keys, take_rows
 from anomaly_log_detector.reports.escape import code_block, code_span, md_text
-from anomaly_log_detector.reports.markdown import lines_label
 from anomaly_log_detector.reports.messages import check_lang, t
-from anomaly_log_detector.reports.summary import render_reasons
+from anomaly_log_detector.reports.summary import lines_label, render_reasons
 
 SAMPLES_DIR = "log_samples_analysis"
 SAMPLES_MD = "anomaly_analysis_report.md"

@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.builders.vocab import UNK, Vocab
-from anomaly_log_detector.parquetio import read_parquet_checked
+from anomaly_log_detector.fileio.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.schema import UNSEEN_TEMPLATE
+from anomaly_log_detector.fileio.schema import UNSEEN_TEMPLATE
 
 SESSION_BY = ("none", "host", "process", "session", "entity")
 # `entity` = host and process together: one daemon on one machine (a stream keyed on the process alone

@@ -37,7 +37,7 @@ from scipy import sparse
 
 from anomaly_log_detector.builders.deeplog import encode_templates, read_parsed, template_vocab
 from anomaly_log_detector.builders.vocab import UNK, Vocab
-from anomaly_log_detector.parquetio import read_parquet_checked
+from anomaly_log_detector.fileio.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
 
 WINDOW_COLUMNS = ("window", "source", "start_line", "end_line", "start_row", "end_row", "n_lines")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.jsonio import check_format, read_json, write_json_atomic
+from anomaly_log_detector.fileio.jsonio import check_format, read_json, write_json_atomic
 
 FORMAT = "alog-detect/vocab"
 VERSION = 1

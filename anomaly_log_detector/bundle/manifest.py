@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 from anomaly_log_detector import __version__
 from anomaly_log_detector.errors import BundleError
-from anomaly_log_detector.jsonio import MAX_SETTINGS_BYTES, loads_checked, read_regular
+from anomaly_log_detector.fileio.jsonio import MAX_SETTINGS_BYTES, loads_checked, read_regular
 
 FORMAT = "alog-detect/bundle"
 VERSION = 1

@@ -34,7 +34,7 @@ from anomaly_log_detector.bundle.manifest import (
     read_metadata, seal, utc_now_iso,
 )
 from anomaly_log_detector.errors import BundleError, output_error
-from anomaly_log_detector.jsonio import open_regular, read_fd
+from anomaly_log_detector.fileio.jsonio import open_regular, read_fd
 
 
 def _fsync_path(path: Path) -> None:

@@ -27,7 +27,7 @@ import click
 def eval_command(processed_dir, labels_path, level, window_size, stride, train_path, split):
     """Evaluate detection results against labels; print a table (each row with its flag_all reference:
     the scores of flagging everything) and write eval.json."""
-    from anomaly_log_detector.eval_runner import evaluate_dir, format_table
+    from anomaly_log_detector.evaluation.runner import evaluate_dir, format_table
 
     report = evaluate_dir(processed_dir, labels_path, level=level, window_size=window_size, stride=stride,
                           train_path=train_path, split=split)

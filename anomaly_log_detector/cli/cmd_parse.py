@@ -52,7 +52,7 @@ def mask_options(f):
 def parse_command(inputs, out_dir, drain_state, rules_path, format_name, log_format, year, tz, sim_th, depth,
                   session_regex, frozen, max_line_bytes, quiet, **mask_flags):
     """Parse logs: split headers, mask variables, mine templates with Drain."""
-    from anomaly_log_detector.api import parse_logs
+    from anomaly_log_detector.parsing.run import parse_logs
 
     disabled = [g for g in MASK_GROUPS if mask_flags.get(f"no_mask_{g}")]
     summary = parse_logs(list(inputs), out_dir, drain_state=drain_state, rules=rules_path,

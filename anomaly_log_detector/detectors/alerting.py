@@ -32,10 +32,10 @@ import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.detectors.similarity import TemplateIndex
-from anomaly_log_detector.jsonio import check_format, finite, loads_checked, read_regular, write_json_atomic
+from anomaly_log_detector.fileio.jsonio import check_format, finite, loads_checked, read_regular, write_json_atomic
 from anomaly_log_detector.detectors.checkpoint import MAX_CHECKPOINT_BYTES, load_checkpoint_bytes, save_checkpoint
 from anomaly_log_detector.errors import DataError, ModelError
-from anomaly_log_detector.schema import UNSEEN_TEMPLATE
+from anomaly_log_detector.fileio.schema import UNSEEN_TEMPLATE
 
 FORMAT = "alog-detect/alerting"
 VERSION = 2

@@ -34,9 +34,9 @@ from scipy import sparse
 
 from anomaly_log_detector.builders.mscred import count_matrix, window_bounds, window_table
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.jsonio import check_format, finite, read_json, write_json_atomic
+from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 from anomaly_log_detector.errors import DataError, ModelError
-from anomaly_log_detector.schema import UNSEEN_TEMPLATE
+from anomaly_log_detector.fileio.schema import UNSEEN_TEMPLATE
 
 FORMAT = "alog-detect/baseline"
 VERSION = 1

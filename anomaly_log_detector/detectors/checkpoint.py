@@ -19,7 +19,7 @@ import warnings
 from typing import Any
 
 from anomaly_log_detector.errors import ModelError
-from anomaly_log_detector.jsonio import read_regular
+from anomaly_log_detector.fileio.jsonio import read_regular
 
 #: A model file larger than this is not one of ours (a DeepLog of 1M keys is about 0.5 GiB).
 MAX_CHECKPOINT_BYTES = 4 << 30

@@ -48,7 +48,7 @@ from anomaly_log_detector.detectors.checkpoint import check_state_dict, load_che
 from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, flatten, rows_in,
                                                     target_line_numbers, unique_rows)
 from anomaly_log_detector.errors import AlogError, DataError, ModelError
-from anomaly_log_detector.jsonio import check_format, finite
+from anomaly_log_detector.fileio.jsonio import check_format, finite
 
 # Session score in the top-k / top-p rules = misses + SURPRISE_WEIGHT * max(1 - p(target)): the second
 # term orders sessions with equal misses and stays <= 0.5, so "score > 0.5" is "at least one miss".

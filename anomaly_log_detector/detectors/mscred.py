@@ -62,7 +62,7 @@ from anomaly_log_detector.builders.vocab import FIRST_TEMPLATE_INDEX, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.detectors.checkpoint import check_state_dict, load_checkpoint, save_checkpoint
 from anomaly_log_detector.errors import AlogError, DataError, ModelError
-from anomaly_log_detector.jsonio import check_format
+from anomaly_log_detector.fileio.jsonio import check_format
 
 CHECKPOINT_FORMAT = "alog-detect/mscred"
 CHECKPOINT_VERSION = 1

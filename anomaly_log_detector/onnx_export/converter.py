@@ -35,7 +35,7 @@ EXPORTER = "torch.onnx.export (TorchScript, dynamo=False)"
 
 def _read_model_file(path: str | os.PathLike, what: str) -> tuple[bytes, str]:
     from anomaly_log_detector.detectors.checkpoint import MAX_CHECKPOINT_BYTES
-    from anomaly_log_detector.jsonio import read_regular
+    from anomaly_log_detector.fileio.jsonio import read_regular
 
     try:
         data = read_regular(path, MAX_CHECKPOINT_BYTES)

@@ -73,9 +73,10 @@ def run_hybrid_pipeline(log_files: Iterable[str], models_dir: str | os.PathLike,
     """Train a bundle on ``log_files`` into ``models_dir/model`` (``settings``: TrainSettings fields),
     export and validate it, and with ``auto_deploy`` write ``models_dir/deployment``; write and return
     ``pipeline_results.json``."""
-    from anomaly_log_detector import api
+    from anomaly_log_detector.workflows.settings import TrainSettings
+    from anomaly_log_detector.workflows.train import train_model
     from anomaly_log_detector.bundle import open_bundle
-    from anomaly_log_detector.jsonio import write_json_atomic
+    from anomaly_log_detector.fileio.jsonio import write_json_atomic
     from anomaly_log_detector.onnx_export.converter import copy_export
 
     root = Path(models_dir)
@@ -84,7 +85,8 @@ def run_hybrid_pipeline(log_files: Iterable[str], models_dir: str | os.PathLike,
                                "stages": {}}
     started = time.perf_counter()
     t = time.perf_counter()
-    training = api.train_model(list(results["log_files"]), str(root / MODEL), overwrite=overwrite, **settings)
+    training = train_model(list(results["log_files"]), str(root / MODEL), TrainSettings().with_overrides(**settings),
+                           overwrite=overwrite)
     results["stages"]["training"] = {"bundle": str(root / MODEL), "seconds": round(time.perf_counter() - t, 3),
                                      "summary": _plain(training)}
     conversion = convert_bundle(root / MODEL, portable=portable, validate=True)

@@ -26,7 +26,7 @@ from typing import Any
 from anomaly_log_detector.builders.vocab import FORMAT as VOCAB_FORMAT
 from anomaly_log_detector.builders.vocab import SPECIAL, Vocab
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.jsonio import loads_checked
+from anomaly_log_detector.fileio.jsonio import loads_checked
 
 FIX_SCRIPT = "scripts/fix_vocab_format.py"
 _ID = re.compile(r"-?[0-9]+")
@@ -48,7 +48,7 @@ def read_training_vocab(path: str | os.PathLike, data: bytes | None = None) -> V
     """The training ``vocab.json`` at ``path`` (or its bytes ``data``). DataError, naming the fix, for a
     vocabulary keyed by template ids; DataError for the C engine's ``{index: template}`` file or any
     file that is not a vocabulary."""
-    from anomaly_log_detector.jsonio import read_json
+    from anomaly_log_detector.fileio.jsonio import read_json
 
     if data is None:
         doc = read_json(path, "the vocab file", DataError)
@@ -140,8 +140,8 @@ def fix_vocab(parsed_path: str | os.PathLike, old_vocab_path: str | os.PathLike)
     layout (our ``alog-detect/vocab`` format, or the original's plain ``{key: index}``); and the number
     of keys rewritten. DataError naming the ids ``parsed_path`` lacks, and for a vocabulary that is not
     keyed by ids."""
-    from anomaly_log_detector.jsonio import read_json
-    from anomaly_log_detector.schema import UNSEEN_ID
+    from anomaly_log_detector.fileio.jsonio import read_json
+    from anomaly_log_detector.fileio.schema import UNSEEN_ID
 
     doc = read_json(old_vocab_path, "vocab file", DataError)
     ours = isinstance(doc, dict) and doc.get("format") == VOCAB_FORMAT

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from anomaly_log_detector.errors import RulesError
-from anomaly_log_detector.jsonio import MAX_SETTINGS_BYTES, read_regular
+from anomaly_log_detector.fileio.jsonio import MAX_SETTINGS_BYTES, read_regular
 
 if TYPE_CHECKING:  # pyarrow is imported lazily: the CLI root must stay light
     import pyarrow as pa

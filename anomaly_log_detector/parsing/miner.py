@@ -27,7 +27,7 @@ from anomaly_log_detector.errors import AlogError, StateError
 from anomaly_log_detector.parsing.state import (
     STATE_FORMAT, STATE_VERSION, checksum, read_state, validate_state, write_state,
 )
-from anomaly_log_detector.schema import UNSEEN_ID
+from anomaly_log_detector.fileio.schema import UNSEEN_ID
 
 WILDCARD = "<*>"
 # A mask inserted by the masking rules: "<" + capitals + ">" (e.g. <NUM>, <IP>).

@@ -36,14 +36,14 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.config import ParseConfig
 from anomaly_log_detector.errors import InputError, StateError, output_error
-from anomaly_log_detector.jsonio import write_json_atomic
+from anomaly_log_detector.fileio.jsonio import write_json_atomic
 from anomaly_log_detector.parsing.formats import LogFormat, detect_format, get_format
 from anomaly_log_detector.parsing.masking import Masker
 from anomaly_log_detector.parsing.miner import TemplateMiner
 from anomaly_log_detector.parsing.sources import STDIN, LineBatch, ReadStats, list_sources, read_batches
 from anomaly_log_detector.parsing.timestamps import TIMESTAMP_TYPE
 from anomaly_log_detector.progress import Progress
-from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
+from anomaly_log_detector.fileio.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 
 PARSED_FILE = "parsed.parquet"
 PREVIEW_FILE = "preview.json"

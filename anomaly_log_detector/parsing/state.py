@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_log_detector.errors import StateError
-from anomaly_log_detector.jsonio import MAX_JSON_BYTES, json_depth_ok, loads_checked, read_regular
+from anomaly_log_detector.fileio.jsonio import MAX_JSON_BYTES, json_depth_ok, loads_checked, read_regular
 
 STATE_FORMAT = "alog-detect/drain-state"
 STATE_VERSION = 1

@@ -42,7 +42,7 @@ from anomaly_log_detector.reports.inputs import (
     BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, LINE_ALERTS, MSCRED_INFER, MSCRED_RESIDUALS, SEQUENCES, locate,
     read_table, take_rows,
 )
-from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
+from anomaly_log_detector.fileio.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 
 DETECTORS = ("alerting", "novelty", "deeplog", "baseline", "mscred")
 RAREST_PER_WINDOW = 3

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anomaly_log_detector.parquetio import read_parquet_checked
+from anomaly_log_detector.fileio.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
 
 PARSED = "parsed.parquet"

@@ -19,7 +19,7 @@ from anomaly_log_detector.reports.escape import code_block, code_span, md_text
 from anomaly_log_detector.reports.hits import collect_hits
 from anomaly_log_detector.reports.inputs import read_keys
 from anomaly_log_detector.reports.messages import check_lang, t
-from anomaly_log_detector.reports.summary import reason_text, report_data
+from anomaly_log_detector.reports.summary import lines_label, reason_text, report_data
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
@@ -30,13 +30,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return out
-
-
-def lines_label(line_nos: list[int]) -> str:
-    """`5-9` for a contiguous run of line numbers, else `3, 7, 8`."""
-    if len(line_nos) > 1 and line_nos[-1] - line_nos[0] == len(line_nos) - 1:
-        return f"{line_nos[0]}-{line_nos[-1]}"
-    return ", ".join(map(str, line_nos))
 
 
 def _or_dash(value: Any, quote=code_span) -> str:

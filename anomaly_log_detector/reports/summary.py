@@ -18,7 +18,7 @@ from anomaly_log_detector.reports.anomalies import to_records
 from anomaly_log_detector.reports.hits import BASELINE_COMPONENTS, detectors_run, plain
 from anomaly_log_detector.reports.inputs import BASELINE, PARSE_SUMMARY, read_table, take_rows
 from anomaly_log_detector.reports.messages import t
-from anomaly_log_detector.schema import UNSEEN_ID
+from anomaly_log_detector.fileio.schema import UNSEEN_ID
 
 # Lines of one record shown in a report (the result table keeps them all).
 MAX_SHOWN_LINES = 10
@@ -119,3 +119,10 @@ def report_data(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, table: pd.DataF
         "templates": dominant_templates(d, keys),
         "agreement": agreement(hits, ran),
     }
+
+
+def lines_label(line_nos: list[int]) -> str:
+    """`5-9` for a contiguous run of line numbers, else `3, 7, 8`."""
+    if len(line_nos) > 1 and line_nos[-1] - line_nos[0] == len(line_nos) - 1:
+        return f"{line_nos[0]}-{line_nos[-1]}"
+    return ", ".join(map(str, line_nos))

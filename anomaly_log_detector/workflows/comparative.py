@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from anomaly_log_detector.api import parse_logs
+from anomaly_log_detector.parsing.run import parse_logs
 from anomaly_log_detector.reports.escape import code_span
 from anomaly_log_detector.reports.inputs import PARSED, take_rows
 from anomaly_log_detector.reports.messages import t

@@ -24,12 +24,12 @@ from anomaly_log_detector.builders.deeplog import (
     encode_templates, entity_keys, group_sequences, read_parsed, session_keys, split_at_gaps, write_sequences,
 )
 from anomaly_log_detector.builders.vocab import PAD, UNK, Vocab
-from anomaly_log_detector.jsonio import write_json_atomic
+from anomaly_log_detector.fileio.jsonio import write_json_atomic
 from anomaly_log_detector.reports.inputs import (
     BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, LINE_ALERTS, MSCRED_INFER,
     MSCRED_RESIDUALS, PARSED, SEQUENCES, TEMPLATE_COUNTS, VOCAB,
 )
-from anomaly_log_detector.schema import UNSEEN_ID
+from anomaly_log_detector.fileio.schema import UNSEEN_ID
 from anomaly_log_detector.workflows.model import TrainedModel
 
 # Columns of parsed.parquet the detectors use (`level` for the baseline's severity; the grouping

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.reports.hits import collect_hits
 from anomaly_log_detector.reports.inputs import BASELINE, PARSED, read_keys, read_table
-from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
+from anomaly_log_detector.fileio.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 from anomaly_log_detector.workflows.detect import run_detectors
 from anomaly_log_detector.workflows.model import TrainedModel
 

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from anomaly_log_detector.analyzers.samples import SAMPLES_DIR
-from anomaly_log_detector.api import parse_logs
+from anomaly_log_detector.parsing.run import parse_logs
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.jsonio import write_json_atomic
+from anomaly_log_detector.fileio.jsonio import write_json_atomic
 from anomaly_log_detector.parsing.pipeline import PREVIEW_FILE
 from anomaly_log_detector.parsing.sources import skipped_note
 from anomaly_log_detector.reports.escape import terminal_safe

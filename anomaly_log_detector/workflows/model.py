@@ -250,7 +250,7 @@ def check_metadata(meta: dict[str, Any]) -> None:
 
 
 def _check_value(value: Any, kind: str, key: str) -> None:
-    from anomaly_log_detector.jsonio import finite
+    from anomaly_log_detector.fileio.jsonio import finite
 
     if kind == "number":
         finite(value, key)

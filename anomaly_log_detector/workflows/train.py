@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-from anomaly_log_detector.api import parse_logs
+from anomaly_log_detector.parsing.run import parse_logs
 from anomaly_log_detector.builders.deeplog import read_parsed, template_vocab
 from anomaly_log_detector.bundle import BundleWriter, input_fingerprints
 from anomaly_log_detector.bundle.store import scratch_folder
@@ -43,7 +43,7 @@ from anomaly_log_detector.parsing.miner import explosion_note
 from anomaly_log_detector.parsing.sources import skipped_note
 from anomaly_log_detector.reports.escape import terminal_safe
 from anomaly_log_detector.reports.inputs import PARSED
-from anomaly_log_detector.schema import UNSEEN_ID, UNSEEN_TEMPLATE
+from anomaly_log_detector.fileio.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 from anomaly_log_detector.workflows.detect import LINE_COLUMNS, OPTIONAL_COLUMNS, sequences
 from anomaly_log_detector.workflows.holdout import holdout_rows, measure_normal, write_tail
 from anomaly_log_detector.workflows.paths import check_out_dir

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="No progress output from training.")
     args = parser.parse_args(argv)
 
-    from anomaly_log_detector.jsonio import write_json_atomic
+    from anomaly_log_detector.fileio.jsonio import write_json_atomic
 
     models_dir = Path(args.models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)

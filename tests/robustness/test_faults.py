@@ -36,7 +36,7 @@ from anomaly_log_detector.api import parse_logs  # noqa: E402
 from anomaly_log_detector.bundle import BundleWriter, input_fingerprints, open_bundle  # noqa: E402
 from anomaly_log_detector.bundle import store  # noqa: E402
 from anomaly_log_detector.errors import BundleError, OutputError  # noqa: E402
-from anomaly_log_detector.jsonio import write_json_atomic  # noqa: E402
+from anomaly_log_detector.fileio.jsonio import write_json_atomic  # noqa: E402
 from anomaly_log_detector.synth import generate_synthetic_log  # noqa: E402
 
 TINY = ["--epochs", "1", "--hidden", "8", "--layers", "1", "--embed-dim", "4", "--quiet"]

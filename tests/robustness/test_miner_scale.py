@@ -22,7 +22,7 @@ from drain3.drain import Drain
 from helpers import read_summary, run_cli
 from anomaly_log_detector.config import DrainConfig
 from anomaly_log_detector.parsing.miner import WILDCARD, TemplateMiner, _Drain, _encode, explosion_note, shape, tokenize
-from anomaly_log_detector.schema import UNSEEN_ID
+from anomaly_log_detector.fileio.schema import UNSEEN_ID
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 

@@ -31,12 +31,12 @@ from hypothesis import strategies as st
 from anomaly_log_detector.builders.importers import FORMATS, import_sequences, read_templates_file
 from anomaly_log_detector.config import DrainConfig
 from anomaly_log_detector.errors import AlogError, FormatError
-from anomaly_log_detector.labels import LineLabels, SessionLabels, load_labels
+from anomaly_log_detector.evaluation.labels import LineLabels, SessionLabels, load_labels
 from anomaly_log_detector.parsing.formats import PRESETS, get_format
 from anomaly_log_detector.parsing.masking import Masker
 from anomaly_log_detector.parsing.miner import WILDCARD, TemplateMiner, shape, tokenize
 from anomaly_log_detector.parsing.sources import ReadStats, read_batches
-from anomaly_log_detector.schema import UNSEEN_ID
+from anomaly_log_detector.fileio.schema import UNSEEN_ID
 
 # No example database (nothing written into the checkout); no deadline per example (shared CI
 # machines), the time bounds that matter are asserted where they matter.

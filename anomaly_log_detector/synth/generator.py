@@ -30,8 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from anomaly_log_detector import synth_anomalies as an
-from anomaly_log_detector import synth_events as ev
+from anomaly_log_detector.synth import anomalies as an
+from anomaly_log_detector.synth import events as ev
 from anomaly_log_detector.errors import DataError
 
 ANOMALY_TYPES = ("unseen", "burst", "reordered", "error_storm")   # the default mix

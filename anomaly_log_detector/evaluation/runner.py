@@ -35,10 +35,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anomaly_log_detector.eval import (duplicate_stats, evaluate, line_scores_from_windows, lines_covered,
+from anomaly_log_detector.evaluation.metrics import (duplicate_stats, evaluate, line_scores_from_windows, lines_covered,
                                        sliding_windows, windows_truth)
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.labels import LineLabels, SessionLabels, load_labels
+from anomaly_log_detector.evaluation.labels import LineLabels, SessionLabels, load_labels
 
 RESULT_FILES = ("baseline_scores.parquet", "deeplog_sessions.parquet", "deeplog_infer.parquet")
 LEVELS = ("line", "window", "session")

@@ -6,8 +6,8 @@ from typing import Callable
 
 import numpy as np
 
-from anomaly_log_detector import synth_events as ev
-from anomaly_log_detector.synth_events import (FACILITY, COMMS, CRIT, EMERG, ERR, FUNCS, UNITS, WARNING, Batch,
+from anomaly_log_detector.synth import events as ev
+from anomaly_log_detector.synth.events import (FACILITY, COMMS, CRIT, EMERG, ERR, FUNCS, UNITS, WARNING, Batch,
                                                Context, build)
 
 

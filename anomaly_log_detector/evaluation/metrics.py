@@ -10,26 +10,28 @@ from __future__ import annotations
 from typing import Hashable, Iterable
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
 from anomaly_log_detector.builders.mscred import segment_windows
 
 
 def binary_metrics(y_true: Iterable[bool], y_pred: Iterable[bool]) -> dict:
-    """TP/FP/FN/TN, precision, recall, F1 and accuracy of boolean predictions."""
+    """TP/FP/FN/TN, precision, recall, F1 and accuracy of boolean predictions (scikit-learn's
+    confusion matrix and scores; 0 instead of a warning where a ratio is undefined)."""
     t = np.asarray(y_true, dtype=bool)
     p = np.asarray(y_pred, dtype=bool)
     if t.shape != p.shape:
         raise ValueError(f"truth and predictions differ in length ({t.size} vs {p.size})")
-    tp, fp = int((t & p).sum()), int((~t & p).sum())
-    fn, tn = int((t & ~p).sum()), int((~t & ~p).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    if not t.size:
+        return {"n": 0, "positives": 0, "flagged": 0, "tp": 0, "fp": 0, "fn": 0, "tn": 0,
+                "precision": 0.0, "recall": 0.0, "f1": 0.0, "accuracy": 0.0}
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(t, p, labels=[False, True]).ravel())
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        t, p, labels=[True], average="binary", pos_label=True, zero_division=0.0)
     return {"n": int(t.size), "positives": int(t.sum()), "flagged": int(p.sum()),
             "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-            "precision": precision, "recall": recall, "f1": f1,
-            "accuracy": (tp + tn) / t.size if t.size else 0.0}
+            "precision": float(precision), "recall": float(recall), "f1": float(f1),
+            "accuracy": float(accuracy_score(t, p))}
 
 
 def roc_auc(y_true: Iterable[bool], scores: Iterable[float]) -> float | None:
