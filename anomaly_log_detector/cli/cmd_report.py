@@ -7,7 +7,7 @@ import click
 PROCESSED_HELP = ("Processed folder: parsed.parquet plus whatever detector results are there "
                   "(baseline_scores.parquet, deeplog_infer.parquet, deeplog_sessions.parquet).")
 # Mirrors reports.messages.LANGUAGES; kept literal so `--help` imports nothing (a test checks they agree).
-LANGUAGES = ("en",)
+LANGUAGES = ("en", "ko")
 
 
 def processed_dir_option(f):
