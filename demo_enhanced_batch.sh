@@ -23,7 +23,7 @@ mv "$out"/logs/*.labels.parquet "$out/labels/"
 # Exit status 1 = anomalies found: the expected outcome here, not a failure.
 status=0
 "$here/run_enhanced_batch_analysis.sh" "$out/logs" "$out/logs/target.log" "$out/batch" \
-  --epochs 3 --hidden 32 --layers 1 --quiet || status=$?
+  --epochs 3 --hidden 32 --layers 1 || status=$?
 [ "$status" -le 1 ] || exit "$status"
 report="$out/batch/inference/inference_report.md"
 echo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 
 # Longest line we keep, in bytes of UTF-8; longer lines are cut and counted as `lines_truncated`.
 MAX_LINE_BYTES = 64 * 1024
@@ -65,8 +66,21 @@ class ParseConfig:
     chunk_lines: int = CHUNK_LINES
     max_line_bytes: int = MAX_LINE_BYTES
     quiet: bool = False
+    # Keep only lines with since <= time < until (aware datetimes; naive = UTC). A line without a
+    # timestamp takes the last one of its file; lines before a file's first timestamp are left out.
+    since: datetime | None = None
+    until: datetime | None = None
 
     def __post_init__(self) -> None:
+        for name in ("since", "until"):  # aware UTC from here on
+            value = getattr(self, name)
+            if value is not None:
+                utc = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+                object.__setattr__(self, name, utc)
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            from anomaly_log_detector.errors import InputError
+
+            raise InputError(f"--since {self.since.isoformat()} is not before --until {self.until.isoformat()}")
         if self.year is not None or self.tz is not None:
             # Checked here so that a bad --year / --tz fails before any input is read (FormatError).
             from anomaly_log_detector.parsing.timestamps import TimeContext

@@ -140,9 +140,13 @@ class Ctx:
 
 
 def records(out_dir: Path) -> list[dict]:
+    """The records of `anomalies.jsonl` (ECS documents; our fields under `alog`, the shown line in
+    `message`: docs/formats.md) as flat dicts with the result table's names, most anomalous first."""
     path = out_dir / "anomalies.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    return sorted((json.loads(x) for x in lines if x.strip()), key=lambda r: r["rank"])
+    docs = (json.loads(x) for x in lines if x.strip())
+    return sorted(({**d["alog"], "raw": d.get("message"), "score": d["event"]["risk_score"]} for d in docs),
+                  key=lambda r: r["rank"])
 
 
 # ---- scoring --------------------------------------------------------------------------------------

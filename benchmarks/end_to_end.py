@@ -52,8 +52,10 @@ def measure(*cmd: str | Path, cwd: Path) -> dict:
 
 
 def records(out_dir: Path) -> list[dict]:
+    """`anomalies.jsonl` (ECS documents: our fields under `alog`, the shown line in `message`) as flat
+    dicts with the result table's names."""
     with open(out_dir / "anomalies.jsonl", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+        return [{**d["alog"], "raw": d.get("message")} for d in map(json.loads, f)]
 
 
 def quality(recs: list[dict], bad: set[int], raw: list[str]) -> dict:

@@ -22,3 +22,10 @@ if [ ! -e /usr/include/pcre2.h ] && command -v apt-get >/dev/null 2>&1 && [ "$(i
   (apt-get update -qq && apt-get install -y -qq libpcre2-dev) >/dev/null 2>&1 \
     || echo "note: libpcre2-dev could not be installed; the C engine tests will skip" >&2
 fi
+# The HTML report's browser test (tests/test_html_report.py) drives Debian's chromium through Playwright
+# (pip's playwright, from the test extra; it never downloads a browser); best effort: the test skips
+# with the reason when chromium is missing.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    || echo "note: chromium could not be installed; the HTML report's browser test will skip" >&2
+fi

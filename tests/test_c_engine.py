@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from anomaly_log_detector.bundle.manifest import seal
+
 REPO = Path(__file__).resolve().parent.parent
 ENGINE_DIR = REPO / "hybrid_system" / "inference"
 ENGINE = ENGINE_DIR / "build" / "alog-engine"
@@ -205,5 +207,114 @@ def test_bundle_checks_sizes_links_and_the_file_list(built, bundle, tmp_path):
         forged = _copy_deployment(bundle, tmp_path / f"forged-{len(expected)}")
         meta = json.loads((forged / "metadata.json").read_text())
         edit(meta)
-        (forged / "metadata.json").write_text(json.dumps(meta))
+        (forged / "metadata.json").write_text(json.dumps(seal(meta)))  # resealed: the later checks answer
         assert expected in _refused(built, forged)
+
+
+def _rewrite_metadata(folder: Path, meta: dict) -> None:
+    """metadata.json as the bundle writer writes it, with `files` recomputed from the folder but the
+    old `metadata_sha256` kept: what an edit that also fixes the file checksums leaves behind."""
+    from anomaly_log_detector.bundle.manifest import hash_file
+
+    for name in meta["files"]:
+        meta["files"][name] = {"sha256": hash_file(folder / name), "size": (folder / name).stat().st_size}
+    (folder / "metadata.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, sort_keys=True,
+                                                     allow_nan=False), encoding="utf-8")
+
+
+def test_an_edited_metadata_json_is_refused(built, bundle, tmp_path):
+    from anomaly_log_detector.bundle.manifest import read_metadata
+    from anomaly_log_detector.errors import BundleError
+
+    ok = _copy_deployment(bundle, tmp_path / "ok")  # a bundle written by Python verifies in C
+    meta = json.loads((ok / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["metadata_sha256"] == seal(meta)["metadata_sha256"]
+    proc = subprocess.run([str(built), "--bundle", str(ok)], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    _rewrite_metadata(ok, meta)  # rewritten unchanged: still accepted
+    assert subprocess.run([str(built), "--bundle", str(ok)], stdin=subprocess.DEVNULL).returncode == 0
+
+    def threshold(m: dict) -> None:
+        m["onnx"]["deeplog"]["tau"] = m["onnx"]["deeplog"]["tau"] * 10 if m["onnx"]["deeplog"].get("tau") else 99.0
+
+    def rules(m: dict, folder: Path) -> None:  # a component swapped, its checksum updated in `files`
+        (folder / "rules.json").write_text("[]")
+
+    for label, edit in (("threshold", lambda m, f: threshold(m)), ("rules", rules),
+                        ("added-key", lambda m, f: m.__setitem__("note", "caf\u00e9")),
+                        ("no-seal", lambda m, f: m.pop("metadata_sha256"))):
+        folder = _copy_deployment(bundle, tmp_path / label)
+        meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+        edit(meta, folder)
+        _rewrite_metadata(folder, meta)
+        err = _refused(built, folder)
+        expected = "metadata.json was modified after the bundle was written (metadata_sha256 mismatch)"
+        assert f"{folder}: {expected}" in err, (label, err)
+        with pytest.raises(BundleError, match=r"metadata_sha256 mismatch"):  # the Python reader says the same
+            read_metadata(folder / "metadata.json")
+    # a duplicate key (Python would keep the last one): refused
+    dup = _copy_deployment(bundle, tmp_path / "dup")
+    text = (dup / "metadata.json").read_text(encoding="utf-8")
+    assert text.startswith('{\n "created_utc"'), text[:40]
+    (dup / "metadata.json").write_text(text.replace('{\n "created_utc"', '{\n "version": 1,\n "created_utc"', 1),
+                                       encoding="utf-8")
+    assert "metadata.json cannot be verified: not canonical JSON: duplicate key 'version'" in _refused(built, dup)
+
+
+_ALPHABET = ("abcxyzAZ09 _-./:\"\\\x7f\u00e9\u00fc\u00df\u0301\u20ac\u2028\u2029\ue000\uffff\uff5a"
+             "\U0001f600\U0001d11e\u4e2d" + "".join(map(chr, range(1, 32))))
+
+
+def _random_value(rng, depth: int):
+    kind = rng.integers(0, 10 if depth < 4 else 7)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return bool(rng.integers(0, 2))
+    if kind == 2:  # ints, big ones included
+        return int(rng.choice([0, -1, 7, 2**53 + 1, -(2**70) - 3, 10**25])) + int(rng.integers(-1000, 1000))
+    if kind in (3, 4):  # floats as repr writes them: 1e-05, 0.30000000000000004, -0.0, 1e+16, 5e-324
+        special = [1e-05, 0.1 + 0.2, -0.0, 0.0, 1e16, 5e-324, 1.7976931348623157e308, 123456789.125, 1e-7, 2.5]
+        if rng.integers(0, 2):
+            return float(rng.choice(special))
+        return float(rng.standard_normal() * 10.0 ** int(rng.integers(-320, 300)))
+    if kind in (5, 6):  # strings: NUL, control characters, quotes, non-ASCII, astral
+        return _random_str(rng, nul=True)
+    if kind in (7, 8):
+        return {_random_str(rng, nul=False): _random_value(rng, depth + 1) for _ in range(rng.integers(0, 6))}
+    return [_random_value(rng, depth + 1) for _ in range(rng.integers(0, 5))]
+
+
+def _random_str(rng, nul: bool) -> str:
+    chars = [_ALPHABET[i] for i in rng.integers(0, len(_ALPHABET), rng.integers(0, 8))]
+    if nul and rng.integers(0, 4) == 0:
+        chars.insert(0, "\x00")
+    return "".join(chars)
+
+
+def test_canonical_json_equals_python(built, tmp_path):
+    """The C canonical form (test_engine --canonical) of random nested JSON written by Python, compact or
+    indented, ASCII-escaped or not: byte for byte Python's canonical_json, and the same sha256."""
+    import hashlib
+
+    from anomaly_log_detector.bundle.manifest import canonical_json
+
+    test_engine = ENGINE_DIR / "build" / "test_engine"
+    rng = np.random.default_rng(12)
+    for i in range(60):
+        obj = {_random_str(rng, nul=False): _random_value(rng, 0) for _ in range(rng.integers(1, 8))}
+        want = canonical_json(obj)
+        ascii_ = bool(i % 2)
+        path = tmp_path / f"doc{i}.json"
+        path.write_text(json.dumps(obj, ensure_ascii=ascii_, indent=None if i % 3 else 1), encoding="utf-8")
+        got = subprocess.run([str(test_engine), "--canonical", str(path)], capture_output=True, timeout=30)
+        assert got.returncode == 0 and got.stdout == want, (i, got.stderr, got.stdout[:300], want[:300])
+        digest = subprocess.run([str(test_engine), "--canonical-sha256", str(path)], capture_output=True, text=True,
+                                timeout=30)
+        assert digest.stdout.strip() == hashlib.sha256(want).hexdigest(), (i, digest.stderr)
+    # what Python's canonical form cannot hold, or would read differently, is refused
+    for bad in ('{"a\\u0000": 1}', '{"a": 1, "a": 2}', '["\\ud800"]', '[NaN]', '[1e400]'):
+        path = tmp_path / "bad.json"
+        path.write_text(bad, encoding="utf-8")
+        got = subprocess.run([str(test_engine), "--canonical", str(path)], capture_output=True, text=True, timeout=30)
+        assert got.returncode == 2 and "not canonical JSON" in got.stderr, (bad, got.stderr)

@@ -52,7 +52,7 @@ def test_alerts_carry_failed_predictions_as_evidence(work):
     # --parsed and --vocab default to the files beside --seq.
     text = invoke("deeplog-infer-enhanced", "--seq", work / "test" / "sequences.parquet", "--model",
                   work / "deeplog.pth", "--top-k", 2, "--k-of-n-k", 2, "--k-of-n-n", 4, "--cooldown-seq", 30,
-                  "--out-dir", out, "-q", *ONE_THREAD)
+                  "--out-dir", out, *ONE_THREAD)  # no -q: it would silence the summary
     assert "alerts:" in text and str(out / ALERTS) in text
     alerts = pd.read_parquet(out / ALERTS)
     detailed = pd.read_parquet(out / DETAILED)

@@ -108,8 +108,9 @@ def test_injected_oops_is_one_incident_with_its_evidence(synth):
     proc = run_cli("infer", "--model-dir", str(synth / "m"), "--input", str(synth / "target.log"),
                    "--out-dir", str(synth / "t"), "--quiet")
     assert proc.returncode == 1, proc.stderr.decode()
-    records = [json.loads(x) for x in (synth / "t" / "anomalies.jsonl").read_text().splitlines()]
+    docs = [json.loads(x) for x in (synth / "t" / "anomalies.jsonl").read_text().splitlines()]
+    records = [d["alog"] for d in docs]  # ECS documents: our fields under `alog`
     first = records[0]
     assert first["line_nos"] == [201, 202] and first["entity"] == f"{host}/kernel"
     assert first["template_training_count"] == 0 and "alerting" in first["detectors"]
-    assert first["first_time"] == first["last_time"]
+    assert docs[0]["event"]["start"] == docs[0]["event"]["end"] == docs[0]["@timestamp"]

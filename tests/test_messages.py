@@ -49,3 +49,29 @@ def test_every_message_is_translated_with_the_same_params(lang):
 def test_korean_report_sentence_renders():
     assert HANGUL.search(t("report.title", "ko"))
     assert "7" in t("report.top", "ko", n=7)
+
+
+def _fields(text: str) -> list[tuple[str, str, str | None]]:
+    return sorted((name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None)
+
+
+@pytest.mark.parametrize("lang", [lang for lang in LANGUAGES if lang != "en"])
+def test_translations_keep_every_format_spec(lang):
+    """`{prob:.4f}` stays `{prob:.4f}`: the same params with the same format specs and conversions."""
+    english, other = catalog("en"), catalog(lang)
+    differ = [key for key, text in english.items() if key in other and _fields(other[key]) != _fields(text)]
+    assert not differ, f"format specs differ from English: {differ[:10]}"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_catalog_files_are_clean_po(lang):
+    """Every domain parses with Babel, holds no fuzzy or obsolete entry and no compiled .mo is needed."""
+    from babel.messages.pofile import read_po
+
+    for path in catalog_files(lang):
+        with path.open("rb") as f:
+            entries = read_po(f, locale=lang, domain=path.stem)
+        fuzzy = [m.id for m in entries if m.id and m.fuzzy]
+        assert not fuzzy, f"{path.name}: fuzzy entries {fuzzy[:5]}"
+        assert not entries.obsolete, f"{path.name}: obsolete entries {list(entries.obsolete)[:5]}"
+    assert not list((messages.LOCALE_DIR / lang).rglob("*.mo")), "catalogs are read from .po files only"

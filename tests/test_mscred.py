@@ -204,8 +204,8 @@ def test_cli_train_infer_analyze(logs, tmp_path):
     model = tmp_path / "mscred.pth"
     res = runner.invoke(cli, ["mscred-train", "--window-counts", str(logs / "train" / "window_counts.parquet"),
                               "--out", str(model), "--epochs", "1", "--top-k", "8", "--channels", "4,4,4,4",
-                              "--history", "3", "--batch-size", "16", "--seed", "3", "-q"], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
+                              "--history", "3", "--batch-size", "16", "--seed", "3"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output  # (no -q: it would silence the summary checked here)
     assert "scales 1,3,6 steps" in res.output and f"wrote {model}" in res.output
     out = tmp_path / "infer"
     res = runner.invoke(cli, ["mscred-infer", "--window-counts", str(logs / "test" / "window_counts.parquet"),

@@ -63,7 +63,8 @@ def test_storm_becomes_an_mscred_record_with_raw_lines(trained, tmp_path):
     out = tmp_path / "out"
     run("infer", "--model-dir", str(trained["model"]), "--input", str(target), "--out-dir", str(out), "--quiet")
     assert json.loads((out / "inference_summary.json").read_text())["exit_status"] == 1
-    records = [json.loads(x) for x in (out / "anomalies.jsonl").read_text().splitlines()]
+    records = [{**d["alog"], "raw": d.get("message")}  # ECS documents: our fields under `alog`
+               for d in map(json.loads, (out / "anomalies.jsonl").read_text().splitlines())]
     mscred = [r for r in records if "mscred" in r["detectors"]]
     assert mscred, [r["detectors"] for r in records]
     reason = next(x for r in mscred for x in r["reasons"] if x["detector"] == "mscred")

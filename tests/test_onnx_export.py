@@ -296,7 +296,7 @@ def test_hybrid_pipeline_deploys_a_bundle_that_infers_without_torch(tmp_path):
                 check=True)
     proc = run_cli("hybrid-pipeline", "--log-file", str(tmp_path / "normal.log"), "--models-dir", str(tmp_path / "m"),
                    "--auto-deploy", "--epochs", "2", "--max-steps", "60", "--hidden", "16", "--layers", "1",
-                   "--embed-dim", "8", "--quiet", check=True)
+                   "--embed-dim", "8", check=True)  # no --quiet: it would silence the summary
     assert b"verdicts differing: 0" in proc.stdout
     results = json.loads((tmp_path / "m" / "pipeline_results.json").read_text())
     assert set(results["stages"]) == {"training", "conversion", "deployment"}

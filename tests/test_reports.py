@@ -163,10 +163,12 @@ def test_jsonl_and_parquet_hold_the_same_records(table, tmp_path):
     back = pq.read_table(paths["parquet"]).to_pandas()
     assert len(jsonl) == len(back) == len(table)
     for j, p, r in zip(jsonl, back.itertuples(), table.itertuples()):
-        assert j["line_nos"] == list(p.line_nos) == list(r.line_nos)
-        assert j["reasons"] == json.loads(p.reasons) == r.reasons
-        assert j["raw"] == p.raw == r.raw and j["detectors"] == list(p.detectors)
-        assert pd.Timestamp(j["time"]) == p.time == r.time
+        own = j["alog"]  # ECS documents: our own fields under `alog` (tests/test_ecs_jsonl.py checks the rest)
+        assert own["line_nos"] == list(p.line_nos) == list(r.line_nos)
+        assert own["reasons"] == json.loads(p.reasons) == r.reasons
+        assert j["message"] == p.raw == r.raw and own["detectors"] == list(p.detectors)
+        assert pd.Timestamp(own["time"]) == p.time == r.time
+        assert j["host"]["name"] == p.host == r.host and j["event"]["risk_score"] == p.score == r.score
 
 
 # ---- report and analyze-samples through the CLI -------------------------------------------------

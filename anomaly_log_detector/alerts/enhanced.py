@@ -59,6 +59,7 @@ def infer_enhanced(seq_path: str | os.PathLike, parsed_path: str | os.PathLike |
     seq_path = Path(seq_path)
     parsed_path = Path(parsed_path) if parsed_path is not None else seq_path.parent / "parsed.parquet"
     det = DeepLogDetector.load(model_path)
+    det.quiet = quiet  # its scoring progress bar follows --quiet
     if top_k is not None or top_p is not None:
         det.set_rule(k=top_k, top_p=top_p)
     names = _template_names(det, seq_path, vocab_path)

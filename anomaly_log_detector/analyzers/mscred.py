@@ -4,8 +4,10 @@ responsible, the residual heatmap of the smallest scale and the window's raw lin
 Reads from a folder: ``mscred_infer.parquet`` (required), ``mscred_residuals.npz`` (heatmaps; written
 by ``mscred-infer``) and ``parsed.parquet`` (raw lines; optional). Writes into the output folder
 ``mscred_report.md`` and ``heatmaps/window_<idx>.png``. Log text in the Markdown goes through
-reports/escape.py (code blocks and spans; template names as code). matplotlib is imported lazily, with
-the Agg backend (no display needed).
+reports/escape.py (code blocks and spans; template names as code). Sentences come from the message
+catalog (domain ``mscred``: reports/messages.py), so ``lang="ko"`` writes the report in Korean; the text
+drawn inside the heatmap images stays English (matplotlib's bundled fonts have no Hangul). matplotlib
+is imported lazily, with the Agg backend (no display needed).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.escape import code_block, code_span, md_text
+from anomaly_log_detector.reports.messages import check_lang, t
 
 INFER_FILE = "mscred_infer.parquet"
 RESIDUALS_FILE = "mscred_residuals.npz"
@@ -78,8 +81,10 @@ def _raw_lines(data_dir: Path, rows: range, limit: int) -> tuple[list[str], int]
 
 
 def analyze_mscred(data_dir: str | os.PathLike, output_dir: str | os.PathLike | None = None, *,
-                   max_windows: int = 20, max_lines: int = 40) -> dict[str, Any]:
-    """Write the MS-CRED report and heatmaps for the most anomalous flagged windows; return a summary."""
+                   max_windows: int = 20, max_lines: int = 40, lang: str = "en") -> dict[str, Any]:
+    """Write the MS-CRED report (in `lang`) and heatmaps for the most anomalous flagged windows; return a
+    summary."""
+    check_lang(lang)
     data = Path(data_dir)
     out = Path(output_dir) if output_dir is not None else data / "mscred_analysis"
     table_path = data / INFER_FILE
@@ -96,40 +101,40 @@ def analyze_mscred(data_dir: str | os.PathLike, output_dir: str | os.PathLike | 
     shown = flagged.head(max_windows)
     out.mkdir(parents=True, exist_ok=True)
     threshold = float(table["threshold"].iloc[0]) if len(table) else float("nan")
-    md = ["# MS-CRED analysis", "",
-          f"{len(flagged):,} of {len(table):,} windows are anomalous (score above {threshold:.4g}). The "
-          f"{len(shown)} with the highest score follow, most anomalous first.", "",
-          "Each window lists the templates whose rows and columns of the residual signature matrix carry the "
-          "broken entries (residual above the largest seen in training), most responsible first; the heatmap "
-          "shows the residual (input minus reconstruction) of the smallest scale for the series with the "
-          "largest residuals.", ""]
+    md = [f"# {t('mscred.title', lang)}", "",
+          t("mscred.intro", lang, flagged=len(flagged), windows=len(table), threshold=threshold, shown=len(shown)),
+          "", t("mscred.explain", lang), ""]
     heatmaps = []
     for rank, r in enumerate(shown.itertuples(), 1):
         idx = int(r.window_idx)
-        lines = "" if pd.isna(getattr(r, "start_line", pd.NA)) else f", lines {int(r.start_line)}-{int(r.end_line)}"
-        source = f" of {code_span(r.source)}" if "source" in table.columns and isinstance(r.source, str) else ""
-        md += [f"## {rank}. Window {idx}{source}{md_text(lines)}", "",
-               f"- broken entries: {int(r.broken_entries)}, reconstruction error: {r.reconstruction_error:.4g}"
-               + (f", score {r.score:.4g} (threshold {r.threshold:.4g})" if order == "score" else
-                  f" (threshold {r.threshold:.4g})")]
+        has_lines = not pd.isna(getattr(r, "start_line", pd.NA))
+        lines = f", lines {int(r.start_line)}-{int(r.end_line)}" if has_lines else ""  # the (English) image title
+        shown_lines = t("mscred.window_lines", lang, start=int(r.start_line), end=int(r.end_line)) if has_lines else ""
+        source = (t("mscred.window_source", lang, source=code_span(r.source))
+                  if "source" in table.columns and isinstance(r.source, str) else "")
+        stats = dict(broken=int(r.broken_entries), error=r.reconstruction_error, threshold=r.threshold)
+        md += [f"## {rank}. {t('mscred.window', lang, idx=idx)}{source}{md_text(shown_lines)}", "",
+               "- " + (t("mscred.stats_score", lang, score=r.score, **stats) if order == "score" else
+                       t("mscred.stats", lang, **stats))]
         templates = list(r.top_templates) if r.top_templates is not None else []
         if templates:
-            md.append("- most responsible templates:")
-            md += [f"  {i}. {code_span(t)}" for i, t in enumerate(templates, 1)]
+            md.append("- " + t("mscred.top_templates", lang))
+            md += [f"  {i}. {code_span(tpl)}" for i, tpl in enumerate(templates, 1)]
         if idx in residuals:
             res, series, _ = residuals[idx]
             png = out / HEATMAP_DIR / f"window_{idx}.png"
             heatmap(res, series, f"window {idx}{lines}: residual of the smallest scale", png)
             heatmaps.append(str(png))
-            md += ["", f"![residual heatmap of window {idx}]({HEATMAP_DIR}/window_{idx}.png)"]
+            md += ["", f"![{md_text(t('mscred.heatmap_alt', lang, idx=idx))}]({HEATMAP_DIR}/window_{idx}.png)"]
         if has_parsed and {"start_row", "end_row"} <= set(table.columns):
             raw, total = _raw_lines(data, range(int(r.start_row), int(r.end_row)), max_lines)
             if raw:
-                more = f" (first {len(raw)} of {total:,})" if total > len(raw) else ""
-                md += ["", f"Raw lines{more}:", "", code_block(raw)]
+                head = (t("mscred.raw_lines_some", lang, shown=len(raw), total=total) if total > len(raw)
+                        else t("mscred.raw_lines", lang))
+                md += ["", head, "", code_block(raw)]
         md.append("")
     if not len(shown):
-        md.append("No anomalous window.")
+        md.append(t("mscred.none", lang))
     report = out / REPORT_FILE
     tmp = report.with_suffix(".md.tmp")
     tmp.write_text("\n".join(md) + "\n", encoding="utf-8")

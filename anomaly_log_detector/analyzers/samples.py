@@ -19,9 +19,10 @@ import pandas as pd
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.reports.anomalies import collect_anomalies, to_records
 from anomaly_log_detector.reports.inputs import VOCAB, read_keys, take_rows
-from anomaly_log_detector.reports.escape import code_block, code_span, md_text
+from anomaly_log_detector.reports.escape import code_span
 from anomaly_log_detector.reports.messages import check_lang, t
-from anomaly_log_detector.reports.summary import lines_label, render_reasons
+from anomaly_log_detector.reports.reasons import render_reasons
+from anomaly_log_detector.reports.templating import components, render
 
 SAMPLES_DIR = "log_samples_analysis"
 SAMPLES_MD = "anomaly_analysis_report.md"
@@ -48,8 +49,7 @@ def explain(record: dict[str, Any], lines: pd.DataFrame, vocab: list[str] | None
                  for i in p["expected"]]
             out.append(t("explain.expected", lang, expected=", ".join(names)))
         if reason["detector"] == "baseline" and p.get("components"):
-            comps = ", ".join(f"{md_text(k)}={v:.3f}" for k, v in p["components"].items() if v is not None)
-            out.append(t("explain.components", lang, components=comps))
+            out.append(t("explain.components", lang, components=components(p["components"])))
         if reason["detector"] in ("deeplog", "novelty") and actual_at is None:
             actual_at = reason["line_no"]
     if actual_at is not None:
@@ -59,23 +59,7 @@ def explain(record: dict[str, Any], lines: pd.DataFrame, vocab: list[str] | None
 
 
 def _render(samples: list[dict], d: str, context: int, lang: str) -> str:
-    md = [f"# {t('samples.title', lang)}", "",
-          t("samples.intro", lang, n=len(samples), dir=code_span(d), context=context), "",
-          t("explain.context", lang, before=context, after=context), ""]
-    if not samples:
-        md += [t("report.none", lang), ""]
-    for s in samples:
-        md += ["## " + t("samples.sample", lang, rank=s["rank"], source=code_span(s["source"]),
-                           lines=lines_label(s["line_nos"])), "",
-               t("report.record_meta", lang, time=md_text(s["time"] or "-"), host=_or_dash(s["host"]),
-                 process=_or_dash(s["process"])), "", f"### {t('samples.why', lang)}", ""]
-        md += [f"- {text}" for text in s["explanation"]] + ["", f"### {t('samples.lines', lang)}", ""]
-        md += [code_block([f"{'>>' if x['flagged'] else '  '} {x['line_no']}: {x['raw']}" for x in s["lines"]]), ""]
-    return "\n".join(md)
-
-
-def _or_dash(value: Any) -> str:
-    return code_span(value) if value is not None and value != "" else "-"
+    return render("samples.md.j2", lang, {"samples": samples, "processed_dir": d, "context": context})
 
 
 def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, context_lines: int = 3,
@@ -111,7 +95,7 @@ def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, con
            "samples": samples}
     paths = {"samples_json": out / SAMPLES_JSON, "samples_md": out / SAMPLES_MD}
     for path, content in ((paths["samples_json"], json.dumps(doc, ensure_ascii=False, indent=1) + "\n"),
-                          (paths["samples_md"], _render(samples, shown, context_lines, lang) + "\n")):
+                          (paths["samples_md"], _render(samples, shown, context_lines, lang))):
         path.with_name(path.name + ".tmp").write_text(content, encoding="utf-8")
         os.replace(path.with_name(path.name + ".tmp"), path)
     return paths

@@ -44,6 +44,7 @@ KNOWN_FILES = {
     "baseline_stats.json": "statistical baseline state (detectors/baseline.py)",
     "drain3_state.json": "template-miner state, our plain-JSON schema (parsing/miner.py)",
     "rules.json": "the masking rules used at training time (parsing/masking.py)",
+    "temporal_profile.json": "hour-of-day x weekday profile of the training lines (analyzers/temporal.py; optional)",
 }
 # Any other component must match this: a plain lower-case file name with a known safe extension, so a
 # name from metadata.json can never address a path outside the bundle folder.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import FiniteFloatRange, out_dir_option
+from anomaly_log_detector.cli.options import FiniteFloatRange, out_dir_option, output_options, say
 
 PARSED = click.option("--parsed", required=True, type=click.Path(exists=True, dir_okay=False),
                       help="parsed.parquet written by `alog-detect parse`.")
@@ -26,20 +26,21 @@ VOCAB = click.option("--vocab", "vocab_path", type=click.Path(exists=True, dir_o
               help="Also cut a session where two consecutive lines are more than this many seconds apart "
                    "(lines without a timestamp never cut).")
 @VOCAB
+@output_options
 def build_deeplog_command(parsed, out_dir, session_by, session_gap, vocab_path):
     """Build DeepLog inputs: one event sequence per session over a template vocabulary."""
     from anomaly_log_detector.builders.deeplog import build_deeplog_inputs
 
     s = build_deeplog_inputs(parsed, out_dir, session_by=session_by, vocab_path=vocab_path, session_gap=session_gap)
-    click.echo(f"sessions: {s['sessions']:,} from {s['lines']:,} lines (session-by {s['session_by']}; "
-               f"length min {s['session_length']['min']}, median {s['session_length']['median']:g}, "
-               f"max {s['session_length']['max']})")
+    say(f"sessions: {s['sessions']:,} from {s['lines']:,} lines (session-by {s['session_by']}; "
+        f"length min {s['session_length']['min']}, median {s['session_length']['median']:g}, "
+        f"max {s['session_length']['max']})")
     if s["lines_without_key"]:
-        click.echo(f"lines without a {session_by} value: {s['lines_without_key']:,} (session '<none>')")
-    click.echo(f"vocab: {s['vocab_size']} indices ({'reused' if s['vocab_reused'] else 'new'}), "
-               f"unknown events: {s['unknown_events']:,}")
-    click.echo(f"wrote {s['sequences']}")
-    click.echo(f"wrote {s['vocab']}")
+        say(f"lines without a {session_by} value: {s['lines_without_key']:,} (session '<none>')")
+    say(f"vocab: {s['vocab_size']} indices ({'reused' if s['vocab_reused'] else 'new'}), "
+        f"unknown events: {s['unknown_events']:,}")
+    say(f"wrote {s['sequences']}")
+    say(f"wrote {s['vocab']}")
 
 
 @click.command("build-mscred")
@@ -54,6 +55,7 @@ def build_deeplog_command(parsed, out_dir, session_by, session_gap, vocab_path):
                    "needs timestamps; not with --window-size / --stride).")
 @VOCAB
 @click.pass_context
+@output_options
 def build_mscred_command(ctx, parsed, out_dir, window_size, stride, bucket, vocab_path):
     """Build MS-CRED inputs: template counts per sliding window of lines (or per time bucket)."""
     from click.core import ParameterSource
@@ -66,14 +68,14 @@ def build_mscred_command(ctx, parsed, out_dir, window_size, stride, bucket, voca
     s = build_mscred_inputs(parsed, out_dir, window_size=window_size, stride=stride, vocab_path=vocab_path,
                             bucket=bucket)
     if s["bucket_seconds"] is None:
-        click.echo(f"windows: {s['windows']:,} of {window_size} lines, stride {stride}, over {s['lines']:,} lines")
+        say(f"windows: {s['windows']:,} of {window_size} lines, stride {stride}, over {s['lines']:,} lines")
     else:
-        click.echo(f"buckets: {s['windows']:,} of {s['bucket_seconds']:g} s ({s['empty_buckets']:,} empty) "
-                   f"over {s['lines']:,} lines")
-    click.echo(f"vocab: {s['vocab_size']} indices ({'reused' if s['vocab_reused'] else 'new'}), "
-               f"unknown events: {s['unknown_events']:,}")
-    click.echo(f"wrote {s['window_counts']}")
-    click.echo(f"wrote {s['vocab']}")
+        say(f"buckets: {s['windows']:,} of {s['bucket_seconds']:g} s ({s['empty_buckets']:,} empty) "
+            f"over {s['lines']:,} lines")
+    say(f"vocab: {s['vocab_size']} indices ({'reused' if s['vocab_reused'] else 'new'}), "
+        f"unknown events: {s['unknown_events']:,}")
+    say(f"wrote {s['window_counts']}")
+    say(f"wrote {s['vocab']}")
 
 
 @click.command("import-sequences")
@@ -90,6 +92,7 @@ def build_mscred_command(ctx, parsed, out_dir, window_size, stride, bucket, voca
 @click.option("--templates", "templates_path", type=click.Path(exists=True, dir_okay=False),
               help="Use template text instead of the keys as vocab strings: an EventId,EventTemplate CSV, "
                    "or a file with one template per line (key n = line n).")
+@output_options
 def import_sequences_command(input_path, fmt, label, out_path, vocab_path, templates_path):
     """Import public benchmark sessions (DeepLog, ait, loglizer blocks) as sequences.parquet."""
     from anomaly_log_detector.builders.importers import import_sequences
@@ -97,17 +100,17 @@ def import_sequences_command(input_path, fmt, label, out_path, vocab_path, templ
     s = import_sequences(input_path, fmt, out_path, label=label, vocab_path=vocab_path,
                          templates_path=templates_path)
     lab = s["labels"]
-    click.echo(f"sessions: {s['sessions']:,} ({lab['normal']:,} normal, {lab['anomaly']:,} anomaly, "
-               f"{lab['unknown']:,} unknown), events: {s['events']:,}")
+    say(f"sessions: {s['sessions']:,} ({lab['normal']:,} normal, {lab['anomaly']:,} anomaly, "
+        f"{lab['unknown']:,} unknown), events: {s['events']:,}")
     if s["blank_lines_skipped"]:
-        click.echo(f"blank lines skipped: {s['blank_lines_skipped']:,}")
+        say(f"blank lines skipped: {s['blank_lines_skipped']:,}")
     if "splits" in s:
-        click.echo("splits: " + ", ".join(f"{k} {v:,}" for k, v in s["splits"].items()))
-    click.echo(f"vocab: {s['vocab_size']} indices ({'reused' if s['vocab_reused'] else 'new'}), "
-               f"unknown events: {s['unknown_events']:,}")
-    click.echo(f"wrote {s['sequences']}")
+        say("splits: " + ", ".join(f"{k} {v:,}" for k, v in s["splits"].items()))
+    say(f"vocab: {s['vocab_size']} indices ({'reused' if s['vocab_reused'] else 'new'}), "
+        f"unknown events: {s['unknown_events']:,}")
+    say(f"wrote {s['sequences']}")
     if not s["vocab_reused"]:
-        click.echo(f"wrote {s['vocab']}")
+        say(f"wrote {s['vocab']}")
 
 
 COMMANDS = [build_deeplog_command, build_mscred_command, import_sequences_command]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from anomaly_log_detector.cli.options import (
-    FiniteFloatRange, quiet_option, rule_options, seed_option, set_threads, threads_option, top_k_option,
+    FiniteFloatRange, quiet_option, rule_options, say, seed_option, set_threads, threads_option, top_k_option,
+    verbose_option,
 )
 
 SEQ = click.option("--seq", "seq_path", required=True, type=click.Path(exists=True, dir_okay=False),
@@ -56,6 +57,7 @@ TOP_P = click.option("--top-p", type=FiniteFloatRange(0, 1, min_open=True), defa
 @seed_option()
 @threads_option
 @quiet_option
+@verbose_option
 def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patience, max_steps, ensemble, fa_budget,
                           calibration, hidden, layers, embed_dim, batch_size, lr, k, top_p, no_eos, split, seed,
                           threads, quiet):
@@ -67,12 +69,12 @@ def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patie
                       patience=patience, max_steps=max_steps, ensemble=ensemble, fa_budget=fa_budget,
                       calibration=calibration, hidden=hidden, layers=layers, embed_dim=embed_dim,
                       batch_size=batch_size, lr=lr, k=k, top_p=top_p, eos=not no_eos, seed=seed, quiet=quiet)
-    click.echo(f"trained on {s['sessions']:,} sessions ({s['excluded_anomalous']:,} anomalous left out): "
-               f"{s['windows']:,} windows, {s['distinct_windows']:,} distinct")
-    click.echo(f"epochs: {s['epochs']}{' (converged)' if s['converged'] else ' (NOT converged)'}, "
-               f"final loss {s['final_loss']:.4f}, {s['steps']:,} steps, {s['seconds']:.1f} s")
-    click.echo(f"rule: {s['rule']}")
-    click.echo(f"wrote {s['model']}")
+    say(f"trained on {s['sessions']:,} sessions ({s['excluded_anomalous']:,} anomalous left out): "
+        f"{s['windows']:,} windows, {s['distinct_windows']:,} distinct")
+    say(f"epochs: {s['epochs']}{' (converged)' if s['converged'] else ' (NOT converged)'}, "
+        f"final loss {s['final_loss']:.4f}, {s['steps']:,} steps, {s['seconds']:.1f} s")
+    say(f"rule: {s['rule']}")
+    say(f"wrote {s['model']}")
 
 
 @click.command("deeplog-infer")
@@ -85,6 +87,7 @@ def deeplog_train_command(seq_path, vocab_path, out_path, seq_len, epochs, patie
 @SPLIT
 @threads_option
 @quiet_option
+@verbose_option
 def deeplog_infer_command(seq_path, model_path, k, top_p, out_dir, split, threads, quiet):
     """Score sessions: a session with at least one missed key is anomalous."""
     import inspect
@@ -96,14 +99,14 @@ def deeplog_infer_command(seq_path, model_path, k, top_p, out_dir, split, thread
     extra = {"quiet": quiet} if "quiet" in inspect.signature(infer_deeplog).parameters else {}
     s = infer_deeplog(seq_path, model_path, out_dir, k=k, top_p=top_p, split=split, **extra)
     rule = f"top-{s['k']}" + (f", top-p {s['top_p']:g}" if s["top_p"] is not None else "")
-    click.echo(f"sessions: {s['sessions']:,}, anomalous: {s['anomalous_sessions']:,} ({rule})")
-    click.echo(f"windows: {s['windows']:,} ({s['distinct_windows']:,} distinct), misses: {s['misses']:,}, "
-               f"novel keys: {s['novel']:,}, {s['windows_per_s']:,.0f} windows/s")
+    say(f"sessions: {s['sessions']:,}, anomalous: {s['anomalous_sessions']:,} ({rule})")
+    say(f"windows: {s['windows']:,} ({s['distinct_windows']:,} distinct), misses: {s['misses']:,}, "
+        f"novel keys: {s['novel']:,}, {s['windows_per_s']:,.0f} windows/s")
     for t in s["top"]:
         at = f", first miss at line {t['first_miss_line']}" if t["first_miss_line"] is not None else ""
-        click.echo(f"  {t['session']}: {t['misses']} misses, score {t['score']:.3f}{at}")
+        say(f"  {t['session']}: {t['misses']} misses, score {t['score']:.3f}{at}")
     for path in s["outputs"].values():
-        click.echo(f"wrote {path}")
+        say(f"wrote {path}")
 
 
 COMMANDS = [deeplog_train_command, deeplog_infer_command]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import FiniteFloatRange
+from anomaly_log_detector.cli.options import FiniteFloatRange, output_options, say
 
 from anomaly_log_detector.errors import DataError
 
@@ -26,6 +26,7 @@ from anomaly_log_detector.errors import DataError
               help="Threshold = this quantile of the training window scores [default: 0.95].")
 @click.option("--line-quantile", type=FiniteFloatRange(0, 1), default=None,
               help="Evidence lines score above this quantile of the training line scores [default: 0.95].")
+@output_options
 def detect_command(parsed, out_dir, model_path, save_model, window_size, stride, quantile, line_quantile):
     """Score windows of lines by template novelty, frequency change and error levels."""
     from anomaly_log_detector.detectors.baseline import run_baseline
@@ -39,15 +40,15 @@ def detect_command(parsed, out_dir, model_path, save_model, window_size, stride,
                      quantile=0.95 if quantile is None else quantile,
                      line_quantile=0.95 if line_quantile is None else line_quantile)
     source = f"model {s['model']}" if s["model"] else "fitted on this input"
-    click.echo(f"threshold: {s['threshold']:.4f} ({source}; windows of {s['window_size']} lines, "
-               f"stride {s['stride']})")
+    say(f"threshold: {s['threshold']:.4f} ({source}; windows of {s['window_size']} lines, "
+        f"stride {s['stride']})")
     if "windows" in s:
-        click.echo(f"windows: {s['windows']:,}, anomalous: {s['flagged_windows']:,}, "
-                   f"evidence lines in them: {s['evidence_lines']:,}")
+        say(f"windows: {s['windows']:,}, anomalous: {s['flagged_windows']:,}, "
+            f"evidence lines in them: {s['evidence_lines']:,}")
         for w in s["top"]:
-            click.echo(f"  lines {w['window_start_line']}-{w['window_end_line']}: score {w['score']:.4f}")
+            say(f"  lines {w['window_start_line']}-{w['window_end_line']}: score {w['score']:.4f}")
     for path in s["outputs"].values():
-        click.echo(f"wrote {path}")
+        say(f"wrote {path}")
 
 
 COMMANDS = [detect_command]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import FiniteFloatRange, quiet_option, rule_options, set_threads, threads_option
+from anomaly_log_detector.cli.options import (
+    FiniteFloatRange, quiet_option, rule_options, say, set_threads, threads_option, verbose_option,
+)
 
 FILE = click.Path(exists=True, dir_okay=False)
 
@@ -41,6 +43,7 @@ FILE = click.Path(exists=True, dir_okay=False)
                    "[default: folder of --seq].")
 @threads_option
 @quiet_option
+@verbose_option
 def deeplog_infer_enhanced_command(seq_path, parsed_path, model_path, vocab_path, k, top_p, kofn_k, kofn_n,
                                    cooldown_seq, cooldown_novelty, entity_column, session_timeout, out_dir,
                                    threads, quiet):
@@ -56,15 +59,15 @@ def deeplog_infer_enhanced_command(seq_path, parsed_path, model_path, vocab_path
     s = infer_enhanced(seq_path, parsed_path, model_path, vocab_path, out_dir, top_k=k, top_p=top_p,
                        settings=settings, entity_column=entity_column, quiet=quiet)
     by_type = s["alerts_by_type"]
-    click.echo(f"predictions: {s['predictions']:,} ({s['rule']}), misses: {s['misses']:,}, "
-               f"novel: {s['novel']:,}, entities ({entity_column}): {s['entities']:,}")
-    click.echo(f"alerts: {s['alerts']:,} (sequence {by_type['sequence']:,}, novelty {by_type['novelty']:,}), "
-               f"suppressed repeats: {s['suppressed']:,}")
+    say(f"predictions: {s['predictions']:,} ({s['rule']}), misses: {s['misses']:,}, "
+        f"novel: {s['novel']:,}, entities ({entity_column}): {s['entities']:,}")
+    say(f"alerts: {s['alerts']:,} (sequence {by_type['sequence']:,}, novelty {by_type['novelty']:,}), "
+        f"suppressed repeats: {s['suppressed']:,}")
     if s["failed"]:
-        click.echo(f"{s['failed']:,} failed predictions -> {s['alerts']:,} alerts "
-                   f"({s['reduction']:.1%} fewer)")
+        say(f"{s['failed']:,} failed predictions -> {s['alerts']:,} alerts "
+            f"({s['reduction']:.1%} fewer)")
     for path in s["outputs"].values():
-        click.echo(f"wrote {path}")
+        say(f"wrote {path}")
 
 
 COMMANDS = [deeplog_infer_enhanced_command]

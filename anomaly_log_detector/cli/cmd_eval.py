@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from anomaly_log_detector.cli.options import output_options, say
+
 
 @click.command("eval")
 @click.option("--processed-dir", required=True, type=click.Path(exists=True, file_okay=False),
@@ -24,6 +26,7 @@ import click
               help="Evaluate only the DeepLog sessions whose 'split' column (in sequences.parquet) equals NAME. "
                    "Without it, DeepLog results that include sessions of the 'train' split are refused: rerun "
                    "deeplog-infer with --split test, or pass --split train if that is what you mean.")
+@output_options
 def eval_command(processed_dir, labels_path, level, window_size, stride, train_path, split):
     """Evaluate detection results against labels; print a table (each row with its flag_all reference:
     the scores of flagging everything) and write eval.json."""
@@ -31,8 +34,8 @@ def eval_command(processed_dir, labels_path, level, window_size, stride, train_p
 
     report = evaluate_dir(processed_dir, labels_path, level=level, window_size=window_size, stride=stride,
                           train_path=train_path, split=split)
-    click.echo(format_table(report))
-    click.echo(f"wrote {processed_dir}/eval.json")
+    say(format_table(report))
+    say(f"wrote {processed_dir}/eval.json")
 
 
 COMMANDS = [eval_command]

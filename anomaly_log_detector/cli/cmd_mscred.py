@@ -6,7 +6,9 @@ import os
 
 import click
 
-from anomaly_log_detector.cli.options import quiet_option, seed_option, set_threads, threads_option
+from anomaly_log_detector.cli.options import (
+    lang_option, output_options, quiet_option, say, seed_option, set_threads, threads_option, verbose_option,
+)
 
 COUNTS = click.option("--window-counts", "counts_path", required=True, type=click.Path(exists=True, dir_okay=False),
                       help="window_counts.parquet from `build-mscred` (line windows or --bucket time buckets).")
@@ -67,6 +69,7 @@ def _ints(ctx, param, value):
 @seed_option()
 @threads_option
 @quiet_option
+@verbose_option
 def mscred_train_command(counts_path, out_path, vocab_path, epochs, window_size, scales, top_k, history, channels,
                          patience, max_steps, batch_size, lr, rule, threshold, calibration, fa_budget, scoring, seed,
                          threads, quiet):
@@ -78,12 +81,12 @@ def mscred_train_command(counts_path, out_path, vocab_path, epochs, window_size,
                           scales=scales, top_k=top_k, history=history, channels=channels, patience=patience,
                           max_steps=max_steps, batch_size=batch_size, lr=lr, rule=rule, threshold=threshold,
                           calibration=calibration, fa_budget=fa_budget, scoring=scoring, seed=seed, quiet=quiet)
-    click.echo(f"trained on {s['fit_windows']:,} windows ({s['heldout_windows']:,} held out), "
-               f"{s['series']} series, scales {','.join(map(str, s['scales']))} steps")
-    click.echo(f"epochs: {s['epochs']}{' (converged)' if s['converged'] else ' (NOT converged: ' + s['stop_reason'] + ')'}"
-               f", best loss {s['final_loss']:.4f}, {s['steps']:,} steps, {s['seconds']:.1f} s")
-    click.echo(f"rule: {s['rule']}")
-    click.echo(f"wrote {s['model']}")
+    say(f"trained on {s['fit_windows']:,} windows ({s['heldout_windows']:,} held out), "
+        f"{s['series']} series, scales {','.join(map(str, s['scales']))} steps")
+    say(f"epochs: {s['epochs']}{' (converged)' if s['converged'] else ' (NOT converged: ' + s['stop_reason'] + ')'}"
+        f", best loss {s['final_loss']:.4f}, {s['steps']:,} steps, {s['seconds']:.1f} s")
+    say(f"rule: {s['rule']}")
+    say(f"wrote {s['model']}")
 
 
 @click.command("mscred-infer")
@@ -97,6 +100,7 @@ def mscred_train_command(counts_path, out_path, vocab_path, epochs, window_size,
               help="Folder for mscred_infer.parquet and mscred_residuals.npz [default: folder of --window-counts].")
 @threads_option
 @quiet_option
+@verbose_option
 def mscred_infer_command(counts_path, model_path, threshold, out_dir, threads, quiet):
     """Score windows: a window whose score (broken entries / reconstruction error of the smallest scale) is
     above the threshold is anomalous."""
@@ -105,15 +109,15 @@ def mscred_infer_command(counts_path, model_path, threshold, out_dir, threads, q
 
     set_threads(threads)
     s = infer_mscred_file(counts_path, model_path, out_dir, threshold=threshold)
-    click.echo(f"windows: {s['windows']:,}, anomalous: {s['anomalous_windows']:,}, {s['windows_per_s']:,.0f} windows/s")
-    click.echo(f"rule: {s['rule']}")
+    say(f"windows: {s['windows']:,}, anomalous: {s['anomalous_windows']:,}, {s['windows_per_s']:,.0f} windows/s")
+    say(f"rule: {s['rule']}")
     for t in s["top"]:
         lines = f"lines {t['start_line']}-{t['end_line']}" if t["start_line"] is not None else "no lines"
         names = "; ".join(terminal_safe(x) for x in t["templates"][:3])
-        click.echo(f"  window {t['window_idx']} ({lines}): {t['broken']} broken entries, error {t['error']:.4g}"
-                   + (f" - {names}" if names else ""))
+        say(f"  window {t['window_idx']} ({lines}): {t['broken']} broken entries, error {t['error']:.4g}"
+            + (f" - {names}" if names else ""))
     for path in s["outputs"].values():
-        click.echo(f"wrote {path}")
+        say(f"wrote {path}")
 
 
 @click.command("analyze-mscred")
@@ -125,16 +129,18 @@ def mscred_infer_command(counts_path, model_path, threshold, out_dir, threads, q
               help="Anomalous windows shown, largest error first.")
 @click.option("--max-lines", type=click.IntRange(1), default=40, show_default=True,
               help="Raw lines shown per window.")
-def analyze_mscred_command(data_dir, output_dir, max_windows, max_lines):
+@lang_option
+@output_options
+def analyze_mscred_command(data_dir, output_dir, max_windows, max_lines, lang):
     """MS-CRED analysis: per anomalous window the templates most responsible, its residual heatmap (PNG)
     and its raw lines, in mscred_report.md."""
     from anomaly_log_detector.analyzers.mscred import analyze_mscred
 
-    s = analyze_mscred(data_dir, output_dir, max_windows=max_windows, max_lines=max_lines)
-    click.echo(f"anomalous windows: {s['anomalous_windows']:,} of {s['windows']:,}; {s['shown']} in the report"
-               + ("" if s["raw_lines"] else " (no parsed.parquet: without raw lines)"))
-    click.echo(f"heatmaps: {len(s['heatmaps'])}" + (f" in {os.path.dirname(s['heatmaps'][0])}" if s["heatmaps"] else ""))
-    click.echo(f"wrote {s['report']}")
+    s = analyze_mscred(data_dir, output_dir, max_windows=max_windows, max_lines=max_lines, lang=lang)
+    say(f"anomalous windows: {s['anomalous_windows']:,} of {s['windows']:,}; {s['shown']} in the report"
+        + ("" if s["raw_lines"] else " (no parsed.parquet: without raw lines)"))
+    say(f"heatmaps: {len(s['heatmaps'])}" + (f" in {os.path.dirname(s['heatmaps'][0])}" if s["heatmaps"] else ""))
+    say(f"wrote {s['report']}")
 
 
 COMMANDS = [mscred_train_command, mscred_infer_command, analyze_mscred_command]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from anomaly_log_detector.cli.cmd_workflow import settings_from, train_options
-from anomaly_log_detector.cli.options import quiet_option, set_threads, threads_option
+from anomaly_log_detector.cli.options import quiet_option, say, set_threads, threads_option, verbose_option
 
 MODEL_FILE = click.Path(exists=True, dir_okay=False)
 
@@ -14,29 +14,29 @@ MODEL_FILE = click.Path(exists=True, dir_okay=False)
 def _echo_conversion(s: dict) -> None:
     from anomaly_log_detector.reports.escape import terminal_safe
 
-    click.echo(terminal_safe(f"{s['mode']}: {s['output_dir']}"))
+    say(terminal_safe(f"{s['mode']}: {s['output_dir']}"))
     for name, size in s["files"].items():
-        click.echo(f"  {name} ({size:,} bytes)")
+        say(f"  {name} ({size:,} bytes)")
     shape = f"seq_len {s['seq_len']}" if s["seq_len"] is not None else ""
     if s["feature_dim"] is not None:
         shape += f"{', ' if shape else ''}feature_dim {s['feature_dim']}"
-    click.echo(f"opset {s['opset']}, vocab size {s['vocab_size']:,}{', ' + shape if shape else ''}; "
-               f"{'portable only' if s['portable'] else 'portable + optimised for this machine'}")
+    say(f"opset {s['opset']}, vocab size {s['vocab_size']:,}{', ' + shape if shape else ''}; "
+        f"{'portable only' if s['portable'] else 'portable + optimised for this machine'}")
     for note in s["notes"]:
-        click.echo(f"note: {note}")
+        say(f"note: {note}")
     v = s["validation"]
     if v and "deeplog" in v:
         d = v["deeplog"]
         diffs = ", ".join(f"{k} {x:.2g}" for k, x in d["max_abs_diff"].items())
-        click.echo(f"validated DeepLog on {d['windows']:,} windows ({d['real_windows']:,} real): max |ORT - torch| "
-                   f"{diffs} (<= {d['tolerance']:g}); top-k sets differing: {d['topk']['sets_differ']} "
-                   f"(+{d['topk']['sets_differ_at_ties']} at float ties); verdicts differing: {d['verdicts_differ']} "
-                   f"of {d['predictions']:,}, sessions: {d['session_verdicts_differ']} of {d['sessions']:,}")
+        say(f"validated DeepLog on {d['windows']:,} windows ({d['real_windows']:,} real): max |ORT - torch| "
+            f"{diffs} (<= {d['tolerance']:g}); top-k sets differing: {d['topk']['sets_differ']} "
+            f"(+{d['topk']['sets_differ_at_ties']} at float ties); verdicts differing: {d['verdicts_differ']} "
+            f"of {d['predictions']:,}, sessions: {d['session_verdicts_differ']} of {d['sessions']:,}")
     if v and "mscred" in v:
         m = v["mscred"]
         diffs = ", ".join(f"{k} {x:.2g}" for k, x in m["max_abs_diff"].items())
-        click.echo(f"validated MS-CRED on {m['inputs']} inputs: max |ORT - torch| {diffs}")
-    click.echo("time: " + ", ".join(f"{k} {x:.2f} s" for k, x in s["seconds"].items()))
+        say(f"validated MS-CRED on {m['inputs']} inputs: max |ORT - torch| {diffs}")
+    say("time: " + ", ".join(f"{k} {x:.2f} s" for k, x in s["seconds"].items()))
 
 
 @click.command("convert-onnx")
@@ -63,6 +63,7 @@ def _echo_conversion(s: dict) -> None:
               help="With --validate: also compare on the windows and sessions of this sequences.parquet.")
 @threads_option
 @quiet_option
+@verbose_option
 def convert_onnx_command(deeplog_model, mscred_model, vocab_path, output_dir, portable, validate, seq_len,
                          feature_dim, sequences, threads, quiet):
     """Export DeepLog (and MS-CRED) to ONNX for ONNX Runtime and the C engine, with metadata.json and the C
@@ -92,6 +93,7 @@ def convert_onnx_command(deeplog_model, mscred_model, vocab_path, output_dir, po
 @train_options
 @threads_option
 @quiet_option
+@verbose_option
 def hybrid_pipeline_command(log_files, models_dir, auto_deploy, portable, overwrite, threads, quiet, **kw):
     """Train a bundle, export it to ONNX, validate the export against torch, and deploy it."""
     import dataclasses
@@ -104,12 +106,12 @@ def hybrid_pipeline_command(log_files, models_dir, auto_deploy, portable, overwr
     r = run_hybrid_pipeline(list(log_files), models_dir, auto_deploy=auto_deploy, portable=portable,
                             overwrite=overwrite, **settings)
     stages = r["stages"]
-    click.echo(terminal_safe(f"trained: {stages['training']['bundle']} ({stages['training']['seconds']:.1f} s)"))
+    say(terminal_safe(f"trained: {stages['training']['bundle']} ({stages['training']['seconds']:.1f} s)"))
     _echo_conversion(stages["conversion"])
     if "deployment" in stages:
-        click.echo(terminal_safe(f"deployed: {stages['deployment']['bundle']} "
+        say(terminal_safe(f"deployed: {stages['deployment']['bundle']} "
                                  f"({', '.join(stages['deployment']['files'])})"))
-    click.echo(f"total: {r['seconds']:.1f} s")
+    say(f"total: {r['seconds']:.1f} s")
 
 
 COMMANDS = [convert_onnx_command, hybrid_pipeline_command]

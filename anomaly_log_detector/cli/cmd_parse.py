@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import FINITE_FLOAT, quiet_option
+from anomaly_log_detector.cli.options import FINITE_FLOAT, quiet_option, say, time_range_options, verbose_option
 from anomaly_log_detector.parsing.masking import FLAG_GROUPS as MASK_GROUPS  # stdlib-only module
 
 
@@ -48,9 +48,11 @@ def mask_options(f):
                    "The state is not changed.")
 @click.option("--max-line-bytes", type=click.IntRange(256), default=None,
               help="Cut longer lines to this many bytes (default 65536); counted in the summary.")
+@time_range_options
 @quiet_option
+@verbose_option
 def parse_command(inputs, out_dir, drain_state, rules_path, format_name, log_format, year, tz, sim_th, depth,
-                  session_regex, frozen, max_line_bytes, quiet, **mask_flags):
+                  session_regex, frozen, max_line_bytes, since, until, quiet, **mask_flags):
     """Parse logs: split headers, mask variables, mine templates with Drain."""
     from anomaly_log_detector.parsing.run import parse_logs
 
@@ -58,7 +60,7 @@ def parse_command(inputs, out_dir, drain_state, rules_path, format_name, log_for
     summary = parse_logs(list(inputs), out_dir, drain_state=drain_state, rules=rules_path,
                          format=format_name, log_format=log_format, year=year, tz=tz, disabled_masks=disabled,
                          sim_th=sim_th, depth=depth, session_regex=session_regex, frozen=frozen,
-                         max_line_bytes=max_line_bytes, quiet=quiet)
+                         max_line_bytes=max_line_bytes, quiet=quiet, since=since, until=until)
     echo_summary(summary)
 
 
@@ -78,25 +80,25 @@ def echo_summary(s: dict) -> None:
         all_skipped = s.get("files_skipped") and not s.get("files_read")
         why = "every input file was skipped" if all_skipped else "the input is empty"
         click.echo(terminal_safe(f"No lines to parse: {why}."), err=True)
-    click.echo(f"format: {s['format']}{_format_counts(s)}{detected}")
-    click.echo(f"lines: {s['lines_read']:,} read, {s['lines_parsed']:,} parsed, {skipped:,} skipped "
-               f"{s['lines_skipped'] or ''}".rstrip())
+    say(f"format: {s['format']}{_format_counts(s)}{detected}")
+    say(f"lines: {s['lines_read']:,} read, {s['lines_parsed']:,} parsed, {skipped:,} skipped "
+        f"{s['lines_skipped'] or ''}".rstrip())
     if s["header_unmatched"]:
-        click.echo(f"header not matched: {s['header_unmatched']:,} lines (parsed with the whole line as message)")
+        say(f"header not matched: {s['header_unmatched']:,} lines (parsed with the whole line as message)")
     for key, label in (("lines_invalid_utf8", "invalid UTF-8"), ("lines_with_nul", "NUL bytes"),
                        ("lines_truncated", f"truncated to {s['max_line_bytes']} bytes")):
         if s[key]:
-            click.echo(f"{label}: {s[key]:,} lines")
+            say(f"{label}: {s[key]:,} lines")
     extra = f", {s['unseen_lines']:,} unseen lines" if s["frozen"] else f", {s['templates_new']:,} new"
-    click.echo(f"templates: {s['templates']:,}{extra}")
+    say(f"templates: {s['templates']:,}{extra}")
     explosion = explosion_note(s)
     if explosion:
         click.echo(explosion, err=True)
-    click.echo(f"time: {s['seconds']:.2f} s ({s['lines_per_second'] or 0:,.0f} lines/s)")
+    say(f"time: {s['seconds']:.2f} s ({s['lines_per_second'] or 0:,.0f} lines/s)")
     for err in s["source_errors"]:
         click.echo(terminal_safe(f"Warning: {err['source']}: {err['error']}"), err=True)
     for name, path in s["outputs"].items():
-        click.echo(terminal_safe(f"wrote {path}"))
+        say(terminal_safe(f"wrote {path}"))
 
 
 def _format_counts(s: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from anomaly_log_detector.cli.options import FINITE_FLOAT, seed_option
+from anomaly_log_detector.cli.options import FINITE_FLOAT, output_options, say, seed_option
 
 
 @click.command("gen-synth")
@@ -21,6 +21,7 @@ from anomaly_log_detector.cli.options import FINITE_FLOAT, seed_option
               help="Anomaly kinds to inject, comma-separated, the rate split evenly over them: unseen, burst, "
                    "reordered, error_storm (the default four) and correlation_break (service runs that start "
                    "and never finish, for 20-60 s: templates that move together come apart).")
+@output_options
 def gen_synth_command(out_path, lines, anomaly_rate, seed, fmt, anomaly_types):
     """Generate a synthetic log: normal sessions, cron jobs and daemons, plus unseen, burst,
     reordered and error_storm anomalies, with per-line labels."""
@@ -28,10 +29,10 @@ def gen_synth_command(out_path, lines, anomaly_rate, seed, fmt, anomaly_types):
 
     s = generate_synthetic_log(out_path, lines, anomaly_rate, seed=seed, fmt=fmt, anomaly_types=anomaly_types)
     by_type = ", ".join(f"{k} {v:,}" for k, v in s["anomalous_lines_by_type"].items())
-    click.echo(f"lines: {s['lines']:,} ({s['format']}, seed {s['seed']}); anomalous: {s['anomalous_lines']:,}"
-               + (f" ({by_type})" if s["anomalous_lines"] else ""))
-    click.echo(f"wrote {s['log']}")
-    click.echo(f"wrote {s['labels']}")
+    say(f"lines: {s['lines']:,} ({s['format']}, seed {s['seed']}); anomalous: {s['anomalous_lines']:,}"
+        + (f" ({by_type})" if s["anomalous_lines"] else ""))
+    say(f"wrote {s['log']}")
+    say(f"wrote {s['labels']}")
 
 
 COMMANDS = [gen_synth_command]

@@ -9,7 +9,10 @@ from __future__ import annotations
 import click
 
 from anomaly_log_detector.cli.cmd_parse import MASK_GROUPS, mask_options
-from anomaly_log_detector.cli.options import FiniteFloatRange, quiet_option, set_threads, threads_option, top_k_option
+from anomaly_log_detector.cli.options import (
+    FiniteFloatRange, echo_json, json_option, lang_option, quiet_option, say, set_threads, threads_option,
+    time_range_options, top_k_option, verbose_option,
+)
 from anomaly_log_detector.workflows.settings import SESSION_BY, TrainSettings
 
 _D = TrainSettings()
@@ -91,37 +94,26 @@ def settings_from(kw: dict, quiet: bool) -> TrainSettings:
 
 
 def _echo(text: str, multiline: bool = False) -> None:
+    """A summary line (silent under --quiet), made safe for a terminal."""
     from anomaly_log_detector.reports.escape import terminal_safe
 
-    click.echo(terminal_safe(text, multiline=multiline))
+    say(terminal_safe(text, multiline=multiline))
 
 
-def echo_training(s: dict) -> None:
-    click.echo(f"lines: {s['lines']:,} parsed; trained on {s['train_lines']:,}, held out {s['holdout_lines']:,}")
-    click.echo(f"templates: {s['templates']:,}, vocab size {s['vocab_size']:,}; baseline threshold "
-               f"{s['baseline_threshold']:.4f}")
-    if s["deeplog_loss"]:
-        first, last = s["deeplog_loss"]
-        state = "converged" if s.get("deeplog_converged") else "NOT converged"
-        click.echo(f"deeplog: {s['deeplog_epochs']} epochs, loss {first:.4f} -> {last:.4f} ({state}); "
-                   f"miss threshold: surprise > {s['deeplog_threshold']:.2f}")
-    if s.get("mscred"):
-        m = s["mscred"]
-        click.echo(f"mscred: {m['windows']:,} windows, {m['steps']:,} steps in {m['seconds']:.1f} s "
-                   f"({'converged' if m['converged'] else 'step budget reached'}); threshold {m['threshold']:.4g}")
-    if s["holdout_false_alarm_rate"] is not None:
-        click.echo(f"held-out false alarms: {s['holdout_false_alarm_rate']:.2%} of the held-out lines")
-    click.echo(f"time: {s['seconds']:.1f} s")
-    _echo(f"wrote {s['model_dir']}")
+def echo_training(s: dict, lang: str = "en") -> None:
+    """The end-of-training summary (reports/console.py), silent under --quiet."""
+    from anomaly_log_detector.reports.console import training_lines
+
+    for line in training_lines(s, lang):
+        _echo(line)
 
 
-def echo_inference(s: dict) -> None:
-    click.echo(f"lines: {s['lines']:,} analysed ({s['lines_skipped']:,} skipped), unseen: {s['unseen_lines']:,}")
-    per = ", ".join(f"{k} {v['lines']:,} lines" for k, v in s["detectors"].items())
-    click.echo(f"anomalies: {s['anomalies']:,} records ({s['multi_detector']:,} by 2+ detectors); flagged: {per}")
-    click.echo(f"time: {s['seconds']['total']:.1f} s")
-    _echo(f"report: {s['outputs']['report']}")
-    _echo(f"result table: {s['outputs']['anomalies']}")
+def echo_inference(s: dict, lang: str = "en") -> None:
+    """The end-of-inference summary (reports/console.py), silent under --quiet."""
+    from anomaly_log_detector.reports.console import inference_lines
+
+    for line in inference_lines(s, lang):
+        _echo(line)
 
 
 @click.command("train")
@@ -129,9 +121,15 @@ def echo_inference(s: dict) -> None:
               help="Normal logs: file, folder (recursive), .gz, or - for stdin. Repeatable.")
 @click.option("--model-dir", required=True, type=MODEL_DIR, help="Bundle folder to write (must not exist).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle at --model-dir.")
+@click.option("--vet", type=click.Choice(["refuse", "drop", "keep"]), is_flag=False, flag_value="refuse",
+              default=None, metavar="[refuse|drop|keep]",
+              help="Vet the inputs with validate-baseline first (report in MODEL_DIR.vet/, verdicts on stderr, "
+                   "a copy in the bundle). A rejected file: --vet or --vet=refuse stops with exit status 2 naming "
+                   "it; --vet=drop trains without it; --vet=keep trains on it anyway. [default: no vetting]")
 @train_options
 @threads_option
 @quiet_option
+@verbose_option
 def train_command(inputs, model_dir, overwrite, quiet, threads, **kw):
     """Train a model bundle on normal logs: parse (fresh templates), baseline + DeepLog, held-out check."""
     from anomaly_log_detector.workflows.train import train_model
@@ -153,15 +151,23 @@ def train_command(inputs, model_dir, overwrite, quiet, threads, **kw):
 @click.option("--tz", metavar="ZONE",
               help="Time zone of timestamps that carry none: IANA name, UTC or offset (+09:00) "
                    "[default: the one the bundle was trained with, else UTC].")
+@time_range_options
+@lang_option
+@json_option()
 @threads_option
 @quiet_option
-def infer_command(model_dir, inputs, out_dir, top, year, tz, quiet, threads):
+@verbose_option
+def infer_command(model_dir, inputs, out_dir, top, year, tz, since, until, lang, as_json, quiet, threads):
     """Analyse logs with a bundle. Exit status: 0 no anomaly, 1 anomalies found, 2 error."""
     from anomaly_log_detector.workflows.infer import infer_logs
 
     # Threads are set once the bundle is loaded: an ONNX bundle scores without importing torch.
-    s = infer_logs(model_dir, list(inputs), out_dir, top=top, quiet=quiet, year=year, tz=tz, threads=threads)
-    echo_inference(s)
+    s = infer_logs(model_dir, list(inputs), out_dir, top=top, lang=lang, quiet=quiet, year=year, tz=tz,
+                   threads=threads, since=since, until=until)
+    if as_json:
+        echo_json(s)
+    else:
+        echo_inference(s, lang)
     return s["exit_status"]
 
 
@@ -173,16 +179,22 @@ def infer_command(model_dir, inputs, out_dir, top, year, tz, quiet, threads):
 @click.option("--min-score", type=FiniteFloatRange(0, 100), default=None,
               help="Exit with status 1 when the score is below this (a gate for scripts) [default: no minimum, "
                    "exit 0].")
+@lang_option
+@json_option()
 @threads_option
 @quiet_option
-def validate_command(model_dir, validation_log, out_dir, min_score, quiet, threads):
+@verbose_option
+def validate_command(model_dir, validation_log, out_dir, min_score, lang, as_json, quiet, threads):
     """Score a bundle 0-100 (85+ is good) and explain each component. Exit status: 0, or 1 when the
     score is below --min-score, 2 error."""
     from anomaly_log_detector.workflows.validate import format_quality, validate_model
 
     set_threads(threads)
-    result = validate_model(model_dir, validation_log, out_dir, quiet=quiet, min_score=min_score)
-    _echo(format_quality(result), multiline=True)
+    result = validate_model(model_dir, validation_log, out_dir, quiet=quiet, min_score=min_score, lang=lang)
+    if as_json:
+        echo_json(result)
+    else:
+        _echo(format_quality(result, lang), multiline=True)
     return 0 if result["passed"] else 1
 
 
@@ -191,15 +203,21 @@ def validate_command(model_dir, validation_log, out_dir, min_score, quiet, threa
 @click.option("--model-b", required=True, type=EXISTING_MODEL, help="Second bundle.")
 @click.option("--test-log", type=click.Path(exists=True), help="Run both bundles on this log and compare results.")
 @click.option("--out-dir", type=MODEL_DIR, help="Keep both inference results (OUT/A, OUT/B) and compare.json here.")
+@lang_option
+@json_option()
 @threads_option
 @quiet_option
-def compare_command(model_a, model_b, test_log, out_dir, quiet, threads):
+@verbose_option
+def compare_command(model_a, model_b, test_log, out_dir, lang, as_json, quiet, threads):
     """Two bundles side by side: templates, vocab, losses, thresholds, quality, results on a test log."""
     from anomaly_log_detector.workflows.compare import compare_models, format_columns
 
     set_threads(threads)
-    result = compare_models(model_a, model_b, test_log, out_dir, quiet=quiet)
-    click.echo(format_columns({"A": f"A: {model_a}", "B": f"B: {model_b}"}, result["rows"]))
+    result = compare_models(model_a, model_b, test_log, out_dir, quiet=quiet, lang=lang)
+    if as_json:
+        echo_json(result)
+        return
+    say(format_columns({"A": f"A: {model_a}", "B": f"B: {model_b}"}, result["rows"], lang=lang))
     if "output" in result:
         _echo(f"wrote {result['output']}")
 
@@ -215,6 +233,7 @@ def compare_command(model_a, model_b, test_log, out_dir, quiet, threads):
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle at --model-dir.")
 @threads_option
 @quiet_option
+@verbose_option
 def train_incremental_command(old_model_dir, inputs, model_dir, epochs, lr, holdout, seed, overwrite, quiet,
                               threads):
     """Continue a bundle on new normal logs: old templates and vocab indices kept, models fine-tuned."""
@@ -224,9 +243,9 @@ def train_incremental_command(old_model_dir, inputs, model_dir, epochs, lr, hold
     s = train_incremental(old_model_dir, list(inputs), model_dir, epochs=epochs, lr=lr, holdout=holdout, seed=seed,
                           overwrite=overwrite, quiet=quiet)
     inc = s["incremental"]
-    click.echo(f"templates: {inc['templates_before']:,} -> {inc['templates_after']:,} "
-               f"({inc['templates_generalised']:,} old templates generalised); vocab {inc['previous_vocab_size']:,} "
-               f"-> {s['vocab_size']:,}")
+    say(f"templates: {inc['templates_before']:,} -> {inc['templates_after']:,} "
+        f"({inc['templates_generalised']:,} old templates generalised); vocab {inc['previous_vocab_size']:,} "
+        f"-> {s['vocab_size']:,}")
     echo_training(s)
 
 
@@ -240,13 +259,14 @@ def train_incremental_command(old_model_dir, inputs, model_dir, epochs, lr, hold
 @train_options
 @threads_option
 @quiet_option
+@verbose_option
 def batch_analysis_command(log_dir, target, out_dir, enhanced, quiet, threads, **kw):
     """Train on the other files of a folder, analyse one target. Exit status as `infer`."""
     from anomaly_log_detector.workflows.batch import batch_analysis
 
     set_threads(threads)
     s = batch_analysis(log_dir, target, out_dir, settings=settings_from(kw, quiet), enhanced=enhanced)
-    click.echo(f"baseline: {len(s['baseline_files']):,} file(s)")
+    say(f"baseline: {len(s['baseline_files']):,} file(s)")
     echo_training(s["train"])
     echo_inference(s["infer"])
     for path in s.get("comparative", {}).values():

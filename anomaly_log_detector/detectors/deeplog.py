@@ -49,6 +49,7 @@ from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build
                                                     target_line_numbers, unique_rows)
 from anomaly_log_detector.errors import AlogError, DataError, ModelError
 from anomaly_log_detector.fileio.jsonio import check_format, finite
+from anomaly_log_detector.progress import Progress
 
 # Session score in the top-k / top-p rules = misses + SURPRISE_WEIGHT * max(1 - p(target)): the second
 # term orders sessions with equal misses and stays <= 0.5, so "score > 0.5" is "at least one miss".
@@ -371,6 +372,8 @@ class DeepLogDetector(Detector):
         rank = np.zeros(len(pairs), dtype=np.int64)
         prob = np.zeros(len(pairs), dtype=np.float64)
         tail = np.zeros(len(pairs), dtype=np.float64)
+        progress = Progress("deeplog scoring", total=len(contexts), unit="windows",
+                            quiet=getattr(self, "quiet", True), leave=False)
         for b, lo in enumerate(range(0, len(contexts), self.infer_batch_size)):
             logp = self.log_probs(contexts[lo:lo + self.infer_batch_size]).double()
             sel = order[bounds[b]:bounds[b + 1]]
@@ -381,6 +384,8 @@ class DeepLogDetector(Detector):
             prob[sel] = target_logp.exp().squeeze(1).numpy()
             # Summing the small side keeps precision where 1 - (mass above) would lose it.
             tail[sel] = (rows.exp() * ~above).sum(1).numpy()
+            progress.update(min(self.infer_batch_size, len(contexts) - lo))
+        progress.close()
         return rank, prob, tail, len(contexts)
 
     def _surprise_of_pairs(self, keys: np.ndarray) -> np.ndarray:

@@ -78,6 +78,7 @@ def infer_deeplog(seq_path: str | os.PathLike, model_path: str | os.PathLike,
     import time
 
     det = DeepLogDetector.load(model_path)
+    det.quiet = quiet  # its scoring progress bar follows --quiet
     if k is not None or top_p is not None:
         det.set_rule(k=k, top_p=top_p)
     check_vocab(det, seq_path)

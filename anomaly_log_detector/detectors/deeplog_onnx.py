@@ -33,6 +33,7 @@ from anomaly_log_detector.onnx_export.layout import (
     DEEPLOG_INPUT, DEEPLOG_OUTPUT, DeepLogExport, deeplog_export, read_seen_pairs, section,
 )
 from anomaly_log_detector.onnx_export.vocab_c import read_c_vocab
+from anomaly_log_detector.progress import Progress
 
 _SCORES_ONLY = "DeepLogOnnx only scores; train with DeepLogDetector (torch) and export with convert-onnx"
 
@@ -122,6 +123,8 @@ class DeepLogOnnx(DeepLogDetector):
         rank = np.zeros(len(pairs), dtype=np.int64)
         prob = np.zeros(len(pairs), dtype=np.float64)
         tail = np.zeros(len(pairs), dtype=np.float64)
+        progress = Progress("deeplog scoring", total=len(contexts), unit="windows",
+                            quiet=getattr(self, "quiet", True), leave=False)
         for b, lo in enumerate(range(0, len(contexts), self.infer_batch_size)):
             logp = self.log_probs(contexts[lo:lo + self.infer_batch_size]).astype(np.float64)
             sel = order[bounds[b]:bounds[b + 1]]
@@ -132,6 +135,8 @@ class DeepLogOnnx(DeepLogDetector):
             prob[sel] = np.exp(target_logp[:, 0])
             # Summing the small side keeps precision where 1 - (mass above) would lose it.
             tail[sel] = (np.exp(rows) * ~above).sum(1)
+            progress.update(min(self.infer_batch_size, len(contexts) - lo))
+        progress.close()
         return rank, prob, tail, len(contexts)
 
     # ---- what an exported model cannot do ---------------------------------------------------

@@ -13,11 +13,15 @@ Why it looks like this (each point fixes a measured failure of a plain epoch loo
   stops when the best loss is less than ``min_delta`` (relative) better than ``patience`` epochs before
   (``converged``), at
   ``epochs``, or past ``time_budget`` seconds, and the weights of the best epoch are restored.
+
+Progress: a bar over the epochs (rate, ETA at the ``epochs`` limit, the last exact loss) on a terminal;
+elsewhere, unless ``quiet``, one line per epoch on stderr (logs and scripts can follow it).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import random
 import sys
@@ -33,6 +37,8 @@ from anomaly_log_detector.progress import Progress
 # Per-sample loss: (model output, batch targets) -> 1-D tensor of losses, one per sample.
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 EVAL_BATCH = 8192
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,38 +120,43 @@ def train(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, l
     best, best_state, bests = float("inf"), None, []
     start = time.perf_counter()
     model.train()
-    for epoch in range(1, config.epochs + 1):
-        progress = Progress(f"{label} epoch {epoch}/{config.epochs}", total=steps_per_epoch, unit="steps",
-                            quiet=quiet)
-        for _ in range(steps_per_epoch):
-            idx = torch.multinomial(probs, config.batch_size, replacement=True, generator=generator)
-            x = inputs[idx] if augment is None else augment(inputs[idx], generator)
-            loss = loss_fn(model(x), targets[idx]).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            progress.update(1)
+    log.debug("%s: %d distinct samples, %d steps of %d per epoch, at most %d epochs", label, n, steps_per_epoch,
+              config.batch_size, config.epochs)
+    progress = Progress(label, total=config.epochs, unit="epoch", quiet=quiet)
+    try:
+        for epoch in range(1, config.epochs + 1):
+            for _ in range(steps_per_epoch):
+                idx = torch.multinomial(probs, config.batch_size, replacement=True, generator=generator)
+                x = inputs[idx] if augment is None else augment(inputs[idx], generator)
+                loss = loss_fn(model(x), targets[idx]).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            result.steps += steps_per_epoch
+            result.samples_seen += steps_per_epoch * config.batch_size
+            epoch_loss = exact_loss(model, inputs, targets, loss_fn, w)
+            result.losses.append(epoch_loss)
+            progress.update(1, loss=epoch_loss)
+            if not quiet and not progress.enabled:  # no bar (not a terminal): one line per epoch instead
+                print(f"{label}: epoch {epoch}/{config.epochs} loss {epoch_loss:.5f}", file=sys.stderr, flush=True)
+            if epoch_loss < best:
+                best, best_state, result.best_epoch = epoch_loss, copy.deepcopy(model.state_dict()), epoch
+            bests.append(best)
+            # Plateau: the best loss is less than `min_delta` better than `patience` epochs ago.
+            if len(bests) > config.patience and bests[-1] > bests[-1 - config.patience] * (1 - config.min_delta):
+                result.stopped_early, result.stop_reason = True, "plateau"
+                break
+            if config.time_budget is not None and time.perf_counter() - start > config.time_budget:
+                result.stop_reason = "time"
+                break
+    finally:
         progress.close()
-        result.steps += steps_per_epoch
-        result.samples_seen += steps_per_epoch * config.batch_size
-        epoch_loss = exact_loss(model, inputs, targets, loss_fn, w)
-        result.losses.append(epoch_loss)
-        if not quiet:
-            print(f"{label}: epoch {epoch}/{config.epochs} loss {epoch_loss:.5f}", file=sys.stderr, flush=True)
-        if epoch_loss < best:
-            best, best_state, result.best_epoch = epoch_loss, copy.deepcopy(model.state_dict()), epoch
-        bests.append(best)
-        # Plateau: the best loss is less than `min_delta` better than `patience` epochs ago.
-        if len(bests) > config.patience and bests[-1] > bests[-1 - config.patience] * (1 - config.min_delta):
-            result.stopped_early, result.stop_reason = True, "plateau"
-            break
-        if config.time_budget is not None and time.perf_counter() - start > config.time_budget:
-            result.stop_reason = "time"
-            break
     if best_state is not None:
         model.load_state_dict(best_state)
     result.weighted_seen = float(result.samples_seen)
     result.seconds = time.perf_counter() - start
+    log.debug("%s: stopped (%s) after %d epochs; best loss %.5f at epoch %d", label, result.stop_reason,
+              len(result.losses), result.best_loss, result.best_epoch)
     if not quiet:
         print(f"{label}: {result.stop_reason}; best loss {result.best_loss:.5f} at epoch {result.best_epoch}, "
               f"{result.steps:,} steps, {result.seconds:.1f} s", file=sys.stderr, flush=True)

@@ -12,10 +12,21 @@ cluster id to a temporary file and the final template text is added in one strea
 Each source gets its own header format (detected on its first chunk with ``--format auto``), so a
 folder of mixed logs keeps every file's fields; the parsed table holds the union of their extra
 columns (null where a file's format lacks one).
+
+``--since`` / ``--until`` (``ParseConfig.since``/``until``) keep the lines with ``since <= time < until``
+and count the others in ``lines_skipped`` (``outside_time_range``), before template mining, so that
+the templates of the kept lines are learned exactly as if the file held only them. A line without a
+timestamp (a stack trace's continuation, a header that did not match) takes the last timestamp seen
+before it in its file and so goes with its header line; lines before a file's first timestamp cannot
+be placed and are left out as ``no_timestamp``.
+
+Progress (a bar on stderr when it is a terminal) counts bytes of the inputs as stored, so its
+percentage and ETA are known from the start; stdin has no size: a rate only.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -25,7 +36,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Iterator
 
@@ -38,6 +49,7 @@ from anomaly_log_detector.config import ParseConfig
 from anomaly_log_detector.errors import InputError, StateError, output_error
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 from anomaly_log_detector.parsing.formats import LogFormat, detect_format, get_format
+from anomaly_log_detector.parsing.header import HeaderColumns
 from anomaly_log_detector.parsing.masking import Masker
 from anomaly_log_detector.parsing.miner import TemplateMiner
 from anomaly_log_detector.parsing.sources import STDIN, LineBatch, ReadStats, list_sources, read_batches
@@ -57,6 +69,12 @@ _STRING_COLUMNS = ("host", "process", "pid", "level", "session")
 DICTIONARY_COLUMNS = ["source", "host", "process", "pid", "level", "session", "template"]
 # Threads preparing chunks (Arrow work) while the main thread runs Drain and writes.
 PREPARE_THREADS = 2
+# Compressed sources advance the byte progress by their decompressed bytes over this (typical of gzip'd
+# text logs); a file never counts past its size, and counts it all once it has been read.
+COMPRESSION_GUESS = 8
+OUTSIDE_TIME_RANGE, NO_TIMESTAMP = "outside_time_range", "no_timestamp"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,6 +98,8 @@ class ParsePipeline:
         self.formats: list[tuple[dict, LogFormat]] = []   # (source entry, its format)
         self.unmatched = 0
         self.unseen_lines = 0
+        self.ranged = config.since is not None or config.until is not None
+        self._last_time: tuple[int, pa.Scalar] | None = None  # (source_no, last timestamp seen in it)
 
     # ---- set-up --------------------------------------------------------------------------
     def _open_miner(self) -> TemplateMiner:
@@ -106,6 +126,8 @@ class ParsePipeline:
         entry = self.stats.sources[batch.source_no]
         entry.update(format=fmt.name, format_detected=self.auto)
         self.formats.append((entry, fmt))
+        log.debug("%s: format %s (%s), compression %s", _text(batch.source), fmt.name,
+                  "detected" if self.auto else "given", entry.get("compression"))
         return fmt
 
     # ---- the per-chunk work --------------------------------------------------------------
@@ -140,6 +162,7 @@ class ParsePipeline:
         """The Arrow part of a chunk: header split, masking, session ids, distinct messages.
         Thread-safe (pure functions over immutable arrays); Arrow kernels release the GIL, so the next
         chunk is prepared while Drain works on this one."""
+        nbytes = int(pc.sum(pc.binary_length(batch.raw)).as_py() or 0) + len(batch.raw)  # + the line ends
         head, refused = fmt.parse(batch.raw), None
         if head.refused is not None:  # lines the format cannot read (JSON nested too deeply): skipped
             batch, head, refused = head.drop_refused(batch)
@@ -151,10 +174,52 @@ class ParsePipeline:
                    if self.session_pattern else pa.nulls(len(raw), pa.string()))
         unmatched = len(raw) - int(pc.sum(head.matched).as_py() or 0)
         return {"batch": batch, "head": head, "masked": masked, "session": session,
-                "encoded": pc.dictionary_encode(masked), "unmatched": unmatched, "refused": refused}
+                "encoded": pc.dictionary_encode(masked), "unmatched": unmatched, "refused": refused,
+                "bytes": nbytes}
+
+    def _in_range(self, prepared: dict) -> dict:
+        """`prepared` without its lines outside --since/--until, counted in the skipped lines. Runs in
+        order, chunk after chunk (a chunk's first lines may take the previous chunk's last time)."""
+        batch, head = prepared["batch"], prepared["head"]
+        n = len(batch.raw)
+        if n == 0:
+            return prepared
+        times = pc.fill_null_forward(head.timestamp)  # a line without a time takes the last one before it
+        if self._last_time is not None and self._last_time[0] == batch.source_no:
+            times = pc.fill_null(times, self._last_time[1])
+        if times[n - 1].is_valid:
+            self._last_time = (batch.source_no, times[n - 1])
+        keep = pc.is_valid(times)
+        no_time = n - int(pc.sum(keep).as_py() or 0)
+        if self.config.since is not None:
+            keep = pc.and_(keep, pc.greater_equal(times, pa.scalar(self.config.since, TIMESTAMP_TYPE)))
+        if self.config.until is not None:
+            keep = pc.and_(keep, pc.less(times, pa.scalar(self.config.until, TIMESTAMP_TYPE)))
+        keep = pc.fill_null(keep, False)
+        kept = int(pc.sum(keep).as_py() or 0)
+        if no_time:
+            self.stats.skipped[NO_TIMESTAMP] += no_time
+        if n - kept - no_time:
+            self.stats.skipped[OUTSIDE_TIME_RANGE] += n - kept - no_time
+        if kept == n:
+            return prepared
+        log.debug("%s: lines %d-%d: %d in the time range, %d outside, %d before any timestamp",
+                  _text(batch.source), int(batch.line_nos[0]), int(batch.line_nos[-1]), kept, n - kept - no_time,
+                  no_time)
+        rows = keep.to_numpy(zero_copy_only=False)
+        head = HeaderColumns(**{f.name: getattr(head, f.name).filter(keep) for f in fields(head)
+                                if f.name not in ("extra", "refused")},
+                             extra={k: v.filter(keep) for k, v in head.extra.items()})
+        masked = prepared["masked"].filter(keep)
+        return {**prepared, "batch": replace(batch, line_nos=batch.line_nos[rows], raw=batch.raw.filter(keep)),
+                "head": head, "masked": masked, "session": prepared["session"].filter(keep),
+                "encoded": pc.dictionary_encode(masked),  # only the kept lines' messages reach Drain
+                "unmatched": kept - int(pc.sum(head.matched).as_py() or 0)}
 
     def _finish(self, prepared: dict) -> _Chunk:
         """Template ids (Drain, sequential and in order) and the chunk's table."""
+        if self.ranged:
+            prepared = self._in_range(prepared)
         batch, head, masked = prepared["batch"], prepared["head"], prepared["masked"]
         template_ids = self._template_ids(prepared["encoded"])
         if self.config.frozen:
@@ -193,7 +258,10 @@ class ParsePipeline:
         with _writing(cfg.out_dir):
             os.makedirs(cfg.out_dir, exist_ok=True)
             _remove_leftovers(final_path)
-        progress = Progress("parse", unit="lines", quiet=cfg.quiet)
+        progress = _InputProgress(sources, cfg.quiet)
+        log.debug("parse: %d source(s) (%s bytes), format %s, frozen %s, time range %s - %s, into %s",
+                  len(sources), "?" if progress.total is None else f"{progress.total:,}",
+                  cfg.log_format or cfg.format, cfg.frozen, cfg.since, cfg.until, cfg.out_dir)
         batches = _ahead(read_batches(sources, self.stats, cfg.chunk_lines, cfg.max_line_bytes, in_folders))
         partial = _PartialWriter(final_path + ".partial")
         # Any failure (a full disk, an interrupt: the CLI turns SIGTERM into one) removes the partial files.
@@ -212,6 +280,7 @@ class ParsePipeline:
                             self._write(pending.popleft().result(), partial, progress)
                         while pending:
                             self._write(pending.popleft().result(), partial, progress)
+                    progress.finish()
                 finally:
                     batches.close()  # stops the read-ahead thread
                     progress.close()
@@ -224,16 +293,22 @@ class ParsePipeline:
                 self.miner.save(cfg.drain_state)
         seconds = time.perf_counter() - started
         summary = self._summary(sources, rows, seconds, fixed)
+        log.debug("parse: %d lines read, %d parsed, skipped %s, %d templates (%d new), %.2f s",
+                  summary["lines_read"], rows, summary["lines_skipped"], summary["templates"],
+                  summary["templates_new"], seconds)
         with _writing(cfg.out_dir):
             _write_json(os.path.join(cfg.out_dir, SUMMARY_FILE), summary)
         return summary
 
-    def _write(self, prepared: dict, partial: "_PartialWriter", progress: Progress) -> None:
+    def _write(self, prepared: dict, partial: "_PartialWriter", progress: "_InputProgress") -> None:
         chunk = self._finish(prepared)
         self.stats.skipped.update(prepared["refused"] or {})
         self.unmatched += chunk.unmatched
-        partial.write(chunk.table)
-        progress.update(chunk.table.num_rows, templates=len(self.miner))
+        if chunk.table.num_rows:  # every line of the chunk outside the time range: nothing to write
+            partial.write(chunk.table)
+        batch = prepared["batch"]
+        progress.advance(batch.source_no, batch.source, prepared["bytes"],
+                         self.stats.sources[batch.source_no].get("compression"), len(batch.raw), len(self.miner))
 
     def _finalize(self, partial: "_PartialWriter", final_path: str) -> int:
         """Add the final template text to every row; write parsed.parquet and preview.json."""
@@ -314,6 +389,7 @@ class ParsePipeline:
             "template_explosion": self.miner.folded["messages"] > 0,
             "frozen": self.config.frozen,
             "unseen_lines": self.unseen_lines,
+            "time_range": {"since": _iso(self.config.since), "until": _iso(self.config.until)},
             "source_errors": st.source_errors,
             "sources": st.sources,
             "drain_state": self.config.drain_state,
@@ -333,6 +409,62 @@ def run_parse(inputs: list[str], config: ParseConfig) -> dict:
 
 # ---- helpers ---------------------------------------------------------------------------------
 _DONE = object()
+
+
+class _InputProgress:
+    """The parse's bar, in bytes of the inputs as stored: the total (the regular files' sizes) is known
+    before reading, so the bar shows a percentage and an ETA. An uncompressed file advances by the bytes
+    of its lines, a compressed one by its decompressed bytes / COMPRESSION_GUESS; neither past its
+    size, and a file read to its end counts whole. stdin (or a FIFO) in the inputs: no total."""
+
+    def __init__(self, sources: list[str], quiet: bool):
+        self.sizes = {path: _regular_size(path) for path in sources}
+        known = [size for size in self.sizes.values() if size is not None]
+        self.total = sum(known) if len(known) == len(self.sizes) else None
+        self.bar = Progress("parse", total=self.total, unit="B", quiet=quiet)
+        self.source_no, self.size, self.seen = -1, None, 0
+        self.lines = 0
+
+    def advance(self, source_no: int, path: str, nbytes: int, compression: str | None, lines: int,
+                templates: int) -> None:
+        if source_no != self.source_no:
+            self._end_source()
+            self.source_no, self.size, self.seen = source_no, self.sizes.get(path), 0
+        step = nbytes // COMPRESSION_GUESS if compression not in (None, "none") else nbytes
+        if self.size is not None:
+            step = max(0, min(step, self.size - self.seen))
+        self.seen += step
+        self.lines += lines
+        self.bar.update(step, lines=f"{self.lines:,}", templates=templates)
+
+    def _end_source(self) -> None:
+        if self.size is not None and self.size > self.seen:
+            self.bar.update(self.size - self.seen)
+        self.size = None
+
+    def finish(self) -> None:
+        """Every input read: the bar at its total (files skipped unread included)."""
+        self._end_source()
+        if self.total is not None and self.total > self.bar.done:
+            self.bar.update(self.total - self.bar.done)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _regular_size(path: str) -> int | None:
+    """The size of a regular file; None for stdin, a FIFO or anything else without one."""
+    if path == STDIN:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _ahead(items: Iterator, depth: int = 2) -> Iterator:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Iterable
 
 from anomaly_log_detector.config import CHUNK_LINES, MAX_LINE_BYTES, DrainConfig, ParseConfig
@@ -14,10 +15,12 @@ def parse_logs(inputs: str | Iterable[str], out_dir: str, *, drain_state: str | 
                sim_th: float | None = None, depth: int | None = None,
                session_regex: str | None = None, frozen: bool = False,
                max_line_bytes: int | None = None, chunk_lines: int | None = None,
-               quiet: bool = True) -> dict:
+               quiet: bool = True, since: datetime | None = None, until: datetime | None = None) -> dict:
     """Parse log files/folders/.gz/stdin (``-``) into ``out_dir/parsed.parquet``; return the summary
     (also written to ``out_dir/parse_summary.json``). `year` and `tz` complete timestamps that carry
-    no year or zone (default: each file's modification time, UTC)."""
+    no year or zone (default: each file's modification time, UTC). `since` / `until` keep the lines
+    with ``since <= time < until`` (naive = UTC); the others are counted as skipped
+    (``outside_time_range``, ``no_timestamp``: see :class:`~anomaly_log_detector.config.ParseConfig`)."""
     from anomaly_log_detector.parsing.pipeline import run_parse
 
     overrides = {k: v for k, v in (("sim_th", sim_th), ("depth", depth)) if v is not None}
@@ -26,7 +29,7 @@ def parse_logs(inputs: str | Iterable[str], out_dir: str, *, drain_state: str | 
         out_dir=out_dir, format=format, log_format=log_format, year=year, tz=tz, rules_path=rules,
         disabled_masks=frozenset(disabled_masks), drain=drain, drain_state=drain_state, frozen=frozen,
         session_regex=session_regex, chunk_lines=chunk_lines or CHUNK_LINES,
-        max_line_bytes=max_line_bytes or MAX_LINE_BYTES, quiet=quiet,
+        max_line_bytes=max_line_bytes or MAX_LINE_BYTES, quiet=quiet, since=since, until=until,
     )
     paths = [inputs] if isinstance(inputs, str) else list(inputs)
     return run_parse(paths, config)

@@ -13,10 +13,12 @@ score; the number of detectors and then of flagged lines break ties.
 
 Columns (``RECORD_COLUMNS``): rank, source, entity, line_nos (1-based, in the source: exactly the
 flagged lines), rows (0-based positions in parsed.parquet), time, first_time, last_time, host, process,
-detectors, score, template_id, template, template_training_count (occurrences of the shown template in
-training, when the folder has `template_counts.json`; -1 unknown), expected (DeepLog's expected
-templates at the shown line, when it missed there), raw, reasons (a list of ``{"detector", "key",
-"params", "line_no"}``; `key` is a message-table key).
+pid, level (as written in the shown line's header), detectors, score, template_id, template,
+template_training_count (occurrences of the shown template in training, when the folder has
+`template_counts.json`; -1 unknown), expected (DeepLog's expected templates at the shown line, when it
+missed there), raw, reasons (a list of ``{"detector", "key", "params", "line_no"}``; `key` is a
+message-table key). `anomalies.parquet` holds these columns; `anomalies.jsonl` the same records as
+Elastic Common Schema alert documents (:mod:`.ecs`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.detectors.baseline import SEVERE_LEVELS
+from anomaly_log_detector.reports.ecs import to_ecs
 from anomaly_log_detector.reports.hits import BURST_MIN, DETECTORS, collect_hits, plain
 from anomaly_log_detector.reports.inputs import (
     ANOMALIES_JSONL, ANOMALIES_PARQUET, LINE_ALERTS, TEMPLATE_COUNTS, read_keys, take_rows,
@@ -40,9 +43,9 @@ from anomaly_log_detector.reports.inputs import (
 MAX_RECORD_LINES = 100
 DEFAULT_GAP = 60.0
 RECORD_COLUMNS = ["rank", "source", "entity", "line_nos", "rows", "time", "first_time", "last_time", "host",
-                  "process", "detectors", "score", "template_id", "template", "template_training_count",
+                  "process", "pid", "level", "detectors", "score", "template_id", "template", "template_training_count",
                   "expected", "raw", "reasons"]
-_ROW_INFO = ["source", "timestamp", "host", "process", "template_id", "template", "raw"]
+_ROW_INFO = ["source", "timestamp", "host", "process", "pid", "level", "template_id", "template", "raw"]
 
 
 def assign_records(hits: pd.DataFrame, info: pd.DataFrame, gap: float = DEFAULT_GAP) -> np.ndarray:
@@ -120,7 +123,7 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
     if hits.empty:
         return pd.DataFrame(columns=RECORD_COLUMNS)
     # Every column the table needs, for the flagged rows only, in one read.
-    where = take_rows(d, np.unique(hits["row"].to_numpy()), [*_ROW_INFO, "level"])
+    where = take_rows(d, np.unique(hits["row"].to_numpy()), _ROW_INFO)
     hits = hits.assign(record=assign_records(hits, where, gap),
                        _severe=_is_severe(where["level"]).astype(bool)[where.index.get_indexer(hits["row"])])
     table = _records(hits, keys["line_no"].to_numpy())
@@ -191,24 +194,27 @@ _PARQUET_SCHEMA = pa.schema([
     ("rank", pa.int64()), ("source", pa.string()), ("entity", pa.string()), ("line_nos", pa.list_(pa.int64())),
     ("rows", pa.list_(pa.int64())), ("time", pa.timestamp("us", tz="UTC")),
     ("first_time", pa.timestamp("us", tz="UTC")), ("last_time", pa.timestamp("us", tz="UTC")), ("host", pa.string()),
-    ("process", pa.string()), ("detectors", pa.list_(pa.string())), ("score", pa.float64()),
-    ("template_id", pa.int64()), ("template", pa.string()), ("template_training_count", pa.int64()),
+    ("process", pa.string()), ("pid", pa.string()), ("level", pa.string()), ("detectors", pa.list_(pa.string())),
+    ("score", pa.float64()), ("template_id", pa.int64()), ("template", pa.string()), ("template_training_count", pa.int64()),
     ("expected", pa.list_(pa.string())), ("raw", pa.string()),
     ("reasons", pa.string()),  # JSON text: the params differ per reason kind
 ])
 
 
 def write_anomalies(table: pd.DataFrame, processed_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write `anomalies.jsonl` (one JSON object per line) and `anomalies.parquet`; return their paths."""
+    """Write `anomalies.jsonl` (one ECS alert document per line, see :mod:`.ecs`) and `anomalies.parquet`
+    (the table's own columns); return their paths."""
     d = Path(processed_dir)
     records = to_records(table)
     jsonl, parquet = d / ANOMALIES_JSONL, d / ANOMALIES_PARQUET
     with open(f"{jsonl}.tmp", "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        f.writelines(json.dumps(to_ecs(r), ensure_ascii=False) + "\n" for r in records)
     os.replace(f"{jsonl}.tmp", jsonl)
     columns = {name: [r[name] for r in records] for name in _PARQUET_SCHEMA.names}
     for key in ("time", "first_time", "last_time"):
         columns[key] = [None if t is None else pd.Timestamp(t) for t in columns[key]]
+    for key in ("pid", "level"):  # as written: text whatever type the parse gave them
+        columns[key] = [None if v is None else str(v) for v in columns[key]]
     columns["reasons"] = [json.dumps(r, ensure_ascii=False) for r in columns["reasons"]]
     pq.write_table(pa.table(columns, schema=_PARQUET_SCHEMA), f"{parquet}.tmp")
     os.replace(f"{parquet}.tmp", parquet)

@@ -126,7 +126,7 @@ def alerting_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
         return make_hits([], "alerting", [], "reason.alert_line", [])
     nearest = df["nearest"] if "nearest" in df.columns else pd.Series([None] * len(df))
     params = [{"score": float(r.score), "severity": float(r.severity), "novel": bool(r.novel),
-               "novelty": float(r.novelty), "nearest": n, "seq_miss": bool(r.seq_miss)}
+               "novelty": float(r.novelty), "nearest": plain(n), "seq_miss": bool(r.seq_miss)}
               for r, n in zip(df.itertuples(), nearest)]
     ratio = df["score"].to_numpy(float) / np.maximum(df["threshold"].to_numpy(float), 1e-9)
     return make_hits(df["row"].to_numpy(np.int64), "alerting", strength(ratio), "reason.alert_line", params)

@@ -9,36 +9,25 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from anomaly_log_detector.reports.anomalies import to_records
+from anomaly_log_detector.reports.ecs import iso_utc
 from anomaly_log_detector.reports.hits import BASELINE_COMPONENTS, detectors_run, plain
-from anomaly_log_detector.reports.inputs import BASELINE, PARSE_SUMMARY, read_table, take_rows
-from anomaly_log_detector.reports.messages import t
+from anomaly_log_detector.reports.inputs import BASELINE, PARSE_SUMMARY, PARSED, read_table, take_rows
+# reason_text / render_reasons live in .reasons; imported here too for the callers that take them from here
+from anomaly_log_detector.reports.reasons import reason_text, render_reasons  # noqa: F401
 from anomaly_log_detector.fileio.schema import UNSEEN_ID
 
 # Lines of one record shown in a report (the result table keeps them all).
 MAX_SHOWN_LINES = 10
 TOP_TEMPLATES = 10
-
-
-def reason_text(reason: dict, lang: str, quote: Callable[[str], str] | None = None) -> str:
-    """The sentence of one reason. Its text params come from the log (a session, the nearest known
-    template): `quote` formats them for the output (escape.code_span for Markdown; as is for JSON)."""
-    params = reason["params"]
-    q = quote or (lambda v: v)
-    # A list of log texts (MS-CRED's top templates) is shown as its quoted items, comma-separated.
-    params = {k: q(v) if isinstance(v, str) else ", ".join(q(str(x)) for x in v) if isinstance(v, list) else v
-              for k, v in params.items()}
-    return t(reason["key"], lang, **params)
-
-
-def render_reasons(reasons: list[dict], lang: str, quote: Callable[[str], str] | None = None) -> list[dict]:
-    """Reasons with their sentence added under `text` (key and params kept for re-rendering)."""
-    return [{**r, "text": reason_text(r, lang, quote)} for r in reasons]
+TOP_HOSTS = 20
+NO_HOST = "-"  # the host of lines whose header names none
 
 
 def summary(keys: pd.DataFrame, hits: pd.DataFrame, table: pd.DataFrame, ran: list[str],
@@ -96,14 +85,69 @@ def top_windows(d: Path, top: int) -> list[dict[str, Any]]:
             for r in df.to_dict("records")]
 
 
-def dominant_templates(d: Path, keys: pd.DataFrame) -> list[dict[str, Any]]:
-    """The most frequent templates with their count and share of the lines."""
-    counts = keys.groupby("template_id", sort=False).size().sort_values(ascending=False, kind="stable")
-    counts = counts.head(TOP_TEMPLATES)
+def table_rows(table: pd.DataFrame) -> np.ndarray:
+    """The parsed rows of every record of the result table (its flagged lines), sorted."""
+    if table.empty:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in table["rows"]]))
+
+
+def _template_entries(d: Path, keys: pd.DataFrame, ids: pd.Index, counts: pd.Series,
+                      flagged: pd.Series) -> list[dict[str, Any]]:
     first_row = keys.reset_index().drop_duplicates("template_id").set_index("template_id")["index"]
-    text = take_rows(d, first_row.loc[counts.index], ["template"])
-    return [{"template_id": int(tid), "template": text.at[int(first_row[tid]), "template"], "count": int(n),
-             "share": round(n / len(keys), 4)} for tid, n in counts.items()]
+    text = take_rows(d, first_row.loc[ids], ["template"])
+    return [{"template_id": int(tid), "template": text.at[int(first_row[tid]), "template"], "count": int(counts[tid]),
+             "share": round(counts[tid] / len(keys), 4), "flagged": int(flagged.get(tid, 0))} for tid in ids]
+
+
+def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+    """(the most frequent templates, the templates with the most flagged lines): each with its `count`
+    (lines), `share` of the lines and `flagged` (lines in a record of the result table)."""
+    counts = keys.groupby("template_id", sort=False).size().sort_values(ascending=False, kind="stable")
+    flagged = keys["template_id"].iloc[table_rows(table)].value_counts()
+    dominant = counts.head(TOP_TEMPLATES).index
+    # most flagged lines first; then the rarer template (a flagged share of it is more telling); then by id
+    by_flagged = pd.DataFrame({"flagged": flagged, "count": counts.reindex(flagged.index)}).reset_index(names="tid")
+    by_flagged = by_flagged.sort_values(["flagged", "count", "tid"], ascending=[False, True, True], kind="stable")
+    most_flagged = pd.Index(by_flagged["tid"].head(TOP_TEMPLATES))
+    return (_template_entries(d, keys, dominant, counts, flagged),
+            _template_entries(d, keys, most_flagged, counts, flagged))
+
+
+def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[list[dict[str, Any]], int]:
+    """(the `top` hosts with the most flagged lines, then the most lines; the number of hosts). Each:
+    `host` (NO_HOST for lines without one), `lines`, `flagged_lines` (lines in a record of the result
+    table), `records` (records of that host), `first`, `last` (its first and last line time, ISO 8601
+    UTC, or None). ([], 0) when no line names a host (nothing to compare). Read one row group at a
+    time: a host column of a large parse is never held whole."""
+    f = pq.ParquetFile(Path(d) / PARSED)
+    present = [c for c in ("host", "timestamp") if c in f.schema_arrow.names]
+    flagged = np.zeros(f.metadata.num_rows, dtype=bool)
+    flagged[table_rows(table)] = True
+    parts, start = [], 0
+    for i in range(f.num_row_groups):
+        group = f.read_row_group(i, columns=present).to_pandas() if present else pd.DataFrame()
+        n = f.metadata.row_group(i).num_rows
+        host = (group["host"].astype("string") if "host" in group else pd.Series([None] * n, dtype="string"))
+        times = (pd.to_datetime(group["timestamp"], utc=True) if "timestamp" in group
+                 else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
+        frame = pd.DataFrame({"host": host.fillna(NO_HOST).to_numpy(object), "flagged": flagged[start:start + n],
+                              "t": times.to_numpy()})
+        parts.append(frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
+                                                           first=("t", "min"), last=("t", "max")))
+        start += n
+    if not parts:
+        return [], 0
+    per = pd.concat(parts).groupby(level=0).agg({"lines": "sum", "flagged_lines": "sum", "first": "min", "last": "max"})
+    if list(per.index) == [NO_HOST]:  # no line names a host
+        return [], 0
+    hosts = table["host"].astype("string").fillna(NO_HOST) if len(table) else pd.Series([], dtype="string")
+    per["records"] = hosts.value_counts().reindex(per.index).fillna(0).astype(int)
+    per = per.reset_index(names="host").sort_values(["flagged_lines", "lines", "host"],
+                                                    ascending=[False, False, True], kind="stable")
+    return [{"host": r["host"], "lines": int(r["lines"]), "flagged_lines": int(r["flagged_lines"]),
+             "records": int(r["records"]), "first": iso_utc(r["first"]), "last": iso_utc(r["last"])}
+            for r in per.head(top).to_dict("records")], len(per)
 
 
 def report_data(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, table: pd.DataFrame, top: int,
@@ -111,13 +155,18 @@ def report_data(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, table: pd.DataF
     """Everything `report.json` holds."""
     ran = detectors_run(d)
     parse_summary = json.loads((d / PARSE_SUMMARY).read_text()) if (d / PARSE_SUMMARY).is_file() else None
+    templates, flagged_templates = template_summary(d, keys, table)
+    hosts, hosts_total = host_summary(d, table)
     return {
         "processed_dir": str(d), "lang": lang, "detectors_run": ran,
         "summary": summary(keys, hits, table, ran, parse_summary),
         "top": top_records(d, table, top, lang),
         "windows": top_windows(d, top),
-        "templates": dominant_templates(d, keys),
+        "templates": templates,
+        "flagged_templates": flagged_templates,
+        "hosts": hosts, "hosts_total": hosts_total,
         "agreement": agreement(hits, ran),
+        "links": {},
     }
 
 

@@ -10,7 +10,7 @@
 * :mod:`.paths` — where results may be written (output-folder guard) and their staged swap-in.
 * :mod:`.validate` — a 0-100 quality score with its components.
 * :mod:`.compare` — two bundles side by side.
-* :mod:`.batch` / :mod:`.comparative` — one file of a folder against the others.
+* :mod:`.batch` — one file of a folder against the others (its comparative statistics: analyzers/comparative.py).
 
 The shell scripts at the repository root chain the `alog-detect` commands that wrap these functions.
 """

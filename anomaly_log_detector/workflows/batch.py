@@ -3,7 +3,8 @@
 Every other file under the folder (recursively; hidden files skipped) is the normal baseline: a bundle
 is trained on them (`OUT/model`), then the target is analysed with it (`OUT/inference`: report, result
 table, log samples). `enhanced` also writes the comparative statistics of the target against that
-baseline (:mod:`.comparative`) into `OUT/inference`.
+baseline (:mod:`anomaly_log_detector.analyzers.comparative`: templates only in the target, frequency
+changes, cosine similarity and smoothed KL divergence) into `OUT/inference`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_log_detector.errors import InputError
-from anomaly_log_detector.workflows.comparative import write_comparative
+from anomaly_log_detector.analyzers.comparative import write_comparative
 from anomaly_log_detector.workflows.infer import infer_logs
 from anomaly_log_detector.workflows.model import load_bundle
 from anomaly_log_detector.workflows.settings import TrainSettings

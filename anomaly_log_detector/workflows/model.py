@@ -2,7 +2,8 @@
 
 The bundle holds `vocab.json`, `baseline_stats.json`, `deeplog.pth`, `mscred.pth` (when trained with
 MS-CRED), `alerting.json` (the severity / novelty / sequence line-alert layer), `drain3_state.json` (template state, plain JSON), `rules.json`
-(the masking rules used) and `metadata.json` (see docs/bundle.md).
+(the masking rules used), `temporal_profile.json` (the training lines' hour-of-day / weekday profile,
+analyzers/temporal.py; only when they had timestamps) and `metadata.json` (see docs/bundle.md).
 Loading verifies every checksum first (bundle/store.py), then rebuilds each component from the verified
 bytes: JSON, and `torch.load(weights_only=True)` for DeepLog and MS-CRED; nothing in the folder is executed.
 """
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # the detectors import numpy/pandas/torch: loaded when a mode
 
 VOCAB, BASELINE, DEEPLOG, ALERTING = "vocab.json", "baseline_stats.json", "deeplog.pth", "alerting.json"
 MSCRED = "mscred.pth"
+TEMPORAL = "temporal_profile.json"
 DRAIN_STATE, RULES = "drain3_state.json", "rules.json"
 
 
@@ -46,6 +48,9 @@ class TrainedModel:
     dir: Path | None = None
     alerting: "AlertingDetector | None" = None
     mscred: "MSCREDDetector | None" = None
+    #: the training lines' temporal profile (analyzers.temporal.temporal_profile); None when they had no
+    #: timestamps or the bundle predates it
+    temporal_profile: dict[str, Any] | None = None
 
     @property
     def parser(self) -> dict[str, Any]:
@@ -95,6 +100,8 @@ def write_components(writer: BundleWriter, model: TrainedModel) -> None:
         model.mscred.save(writer.path(MSCRED))
     if model.alerting is not None:
         writer.write_json(ALERTING, model.alerting.to_dict())
+    if model.temporal_profile is not None:
+        writer.write_json(TEMPORAL, model.temporal_profile)
     writer.path(DRAIN_STATE).write_bytes(model.drain_state)
     writer.write_json(RULES, model.rules)
 
@@ -148,9 +155,14 @@ def load_bundle(model_dir: str | os.PathLike, onnx: bool = False, threads: int =
             raise BundleError(f"{where / METADATA}: lacks params.mscred (the windows {MSCRED} scores)")
         alerting = (AlertingDetector.from_dict(bundle.read_json(ALERTING), str(where / ALERTING))
                     if bundle.has(ALERTING) else None)
+        temporal = None
+        if bundle.has(TEMPORAL):
+            from anomaly_log_detector.analyzers.temporal import check_profile
+
+            temporal = check_profile(bundle.read_json(TEMPORAL), str(where / TEMPORAL))
         model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=bundle.read_json(RULES),
                              drain_state=bundle.read_bytes(DRAIN_STATE), metadata=bundle.metadata, dir=where,
-                             alerting=alerting, mscred=mscred)
+                             alerting=alerting, mscred=mscred, temporal_profile=temporal)
         _check_parser(model)
     except BundleError:
         raise

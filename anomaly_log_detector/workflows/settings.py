@@ -13,6 +13,8 @@ SESSION_BY = ("auto", "none", "host", "process", "session", "entity")
 # messages follow its own protocol, while a whole file (or host) interleaves unrelated activities, and a
 # process name alone mixes machines.
 AUTO_SESSION_BY = ("entity",)
+# `train --vet`: what to do with rejected files (analyzers/baseline_validation.py: VET_MODES); None = no vetting
+VET_MODES = (None, "refuse", "drop", "keep")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class TrainSettings:
     alert_at: float = 1.75
     incident_gap: float = 60.0
     seed: int = 42
+    # vet the inputs with validate-baseline first: None = no; "refuse" / "drop" / "keep" rejected files
+    vet: str | None = None
     quiet: bool = True
 
     def __post_init__(self) -> None:
@@ -95,6 +99,8 @@ class TrainSettings:
             problems.append("fa_budget must be in (0, 1)")
         if self.mscred_max_steps < 1 or self.mscred_top_k < 1:
             problems.append("mscred_max_steps and mscred_top_k must be >= 1")
+        if self.vet not in VET_MODES:
+            problems.append(f"vet must be one of refuse, drop, keep or None (got {self.vet!r})")
         if problems:
             raise DataError("training settings: " + "; ".join(problems))
 

@@ -140,7 +140,8 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
         deeplog = DeepLogDetector(**settings.deeplog_params()).fit(seq(deeplog_lines, vocab), vocab=vocab, **cal)
     mscred, mscred_note = _fit_mscred(train, vocab, settings) if settings.mscred else (None, None)
     model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=rules, alerting=alerting,
-                         drain_state=(work / DRAIN_STATE).read_bytes(), mscred=mscred)
+                         drain_state=(work / DRAIN_STATE).read_bytes(), mscred=mscred,
+                         temporal_profile=training_temporal_profile(lines, previous))
     # "mixed": files of several formats, each detected; inference then detects per file too.
     parser_format = "auto" if parse_summary["format"] == "mixed" else parse_summary["format"]
     model.metadata = {"params": {
@@ -187,6 +188,17 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
                                      "deeplog": deeplog.get_params(), "alerting": alerting.get_params()})
     model.metadata["warnings"] = training_warnings(model.metadata, settings)
     return model
+
+
+def training_temporal_profile(lines: pd.DataFrame, previous: TrainedModel | None = None) -> dict[str, Any] | None:
+    """The hour-of-day x weekday profile of every training line (analyzers/temporal.py), which `infer`
+    compares a target with; None when no line has a timestamp. Incremental training profiles its new
+    lines, or keeps the old bundle's profile when those have no timestamps."""
+    from anomaly_log_detector.analyzers.temporal import temporal_profile
+
+    if "timestamp" in lines.columns and lines["timestamp"].notna().any():
+        return temporal_profile(lines)
+    return previous.temporal_profile if previous is not None else None
 
 
 def _fit_mscred(train: pd.DataFrame, vocab, settings: TrainSettings):
@@ -237,6 +249,17 @@ def training_warnings(meta: dict[str, Any], settings: TrainSettings) -> list[str
     return out
 
 
+def vet_training_inputs(paths: list[str], writer: BundleWriter, settings: TrainSettings) -> list[str]:
+    """`train --vet`: vet the inputs (report in ``MODEL_DIR.vet`` beside the bundle, verdicts on stderr, a
+    copy of the result in the bundle as ``baseline_validation.json``); return the inputs to train on."""
+    from anomaly_log_detector.analyzers.baseline_validation import BUNDLE_FILE, vet_for_training
+
+    kept, result = vet_for_training(paths, writer.final_dir, settings.vet, format=settings.format,
+                                    log_format=settings.log_format, quiet=settings.quiet)
+    writer.write_json(BUNDLE_FILE, result)
+    return kept
+
+
 def train_model(inputs: str | Iterable[str], model_dir: str | os.PathLike,
                 settings: TrainSettings = TrainSettings(), overwrite: bool = False) -> dict[str, Any]:
     """Train a bundle at `model_dir` on normal logs (files, folders, .gz); return a summary."""
@@ -248,6 +271,8 @@ def train_model(inputs: str | Iterable[str], model_dir: str | os.PathLike,
     rules = Masker.from_file(settings.rules, settings.disabled_masks).to_list()
     with (BundleWriter(model_dir, overwrite=overwrite) as writer, work_folder(writer.final_dir) as work,
           writer.output_errors()):
+        if settings.vet:  # validate-baseline first: refuse, drop or keep rejected files (docs/baseline-validation.md)
+            paths = vet_training_inputs(paths, writer, settings)
         summary = parse_training_logs(paths, work, settings, settings.rules, settings.disabled_masks)
         model = fit_parsed(work, summary, settings, rules)
         model.metadata["inputs"] = input_fingerprints(e["source"] for e in summary["sources"])  # files read

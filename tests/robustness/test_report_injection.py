@@ -160,7 +160,11 @@ def hostile_report_data() -> dict:
             "top": [record],
             "windows": [{"source": EVIL, "start": 1, "end": 3, "score": 0.9, "components": {"severity": 0.5}}],
             "templates": [{"template_id": 0, "template": EVIL, "count": 3, "share": 1.0}],
+            "flagged_templates": [{"template_id": 0, "template": EVIL, "count": 3, "share": 1.0, "flagged": 1}],
+            "hosts": [{"host": EVIL, "lines": 3, "flagged_lines": 1, "records": 1, "first": EVIL, "last": None}],
+            "hosts_total": 1,
             "agreement": [{"a": "alerting", "b": "deeplog", "both": 1, "either": 1, "jaccard": 1.0}],
+            "links": {EVIL: EVIL, "temporal": EVIL},
             "samples": EVIL}
 
 
@@ -172,6 +176,10 @@ def test_report_markdown_escapes_every_field():
     assert md.count("\n| ") >= 4  # the tables are still tables: no cell split by a log's pipe
     templates = md[md.index("## Dominant templates"):].split("\n")[4]
     assert templates.startswith("| 3 | 100.0% | ``") and templates.count(" | ") == 2, templates
+    hosts = md[md.index("## Hosts"):].split("\n")[6]  # six cells, whatever the host and time hold
+    assert hosts.startswith("| ``<script>") and len(re.findall(r"(?<!\\) \| ", hosts)) == 5, hosts
+    assert md.count("\n- Log samples with context: [``<script>") == 1  # the links, escaped
+    assert "](%3Cscript%3E" in md  # and their targets percent-encoded
 
 
 def test_samples_markdown_escapes_every_field():
@@ -186,7 +194,7 @@ def test_samples_markdown_escapes_every_field():
 
 
 def test_comparative_markdown_escapes_every_field():
-    from anomaly_log_detector.workflows.comparative import render
+    from anomaly_log_detector.analyzers.comparative import render
 
     first = {"source": EVIL, "line_no": 1, "raw": EVIL}
     stats = {"target": EVIL, "baseline_lines": 10, "target_lines": 5,
@@ -249,7 +257,8 @@ def test_infer_and_reports_neutralise_hostile_text(hostile):
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")
         assert_terminal_safe(proc.stdout.decode() + proc.stderr.decode(errors="replace"), args[0])
     mds = sorted(out.rglob("*.md"))
-    assert {p.name for p in mds} == {"inference_report.md", "report.md", "anomaly_analysis_report.md"}
+    assert {p.name for p in mds} == {"inference_report.md", "report.md", "anomaly_analysis_report.md",
+                                     "temporal_report.md"}
     for path in mds:
         assert_inert(path.read_text(encoding="utf-8"), path.name)
     report = (out / "inference_report.md").read_text(encoding="utf-8")
@@ -259,13 +268,13 @@ def test_infer_and_reports_neutralise_hostile_text(hostile):
     assert "\\x1b]52;c;ZXZpbA==\\x07" in report  # the raw line
     assert "| ``user <img src= x onerror= alert(<NUM>)> `id` \\| logged in" in report  # a template, in a table
     # JSON keeps the raw text (json escapes the control characters itself).
-    records = [json.loads(x) for x in (out / "anomalies.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert any(OSC_TITLE in r["raw"] and HTML in r["raw"] for r in records)
-    assert any(r["source"] == str(hostile["target"]) for r in records)
+    docs = [json.loads(x) for x in (out / "anomalies.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert any(OSC_TITLE in d["message"] and HTML in d["message"] for d in docs)  # the raw line, in ECS `message`
+    assert any(d["alog"]["source"] == d["log"]["file"]["path"] == str(hostile["target"]) for d in docs)
 
 
 def test_comparative_analysis_of_a_hostile_target(hostile, tmp_path):
-    from anomaly_log_detector.workflows.comparative import write_comparative
+    from anomaly_log_detector.analyzers.comparative import write_comparative
     from anomaly_log_detector.workflows.model import load_bundle
 
     paths = write_comparative(load_bundle(hostile["model"]), str(hostile["target"]), tmp_path)

@@ -24,8 +24,13 @@ int bundle_name_ok(const char *name);
 /* Reads a regular file, not following a final symbolic link, at most `limit` bytes, NUL-terminated.
  * NULL with a one-line reason in err. */
 char *bundle_read_regular(const char *path, size_t limit, size_t *len, char *err, size_t errn);
-/* Fills `m` from metadata.json's `files` and checks the folder against it (no missing or extra
- * entry; each listed one a regular file of the recorded size). 0, or -1 with a message. */
+/* Checks metadata.json's own seal: `metadata_sha256` (a string) equals the sha256 of the canonical
+ * JSON of every other top-level member (canon.h), as bundle/manifest.py `seal` wrote it. 0, or -1 with
+ * a message ("DIR: metadata.json was modified after the bundle was written (metadata_sha256 mismatch)"). */
+int metadata_verify(const char *dir, const json_value *meta, char *err, size_t errn);
+/* Verifies metadata.json first (metadata_verify), then fills `m` from its `files` and checks the
+ * folder against it (no missing or extra entry; each listed one a regular file of the recorded size).
+ * 0, or -1 with a message. */
 int manifest_load(const char *dir, const json_value *meta, manifest_t *m, char *err, size_t errn);
 /* The bytes of the listed file `name` (at most `limit`), verified against its size and sha256 as they
  * are read; NUL-terminated. NULL with a message naming the file. */

@@ -8,10 +8,13 @@ typedef enum { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_
 
 typedef struct json_value {
     json_type type;
-    int boolean;
+    unsigned char boolean;     /* JSON_BOOL */
+    unsigned char lossy;       /* JSON_STRING: a lone surrogate escape became U+FFFD; JSON_OBJECT: the same
+                                * in one of its keys, or a key holds a NUL (\u0000) that keys[] cuts short */
     double number;
-    char *str;                 /* JSON_STRING: UTF-8, NUL-terminated (len excludes it) */
-    size_t len;                /* JSON_STRING: bytes; JSON_ARRAY/OBJECT: number of items */
+    char *str;                 /* JSON_STRING: UTF-8, NUL-terminated (len excludes it); JSON_NUMBER: the
+                                * token exactly as written in the text (e.g. "1e-05"), NUL-terminated */
+    size_t len;                /* JSON_STRING/NUMBER: bytes of str; JSON_ARRAY/OBJECT: number of items */
     char **keys;               /* JSON_OBJECT: key of each item (NUL-terminated) */
     struct json_value *items;  /* JSON_ARRAY/OBJECT: the values */
 } json_value;

@@ -22,6 +22,8 @@ int repair_line(const char *raw, size_t n, size_t limit, buf_t *out);
 /* True when the line is empty or only whitespace (ASCII whitespace, U+0085, U+00A0 and the Unicode
  * spaces Arrow's utf8_is_space knows). */
 int is_blank(const char *s, size_t n);
+/* True when `s` is strict UTF-8 as Python decodes it: no overlong forms, no surrogates, at most U+10FFFF. */
+int utf8_valid(const char *s, size_t n);
 /* Appends `s` as a JSON string literal (quotes included); valid UTF-8 is copied, control characters
  * escaped. */
 int json_escape(buf_t *out, const char *s, size_t n);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "canon.h"
 #include "sha256.h"
 
 int bundle_name_ok(const char *name) {
@@ -117,8 +118,28 @@ static int is_hex64(const char *s, size_t n) {
     return 1;
 }
 
+int metadata_verify(const char *dir, const json_value *meta, char *err, size_t errn) {
+    if (!meta || meta->type != JSON_OBJECT) {
+        snprintf(err, errn, "%s/metadata.json: not a JSON object (not an alog-detect bundle)", dir);
+        return -1;
+    }
+    const json_value *sealed = json_get(meta, "metadata_sha256");
+    char hex[65], why[200];
+    if (canon_sha256(meta, "metadata_sha256", hex, why, sizeof why)) {
+        snprintf(err, errn, "%s: metadata.json cannot be verified: %s", dir, why);
+        return -1;
+    }
+    if (!sealed || sealed->type != JSON_STRING || sealed->len != 64 || strcmp(sealed->str, hex)) {
+        snprintf(err, errn, "%s: metadata.json was modified after the bundle was written (metadata_sha256 mismatch)",
+                 dir);
+        return -1;
+    }
+    return 0;
+}
+
 int manifest_load(const char *dir, const json_value *meta, manifest_t *m, char *err, size_t errn) {
     memset(m, 0, sizeof *m);
+    if (metadata_verify(dir, meta, err, errn)) return -1;
     const json_value *files = json_get(meta, "files");
     if (!files || files->type != JSON_OBJECT) {
         snprintf(err, errn, "%s/metadata.json: no `files` manifest (not an alog-detect bundle)", dir);

@@ -69,7 +69,8 @@ static size_t put_utf8(char *o, unsigned cp) {
     o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F)); return 4;
 }
 
-static int parse_string(parser *p, char **out, size_t *outlen) {
+/* *lossy is set when a lone surrogate escape had to become U+FFFD. */
+static int parse_string(parser *p, char **out, size_t *outlen, unsigned char *lossy) {
     /* p->s[p->i] == '"' */
     p->i++;
     size_t start = p->i, cap = 16, len = 0;
@@ -109,9 +110,10 @@ static int parse_string(parser *p, char **out, size_t *outlen) {
                 p->i += 2;
                 if (read_u4(p, &lo)) { free(o); return -1; }
                 if (lo >= 0xDC00 && lo < 0xE000) u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-                else { p->i = save; u = 0xFFFD; }
+                else { p->i = save; u = 0xFFFD; *lossy = 1; }
             } else if (u >= 0xD800 && u < 0xE000) {
                 u = 0xFFFD; /* lone surrogate: Python would keep it; it cannot be UTF-8 */
+                *lossy = 1;
             }
             len += put_utf8(o + len, u);
             break;
@@ -127,6 +129,17 @@ static int parse_string(parser *p, char **out, size_t *outlen) {
 
 static int parse_value(parser *p, json_value *v, int depth);
 
+/* A number: its `n`-byte token at p->i kept as written (canon.c re-serialises it from that text). */
+static int number_token(parser *p, json_value *v, size_t n) {
+    if (!(v->str = malloc(n + 1))) return fail(p, "out of memory");
+    memcpy(v->str, p->s + p->i, n);
+    v->str[n] = '\0';
+    v->len = n;
+    v->type = JSON_NUMBER;
+    p->i += n;
+    return 0;
+}
+
 static int parse_container(parser *p, json_value *v, int depth, int object) {
     size_t cap = 0, kcap = 0;
     p->i++;
@@ -141,7 +154,8 @@ static int parse_container(parser *p, json_value *v, int depth, int object) {
             if (grow((void **)&v->keys, &kcap, v->len + 1, sizeof(char *))) return fail(p, "out of memory");
             if (p->i >= p->n || p->s[p->i] != '"') return fail(p, "expected a key");
             size_t kl;
-            if (parse_string(p, &v->keys[v->len], &kl)) return -1;
+            if (parse_string(p, &v->keys[v->len], &kl, &v->lossy)) return -1;
+            if (strlen(v->keys[v->len]) != kl) v->lossy = 1;
             skip_ws(p);
             if (p->i >= p->n || p->s[p->i] != ':') { free(v->keys[v->len]); return fail(p, "expected ':'"); }
             p->i++;
@@ -166,7 +180,7 @@ static int parse_value(parser *p, json_value *v, int depth) {
     if (p->i >= p->n) return fail(p, "unexpected end");
     char c = p->s[p->i];
     if (c == '{' || c == '[') return parse_container(p, v, depth, c == '{');
-    if (c == '"') { v->type = JSON_STRING; return parse_string(p, &v->str, &v->len); }
+    if (c == '"') { v->type = JSON_STRING; return parse_string(p, &v->str, &v->len, &v->lossy); }
     if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "null", 4)) { v->type = JSON_NULL; p->i += 4; return 0; }
     if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "true", 4)) { v->type = JSON_BOOL; v->boolean = 1; p->i += 4; return 0; }
     if (p->n - p->i >= 5 && !memcmp(p->s + p->i, "false", 5)) { v->type = JSON_BOOL; p->i += 5; return 0; }
@@ -189,19 +203,23 @@ static int parse_value(parser *p, json_value *v, int depth) {
             while (j < p->n && p->s[j] >= '0' && p->s[j] <= '9') j++;
             if (j == f) return fail(p, "bad number");
         }
-        char buf[64];
         size_t len = j - p->i;
-        if (len >= sizeof buf) return fail(p, "number too long");
-        memcpy(buf, p->s + p->i, len);
-        buf[len] = '\0';
-        v->type = JSON_NUMBER;
-        v->number = strtod(buf, NULL);
-        p->i = j;
+        if (len >= 64) return fail(p, "number too long");
+        if (number_token(p, v, len)) return -1;
+        v->number = strtod(v->str, NULL);
         return 0;
     }
     /* Python writes NaN / Infinity for non-finite floats. */
-    if (p->n - p->i >= 3 && !memcmp(p->s + p->i, "NaN", 3)) { v->type = JSON_NUMBER; v->number = 0.0 / 0.0; p->i += 3; return 0; }
-    if (p->n - p->i >= 8 && !memcmp(p->s + p->i, "Infinity", 8)) { v->type = JSON_NUMBER; v->number = 1.0 / 0.0; p->i += 8; return 0; }
+    if (p->n - p->i >= 3 && !memcmp(p->s + p->i, "NaN", 3)) {
+        if (number_token(p, v, 3)) return -1;
+        v->number = 0.0 / 0.0;
+        return 0;
+    }
+    if (p->n - p->i >= 8 && !memcmp(p->s + p->i, "Infinity", 8)) {
+        if (number_token(p, v, 8)) return -1;
+        v->number = 1.0 / 0.0;
+        return 0;
+    }
     return fail(p, "unexpected character");
 }
 
@@ -216,7 +234,7 @@ int json_parse(const char *text, size_t n, json_value *out, char *err, size_t er
 
 void json_free(json_value *v) {
     if (!v) return;
-    if (v->type == JSON_STRING) free(v->str);
+    if (v->type == JSON_STRING || v->type == JSON_NUMBER) free(v->str);
     if (v->type == JSON_ARRAY || v->type == JSON_OBJECT) {
         for (size_t k = 0; k < v->len; k++) {
             json_free(&v->items[k]);

@@ -74,6 +74,17 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad) {
     return need;
 }
 
+int utf8_valid(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t bad;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(u + i, n - i, &bad);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}
+
 int repair_line(const char *raw, size_t n, size_t limit, buf_t *out) {
     const unsigned char *s = (const unsigned char *)raw;
     out->len = 0;

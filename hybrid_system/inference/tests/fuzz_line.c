@@ -1,10 +1,12 @@
 /* fuzz_line.c - libFuzzer target of the line path: repair, blank test, syslog header split, masking
  * with the repository's rules.json, frozen matching, JSON escaping; and the JSON reader on the same
- * bytes. Build: make fuzz; run: build-fuzz/fuzz_line -max_total_time=60 */
+ * bytes, then the canonical JSON (canon.c) of what it parsed.
+ * Build: make fuzz; run: build-fuzz/fuzz_line -max_total_time=60 */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "canon.h"
 #include "header.h"
 #include "json.h"
 #include "mask.h"
@@ -46,7 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     json_value v;
     char err[100];
-    if (!json_parse((const char *)data, size, &v, err, sizeof err)) json_free(&v);
+    if (!json_parse((const char *)data, size, &v, err, sizeof err)) {
+        char hex[65];
+        canon_sha256(&v, "metadata_sha256", hex, err, sizeof err);
+        json_free(&v);
+    }
     buf_free(&line);
     buf_free(&masked);
     buf_free(&out);

@@ -1,13 +1,17 @@
 /* test_engine.c - unit tests of the engine's pure parts: JSON reading and escaping, line repair,
  * masking with the repository's rules.json, frozen template matching, header splitting, the verdict
  * arithmetic. Prints "N passed, N failed"; exit status 1 when any failed.
- * Usage: test_engine [RULES_JSON]   (default: ../../rules.json, the packaged default rules) */
+ * Usage: test_engine [RULES_JSON]   (default: ../../rules.json, the packaged default rules)
+ *        test_engine --canonical FILE | --canonical-sha256 FILE
+ *            (test entries for tests/test_c_engine.py: Python's canonical JSON of FILE, or its sha256
+ *            in hex, on stdout; exit 2 with the reason on stderr when it is refused) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bundle.h"
+#include "canon.h"
 #include "header.h"
 #include "json.h"
 #include "mask.h"
@@ -266,6 +270,121 @@ static void test_sha256(void) {
     CHECK(!memcmp(d, million, 32), "sha256 of 1,000,000 'a' in pieces");
 }
 
+static void buf_sink(void *ctx, const char *data, size_t n) { buf_append(ctx, data, n); }
+
+/* The canonical JSON of `doc` (skip: top-level member left out) into out; 0 or -1 (reason in err). */
+static int canon_of(const char *doc, size_t n, const char *skip, buf_t *out, char *err, size_t errn) {
+    json_value v;
+    out->len = 0;
+    if (json_parse(doc, n, &v, err, errn)) return -1;
+    int rc = canon_write(&v, skip, buf_sink, out, err, errn);
+    json_free(&v);
+    if (!rc && buf_putc(out, '\0')) rc = -1;
+    if (!rc) out->len--;
+    return rc;
+}
+
+/* Expected bytes from Python: json.dumps(json.loads(doc), sort_keys=True, separators=(",", ":"),
+ * ensure_ascii=False).encode("utf-8"). Keys sort by code point (U+007F < U+00E9 < U+FF5A < U+1F600,
+ * a prefix first, "e\u0301" before "k"), numbers keep their text, DEL and U+2028 stay raw. */
+static void test_canon(void) {
+    static const char *cases[][2] = {
+        {"{\"b\": {\"z\": 1, \"a\": [1e-05, 0.30000000000000004, -0.0, 12345678901234567890123, -7, 1."
+         "5e+300, 0.1, 100.0]}, \"a\": \"x\\u00e9\\ud83d\\ude00\", \"\\u00e9\": null, \"\\u007f\": tru"
+         "e, \"ab\": false, \"\": \"\\u2028\\u0000\\u001f\\\"\\\\\\/\\b\\f\\n\\r\\t\\u007f\", \"\\ud83"
+         "d\\ude00\": 1, \"\\uff5a\": 2, \"a\\u0001\": [], \"z\": {}}",
+          "{\"\":\"\xe2\x80\xa8\\u0000\\u001f\\\"\\\\/\\b\\f\\n\\r\\t\x7f\",\"a\":\"x\xc3\xa9\xf0\x9f"
+          "\x98\x80\",\"a\\u0001\":[],\"ab\":false,\"b\":{\"a\":[1e-05,0.30000000000000004,-0.0,1234567"
+          "8901234567890123,-7,1.5e+300,0.1,100.0],\"z\":1},\"z\":{},\"\x7f\":true,\"\xc3\xa9\":null,\""
+          "\xef\xbd\x9a\":2,\"\xf0\x9f\x98\x80\":1}"},
+        {"{\"cl\xc3\xa9\":\"v\xc3\xa4lue \xe2\x82\xac\", \"k\\n\\u000b\":\"\x7f\", \"\xf0\x9d\x84\x9e"
+         "\":[{\"y\":[true,null],\"x\":\"\\u00e9\"}], \"\xc3\xa9\":0, \"e\\u0301\":1, \"metadata_sha25"
+         "6\":{\"metadata_sha256\":1}}",
+          "{\"cl\xc3\xa9\":\"v\xc3\xa4lue \xe2\x82\xac\",\"e\xcc\x81\":1,\"k\\n\\u000b\":\"\x7f\",\"met"
+          "adata_sha256\":{\"metadata_sha256\":1},\"\xc3\xa9\":0,\"\xf0\x9d\x84\x9e\":[{\"x\":\"\xc3"
+          "\xa9\",\"y\":[true,null]}]}"},
+        {" [ ] ", "[]"},
+        {"\"\\u0000\"", "\"\\u0000\""},
+        {"-0.0", "-0.0"},
+        {"12345678901234567890123456789", "12345678901234567890123456789"},
+    };
+    buf_t b = {0};
+    char err[200];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc = canon_of(cases[i][0], strlen(cases[i][0]), NULL, &b, err, sizeof err);
+        CHECK(rc == 0 && b.len == strlen(cases[i][1]) && !memcmp(b.data, cases[i][1], b.len), "canon %zu: %s",
+              i, rc ? err : b.data);
+    }
+    /* the top-level member `skip` only, not a nested one of the same name */
+    const char *doc = "{\"metadata_sha256\": \"x\", \"b\": {\"metadata_sha256\": 1}}";
+    CHECK(!canon_of(doc, strlen(doc), "metadata_sha256", &b, err, sizeof err) &&
+          !strcmp(b.data, "{\"b\":{\"metadata_sha256\":1}}"), "skip: %s", b.data);
+    /* refused: duplicate keys (also nested), a key with NUL, lone surrogates, invalid UTF-8, NaN / inf */
+    const char *bad[] = {"{\"a\":1,\"b\":2,\"a\":3}", "[{\"x\":{\"k\":1,\"k\":1}}]", "{\"a\\u0000b\":1}",
+                         "\"\\ud800\"", "{\"\\udc00\":1}", "\"\\ud800\\u0041\"", "\"\xff\"", "{\"\xc3\":1}",
+                         "\"\xed\xa0\x80\"", "\"\xc0\xaf\"", "\"\xf4\x90\x80\x80\"", "NaN", "[Infinity]", "1e400"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = canon_of(bad[i], strlen(bad[i]), NULL, &b, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, "not canonical JSON"), "canon refuses %s", bad[i]);
+    }
+    doc = "{\"k\\u0000a\":1,\"k\\u0000b\":2}"; /* keys[] would read both as "k" */
+    CHECK(canon_of(doc, strlen(doc), NULL, &b, err, sizeof err) == -1 && strstr(err, "NUL"), "NUL key: %s", err);
+    buf_free(&b);
+    /* the streamed sha256 equals the sha256 of the bytes; and metadata.json's seal */
+    const char *meta = "{\n \"format\": \"alog-detect/bundle\",\n \"version\": 1,\n \"thresholds\": {\n  \"tau\": "
+                       "1e-05,\n  \"p\": 0.30000000000000004\n },\n \"note\": \"caf\xc3\xa9\\n\",\n"
+                       " \"metadata_sha256\": \"6b1f143a629552f64b5bc686bb7376b8d5ffba61d3036ad0ffd184fb3b0d5d93\"\n}";
+    json_value v;
+    char hex[65];
+    CHECK(!json_parse(meta, strlen(meta), &v, err, sizeof err), "meta: %s", err);
+    CHECK(!canon_sha256(&v, "metadata_sha256", hex, err, sizeof err) &&
+          !strcmp(hex, "6b1f143a629552f64b5bc686bb7376b8d5ffba61d3036ad0ffd184fb3b0d5d93"), "canon sha256: %s", hex);
+    CHECK(metadata_verify("B", &v, err, sizeof err) == 0, "sealed metadata: %s", err);
+    json_free(&v);
+    static const char *edits[][2] = {{"1e-05", "2e-05"}, {"caf", "cag"}, {"6b1f", "6b1e"},
+                                     {"\"version\"", "\"Version\""}};
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        char edited[1024];
+        snprintf(edited, sizeof edited, "%s", meta);
+        char *at = strstr(edited, edits[i][0]);
+        memcpy(at, edits[i][1], strlen(edits[i][1]));
+        CHECK(!json_parse(edited, strlen(edited), &v, err, sizeof err), "edited: %s", err);
+        CHECK(metadata_verify("B", &v, err, sizeof err) == -1 &&
+              !strcmp(err, "B: metadata.json was modified after the bundle was written (metadata_sha256 mismatch)"),
+              "edit %s refused: %s", edits[i][1], err);
+        json_free(&v);
+    }
+    doc = "{\"format\":\"alog-detect/bundle\",\"a\":1,\"a\":1,\"metadata_sha256\":\"x\"}";
+    json_parse(doc, strlen(doc), &v, err, sizeof err);
+    CHECK(metadata_verify("B", &v, err, sizeof err) == -1 && strstr(err, "cannot be verified: not canonical JSON: "
+          "duplicate key 'a'"), "duplicate key in metadata: %s", err);
+    json_free(&v);
+    doc = "[1]";
+    json_parse(doc, strlen(doc), &v, err, sizeof err);
+    CHECK(metadata_verify("B", &v, err, sizeof err) == -1 && strstr(err, "not a JSON object"), "array: %s", err);
+    json_free(&v);
+}
+
+/* --canonical / --canonical-sha256 FILE: 0, or 2 with the reason on stderr. */
+static int canonical_main(const char *opt, const char *path) {
+    size_t n;
+    char err[300];
+    char *text = bundle_read_regular(path, BUNDLE_MAX_METADATA, &n, err, sizeof err);
+    if (!text) { fprintf(stderr, "%s\n", err); return 2; }
+    buf_t b = {0};
+    int rc = canon_of(text, n, NULL, &b, err, sizeof err);
+    free(text);
+    if (rc) fprintf(stderr, "%s: %s\n", path, err);
+    else if (!strcmp(opt, "--canonical")) fwrite(b.data, 1, b.len, stdout);
+    else {
+        char hex[65];
+        sha256_hex(b.data, b.len, hex);
+        printf("%s\n", hex);
+    }
+    buf_free(&b);
+    return rc ? 2 : 0;
+}
+
 static void test_bundle_names(void) {
     const char *good[] = {"deeplog.onnx", "vocab_c.json", "deeplog_seen_pairs.npz", "a.pth", "x-1.2.json"};
     const char *bad[] = {"metadata.json", "../x.json", "a/b.json", "Vocab.json", ".hidden.json", "x.txt", ".json",
@@ -275,7 +394,10 @@ static void test_bundle_names(void) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 3 && (!strcmp(argv[1], "--canonical") || !strcmp(argv[1], "--canonical-sha256")))
+        return canonical_main(argv[1], argv[2]);
     test_sha256();
+    test_canon();
     test_bundle_names();
     test_json();
     test_escape();
