@@ -67,6 +67,7 @@ def main() -> None:
                                      str(target)])
         stats = json.loads(proc.stderr.decode().strip().splitlines()[-1])
         p_wall, p_rss, pproc = timed([*cli, "infer", "--model-dir", bundle, "--input", str(target), "--out-dir", str(d / "out"), "--quiet"])
+        summary = d / "out" / "deeplog_summary.json"
         print(json.dumps({
             "lines": a.lines, "threads": a.threads, "exit_status": {"c_engine": proc.returncode,
                                                                    "python_infer": pproc.returncode},
@@ -76,6 +77,9 @@ def main() -> None:
             "python_infer": {"seconds": round(p_wall, 3), "lines_per_s": round(a.lines / p_wall),
                              "peak_rss_mib": round(p_rss / 1024, 1)},
             "speedup": round(p_wall / c_wall, 2), "target_3x_met": p_wall / c_wall >= 3,
+            # both apply infer's alert rules: the engine prints one line per alert
+            "alerts": {"c_engine": len(proc.stdout.splitlines()),
+                       "python_infer": json.loads(summary.read_text())["alerts"] if summary.exists() else None},
         }, indent=1))
 
 

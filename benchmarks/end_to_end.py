@@ -13,7 +13,8 @@
 5. BGL_2k (../shared/data; skipped when absent): train on the normal lines (first token `-`) of the
    first 60 %, analyse the last 40 %, and measure the top-10 records against the BGL alert labels.
 
-Usage: .venv/bin/python benchmarks/end_to_end.py [--lines N] [--work DIR] [--skip-bgl]
+Usage: .venv/bin/python benchmarks/end_to_end.py [--lines N] [--work DIR] [--skip-bgl] [--model DIR]
+(`--model`: infer with a bundle trained earlier, e.g. WORK/model of a previous run; no training.)
 """
 
 from __future__ import annotations
@@ -75,25 +76,36 @@ def quality(recs: list[dict], bad: set[int], raw: list[str]) -> dict:
     }
 
 
-def synthetic(work: Path, lines: int) -> dict:
+def synthetic(work: Path, lines: int, model: Path | None = None) -> dict:
+    """Steps 1-4. With `model` (a bundle trained earlier, e.g. by a previous run of this script), no
+    training log is written and nothing is trained: only the inference half is measured."""
     import pandas as pd
 
     train, test = work / "train.log", work / "test.log"
-    subprocess.run([*ALOG, "gen-synth", "--out", str(train), "--lines", str(lines), "--anomaly-rate", "0",
-                    "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
+    if model is None:
+        subprocess.run([*ALOG, "gen-synth", "--out", str(train), "--lines", str(lines), "--anomaly-rate", "0",
+                        "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run([*ALOG, "gen-synth", "--out", str(test), "--lines", str(lines), "--anomaly-rate", "0.02",
                     "--seed", "2"], check=True, stdout=subprocess.DEVNULL)
-    os.remove(f"{train}.labels.parquet")  # not a log: keep the folder clean for users who look
-    result = {"lines": lines, "train": measure(REPO / "train_models.sh", train, work / "model", cwd=work)}
-    result["infer"] = measure(REPO / "run_inference.sh", work / "model", test, work / "inference", cwd=work)
-    meta = json.loads((work / "model" / "metadata.json").read_text())
+    result: dict = {"lines": lines}
+    if model is None:
+        os.remove(f"{train}.labels.parquet")  # not a log: keep the folder clean for users who look
+        model = work / "model"
+        result["train"] = measure(REPO / "train_models.sh", train, model, cwd=work)
+    else:
+        result["train"] = {"skipped": f"bundle {model} given with --model"}
+    result["infer"] = measure(REPO / "run_inference.sh", model, test, work / "inference", cwd=work)
+    meta = json.loads((model / "metadata.json").read_text())
     result["reference_parse"] = measure(
         *ALOG, "parse", "--input", test, "--out-dir", work / "parse_ref", "--frozen", "--quiet",
-        "--drain-state", work / "model" / "drain3_state.json", "--rules", work / "model" / "rules.json",
+        "--drain-state", model / "drain3_state.json", "--rules", model / "rules.json",
         "--format", meta["params"]["parser"]["format"], cwd=work)
     result["infer_over_parse"] = round(result["infer"]["wall_s"] / result["reference_parse"]["wall_s"], 2)
     result["infer_s_per_million_lines"] = round(result["infer"]["wall_s"] * 1e6 / lines, 1)
-    result["infer_stages_s"] = json.loads((work / "inference" / "inference_summary.json").read_text())["seconds"]
+    summary = json.loads((work / "inference" / "inference_summary.json").read_text())
+    result["infer_stages_s"] = summary["seconds"]
+    result["infer_detectors_s"] = {k: v["seconds"] for k, v in summary["detect"].items()
+                                   if isinstance(v, dict) and "seconds" in v}
     result["training"] = {k: meta["training"][k] for k in ("train_lines", "holdout_lines", "deeplog_lines")}
     result["training"]["deeplog_epochs"] = len(meta["losses"]["deeplog"])
     result["training"]["holdout_false_alarm_rate"] = round(meta["holdout"]["false_alarm_rate"], 4)
@@ -127,13 +139,14 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines of each synthetic log")
     ap.add_argument("--work", type=Path, help="keep everything in this folder (default: a temporary one)")
     ap.add_argument("--skip-bgl", action="store_true", help="skip the BGL_2k run")
+    ap.add_argument("--model", type=Path, help="measure inference only, with this bundle (no training run)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="alog-e2e-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                               "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
-                  "synthetic": synthetic(work, args.lines)}
+                  "synthetic": synthetic(work, args.lines, args.model.resolve() if args.model else None)}
         if not args.skip_bgl:
             result["bgl"] = bgl(work) if BGL.is_file() else {"skipped": f"{BGL} not found"}
         result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]

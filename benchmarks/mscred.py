@@ -1,6 +1,21 @@
 """MS-CRED against the statistical baseline at window level; prints JSON.
 
-Usage: .venv/bin/python benchmarks/mscred.py [--seeds 1,2,3] [--workdir DIR] [--max-steps 100] [--out FILE]
+Usage: .venv/bin/python benchmarks/mscred.py [--preset command|workflow|budget] [--seeds 1,2,3]
+       [--workdir DIR] [--max-steps 100] [--train-args "..."] [--datasets gen-synth,bgl] [--jobs 1]
+       [--out FILE]
+       .venv/bin/python benchmarks/mscred.py --heldout [--systems BGL,Linux,...] [--seeds 1,2,3] [--out FILE]
+
+``--preset`` says how MS-CRED is trained (always on the training data only, one torch thread):
+
+* ``command`` (default): exactly as a user runs it, through the CLI at the command defaults:
+  ``alog-detect mscred-train --window-counts TRAIN --out M --seed S --threads 1`` (plus ``--window-size
+  10`` on BGL, whose counts are 10-line windows) and ``alog-detect mscred-infer --window-counts TEST
+  --model M``; the verdicts are the model's own (its default rule). ``--train-args "--max-steps 100"``
+  adds mscred-train options (a budget, still through the CLI).
+* ``workflow``: the settings ``train --mscred`` uses by default (``--mscred-top-k 32``,
+  ``--mscred-max-steps 100``), through the library.
+* ``budget``: the defaults with ``--max-steps`` (100) and ``--channels``, through the library (the
+  figures first published for issue 10).
 
 Two data sets, each scored by both detectors on the same windows (build-mscred's line windows, which
 the baseline also uses):
@@ -16,9 +31,22 @@ For each MS-CRED seed: window-level ROC-AUC of its score (broken entries, ties b
 error) and of the reconstruction error alone, P/R/F1 under the threshold rules (calibrated held-out
 quantile at a false-alarm budget of 0.01 and 0.05, and the original 95th percentile of training
 scores), AUC per anomaly kind (each kind's windows against the clean windows), training time, windows/s at inference and the peak RSS of
-the process that trained and scored (each seed runs in its own child process). Same-seed determinism:
-BGL trained twice with seed 1 must give identical weights and scores. Summary: median and range over
-the seeds. The baseline is deterministic (one run).
+the process that trained and scored (each seed runs in its own child process). Same-seed determinism
+(library presets): BGL trained twice with seed 1 must give identical weights and scores. Summary: median
+and range over the seeds. The baseline is deterministic (one run), in the same run; ``flag_everything``
+is the reference a detector must beat (AUC 0.5, recall 1, precision = the anomalous share).
+
+``--heldout``: what a bundle flags on held-out normal lines of real logs. For each Loghub 2k system
+(BGL: its normal lines only) the first 80 % of the lines train a bundle as a user would (``alog-detect
+train --mscred --seed S --threads 1``; DeepLog reduced to ``--ensemble 1 --max-steps 300`` to save
+time, which changes nothing for MS-CRED or the baseline), then ``alog-detect infer`` runs on the last
+20 %: every window MS-CRED or the baseline flags there is a false alarm. Per rule: the shipped
+threshold (calibrated, raised above the training log's windows), the calibrated one before that, the
+95th percentile of the fitted windows.
+
+False alarms on held-out normal data (``--preset``): ``false_alarm_rate`` is the share of the test's clean windows (no
+labelled line) that a rule flags; on BGL, ``heldout_normal`` also scores a log of only the normal lines
+of the last 40 % (the alerts removed) and reports the share of its windows each rule flags.
 """
 
 from __future__ import annotations
@@ -77,6 +105,15 @@ def prepare(work: Path) -> None:
         _counts(d, **DATASETS["bgl"], build=build_mscred_inputs)
 
 
+    if not (d / "normal" / "window_counts.parquet").exists():  # held-out normal lines only (BGL)
+        lines = BGL.read_text().splitlines()
+        (d / "normal.log").write_text("\n".join(l for l in lines[int(len(lines) * 0.6):] if l.startswith("- ")) + "\n")
+        parse_logs(str(d / "normal.log"), str(d / "normal"), drain_state=str(d / "state.json"), format="bgl",
+                   frozen=True)
+        build_mscred_inputs(d / "normal" / "parsed.parquet", d / "normal", **DATASETS["bgl"],
+                            vocab_path=d / "train" / "vocab.json")
+
+
 def _counts(d: Path, window_size: int, stride: int, build) -> None:
     build(d / "train" / "parsed.parquet", d / "train", window_size=window_size, stride=stride)
     build(d / "test" / "parsed.parquet", d / "test", window_size=window_size, stride=stride,
@@ -101,6 +138,7 @@ def metrics(truth: np.ndarray, scores: np.ndarray, flags: np.ndarray, kinds: dic
     m = binary_metrics(truth, flags)
     out = {"auc": round(roc_auc(truth, scores), 4), "precision": round(m["precision"], 4),
            "recall": round(m["recall"], 4), "f1": round(m["f1"], 4), "flagged": int(flags.sum()),
+           "false_alarm_rate": round(float(flags[~truth].mean()) if (~truth).any() else 0.0, 4),
            "positives": int(truth.sum()), "windows": int(len(truth))}
     if len(kinds) > 1:
         clean = ~truth
@@ -131,7 +169,53 @@ def baseline(work: Path, name: str) -> dict:
 
 
 # ---- one MS-CRED run (child process) ------------------------------------------------------------
-def child(work: Path, name: str, seed: int, max_steps: int, channels: tuple[int, ...], determinism: bool) -> dict:
+def cli_child(work: Path, name: str, seed: int, extra: list[str] | None = None) -> dict:
+    """Train and score through the CLI at the command defaults (what a user gets; ``extra``: more
+    mscred-train options, e.g. ``--max-steps 100``)."""
+    import torch
+
+    from anomaly_log_detector.detectors.mscred import MSCREDDetector
+
+    d = work / name
+    run = work / "runs" / f"{name}-command-seed{seed}"
+    run.mkdir(parents=True, exist_ok=True)
+    cli = [sys.executable, "-m", "anomaly_log_detector"]
+    size = [] if DATASETS[name]["window_size"] == 50 else ["--window-size", str(DATASETS[name]["window_size"])]
+    start = time.perf_counter()
+    _call(cli + ["mscred-train", "--window-counts", str(d / "train" / "window_counts.parquet"), "--out",
+                 str(run / "mscred.pth"), "--seed", str(seed), "--threads", "1", "--quiet", *size, *(extra or [])])
+    fit_s = time.perf_counter() - start
+    out: dict = {"train_s": round(fit_s, 2)}
+    for part in ("test", "normal"):
+        if not (d / part / "window_counts.parquet").exists():
+            continue
+        start = time.perf_counter()
+        _call(cli + ["mscred-infer", "--window-counts", str(d / part / "window_counts.parquet"), "--model",
+                     str(run / "mscred.pth"), "--out-dir", str(run / part), "--threads", "1", "--quiet"])
+        seconds = time.perf_counter() - start
+        table = pd.read_parquet(run / part / "mscred_infer.parquet")
+        out[part] = {"scores": table["score"].tolist(), "errors": table["reconstruction_error"].tolist(),
+                     "broken": table["broken_entries"].tolist(), "flags": table["is_anomaly"].tolist(),
+                     "start_line": [int(x) for x in table["start_line"]],
+                     "end_line": [int(x) for x in table["end_line"]], "seconds_with_startup": round(seconds, 2)}
+    det = MSCREDDetector.load(run / "mscred.pth")
+    torch.set_num_threads(1)
+    out.update({"thresholds": det.thresholds_, "rule": det.rule,
+                "train_stats": {k: v for k, v in det.train_stats_.items() if k != "thresholds"},
+                "train_scores": det.train_scores_.tolist(), "heldout_scores": det.heldout_scores_.tolist(),
+                "windows_per_s": round(len(out["test"]["scores"]) / max(out["test"]["seconds_with_startup"], 1e-9), 1),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)})
+    return out
+
+
+def _call(cmd: list[str], ok: tuple[int, ...] = (0,)) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
+    if proc.returncode not in ok:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+
+
+def child(work: Path, name: str, seed: int, max_steps: int, channels: tuple[int, ...], determinism: bool,
+          top_k: int = 64) -> dict:
     import torch
 
     from anomaly_log_detector.builders.mscred import read_window_counts
@@ -143,20 +227,26 @@ def child(work: Path, name: str, seed: int, max_steps: int, channels: tuple[int,
     train = read_window_counts(d / "train" / "window_counts.parquet")
     test = read_window_counts(d / "test" / "window_counts.parquet")
     vocab = Vocab.load(d / "train" / "vocab.json")
-    params = dict(window_size=DATASETS[name]["window_size"], channels=channels, max_steps=max_steps, seed=seed)
+    params = dict(window_size=DATASETS[name]["window_size"], channels=channels, max_steps=max_steps, seed=seed,
+                  top_k=top_k)
     start = time.perf_counter()
     det = train_mscred(train, vocab, **params)
     fit_s = time.perf_counter() - start
-    result = infer_mscred(det, test, vocab, keep="none")
-    table = result.table
-    out = {
-        "train_s": round(fit_s, 2), "windows_per_s": round(len(table) / result.seconds, 1),
-        "scores": table["score"].tolist(), "errors": table["reconstruction_error"].tolist(),
-        "broken": table["broken_entries"].tolist(),
-        "start_line": [int(x) for x in table["start_line"]], "end_line": [int(x) for x in table["end_line"]],
-        "thresholds": det.thresholds_, "train_stats": {k: v for k, v in det.train_stats_.items() if k != "thresholds"},
-        "train_scores": det.train_scores_.tolist(), "heldout_scores": det.heldout_scores_.tolist(),
-    }
+    out: dict = {"train_s": round(fit_s, 2)}
+    for part in ("test", "normal"):
+        if not (d / part / "window_counts.parquet").exists():
+            continue
+        result = infer_mscred(det, read_window_counts(d / part / "window_counts.parquet"), vocab, keep="none")
+        table = result.table
+        out[part] = {"scores": table["score"].tolist(), "errors": table["reconstruction_error"].tolist(),
+                     "broken": table["broken_entries"].tolist(), "flags": table["is_anomaly"].tolist(),
+                     "start_line": [int(x) for x in table["start_line"]],
+                     "end_line": [int(x) for x in table["end_line"]]}
+        if part == "test":
+            out["windows_per_s"] = round(len(table) / result.seconds, 1)
+    out.update({"thresholds": det.thresholds_, "rule": det.rule,
+                "train_stats": {k: v for k, v in det.train_stats_.items() if k != "thresholds"},
+                "train_scores": det.train_scores_.tolist(), "heldout_scores": det.heldout_scores_.tolist()})
     if determinism:
         again = train_mscred(train, vocab, **params)
         same_weights = all(torch.equal(a, b) for a, b in zip(det.net_.state_dict().values(),
@@ -168,7 +258,8 @@ def child(work: Path, name: str, seed: int, max_steps: int, channels: tuple[int,
 
 def run_child(work: Path, name: str, seed: int, args, determinism: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", name, "--seed", str(seed), "--workdir", str(work),
-           "--max-steps", str(args.max_steps), "--channels", args.channels] + (["--determinism"] if determinism else [])
+           "--preset", args.preset, "--max-steps", str(args.max_steps), "--channels", args.channels,
+           f"--train-args={args.train_args}"] + (["--determinism"] if determinism and args.preset != "command" else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"child {name} seed {seed} failed:\n{proc.stderr}")
@@ -187,9 +278,137 @@ def summarise(runs: list[dict]) -> dict:
     return out
 
 
+PRESETS = ("command", "workflow", "budget")
+
+
+def mscred_row(d: Path, run: dict) -> dict:
+    """One seed's figures: the model's own verdicts (its default rule) and the alternative rules."""
+    test = run["test"]
+    truth, kinds = window_truth(d, np.asarray(test["start_line"]), np.asarray(test["end_line"]))
+    scores = np.asarray(test["scores"])
+    held = np.asarray(run["heldout_scores"])
+    rules = {
+        "default_rule": np.asarray(test["flags"], bool),
+        "calibrated_fa0.01": scores > np.quantile(held, 0.99),
+        "calibrated_fa0.05": scores > np.quantile(held, 0.95),
+        "percentile_95": scores > run["thresholds"]["percentile"],
+    }
+    row = {k: metrics(truth, scores, flags, kinds) for k, flags in rules.items()}
+    if "normal" in run:  # windows of held-out normal lines only: every flag is a false alarm
+        ns = np.asarray(run["normal"]["scores"])
+        row["heldout_normal"] = {"windows": len(ns), "default_rule": round(float(np.mean(run["normal"]["flags"])), 4),
+                                 "calibrated_fa0.01": round(float(np.mean(ns > np.quantile(held, 0.99))), 4),
+                                 "calibrated_fa0.05": round(float(np.mean(ns > np.quantile(held, 0.95))), 4),
+                                 "percentile_95": round(float(np.mean(ns > run["thresholds"]["percentile"])), 4)}
+    stats = run["train_stats"]
+    row.update({
+        "default_rule_name": run["rule"],
+        "auc_error_only": round(float(_auc(truth, np.asarray(test["errors"]))), 4),
+        "auc_broken_only": round(float(_auc(truth, np.asarray(test["broken"]))), 4),
+        "train_s": run["train_s"], "windows_per_s": run["windows_per_s"], "peak_rss_mb": run["peak_rss_mb"],
+        "epochs": stats["epochs"], "steps": stats["steps"], "converged": stats["converged"],
+        "stop_reason": stats["stop_reason"], "series": stats["series"], "scales": stats["scales"],
+        "fit_windows": stats["fit_windows"], "heldout_windows": stats["heldout_windows"],
+        **({"deterministic": run["deterministic"]} if "deterministic" in run else {}),
+    })
+    return row
+
+
+def flag_everything(d: Path, run: dict) -> dict:
+    truth, kinds = window_truth(d, np.asarray(run["test"]["start_line"]), np.asarray(run["test"]["end_line"]))
+    return metrics(truth, np.zeros(len(truth)), np.ones(len(truth), bool), {})
+
+
+def baseline_normal(work: Path, name: str) -> dict | None:
+    """Share of the held-out normal log's windows the baseline flags (BGL only)."""
+    from anomaly_log_detector.detectors.baseline import BaselineDetector
+
+    d = work / name
+    if not (d / "normal" / "parsed.parquet").exists():
+        return None
+    det = BaselineDetector(**DATASETS[name]).fit(pd.read_parquet(d / "train" / "parsed.parquet"))
+    table = det.score_windows(pd.read_parquet(d / "normal" / "parsed.parquet"), evidence=False)
+    return {"windows": int(len(table)), "flagged_share": round(float(table["is_anomaly"].mean()), 4)}
+
+
+SYSTEMS = "BGL,Linux,OpenSSH,Zookeeper,Spark,HDFS,Apache,Hadoop"
+
+
+def heldout_run(work: Path, system: str, seed: int) -> dict:
+    """Train a bundle with MS-CRED on the first 80 % of a system's normal lines, infer on the rest."""
+    from anomaly_log_detector.workflows.model import load_bundle
+
+    d = work / "heldout" / system
+    d.mkdir(parents=True, exist_ok=True)
+    lines = (REPO.parent / "shared" / "data" / "loghub_2k" / system / "corrected" / f"{system}_2k.log"
+             ).read_text(errors="replace").splitlines()
+    if system == "BGL":
+        lines = [l for l in lines if l.startswith("- ")]
+    cut = int(len(lines) * 0.8)
+    (d / "train.log").write_text("\n".join(lines[:cut]) + "\n")
+    (d / "heldout.log").write_text("\n".join(lines[cut:]) + "\n")
+    cli = [sys.executable, "-m", "anomaly_log_detector"]
+    model, out = d / f"model-seed{seed}", d / f"infer-seed{seed}"
+    start = time.perf_counter()
+    _call(cli + ["train", "--input", str(d / "train.log"), "--model-dir", str(model), "--overwrite", "--mscred",
+                 "--seed", str(seed), "--threads", "1", "--quiet", "--ensemble", "1", "--max-steps", "300"])
+    train_s = time.perf_counter() - start
+    _call(cli + ["infer", "--model-dir", str(model), "--input", str(d / "heldout.log"), "--out-dir", str(out),
+                 "--threads", "1", "--quiet"], ok=(0, 1))  # 1: anomalies reported
+    summary = json.loads((out / "inference_summary.json").read_text())["detect"]
+    bundle = load_bundle(model)
+    det, hold = bundle.mscred, bundle.metadata.get("holdout") or {}
+    scores = pd.read_parquet(out / "mscred_infer.parquet")["score"].to_numpy(float)
+    before = det.train_stats_.get("covered", {}).get("threshold_before", det.thresholds_["calibrated"])
+    return {"train_lines": cut, "heldout_lines": len(lines) - cut, "windows": int(len(scores)),
+            "mscred_flagged": int(summary["mscred"]["flagged_windows"]),
+            "baseline_flagged": int(summary["baseline"]["flagged_windows"]),
+            "baseline_windows": int(summary["baseline"].get("windows", len(scores))),
+            "rules": {"shipped": int((scores > det.threshold_).sum()),
+                      "calibrated_before_cover": int((scores > before).sum()),
+                      "percentile_95": int((scores > det.thresholds_["percentile"]).sum())},
+            # train's own measure: its held-out tail scored before the threshold covers the whole log
+            "train_holdout_lines": int(hold.get("lines", 0)),
+            "train_holdout_mscred_lines": int((hold.get("flagged_lines_by_detector") or {}).get("mscred", 0)),
+            "mscred_heldout_windows": int(det.train_stats_.get("heldout_windows", 0)),
+            "train_with_mscred_s": round(train_s, 1), "mscred_train_s": det.train_stats_.get("seconds")}
+
+
+def heldout_report(work: Path, systems: list[str], seeds: list[int], jobs: int) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = {(s, seed): pool.submit(heldout_run, work, s, seed) for s in systems for seed in seeds}
+        runs = {k: f.result() for k, f in futures.items()}
+    out: dict = {"systems": {}}
+    totals: dict = {seed: {"windows": 0, "mscred": 0, "baseline": 0, "baseline_windows": 0,
+                           **{r: 0 for r in ("shipped", "calibrated_before_cover", "percentile_95")}} for seed in seeds}
+    for s in systems:
+        out["systems"][s] = {str(seed): runs[(s, seed)] for seed in seeds}
+        for seed in seeds:
+            r, t = runs[(s, seed)], totals[seed]
+            t["windows"] += r["windows"]
+            t["mscred"] += r["mscred_flagged"]
+            t["baseline"] += r["baseline_flagged"]
+            t["baseline_windows"] += r["baseline_windows"]
+            for k, v in r["rules"].items():
+                t[k] += v
+    shares = [{"mscred_shipped": t["shipped"] / t["windows"],
+               "mscred_calibrated_before_cover": t["calibrated_before_cover"] / t["windows"],
+               "mscred_percentile_95": t["percentile_95"] / t["windows"],
+               "baseline": t["baseline"] / max(t["baseline_windows"], 1)} for t in totals.values()]
+    out["totals"] = {str(k): v for k, v in totals.items()}
+    out["false_alarm_share"] = summarise(shares)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", choices=PRESETS, default="command",
+                    help="command: the CLI at its defaults; workflow: train --mscred's settings; budget: "
+                         "--max-steps / --channels")
     ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds trained at once (one thread each)")
     ap.add_argument("--workdir", default="/tmp/alog-mscred-bench")
     ap.add_argument("--max-steps", type=int, default=100)
     ap.add_argument("--channels", default="4,8,16,32")
@@ -198,37 +417,61 @@ def main() -> None:
     ap.add_argument("--child", default=None)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--determinism", action="store_true")
+    ap.add_argument("--train-args", default="", help="command preset: extra mscred-train options (quoted)")
+    ap.add_argument("--heldout", action="store_true", help="bundle false alarms on held-out normal Loghub lines")
+    ap.add_argument("--systems", default=SYSTEMS)
     args = ap.parse_args()
     work = Path(args.workdir)
     channels = tuple(int(c) for c in args.channels.split(","))
+    if args.heldout:
+        start = time.perf_counter()
+        seeds = [int(x) for x in args.seeds.split(",")]
+        report = {"settings": {"mode": "heldout", "seeds": seeds, "systems": args.systems.split(","),
+                               "train": "alog-detect train --mscred (defaults; DeepLog --ensemble 1 --max-steps 300)"},
+                  **heldout_report(work, args.systems.split(","), seeds, args.jobs)}
+        report["seconds"] = round(time.perf_counter() - start, 1)
+        text = json.dumps(report, indent=1)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
+        print(text)
+        return
     if args.child:
-        print(json.dumps(child(work, args.child, args.seed, args.max_steps, channels, args.determinism)))
+        if args.preset == "command":
+            out = cli_child(work, args.child, args.seed, args.train_args.split())
+        elif args.preset == "workflow":
+            out = child(work, args.child, args.seed, 100, (4, 8, 16, 32), args.determinism, top_k=32)
+        else:
+            out = child(work, args.child, args.seed, args.max_steps, channels, args.determinism)
+        print(json.dumps(out))
         return
     start = time.perf_counter()
     work.mkdir(parents=True, exist_ok=True)
     prepare(work)
     seeds = [int(s) for s in args.seeds.split(",")]
-    report: dict = {"settings": {"seeds": seeds, "max_steps": args.max_steps, "channels": list(channels),
-                                 "threads": 1, "datasets": DATASETS, "gen_synth_kinds": SYNTH_KINDS}}
-    for name in args.datasets.split(","):
+    settings = {"command": "alog-detect mscred-train defaults (epochs 50, max-steps 2000, top-k 64, channels 4,8,16,32)",
+                "workflow": "train --mscred defaults (mscred-top-k 32, mscred-max-steps 100)",
+                "budget": f"mscred-train defaults but max_steps {args.max_steps}, channels {args.channels}"}
+    if args.preset == "command" and args.train_args:
+        settings["command"] += f" + {args.train_args}"
+    report: dict = {"settings": {"preset": args.preset, "mscred": settings[args.preset], "seeds": seeds,
+                                 "threads": 1, "jobs": args.jobs, "datasets": DATASETS, "gen_synth_kinds": SYNTH_KINDS}}
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = args.datasets.split(",")
+    jobs = [(name, seed) for name in names for seed in seeds]
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        futures = {job: pool.submit(run_child, work, job[0], job[1], args, job[0] == "bgl" and job[1] == seeds[0])
+                   for job in jobs}
+        runs = {job: f.result() for job, f in futures.items()}
+    for name in names:
         d = work / name
         row: dict = {"baseline": baseline(work, name), "mscred_runs": {}}
+        normal = baseline_normal(work, name)
+        if normal:
+            row["baseline"]["heldout_normal"] = normal
+        row["flag_everything"] = flag_everything(d, runs[(name, seeds[0])])
         for seed in seeds:
-            run = run_child(work, name, seed, args, determinism=(name == "bgl" and seed == seeds[0]))
-            truth, kinds = window_truth(d, np.asarray(run["start_line"]), np.asarray(run["end_line"]))
-            scores = np.asarray(run["scores"])
-            held = np.asarray(run["heldout_scores"])
-            row["mscred_runs"][seed] = {
-                "calibrated_fa0.01": metrics(truth, scores, scores > np.quantile(held, 0.99), kinds),
-                "calibrated_fa0.05": metrics(truth, scores, scores > np.quantile(held, 0.95), kinds),
-                "percentile_95": metrics(truth, scores, scores > run["thresholds"]["percentile"], kinds),
-                "auc_error_only": round(float(_auc(truth, np.asarray(run["errors"]))), 4),
-                "auc_broken_only": round(float(_auc(truth, np.asarray(run["broken"]))), 4),
-                "train_s": run["train_s"], "windows_per_s": run["windows_per_s"], "peak_rss_mb": run["peak_rss_mb"],
-                "epochs": run["train_stats"]["epochs"], "steps": run["train_stats"]["steps"],
-                "series": run["train_stats"]["series"], "scales": run["train_stats"]["scales"],
-                **({"deterministic": run["deterministic"]} if "deterministic" in run else {}),
-            }
+            row["mscred_runs"][seed] = mscred_row(d, runs[(name, seed)])
         row["mscred"] = summarise(list(row["mscred_runs"].values()))
         report[name] = row
     report["seconds"] = round(time.perf_counter() - start, 1)

@@ -1,5 +1,7 @@
 """The C engine (hybrid_system/inference/): its C unit tests, and parity with the Python path on the
-same log: the same template index for every line and the same DeepLog verdicts (misses = alerts).
+same log: the same template index for every line, the same DeepLog verdicts (misses) and the same
+alerts (infer's alert rules: deeplog_alerts.parquet against the engine's default output); the alert
+rules alone against Python's run_alerts on random prediction streams.
 
 Skipped, with the reason, when gcc / make / npm or the PCRE2 headers are missing, or when the ONNX
 Runtime headers cannot be fetched (offline). In CI npm is reachable and the test runs.
@@ -93,18 +95,80 @@ def test_c_engine_equals_python_on_the_same_log(built, bundle):
         assert got[key] == 0, got
     assert got["max_surprise_diff"] <= 1e-4, got  # torch vs ONNX Runtime float32 (validated <= 1e-5 on log-probs)
     assert got["python_misses"] == got["c_alerts"] > 0, got
-    # Without --all only the alerts are printed, one JSON line each, and the exit status says so.
-    alerts = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), str(bundle / "target.log")],
-                            capture_output=True, text=True)
+    # --misses prints only the misses, one JSON line each, and the exit status says so.
+    alerts = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), "--misses",
+                             str(bundle / "target.log")], capture_output=True, text=True)
     assert alerts.returncode == 1
     printed = [json.loads(x) for x in alerts.stdout.splitlines()]
     assert [a["line"] for a in printed] == [x["line"] for x in lines if x["alert"]]
     assert all({"line", "entity", "template", "surprise", "expected"} <= set(a) for a in printed)
     # stdin gives the same verdicts
     with open(bundle / "target.log", "rb") as f:
-        piped = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), "--year", "2025"],
-                               stdin=f, capture_output=True, text=True)
+        piped = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), "--year", "2025",
+                                "--misses"], stdin=f, capture_output=True, text=True)
     assert [json.loads(x)["line"] for x in piped.stdout.splitlines()] == [a["line"] for a in printed]
+    # By default: infer's alert rules, one JSON line per alert, as deeplog_alerts.parquet has them.
+    rules = subprocess.run([str(built), "--bundle", str(bundle / "m" / "deployment"), str(bundle / "target.log")],
+                           capture_output=True, text=True)
+    assert rules.returncode == 1, rules.stderr
+    got = [json.loads(x) for x in rules.stdout.splitlines()]
+    want = pd.read_parquet(bundle / "py" / "deeplog_alerts.parquet")
+    assert len(got) == len(want) > 0
+    for a, (_, w) in zip(got, want.iterrows()):
+        assert (a["alert_id"], a["entity"], a["type"], a["first_line"], a["last_line"], a["failed_count"],
+                a["suppressed_count"]) == (w["alert_id"], w["entity"], w["type"], w["first_line"], w["last_line"],
+                                           w["failed_count"], w["suppressed_count"])
+        assert a["rows"] == list(w["rows"]) and a["templates"] == list(w["templates"])
+        assert a["expected_templates"] == list(w["expected_templates"])
+        assert pd.Timestamp(a["first_time"]) == w["first_time"] and abs(a["score"] - w["score"]) <= 1e-4
+
+
+def _random_stream(seed: int, path: Path):
+    """A random predictions table (entities interleaved, times missing or going backwards, novel rows)
+    and random settings; written as test_engine --alerts reads it."""
+    from anomaly_log_detector.alerts.engine import AlertSettings
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    size = int(rng.integers(1, 8))
+    settings = AlertSettings(k=int(rng.integers(1, size + 1)), n=size,
+                             cooldown_seq=float(rng.choice([0, 1, 3, 10, 60])),
+                             cooldown_novelty=float(rng.choice([0, 1, 3, 10, 60])),
+                             session_timeout=None if rng.random() < 0.5 else float(rng.choice([2, 5, 30])))
+    ent = rng.choice(["a", "b", "c/d", "e"][: int(rng.integers(1, 5))], n)
+    order = np.sort(rng.choice(np.arange(3 * n), n, replace=False))
+    has = rng.random(n) < rng.choice([0.0, 0.7, 1.0])
+    secs = np.cumsum(rng.choice([0, 1, 2, 5, 20], n)) + rng.choice([0, 0, -3], n)
+    ns = (1_700_000_000 + secs).astype(np.int64) * 1_000_000_000 + rng.choice([0, 500_000_000], n)
+    novel = rng.random(n) < 0.1
+    miss = novel | (rng.random(n) < rng.choice([0.2, 0.5, 0.8]))
+    tmpl = rng.choice(["T1", "T2", "T3"], n)
+    df = pd.DataFrame({"entity": ent, "order": order, "time": pd.Series(pd.to_datetime(np.where(has, ns, 0), utc=True)).where(has),
+                       "line_no": order + 1, "is_miss": miss, "is_novel": novel, "template": tmpl})
+    path.write_text("".join(f"{ent[i]}\t{order[i]}\t{int(has[i])}\t{ns[i] if has[i] else 0}\t{int(miss[i])}\t"
+                            f"{int(novel[i])}\t{tmpl[i]}\n" for i in range(n)))
+    return df, settings
+
+
+def test_alert_rules_equal_python_on_random_streams(built, tmp_path):
+    """alerts.c against alerts/engine.py run_alerts: K-of-N, cooldowns (seconds, or lines without a time),
+    session timeouts, novelty, interleaved entities, times going backwards."""
+    from anomaly_log_detector.alerts.engine import run_alerts
+
+    total = 0
+    for seed in range(150):
+        df, s = _random_stream(seed, tmp_path / "p.tsv")
+        proc = subprocess.run([str(ENGINE_DIR / "build" / "test_engine"), "--alerts", str(tmp_path / "p.tsv"), str(s.k),
+                               str(s.n), str(s.cooldown_seq), str(s.cooldown_novelty), str(s.session_timeout or 0)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        got = [json.loads(x) for x in proc.stdout.splitlines()]
+        want = run_alerts(df, s).alerts
+        assert [(a["entity"], a["type"], a["rows"], a["suppressed_count"], a["templates"]) for a in got] == [
+            (w.entity, w.type, [int(x) for x in w.rows], int(w.suppressed_count), list(w.templates))
+            for w in want.itertuples()], (seed, s)
+        total += len(got)
+    assert total > 1000
 
 
 def test_malformed_input_never_crashes(built, bundle, tmp_path):

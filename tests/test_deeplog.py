@@ -268,3 +268,12 @@ def test_cli_errors_are_one_line(tmp_path):
     bad.write_bytes(b"\x80\x04junk")
     msg = assert_one_line_error(run_cli("deeplog-infer", "--seq", str(seq), "--model", str(bad)))
     assert "bad.pth" in msg
+
+
+@pytest.mark.parametrize("args", [(5, 4, 8, 1), (50, 16, 64, 2), (7, 3, 5, 3)])
+def test_state_shapes_match_a_built_network(args):
+    """The shapes checked at load time (computed, not built) are those of the real module."""
+    from anomaly_log_detector.detectors.nets import NextKeyLSTM
+
+    built = {k: tuple(v.shape) for k, v in NextKeyLSTM(*args).state_dict().items()}
+    assert NextKeyLSTM.state_shapes(*args) == built

@@ -12,7 +12,9 @@ import pytest
 
 from anomaly_log_detector.builders.deeplog import entity_keys, session_keys, split_at_gaps
 from anomaly_log_detector.detectors.calibration import tail_quantile
-from anomaly_log_detector.reports.anomalies import assign_records
+from anomaly_log_detector.reports.anomalies import (
+    INCIDENTS, anomaly_table, assign_records, group_incidents, write_anomalies,
+)
 from anomaly_log_detector.reports.hits import strength
 from helpers import run_cli
 
@@ -43,6 +45,65 @@ def test_records_without_times_split_by_lines():
                         index=[0, 10, 200])
     rec = assign_records(_hits([0, 10, 200]), info, gap=60.0)
     assert rec[0] == rec[1] != rec[2]  # 10 lines apart: together; 190 lines: apart
+
+
+def _storm_info():
+    """Five hosts write the same error within 6 s (a storm); meanwhile db-9 has an unrelated oops, and
+    h1's cron fails at the same moment as its sshd (one host, overlapping in time)."""
+    t0 = pd.Timestamp("2024-03-01T00:00:00Z")
+    sec = lambda s: t0 + pd.Timedelta(seconds=s)
+    rows = [  # (host, process, seconds, template id, masked)
+        ("h1", "systemd", 0, 7, "x"), ("h1", "systemd", 1, 7, "x"), ("h2", "systemd", 2, 7, "x"),
+        ("h3", "systemd", 3, 7, "x"), ("h4", "systemd", 5, 7, "x"), ("h5", "systemd", 6, 7, "x"),
+        ("db-9", "kernel", 2, -1, "Oops: <NUM>"), ("db-9", "kernel", 3, -1, "RIP: <HEX>"),
+        ("h1", "CRON", 1, 3, "y"),
+        ("h6", "sshd", 400, 7, "x"),  # the same error much later: another incident
+    ]
+    info = pd.DataFrame({"source": "a.log", "host": [r[0] for r in rows], "process": [r[1] for r in rows],
+                         "timestamp": [sec(r[2]) for r in rows], "template_id": [r[3] for r in rows],
+                         "masked": [r[4] for r in rows]}, index=range(len(rows)))
+    return info
+
+
+def test_storm_across_five_hosts_is_one_incident_and_unrelated_ones_stay_apart():
+    info = _storm_info()
+    hits = _hits(list(info.index))
+    hits = hits.assign(record=assign_records(hits, info, gap=60.0))
+    assert hits["record"].nunique() == 8  # one per host/process before grouping
+    group = group_incidents(hits, info, gap=10.0)
+    storm = {group[i] for i in range(6)}
+    assert len(storm) == 1
+    assert group[8] in storm  # h1's cron failed while h1's systemd did: same host, same moment
+    assert group[6] == group[7] and group[6] not in storm  # other host, other messages: not merged
+    assert group[9] not in storm  # the same message 400 s later is a new incident
+    # Other files, or no times: never grouped.
+    two_files = info.assign(source=["a.log"] * 3 + ["b.log"] * 7)
+    assert group_incidents(hits, two_files, gap=10.0)[0] != group_incidents(hits, two_files, gap=10.0)[3]
+    untimed = info.assign(timestamp=pd.NaT)
+    untimed_hits = hits.assign(record=assign_records(hits, untimed, gap=60.0))
+    assert len(set(group_incidents(untimed_hits, untimed, gap=10.0))) == untimed_hits["record"].nunique()
+
+
+def test_storm_record_lists_its_entities(tmp_path):
+    info = _storm_info()
+    parsed = info.assign(line_no=np.arange(1, len(info) + 1), pid=None, level="err", template="t",
+                         raw=[f"line {i}" for i in range(len(info))])
+    parsed.to_parquet(tmp_path / "parsed.parquet")
+    keys = pd.DataFrame({"line_no": parsed["line_no"]})
+    hits = _hits(list(info.index)).assign(
+        key="reason.deeplog_miss", params=[{"session": "s", "rank": 12, "prob": 0.001}] * len(info))
+    per_entity = anomaly_table(tmp_path, keys, hits, gap=60.0)  # no incidents.json: one entity per record
+    assert len(per_entity) == 8 and per_entity["entities"].map(len).eq(1).all()
+    (tmp_path / INCIDENTS).write_text(json.dumps({"gap": 60.0, "storm_gap": 10.0}))
+    table = anomaly_table(tmp_path, keys, hits, gap=60.0)
+    assert len(table) == 3
+    storm = table[table["entities"].map(len) > 1].iloc[0]
+    assert storm["entities"] == ["h1/CRON", "h1/systemd", "h2/systemd", "h3/systemd", "h4/systemd", "h5/systemd"]
+    assert storm["line_nos"] == [1, 2, 3, 4, 5, 6, 9] and storm["entity"] in storm["entities"]
+    paths = write_anomalies(table, tmp_path)  # the ECS document and the Parquet file carry the list
+    docs = [json.loads(x) for x in paths["jsonl"].read_text().splitlines()]
+    assert sorted(len(d["alog"]["entities"]) for d in docs) == [1, 1, 6]
+    assert pd.read_parquet(paths["parquet"])["entities"].map(len).tolist() == table["entities"].map(len).tolist()
 
 
 def test_entities_and_gaps():

@@ -13,7 +13,7 @@ from anomaly_log_detector.builders.mscred import build_mscred_inputs, read_windo
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.cli import cli
 from anomaly_log_detector.detectors.mscred import MSCREDDetector, signature_matrices
-from anomaly_log_detector.detectors.mscred_files import align_counts, infer_mscred, train_mscred
+from anomaly_log_detector.detectors.mscred_files import align_counts, continue_mscred, infer_mscred, train_mscred
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.synth import generate_synthetic_log
 
@@ -146,6 +146,80 @@ def test_rules_and_threshold_override(fitted):
     assert det.rule == "percentile" and det.threshold_ == pytest.approx(np.percentile(det.train_scores_, 80.0))
     with pytest.raises(DataError):
         det.set_rule(rule="nope")
+
+
+def _new_counts(logs, d, n_lines=1500, seed=5):
+    """A new clean log parsed (not frozen) with the training state: old templates keep their ids,
+    counted with the training vocabulary extended by the new templates (what train-incremental does)."""
+    generate_synthetic_log(str(d / "new.log"), n_lines, 0.0, seed=seed)
+    state = d / "state.json"
+    state.write_bytes((logs / "state.json").read_bytes())
+    parse_logs(str(d / "new.log"), str(d / "new"), drain_state=str(state))
+    parsed = pd.read_parquet(d / "new" / "parsed.parquet")
+    vocab = Vocab.load(logs / "train" / "vocab.json").extend(parsed["template"].unique())
+    vocab.save(d / "vocab.json")
+    build_mscred_inputs(d / "new" / "parsed.parquet", d / "new", vocab_path=d / "vocab.json")
+    return read_window_counts(d / "new" / "window_counts.parquet"), vocab
+
+
+def test_continue_fit_fine_tunes_keeping_the_inputs_meaning(logs, fitted, tmp_path):
+    import torch
+
+    counts, vocab = _new_counts(logs, tmp_path)
+    before = {k: v.clone() for k, v in fitted.net_.state_dict().items()}
+    tuned = continue_mscred(fitted, counts, vocab, max_steps=50, seed=7)
+    # The old detector is untouched; the copy starts from its weights and moved.
+    assert all(torch.equal(before[k], v) for k, v in fitted.net_.state_dict().items())
+    assert any(not torch.equal(before[k], v) for k, v in tuned.net_.state_dict().items())
+    # Same series, scales and scaling: the old weights see inputs that mean what they meant.
+    np.testing.assert_array_equal(tuned.series_, fitted.series_)
+    assert tuned.series_names_ == fitted.series_names_ and tuned.scales_ == fitted.scales_
+    np.testing.assert_array_equal(tuned.mean_, fitted.mean_)
+    np.testing.assert_array_equal(tuned.std_, fitted.std_)
+    assert tuned.error_scale_ == fitted.error_scale_
+    # The bound only grows; the grown vocabulary makes new templates <other>, not <unseen>.
+    assert (tuned.residual_bound_ >= fitted.residual_bound_).all()
+    assert tuned.vocab_size_ == vocab.size and tuned.vocab_ == vocab.templates
+    stats = tuned.train_stats_
+    assert stats["windows"] == len(counts) and stats["steps"] >= 50
+    assert stats["fine_tuned"]["vocab_size"] == fitted.vocab_size_ and stats["fine_tuned"]["fine_tunes"] == 1
+    # The thresholds come from the new windows: the last 20 % held out; storms still score above
+    # normal windows.
+    assert stats["heldout_windows"] == len(counts) - stats["fit_windows"] == len(tuned.heldout_scores_) > 0
+    assert tuned.threshold_ == tuned.quantile_threshold(tuned.heldout_scores_, 1 - tuned.fa_budget)
+    test = _test_counts(logs)
+    labels = pd.read_parquet(logs / "test.log.labels.parquet")["is_anomaly"].to_numpy()
+    storm = np.array([labels[s - 1:e].any() for s, e in zip(test["start_line"], test["end_line"])])
+    scores = tuned.score(test)
+    assert np.median(scores[storm]) > np.quantile(scores[~storm], 0.9)
+    # Same seed, same result; and it survives save/load.
+    again = continue_mscred(fitted, counts, vocab, max_steps=50, seed=7)
+    np.testing.assert_array_equal(again.score(test), scores)
+    tuned.save(tmp_path / "tuned.pth")
+    loaded = MSCREDDetector.load(tmp_path / "tuned.pth")
+    np.testing.assert_array_equal(loaded.score(test), scores)
+    assert loaded.train_stats_["fine_tuned"]["fine_tunes"] == 1
+
+
+def test_continue_fit_refuses_a_vocabulary_that_moved_templates(logs, fitted):
+    counts = read_window_counts(logs / "train" / "window_counts.parquet")
+    vocab = Vocab.load(logs / "train" / "vocab.json")
+    names = sorted(vocab.templates)
+    swapped = Vocab({**vocab.templates, names[0]: vocab.templates[names[1]], names[1]: vocab.templates[names[0]]})
+    with pytest.raises(DataError, match="template indices"):
+        continue_mscred(fitted, counts, swapped, max_steps=1)
+
+
+def test_small_training_sets_still_calibrate_on_held_out_windows(logs):
+    """From 25 windows on, the last 20 % are held out: the fitted windows have no broken entry by
+    construction, so a threshold from their scores alone would flag any window with one."""
+    train = read_window_counts(logs / "train" / "window_counts.parquet")
+    vocab = Vocab.load(logs / "train" / "vocab.json")
+    det = train_mscred(train.iloc[:30], vocab, **{**TINY, "max_steps": 1})
+    assert det.train_stats_["heldout_windows"] == 6 and (det.train_scores_ < 1).all()
+    assert det.threshold_ == det.quantile_threshold(det.heldout_scores_, 0.95)
+    tiny = train_mscred(train.iloc[:24], vocab, **{**TINY, "max_steps": 1})
+    assert tiny.train_stats_["heldout_windows"] == 0 and tiny.threshold_ < 1
 
 
 def test_counts_of_another_vocabulary_are_aligned_by_template(logs, fitted):

@@ -93,6 +93,31 @@ def test_incremental_validate_and_compare_carry_mscred(trained, tmp_path):
         "--model-dir", str(tmp_path / "m2"), "--quiet")
     again = load_bundle(tmp_path / "m2")
     assert again.mscred is not None and again.mscred.vocab_ is not None
+    # Fine-tuned from the old weights, not retrained: the old series and scaling, a bound that only
+    # grew, and the new bundle's whole vocabulary (templates added since are <other>, not <unseen>).
+    old = load_bundle(trained["model"]).mscred
+    stats = again.metadata["training"]["mscred"]
+    assert stats["fine_tuned"]["vocab_size"] == old.vocab_size_ and stats["fine_tuned"]["fine_tunes"] == 1
+    assert again.mscred.series_names_ == old.series_names_ and (again.mscred.mean_ == old.mean_).all()
+    assert (again.mscred.residual_bound_ >= old.residual_bound_).all()
+    assert set(old.vocab_) <= set(again.mscred.vocab_)
+    out = tmp_path / "self"
+    run("infer", "--model-dir", str(tmp_path / "m2"), "--input", str(new), "--out-dir", str(out), "--quiet")
+    assert json.loads((out / "inference_summary.json").read_text())["detect"]["mscred"]["flagged_windows"] == 0
     assert "MS-CRED loss" in run("validate", "--model-dir", str(tmp_path / "m2"))
     out = run("compare", "--model-a", str(trained["model"]), "--model-b", str(tmp_path / "m2"))
     assert "mscred threshold" in out and "mscred windows / steps" in out
+
+
+def test_incremental_with_too_few_new_windows_keeps_the_old_mscred(trained, tmp_path):
+    import torch
+
+    new = tmp_path / "short.log"
+    generate_synthetic_log(str(new), 200, 0.0, seed=5)  # 180 training lines: 6 windows, fewer than 10
+    run("train-incremental", "--old-model-dir", str(trained["model"]), "--input", str(new),
+        "--model-dir", str(tmp_path / "m3"), "--quiet")
+    old, again = load_bundle(trained["model"]).mscred, load_bundle(tmp_path / "m3").mscred
+    assert "fine_tuned" not in again.train_stats_ and again.series_names_ == old.series_names_
+    for (k, a), (_, b) in zip(old.net_.state_dict().items(), again.net_.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert again.threshold_ >= old.threshold_

@@ -150,7 +150,8 @@ def _template_hours(df: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=range(24), dtype=np.int64)
     rows = pd.DataFrame({"template": rows["template"].to_numpy(),
-                         "hour_start": rows["timestamp"].dt.floor("h").to_numpy()}).drop_duplicates()
+                         # naive UTC datetime64 (a zone-aware column would be boxed as objects)
+                         "hour_start": rows["timestamp"].dt.floor("h").dt.tz_convert(None).to_numpy()}).drop_duplicates()
     table = pd.crosstab(rows["template"], pd.DatetimeIndex(rows["hour_start"]).hour)
     return table.reindex(columns=range(24), fill_value=0).astype(np.int64)
 

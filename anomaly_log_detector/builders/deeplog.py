@@ -105,7 +105,8 @@ def split_at_gaps(keys: pd.Series, times: pd.Series | None, gap_seconds: float |
         return keys
     t = pd.to_datetime(times, utc=True)
     codes, _ = pd.factorize(keys, sort=False)
-    frame = pd.DataFrame({"k": codes, "t": t.to_numpy()})
+    # Naive UTC datetime64: `to_numpy()` of a zone-aware column would box every value as an object.
+    frame = pd.DataFrame({"k": codes, "t": t.dt.tz_convert(None).to_numpy()})
     prev = frame.groupby("k", sort=False)["t"].shift(1)
     cut = ((frame["t"] - prev).dt.total_seconds() > gap_seconds).fillna(False).to_numpy(bool)
     piece = pd.Series(cut.astype(np.int64)).groupby(codes).cumsum().to_numpy()

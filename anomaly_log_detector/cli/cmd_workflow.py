@@ -75,6 +75,9 @@ _TRAIN_OPTIONS = [
          _D.alert_at),
     _opt("--incident-gap", FiniteFloatRange(0), "Result records: an entity's flagged lines more than this many "
          "seconds apart are separate incidents.", _D.incident_gap),
+    _opt("--storm-gap", FiniteFloatRange(0), "Result records: incidents of other hosts/processes writing the same "
+         "message within this many seconds (or one host's lines within 1 s) are one record listing its entities; "
+         "0 keeps one entity per record.", _D.storm_gap),
     _opt("--deeplog-max-lines", click.IntRange(1), "DeepLog trains on at most this many lines (the first of the "
          "training part), bounding training time on large logs.", _D.deeplog_max_lines),
     _opt("--seed", int, "Random seed; the same seed gives identical models.", _D.seed),

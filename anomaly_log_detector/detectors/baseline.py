@@ -235,10 +235,13 @@ class BaselineDetector(Detector):
 
     def _template_index(self, X: pd.DataFrame) -> np.ndarray:
         """Index into `templates_` per line; len(templates_) for templates not seen in training."""
-        lookup = {t: i for i, t in enumerate(self.templates_)}
         unknown = len(self.templates_)
-        return np.fromiter((lookup.get(t, unknown) for t in X["template"].astype("string").fillna(UNSEEN_TEMPLATE)),
-                           dtype=np.int64, count=len(X))
+        templates = X["template"].astype("string").fillna(UNSEEN_TEMPLATE)
+        # Look up each distinct template once (a log has few), not every line in a Python loop.
+        codes, distinct = pd.factorize(templates, sort=False)
+        lookup = {t: i for i, t in enumerate(self.templates_)}
+        index = np.fromiter((lookup.get(t, unknown) for t in distinct), dtype=np.int64, count=len(distinct))
+        return index[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
     def _frequencies(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray):
         """(windows x templates sparse frequencies of known templates, novel line count per window)."""

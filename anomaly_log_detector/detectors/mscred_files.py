@@ -4,6 +4,7 @@
 Table level::
 
     det = train_mscred(window_counts_df, vocab, epochs=50)           # -> fitted MSCREDDetector
+    det2 = continue_mscred(det, new_counts_df, vocab.extend(...))     # fine-tuned copy (incremental)
     result = infer_mscred(det, window_counts_df, vocab)               # -> MSCREDResult
     result.table                                                      # the mscred_infer.parquet rows
     write_infer_outputs(result, out_dir)                              # mscred_infer.parquet + residuals
@@ -51,6 +52,17 @@ def train_mscred(counts: pd.DataFrame, vocab: Vocab | None = None, **params: Any
     """Fit an MS-CRED detector on a window counts table (``params``: MSCREDDetector's arguments)."""
     _check_indices(counts, vocab)
     return MSCREDDetector(**params).fit(counts, vocab=vocab)
+
+
+def continue_mscred(old: MSCREDDetector, counts: pd.DataFrame, vocab: Vocab | None = None,
+                    **params: Any) -> MSCREDDetector:
+    """A new detector: ``old`` fine-tuned on the windows of ``counts`` (built with ``vocab``, a
+    ``Vocab.extend`` of the model's), see :meth:`MSCREDDetector.continue_fit`; ``params``: ``max_steps``,
+    ``epochs``, ``lr``, ``seed``. ``old`` itself is left unchanged."""
+    _check_indices(counts, vocab)
+    det = MSCREDDetector.from_checkpoint(old.to_checkpoint(), "MS-CRED model to continue")
+    det.quiet = params.pop("quiet", det.quiet)
+    return det.continue_fit(counts, vocab=vocab, **params)
 
 
 def align_counts(counts: pd.DataFrame, vocab: Vocab | None, model_vocab: dict | None) -> pd.DataFrame:

@@ -20,6 +20,20 @@ class NextKeyLSTM(nn.Module):
         self.lstm = nn.LSTM(embed_dim, hidden, num_layers=layers, batch_first=True)
         self.head = nn.Linear(hidden, vocab_size)
 
+    @staticmethod
+    def state_shapes(vocab_size: int, embed_dim: int, hidden: int, layers: int) -> dict[str, tuple[int, ...]]:
+        """The shape of every weight of ``state_dict()`` for these arguments, without building the
+        module (building it even on the meta device initialises its weights, which imports
+        torch._dynamo: ~3 s of every `infer`). tests/test_deeplog.py checks it against a real one."""
+        gates = 4 * hidden
+        shapes: dict[str, tuple[int, ...]] = {"embed.weight": (vocab_size, embed_dim)}
+        for k in range(layers):
+            shapes.update({f"lstm.weight_ih_l{k}": (gates, embed_dim if k == 0 else hidden),
+                           f"lstm.weight_hh_l{k}": (gates, hidden),
+                           f"lstm.bias_ih_l{k}": (gates,), f"lstm.bias_hh_l{k}": (gates,)})
+        shapes.update({"head.weight": (vocab_size, hidden), "head.bias": (vocab_size,)})
+        return shapes
+
     def forward(self, keys: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(self.embed(keys))
         return self.head(out[:, -1, :])

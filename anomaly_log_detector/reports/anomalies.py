@@ -3,21 +3,27 @@
 Detector results become hits (one flagged line each; rules and score scales in :mod:`.hits`). A record
 is an *incident*: the flagged lines of one entity (``host/process``; the source file when a line has
 neither) that follow each other with at most ``gap`` seconds between consecutive flagged lines (or
-``gap`` lines of the file where times are missing), cut every ``MAX_RECORD_LINES`` flagged lines. So
-one daemon's burst is one record, two machines are never one record, and a record never spans a day
-of quiet. Each detector's best hit in the record gives one entry of ``reasons``; the record's
-``score`` is its strongest hit (every detector's hit score is on the same [0, 1] scale, see hits.py);
-``time``, ``host``, ``process``, ``template`` and ``raw`` are those of the line the record shows (the
-line flagged by most detectors, then an error-level one, then the strongest). Records are ranked by
-score; the number of detectors and then of flagged lines break ties.
+``gap`` lines of the file where times are missing), cut every ``MAX_RECORD_LINES`` flagged lines. So one
+daemon's burst is one record, two machines are never one record, and a record never spans a day of
+quiet. Per-entity incidents that happen together are then **grouped** (:func:`group_incidents`) into one
+record: those that write the same message less than ``STORM_GAP`` seconds apart (on any host), and those
+of one host whose flagged lines come within ``HOST_GAP`` seconds of each other. An error storm (the same
+errors from several daemons of a host and from a few other hosts within seconds) is one record listing
+its ``entities``, not one record per host/process. Unrelated incidents on different hosts with different
+messages stay apart however close in time. Each detector's best hit in the record gives one entry of
+``reasons``; the record's ``score`` is its strongest hit (every detector's hit score is on the same [0, 1]
+scale, see hits.py); ``time``, ``host``, ``process``, ``template`` and ``raw`` are those of the line
+the record shows (the line flagged by most detectors, then an error-level one, then the strongest).
+Records are ranked by score; the number of detectors and then of flagged lines break ties.
 
-Columns (``RECORD_COLUMNS``): rank, source, entity, line_nos (1-based, in the source: exactly the
-flagged lines), rows (0-based positions in parsed.parquet), time, first_time, last_time, host, process,
-pid, level (as written in the shown line's header), detectors, score, template_id, template,
-template_training_count (occurrences of the shown template in training, when the folder has
-`template_counts.json`; -1 unknown), expected (DeepLog's expected templates at the shown line, when it
-missed there), raw, reasons (a list of ``{"detector", "key", "params", "line_no"}``; `key` is a
-message-table key). `anomalies.parquet` holds these columns; `anomalies.jsonl` the same records as
+Columns (``RECORD_COLUMNS``): rank, source, entity (of the shown line), entities (every ``host/process``
+of the record, sorted: one for a plain incident, several for a grouped one), line_nos (1-based, in the
+source: exactly the flagged lines), rows (0-based positions in parsed.parquet), time, first_time,
+last_time, host, process, pid, level (as written in the shown line's header), detectors, score,
+template_id, template, template_training_count (occurrences of the shown template in training, when the
+folder has `template_counts.json`; -1 unknown), expected (DeepLog's expected templates at the shown
+line, when it missed there), raw, reasons (a list of ``{"detector", "key", "params", "line_no"}``; `key`
+is a message-table key). `anomalies.parquet` holds these columns; `anomalies.jsonl` the same records as
 Elastic Common Schema alert documents (:mod:`.ecs`).
 """
 
@@ -42,7 +48,13 @@ from anomaly_log_detector.reports.inputs import (
 
 MAX_RECORD_LINES = 100
 DEFAULT_GAP = 60.0
-RECORD_COLUMNS = ["rank", "source", "entity", "line_nos", "rows", "time", "first_time", "last_time", "host",
+# The incident settings `infer` writes next to its results (from the bundle): {"gap", "storm_gap"}.
+INCIDENTS = "incidents.json"
+STORM_GAP = 10.0      # seconds: per-entity incidents closer than this may form one record
+HOST_GAP = 1.0        # seconds: one host's incidents with flagged lines this close are one record
+WINDOW_DETECTORS = ("baseline", "mscred")  # detectors that flag windows of lines, not single lines
+STORM_MAX_SPAN = 600.0  # seconds: a grouped record never spans more (the session gap of the streams)
+RECORD_COLUMNS = ["rank", "source", "entity", "entities", "line_nos", "rows", "time", "first_time", "last_time", "host",
                   "process", "pid", "level", "detectors", "score", "template_id", "template", "template_training_count",
                   "expected", "raw", "reasons"]
 _ROW_INFO = ["source", "timestamp", "host", "process", "pid", "level", "template_id", "template", "raw"]
@@ -69,6 +81,76 @@ def assign_records(hits: pd.DataFrame, info: pd.DataFrame, gap: float = DEFAULT_
     record_of_row = np.empty(len(r), dtype=np.int64)
     record_of_row[order] = record_sorted
     return record_of_row[np.searchsorted(rows, hits["row"].to_numpy())]
+
+
+def group_incidents(hits: pd.DataFrame, info: pd.DataFrame, gap: float = STORM_GAP,
+                    max_span: float = STORM_MAX_SPAN, host_gap: float = HOST_GAP) -> np.ndarray:
+    """Per-entity incidents (``hits["record"]``) that belong together, as new record numbers.
+
+    Two incidents are linked when lines of theirs that a line-level detector flagged write **the same
+    message** (:func:`_signatures`) at most `gap` seconds apart (on any host), or come from **the same
+    host** at most `host_gap` seconds apart (one host's daemons failing together). Linked incidents
+    form one record (union-find) as long as it spans at most `max_span` seconds. Lines are compared,
+    not incident spans: an incident's span can cover a minute of unrelated lines. ``info`` holds
+    ``host``, ``template_id``, ``masked``, ``source`` and ``timestamp`` of the flagged rows (index =
+    row). Incidents of different sources, or lines without times, are never linked (line distance says
+    nothing across entities).
+
+    The trade-off: a record is no longer one entity. Its ``entities`` list them, its ``line_nos`` are
+    every entity's flagged lines; what a per-entity record would have said is recoverable from the
+    lines' own host/process. Two unrelated problems that write the same message at once are one record.
+    """
+    rec = hits["record"].to_numpy(np.int64)
+    rows = hits["row"].to_numpy(np.int64)
+    t = pd.to_datetime(info.loc[rows, "timestamp"], utc=True).to_numpy(dtype="datetime64[ns]")
+    sec = (t - np.datetime64(0, "ns")) / np.timedelta64(1, "s")
+    lines = pd.DataFrame({"record": rec, "t": sec, "source": info.loc[rows, "source"].astype("string").to_numpy(),
+                          "host": info.loc[rows, "host"].astype("string").to_numpy(),
+                          "message": _signatures(info).reindex(rows).to_numpy(dtype=object)})
+    # Only lines a line-level detector flagged link: a window detector (baseline, MS-CRED) flags a
+    # window's normal neighbours too, and two incidents holding the same normal line are not related.
+    ids = np.unique(rec)
+    span = lines.groupby("record")["t"].agg(["min", "max"]).reindex(ids)
+    own = ~hits["detector"].isin(WINDOW_DETECTORS).to_numpy(bool)
+    lines = lines[own & lines["t"].notna().to_numpy(bool)].drop_duplicates(["record", "t", "host", "message"])
+    # Each group's time span, kept at its root.
+    g_lo, g_hi = span["min"].to_numpy(float).copy(), span["max"].to_numpy(float).copy()
+    parent = np.arange(len(ids))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return int(i)
+
+    def link(key: str, within: float) -> None:
+        """Link the records of consecutive lines (by `key`, then time) at most `within` s apart."""
+        sub = lines[lines[key].notna()].sort_values(["source", key, "t"], kind="stable")
+        same = ((sub["source"].to_numpy(object)[1:] == sub["source"].to_numpy(object)[:-1])
+                & (sub[key].to_numpy(object)[1:] == sub[key].to_numpy(object)[:-1])
+                & (np.diff(sub["t"].to_numpy(float)) <= within))
+        r = np.searchsorted(ids, sub["record"].to_numpy(np.int64))
+        for a, b in zip(r[:-1][same].tolist(), r[1:][same].tolist()):
+            ra, rb = find(a), find(b)
+            if ra != rb and max(g_hi[ra], g_hi[rb]) - min(g_lo[ra], g_lo[rb]) <= max_span:
+                parent[rb] = ra
+                g_lo[ra], g_hi[ra] = min(g_lo[ra], g_lo[rb]), max(g_hi[ra], g_hi[rb])
+
+    link("message", gap)
+    link("host", host_gap)
+    root = np.array([find(i) for i in range(len(ids))], dtype=np.int64)
+    _, new = np.unique(root, return_inverse=True)
+    return new[np.searchsorted(ids, rec)]
+
+
+def _signatures(info: pd.DataFrame) -> pd.Series:
+    """What makes two lines "the same message": the training template, or for a line no training
+    template matched the masked message (numbers, ids, addresses masked), when the parse kept it."""
+    tid = pd.to_numeric(info["template_id"], errors="coerce")
+    masked = info["masked"] if "masked" in info else pd.Series(None, index=info.index, dtype=object)
+    known = [f"t{int(t)}" if t >= 0 else (f"m{m}" if isinstance(m, str) and m else None)
+             for t, m in zip(tid.fillna(-1).tolist(), masked.tolist())]
+    return pd.Series(known, index=info.index, dtype=object)
 
 
 def _entities(info: pd.DataFrame) -> pd.Series:
@@ -118,25 +200,36 @@ def _is_severe(levels: pd.Series) -> np.ndarray:
     return levels.astype("string").str.strip().str.lower().isin(SEVERE_LEVELS).fillna(False).to_numpy(bool)
 
 
-def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = DEFAULT_GAP) -> pd.DataFrame:
-    """Group `hits` (see :func:`.hits.collect_hits`) into the ranked result table of incidents."""
+def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = DEFAULT_GAP,
+                  storm_gap: float | None | str = "folder") -> pd.DataFrame:
+    """Group `hits` (see :func:`.hits.collect_hits`) into the ranked result table of incidents.
+    `storm_gap`: seconds for :func:`group_incidents`; None = one entity per record; "folder" = what
+    the folder's `incidents.json` says (`infer` writes it from the bundle), else None."""
+    if storm_gap == "folder":
+        storm_gap = folder_storm_gap(d)
     if hits.empty:
         return pd.DataFrame(columns=RECORD_COLUMNS)
     # Every column the table needs, for the flagged rows only, in one read.
-    where = take_rows(d, np.unique(hits["row"].to_numpy()), _ROW_INFO)
+    where = take_rows(d, np.unique(hits["row"].to_numpy()), [*_ROW_INFO, "masked"])
     hits = hits.assign(record=assign_records(hits, where, gap),
                        _severe=_is_severe(where["level"]).astype(bool)[where.index.get_indexer(hits["row"])])
+    if (d / LINE_ALERTS).exists():
+        # A frequency change alone is an incident only as a burst of one entity: the same template spread
+        # thinly over many machines is a different mix of normal lines, not a burst.
+        per = hits.groupby("record").agg(only=("detector", lambda x: set(x) == {"baseline"}), n=("row", "nunique"))
+        alone = per.index[per["only"] & (per["n"] < BURST_MIN)]
+        hits = hits[~hits["record"].isin(alone)]
+        if hits.empty:
+            return pd.DataFrame(columns=RECORD_COLUMNS)
+    if storm_gap is not None:
+        hits = hits.assign(record=group_incidents(hits, where, storm_gap))
+    hits = hits.assign(record=np.unique(hits["record"].to_numpy(), return_inverse=True)[1])
     table = _records(hits, keys["line_no"].to_numpy())
     times = pd.to_datetime(where["timestamp"], utc=True).reindex(hits["row"].to_numpy())
     span = pd.DataFrame({"record": hits["record"].to_numpy(), "t": times.to_numpy()}).groupby("record")["t"]
     table["first_time"], table["last_time"] = span.min().to_numpy(), span.max().to_numpy()
-    if (d / LINE_ALERTS).exists():
-        # A frequency change alone is an incident only as a burst of one entity: the same template spread
-        # thinly over many machines is a different mix of normal lines, not a burst.
-        alone = table["detectors"].map(lambda x: list(x) == ["baseline"]) & (table["rows"].map(len) < BURST_MIN)
-        table = table[~alone].reset_index(drop=True)
-        if table.empty:
-            return pd.DataFrame(columns=RECORD_COLUMNS)
+    row_entity = dict(zip(where.index.tolist(), _entities(where).tolist()))
+    table["entities"] = [sorted({row_entity[x] for x in r}) for r in table["rows"]]
     info = where.loc[table["best_row"], _ROW_INFO].reset_index(drop=True)
     table = pd.concat([table, info.rename(columns={"timestamp": "time"})], axis=1)
     table["entity"] = _entities(where.loc[table["best_row"]].reset_index(drop=True)).to_numpy(dtype=object)
@@ -150,6 +243,15 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
                               kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
     return table[RECORD_COLUMNS].reset_index(drop=True)
+
+
+def folder_storm_gap(d: Path) -> float | None:
+    """The `storm_gap` of the folder's `incidents.json`, or None (no file, no setting, or negative)."""
+    try:
+        value = json.loads((d / INCIDENTS).read_text(encoding="utf-8")).get("storm_gap")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and value >= 0 else None
 
 
 def _training_counts(d: Path) -> dict[str, int] | None:
@@ -171,11 +273,12 @@ def _expected(reasons: list[dict]) -> list[str]:
     return []
 
 
-def collect_anomalies(processed_dir: str | os.PathLike, gap: float = DEFAULT_GAP) -> pd.DataFrame:
+def collect_anomalies(processed_dir: str | os.PathLike, gap: float = DEFAULT_GAP,
+                      storm_gap: float | None | str = "folder") -> pd.DataFrame:
     """The result table of a processed folder (``RECORD_COLUMNS``, most anomalous first)."""
     d = Path(processed_dir)
     keys = read_keys(d)
-    return anomaly_table(d, keys, collect_hits(d, keys), gap)
+    return anomaly_table(d, keys, collect_hits(d, keys), gap, storm_gap)
 
 
 def to_records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -191,7 +294,8 @@ def to_records(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 _PARQUET_SCHEMA = pa.schema([
-    ("rank", pa.int64()), ("source", pa.string()), ("entity", pa.string()), ("line_nos", pa.list_(pa.int64())),
+    ("rank", pa.int64()), ("source", pa.string()), ("entity", pa.string()), ("entities", pa.list_(pa.string())),
+    ("line_nos", pa.list_(pa.int64())),
     ("rows", pa.list_(pa.int64())), ("time", pa.timestamp("us", tz="UTC")),
     ("first_time", pa.timestamp("us", tz="UTC")), ("last_time", pa.timestamp("us", tz="UTC")), ("host", pa.string()),
     ("process", pa.string()), ("pid", pa.string()), ("level", pa.string()), ("detectors", pa.list_(pa.string())),

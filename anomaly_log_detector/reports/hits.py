@@ -139,9 +139,6 @@ def deeplog_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
         return _session_hits(sessions_path, keys)
     sessions = read_table(sessions_path, ["session", "is_anomaly"]) if sessions_path.exists() else None
     df = read_table(infer_path, ["session", "idx", "line_no", "in_topk", "rank", "prob", "is_novel"])
-    if "expected" in df.columns and len(df):  # template strings (infer) rather than vocab indices
-        df["expected"] = [[x if isinstance(x, str) else int(x) for x in v] if v is not None else []
-                          for v in df["expected"]]
     if (d / LINE_ALERTS).exists():  # novelty and what follows an unseen key belong to the alerting layer
         keep = ~df["is_novel"].astype(bool)
         for column in ("context_unseen", "context_cut"):  # see workflows/detect.py
@@ -153,6 +150,10 @@ def deeplog_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     if sessions is not None:
         keep &= df["session"].isin(sessions.loc[sessions["is_anomaly"].astype(bool), "session"])
     df = df[keep].reset_index(drop=True)
+    if "expected" in df.columns and len(df):  # template strings (infer) rather than vocab indices;
+        # converted for the misses kept only (a per-row loop over every prediction is slow)
+        df["expected"] = [[x if isinstance(x, str) else int(x) for x in v] if v is not None else []
+                          for v in df["expected"]]
     rows = _infer_rows(d, df, keys)
     calibrated = "surprise" in df.columns
     plain_miss = "reason.deeplog_surprise" if calibrated else "reason.deeplog_miss"

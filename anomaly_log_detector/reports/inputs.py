@@ -38,9 +38,23 @@ ANOMALIES_PARQUET = "anomalies.parquet"
 KEY_COLUMNS = ("source", "line_no", "template_id")
 
 
-def read_table(path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
-    """A whole (small) result Parquet file; DataError naming the file when unreadable or incomplete."""
-    return read_parquet_checked(path, path.name, required).to_pandas()
+def read_table(path: Path, required: Iterable[str] = (), optional: Iterable[str] | None = None) -> pd.DataFrame:
+    """A (small) result Parquet file; DataError naming the file when unreadable or incomplete.
+
+    With `optional`, only `required` and those `optional` columns the file has are read: a result
+    table with a row per line (DeepLog's) has list and text columns that a chart never needs."""
+    required = list(required)
+    if optional is None:
+        return read_parquet_checked(path, path.name, required).to_pandas()
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, pa.ArrowException):
+        return read_parquet_checked(path, path.name, required).to_pandas()  # its error names the file
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a {path.name}?)")
+    wanted = list(dict.fromkeys([*required, *(c for c in optional if c in names)]))
+    return pq.read_table(path, columns=wanted).to_pandas()
 
 
 def read_keys(processed_dir: str | os.PathLike) -> pd.DataFrame:

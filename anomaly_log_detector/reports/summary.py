@@ -132,7 +132,7 @@ def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[li
         times = (pd.to_datetime(group["timestamp"], utc=True) if "timestamp" in group
                  else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
         frame = pd.DataFrame({"host": host.fillna(NO_HOST).to_numpy(object), "flagged": flagged[start:start + n],
-                              "t": times.to_numpy()})
+                              "t": times.array})  # zone-aware datetimes, not boxed objects
         parts.append(frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
                                                            first=("t", "min"), last=("t", "max")))
         start += n

@@ -132,7 +132,7 @@ def _alerting(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
 def _deeplog(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
     if not (d / DEEPLOG_INFER).exists():
         return None
-    df = read_table(d / DEEPLOG_INFER, ["line_no"])
+    df = read_table(d / DEEPLOG_INFER, ["line_no"], optional=["source", "surprise", "threshold", "prob"])
     df = df[df["line_no"].notna()].reset_index(drop=True)  # end-of-session predictions have no line
     if df.empty:
         return None

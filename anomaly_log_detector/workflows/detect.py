@@ -30,15 +30,18 @@ from anomaly_log_detector.reports.inputs import (
     MSCRED_RESIDUALS, PARSED, SEQUENCES, TEMPLATE_COUNTS, VOCAB,
 )
 from anomaly_log_detector.fileio.schema import UNSEEN_ID
+from anomaly_log_detector.reports.anomalies import DEFAULT_GAP, INCIDENTS, STORM_GAP
 from anomaly_log_detector.workflows.model import TrainedModel
 
 # Columns of parsed.parquet the detectors use (`level` for the baseline's severity; the grouping
 # columns for sessions).
 LINE_COLUMNS = ["line_no", "source", "template"]
 OPTIONAL_COLUMNS = ["level", "host", "process", "pid", "session", "timestamp"]
+# Columns of the lines that DeepLog Enhanced's prediction table shows (alerts/enhanced.py predictions).
+PREDICTION_COLUMNS = ["line_no", "source", "template", "timestamp", "raw"]
 #: Every file :func:`run_detectors` writes (removed first, so no stale result of an earlier run is mixed in).
 RESULT_FILES = (BASELINE, SEQUENCES, VOCAB, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_ALERTS, DEEPLOG_SUMMARY,
-                LINE_ALERTS, TEMPLATE_COUNTS, MSCRED_INFER, MSCRED_RESIDUALS)
+                LINE_ALERTS, TEMPLATE_COUNTS, MSCRED_INFER, MSCRED_RESIDUALS, INCIDENTS)
 
 
 def read_lines(parsed_path: str | os.PathLike) -> pd.DataFrame:
@@ -75,6 +78,9 @@ def run_detectors(processed_dir: str | os.PathLike, model: TrainedModel) -> dict
     d = Path(processed_dir)
     for name in RESULT_FILES:
         (d / name).unlink(missing_ok=True)
+    # How the report groups results into incidents (reports/anomalies.py reads it back).
+    write_json_atomic(d / INCIDENTS, {"gap": float(model.incidents.get("gap", DEFAULT_GAP)),
+                                      "storm_gap": model.incidents.get("storm_gap", STORM_GAP)})
     lines = read_lines(d / PARSED)
     started = time.perf_counter()
     windows = model.baseline.score_windows(lines)
@@ -117,6 +123,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     write_sequences(table, d / SEQUENCES)
     model.vocab.save(d / VOCAB)
     seq = table.to_pandas()
+    del table  # the peak of a large target is in the alert engine below: hold nothing twice
     scores = det.evaluate(seq)
     per_window, per_session = det.tables(seq, scores)
     per_window["context_unseen"] = (scores.windows.inputs == UNK).any(axis=1)
@@ -128,7 +135,8 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     first_row = np.array([r[0] if len(r) else -1 for r in seq["rows"]], dtype=np.int64)
     opens_entity = np.zeros(len(seq), dtype=bool)
     has = first_row >= 0
-    _, first_of_entity = np.unique(entity.to_numpy(dtype=object), return_index=True)
+    # Each entity's first row (hashing, not np.unique's sort of a million boxed strings).
+    first_of_entity = np.flatnonzero(~entity.duplicated(keep="first").to_numpy(bool))
     opens_entity[has] = np.isin(first_row[has], first_of_entity)
     known_context = (scores.windows.inputs != PAD).sum(axis=1)
     per_window["context_cut"] = (known_context < det.seq_len // 2) & opens_entity[scores.windows.session]
@@ -138,8 +146,11 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     _write_parquet(per_session, d / DEEPLOG_SESSIONS)
     rows = parsed_rows(seq, scores.windows, d / SEQUENCES)
     at = np.maximum(rows, 0)
-    shown = lines.iloc[at].reset_index(drop=True).assign(entity=entity.iloc[at].to_numpy())
+    # One row per prediction, of the columns the engine's table takes (not every parsed column).
+    shown = lines[[c for c in PREDICTION_COLUMNS if c in lines.columns]].iloc[at].reset_index(drop=True)
+    shown["entity"] = entity.iloc[at].to_numpy()
     preds = predictions(per_window, scores, rows, shown, "entity", expected)
+    del shown, expected, entity
     gap = float(model.incidents.get("gap", 60.0))
     result = run_alerts(preds, AlertSettings(k=1, n=1, cooldown_seq=gap, cooldown_novelty=gap))
     write_alerts_parquet(result.alerts, d / DEEPLOG_ALERTS)

@@ -6,9 +6,13 @@
 * Vocabulary: ``Vocab.extend``: old indices stay, new templates are appended.
 * Baseline: ``BaselineDetector.partial_fit``: the EWM statistics continue over the new windows.
 * DeepLog: grown (old rows copied) and fine-tuned on the new sessions (:mod:`.finetune`).
-* MS-CRED (when the old bundle has one): no partial fit: retrained from scratch on the new logs' line
-  windows over the extended vocabulary (the bundle keeps no training counts to combine with; the old
-  network is not reused), its threshold raised above the new logs' windows as in `train`.
+* MS-CRED (when the old bundle has one): fine-tuned from the old weights on the new logs' line windows
+  (``MSCREDDetector.continue_fit``, at most `mscred_max_steps` steps). The bundle keeps no old window
+  counts to retrain on, so the model's inputs keep their old meaning instead: the same series, scales
+  and scaling (means and deviations), templates added since counted as `<other>`; the residual bound
+  only grows (old bound, entry-wise max with the new windows' residuals), and the threshold is
+  calibrated on the new windows and raised above them as in `train`. With fewer than 10 new windows
+  the old model is kept as it was.
 
 Settings (log format, rules, windows, network shape...) are the old bundle's; epochs, learning rate,
 holdout and seed may be changed. The new bundle is written atomically like any other.

@@ -78,6 +78,9 @@ class TrainSettings:
     # alerting layer and incidents
     alert_at: float = 1.75
     incident_gap: float = 60.0
+    # incidents of several hosts/processes at once (same message within this many seconds, or one
+    # host's overlapping ones) are one record (reports/anomalies.py); None = one entity per record
+    storm_gap: float | None = 10.0
     seed: int = 42
     # vet the inputs with validate-baseline first: None = no; "refuse" / "drop" / "keep" rejected files
     vet: str | None = None
@@ -95,6 +98,8 @@ class TrainSettings:
             problems.append("session_gap must be > 0 seconds")
         if not self.incident_gap >= 0:
             problems.append("incident_gap must be >= 0 seconds")
+        if self.storm_gap is not None and not self.storm_gap >= 0:
+            problems.append("storm_gap must be >= 0 seconds (or None)")
         if not 0 < self.fa_budget < 1:
             problems.append("fa_budget must be in (0, 1)")
         if self.mscred_max_steps < 1 or self.mscred_top_k < 1:

@@ -138,7 +138,8 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
                                    lr=settings.lr, seed=settings.seed, quiet=settings.quiet, **cal)
     else:
         deeplog = DeepLogDetector(**settings.deeplog_params()).fit(seq(deeplog_lines, vocab), vocab=vocab, **cal)
-    mscred, mscred_note = _fit_mscred(train, vocab, settings) if settings.mscred else (None, None)
+    mscred, mscred_note = (_fit_mscred(train, vocab, settings, previous.mscred if previous else None)
+                           if settings.mscred else (None, None))
     model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=rules, alerting=alerting,
                          drain_state=(work / DRAIN_STATE).read_bytes(), mscred=mscred,
                          temporal_profile=training_temporal_profile(lines, previous))
@@ -149,7 +150,7 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
                    "session_regex": settings.session_regex, "tz": settings.tz, "drain": parse_summary["drain_config"],
                    "masking_rules": parse_summary["masking_rules"]},
         "sequences": {"session_by": session_by, "session_gap": gap},
-        "incidents": {"gap": settings.incident_gap},
+        "incidents": {"gap": settings.incident_gap, "storm_gap": settings.storm_gap or None},
         "workflow": settings.to_dict(),
     }}
     if mscred is not None:
@@ -201,17 +202,25 @@ def training_temporal_profile(lines: pd.DataFrame, previous: TrainedModel | None
     return previous.temporal_profile if previous is not None else None
 
 
-def _fit_mscred(train: pd.DataFrame, vocab, settings: TrainSettings):
+def _fit_mscred(train: pd.DataFrame, vocab, settings: TrainSettings, previous=None):
     """(MS-CRED fitted on the training part's line windows, None) or (None, why it was not): its
-    threshold is raised above every training window's score (:meth:`MSCREDDetector.cover`)."""
+    threshold is raised above every training window's score (:meth:`MSCREDDetector.cover`). With
+    `previous` (incremental), that model is fine-tuned on the windows instead (its series and scaling
+    kept: :meth:`MSCREDDetector.continue_fit`); with too few windows it is kept unchanged."""
     from anomaly_log_detector.builders.mscred import window_counts
-    from anomaly_log_detector.detectors.mscred_files import train_mscred
+    from anomaly_log_detector.detectors.mscred_files import continue_mscred, train_mscred
 
     counts = window_counts(train, vocab, settings.window_size, settings.stride)
     if len(counts) < MSCRED_MIN_WINDOWS:
+        if previous is not None:
+            return previous, None
         return None, (f"{len(counts)} window(s) of {settings.window_size} lines in the training part; it needs "
                       f"at least {MSCRED_MIN_WINDOWS}")
-    det = train_mscred(counts, vocab, **settings.mscred_params())
+    if previous is not None:
+        det = continue_mscred(previous, counts, vocab, max_steps=settings.mscred_max_steps, seed=settings.seed,
+                              quiet=settings.quiet)
+    else:
+        det = train_mscred(counts, vocab, **settings.mscred_params())
     _cover_mscred(det, train, vocab, settings, counts)
     return det, None
 

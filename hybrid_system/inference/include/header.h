@@ -13,6 +13,8 @@ typedef struct {
     size_t content_len;
     int has_time;
     double time;                      /* seconds since the epoch (UTC, zone-less times read as UTC) */
+    long long time_us;                /* the same in whole microseconds, exactly (a fraction cut after 6
+                                       * digits, as parsing/timestamps.py does) */
 } header_t;
 
 typedef struct header_parser header_parser;

@@ -1,7 +1,9 @@
 /* engine.c - the bundle's export loaded (metadata.json `onnx`, vocab_c.json, rules.json, the frozen
  * templates of drain3_state.json, deeplog_seen_pairs.npz) and the detection loop: read a line, repair
  * it, split its header, mask, match, encode, append it to its session's window, and score the
- * windows in batches (distinct windows once, kept in a cache), printing one JSON line per miss. */
+ * windows in batches (distinct windows once, kept in a cache); each verdict goes to infer's alert
+ * rules (alerts.c; their alerts are printed by engine_finish) or, with --misses / --all, is printed
+ * as one JSON line (report.c). */
 #include "engine.h"
 
 #include <math.h>
@@ -9,81 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "bundle.h"
 #include "header.h"
 #include "hmap.h"
 #include "json.h"
 #include "mask.h"
+#include "npz.h"
 #include "match.h"
 #include "scorer.h"
 #include "text.h"
 
-#define PAD 0
-#define UNK 1
-#define MAX_LINE_BYTES (64 * 1024)
-#define MAX_JSON (1u << 30)
-#define MAX_ONNX ((size_t)4 << 30)
-#define MAX_NPZ ((size_t)16 << 30)
-#define EXPECTED 3
-#define MASK_CACHE 200000
-
-typedef enum { BY_NONE, BY_ENTITY, BY_HOST, BY_PROCESS } session_by_t;
-
-typedef struct {
-    int32_t *window;   /* the last L keys (PAD-padded) */
-    int has_time;
-    double last_time;
-    long piece;        /* gap cuts so far: the session name gets "#piece" */
-    char *group;       /* the first process seen, or NULL */
-} session_t;
-
-typedef struct {
-    long line;
-    long session;      /* index into sessions */
-    long piece;
-    int target;
-    long slot;         /* cache row */
-    int32_t *window;
-} pending_t;
-
-struct engine {
-    engine_opts o;
-    manifest_t files;   /* metadata.json `files`: every read is checked against it */
-    size_t L, N;
-    char **vocab;
-    size_t *vocab_len;
-    hmap vocab_index;
-    matcher *match;
-    masker *mask;
-    header_parser *head;
-    scorer *sc;
-    rule_t rule;
-    double tau, gap;
-    int has_gap;
-    size_t ngroups;
-    char **group_names;
-    double *group_tau;
-    unsigned char *seen_key;
-    int32_t *pairs;
-    size_t npairs;
-    session_by_t by;
-    /* run state */
-    hmap masked_cache, session_index, window_cache;
-    session_t *sessions;
-    char **session_names;
-    size_t nsessions, session_cap;
-    float *rows;            /* cache rows: cache_cap x N */
-    size_t cache_cap;
-    pending_t *pending;
-    size_t npending;
-    int32_t *pending_windows;
-    int64_t *input;
-    float *output;
-    long *batch_slots;
-    buf_t line, text, masked, key, out;
-    /* counts */
-    long lines, blank, alerts, windows, scored, calls, unseen;
-};
+#include "engine_int.h"
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
@@ -121,55 +60,6 @@ static int num_or_null(const json_value *v, double *out) {
     if (v->type != JSON_NUMBER) return -1;
     *out = v->number;
     return 1;
-}
-
-/* deeplog_seen_pairs.npz: a stored zip member seen_pairs.npy, '<i4', C order, shape (n, L + 1). */
-static int load_pairs(engine *e, const char *name, char *err, size_t errn) {
-    size_t n;
-    unsigned char *z = (unsigned char *)bundle_read(e->o.bundle, &e->files, name, MAX_NPZ, &n, err, errn);
-    if (!z) return -1;
-    const char *path = name;
-    int rc = -1;
-    if (n < 30 || memcmp(z, "PK\3\4", 4)) { snprintf(err, errn, "%s: not a zip archive", path); goto done; }
-    unsigned method = z[8] | z[9] << 8;
-    size_t csize = (size_t)z[18] | (size_t)z[19] << 8 | (size_t)z[20] << 16 | (size_t)z[21] << 24;
-    size_t namelen = z[26] | z[27] << 8, extra = z[28] | z[29] << 8;
-    size_t at = 30 + namelen + extra;
-    if (method != 0 || at > n || namelen != 14 || memcmp(z + 30, "seen_pairs.npy", 14)) {
-        snprintf(err, errn, "%s: expected one stored member seen_pairs.npy", path);
-        goto done;
-    }
-    if (csize == 0xFFFFFFFFu) csize = n - at; /* zip64: the data runs to the central directory */
-    if (csize > n - at || csize < 10 || memcmp(z + at, "\x93NUMPY", 6)) {
-        snprintf(err, errn, "%s: seen_pairs.npy is not a NumPy file", path);
-        goto done;
-    }
-    unsigned major = z[at + 6];
-    size_t hl, hstart;
-    if (major == 1) { hl = z[at + 8] | z[at + 9] << 8; hstart = at + 10; }
-    else { hl = (size_t)z[at + 8] | (size_t)z[at + 9] << 8 | (size_t)z[at + 10] << 16 | (size_t)z[at + 11] << 24; hstart = at + 12; }
-    if (hstart + hl > n) { snprintf(err, errn, "%s: truncated header", path); goto done; }
-    char hdr[512];
-    size_t cp = hl < sizeof hdr - 1 ? hl : sizeof hdr - 1;
-    memcpy(hdr, z + hstart, cp);
-    hdr[cp] = '\0';
-    char *shape = strstr(hdr, "'shape': (");
-    long rows = -1, cols = -1;
-    if (!strstr(hdr, "'descr': '<i4'") || !strstr(hdr, "'fortran_order': False") || !shape ||
-        sscanf(shape, "'shape': (%ld, %ld)", &rows, &cols) != 2 || cols != (long)e->L + 1 || rows < 0) {
-        snprintf(err, errn, "%s: expected '<i4' C-order rows of %zu keys, header %s", path, e->L + 1, hdr);
-        goto done;
-    }
-    size_t bytes = (size_t)rows * (size_t)cols * 4;
-    if (hstart + hl + bytes > n) { snprintf(err, errn, "%s: truncated data", path); goto done; }
-    e->pairs = malloc(bytes ? bytes : 4);
-    if (!e->pairs) { snprintf(err, errn, "out of memory"); goto done; }
-    memcpy(e->pairs, z + hstart + hl, bytes); /* little-endian host assumed (x86-64, arm64) */
-    e->npairs = (size_t)rows;
-    rc = 0;
-done:
-    free(z);
-    return rc;
 }
 
 static int load_vocab(engine *e, const json_value *v, char *err, size_t errn) {
@@ -212,18 +102,21 @@ static int load_templates(engine *e, const json_value *state, const json_value *
         for (size_t i = 0; i < dl->len && nd < 64; i++)
             if (dl->items[i].type == JSON_STRING) delims[nd++] = dl->items[i].str;
     e->match = matcher_new(delims, nd);
-    if (!e->match) { snprintf(err, errn, "out of memory"); return -1; }
+    e->tmpl_text = calloc(clusters->len + 1, sizeof(char *));
+    e->tmpl_key = calloc(clusters->len + 1, sizeof(int));
+    if (!e->match || !e->tmpl_text || !e->tmpl_key) { snprintf(err, errn, "out of memory"); return -1; }
     for (size_t i = 0; i < clusters->len; i++) {
         const json_value *id = json_get(&clusters->items[i], "id"), *t = json_get(&clusters->items[i], "template");
         if (!id || id->type != JSON_NUMBER || !t || t->type != JSON_STRING) {
             snprintf(err, errn, "drain3_state.json: cluster %zu needs an id and a template", i);
             return -1;
         }
-        int value = (int)hmap_get(&e->vocab_index, t->str, t->len, UNK);
-        if (matcher_add(e->match, (long)id->number, t->str, t->len, value)) {
+        e->tmpl_key[i] = (int)hmap_get(&e->vocab_index, t->str, t->len, UNK);
+        if (!(e->tmpl_text[i] = strdup(t->str)) || matcher_add(e->match, (long)id->number, t->str, t->len, (int)i)) {
             snprintf(err, errn, "out of memory");
             return -1;
         }
+        e->ntmpl = i + 1;
     }
     if (matcher_finish(e->match)) { snprintf(err, errn, "out of memory"); return -1; }
     return 0;
@@ -288,7 +181,7 @@ static int load_export(engine *e, const json_value *meta, char *err, size_t errn
     e->seen_key[UNK] = 0; /* UNK is always novel */
     const json_value *sp = json_get(d, "seen_pairs");
     if (sp && sp->type == JSON_STRING) {
-        if (load_pairs(e, sp->str, err, errn)) return -1;
+        if (npz_load_pairs(e->o.bundle, &e->files, sp->str, e->L, &e->pairs, &e->npairs, err, errn)) return -1;
     }
     /* sessions: params.sequences of a train bundle; a bare export holds none (one stream per source) */
     const json_value *seq = json_get(json_get(meta, "params"), "sequences");
@@ -304,6 +197,17 @@ static int load_export(engine *e, const json_value *meta, char *err, size_t errn
         }
     }
     e->has_gap = num_or_null(json_get(seq, "session_gap"), &e->gap) > 0;
+    /* infer's alert rules: K-of-N 1 of 1, both cooldowns = params.incidents.gap (60 s), no timeout */
+    double cool = 60;
+    if (num_or_null(json_get(json_get(json_get(meta, "params"), "incidents"), "gap"), &cool) < 0) cool = 60;
+    alert_settings as = {1, 1, cool, cool, 0, 3};
+    const alert_settings *o = &e->o.alert;
+    if (o->k > 0) as.k = o->k;
+    if (o->n > 0) as.n = o->n;
+    if (o->cooldown_seq >= 0) as.cooldown_seq = o->cooldown_seq;
+    if (o->cooldown_novelty >= 0) as.cooldown_novelty = o->cooldown_novelty;
+    if (o->session_timeout > 0) as.session_timeout = o->session_timeout;
+    if (!(e->rules = alerts_new(&as, err, errn))) return -1;
     size_t model_len;
     char *model_bytes = bundle_read(e->o.bundle, &e->files, model->str, MAX_ONNX, &model_len, err, errn);
     if (!model_bytes) return -1;
@@ -372,6 +276,10 @@ void engine_free(engine *e) {
     free(e->vocab_len);
     hmap_free(&e->vocab_index);
     matcher_free(e->match);
+    for (size_t i = 0; e->tmpl_text && i < e->ntmpl; i++) free(e->tmpl_text[i]);
+    free(e->tmpl_text);
+    free(e->tmpl_key);
+    alerts_free(e->rules);
     masker_free(e->mask);
     header_free(e->head);
     scorer_free(e->sc);
@@ -401,6 +309,7 @@ void engine_free(engine *e) {
     buf_free(&e->masked);
     buf_free(&e->key);
     buf_free(&e->out);
+    buf_free(&e->pend_text);
     free(e);
 }
 
@@ -427,45 +336,6 @@ static double window_tau(const engine *e, const char *group) {
         for (size_t i = 0; i < e->ngroups; i++)
             if (!strcmp(e->group_names[i], group)) return e->group_tau[i];
     return e->tau;
-}
-
-static int emit(engine *e, const pending_t *p, const verdict_t *v, double tau_w, const float *row, FILE *out,
-                const char *source) {
-    buf_t *b = &e->out;
-    b->len = 0;
-    char num[64];
-    session_t *s = &e->sessions[p->session];
-    const char *name = e->session_names[p->session];
-    snprintf(num, sizeof num, "{\"line\":%ld,\"source\":", p->line);
-    if (buf_append(b, num, strlen(num)) || json_escape(b, source, strlen(source))) return -1;
-    if (buf_append(b, ",\"entity\":", 10) || json_escape(b, name, strlen(name))) return -1;
-    buf_t sess = {0};
-    if (buf_append(&sess, name, strlen(name))) return -1;
-    if (p->piece) {
-        snprintf(num, sizeof num, "#%ld", p->piece);
-        if (buf_append(&sess, num, strlen(num))) { buf_free(&sess); return -1; }
-    }
-    int bad = buf_append(b, ",\"session\":", 11) || json_escape(b, sess.data, sess.len);
-    buf_free(&sess);
-    if (bad) return -1;
-    if (buf_append(b, ",\"group\":", 9)) return -1;
-    if (s->group ? json_escape(b, s->group, strlen(s->group)) : buf_append(b, "null", 4)) return -1;
-    snprintf(num, sizeof num, ",\"template\":%d,\"template_text\":", p->target);
-    if (buf_append(b, num, strlen(num)) || json_escape(b, e->vocab[p->target], e->vocab_len[p->target])) return -1;
-    char tail[300];
-    snprintf(tail, sizeof tail, ",\"alert\":%s,\"novel\":%s,\"surprise\":%.17g,\"rank\":%ld,\"prob\":%.17g,"
-             "\"threshold\":%.17g,\"expected\":[", v->hit ? "false" : "true", v->novel ? "true" : "false",
-             v->surprise, v->rank, v->prob, tau_w);
-    if (buf_append(b, tail, strlen(tail))) return -1;
-    int top[EXPECTED];
-    size_t k = e->N < EXPECTED ? e->N : EXPECTED;
-    top_keys(row, e->N, k, top);
-    for (size_t i = 0; i < k; i++) {
-        snprintf(num, sizeof num, "%s%d", i ? "," : "", top[i]);
-        if (buf_append(b, num, strlen(num))) return -1;
-    }
-    if (buf_append(b, "]}\n", 3)) return -1;
-    return fwrite(b->data, 1, b->len, out) == b->len ? 0 : -1;
 }
 
 static int flush(engine *e, FILE *out, const char *source, char *err, size_t errn) {
@@ -500,12 +370,14 @@ static int flush(engine *e, FILE *out, const char *source, char *err, size_t err
         verdict_compute(row, e->N, p->target, novel, e->npairs && seen_pair(e, p->window, p->target), tau_w, &e->rule, &v);
         e->windows++;
         if (!v.hit) e->alerts++;
-        if ((!v.hit || e->o.all) && emit(e, p, &v, tau_w, row, out, source)) {
+        if (e->o.output && (!v.hit || e->o.output == OUTPUT_ALL) && engine_emit(e, p, &v, tau_w, row, out, source)) {
             snprintf(err, errn, "cannot write the output");
             return -1;
         }
+        if (!e->o.output && engine_feed_alert(e, p, &v, row, source)) { snprintf(err, errn, "out of memory"); return -1; }
     }
     e->npending = 0;
+    e->pend_text.len = 0;
     return 0;
 }
 
@@ -576,7 +448,9 @@ static int process_line(engine *e, long line_no, const char *raw, size_t n, FILE
         if (e->masked_cache.count >= MASK_CACHE) hmap_clear(&e->masked_cache);
         if (hmap_put(&e->masked_cache, h.content, h.content_len, key)) goto oom;
     }
-    if (key == -1) { e->unseen++; key = UNK; }
+    long cluster = key >= 0 && (size_t)key < e->ntmpl ? key : -1;
+    if (key == -1) e->unseen++;
+    key = cluster >= 0 ? e->tmpl_key[cluster] : UNK;
     if (key < 0 || (size_t)key >= e->N) key = UNK;
     long si = session_of(e, &h, source);
     if (si < 0) goto oom;
@@ -595,6 +469,20 @@ static int process_line(engine *e, long line_no, const char *raw, size_t n, FILE
     }
     pending_t *p = &e->pending[e->npending];
     p->line = line_no;
+    p->order = e->lines - 1;
+    p->cluster = (int)cluster;
+    p->has_time = h.has_time;
+    p->time = h.time;
+    p->time_us = h.time_us;
+    if (!e->o.output) { /* the alert rules' inputs: the line, its entity (host/process, else the source) */
+        buf_t *t = &e->pend_text;
+        p->text_at = t->len;
+        if (buf_append(t, e->text.data, e->text.len) || buf_putc(t, '\0')) goto oom;
+        p->entity_at = t->len;
+        int r = !h.host && !h.process ? buf_append(t, source, strlen(source))
+              : append_part(t, h.host, h.host_len) || buf_putc(t, '/') || append_part(t, h.process, h.process_len);
+        if (r || buf_putc(t, '\0')) goto oom;
+    }
     p->session = si;
     p->piece = s->piece;
     p->target = (int)key;
@@ -649,10 +537,22 @@ int engine_run(engine *e, FILE *in, const char *source, double mtime, FILE *out,
     return rc;
 }
 
-void engine_stats(const engine *e, FILE *out) {
-    fprintf(out, "{\"lines\":%ld,\"blank\":%ld,\"unseen\":%ld,\"windows\":%ld,\"alerts\":%ld,\"scored_windows\":%ld,"
-            "\"ort_calls\":%ld,\"sessions\":%zu,\"mask_failures\":%zu}\n", e->lines, e->blank, e->unseen, e->windows,
-            e->alerts, e->scored, e->calls, e->nsessions, masker_failures(e->mask));
+int engine_finish(engine *e, FILE *out, char *err, size_t errn) {
+    if (e->o.output) return 0;
+    for (size_t i = 0; i < alerts_count(e->rules); i++)
+        if (alert_write(alerts_get(e->rules, i), out)) { snprintf(err, errn, "cannot write the output"); return -1; }
+    return 0;
 }
 
-long engine_alerts(const engine *e) { return e->alerts; }
+void engine_stats(const engine *e, FILE *out) {
+    fprintf(out, "{\"lines\":%ld,\"blank\":%ld,\"unseen\":%ld,\"windows\":%ld,\"alerts\":%ld,\"scored_windows\":%ld,"
+            "\"ort_calls\":%ld,\"sessions\":%zu,\"mask_failures\":%zu", e->lines, e->blank, e->unseen, e->windows,
+            e->alerts, e->scored, e->calls, e->nsessions, masker_failures(e->mask));
+    if (!e->o.output) {
+        fputs(",\"alert_rules\":", out);
+        alerts_summary(e->rules, out);
+    }
+    fputs("}\n", out);
+}
+
+long engine_alerts(const engine *e) { return e->o.output ? e->alerts : (long)alerts_count(e->rules); }

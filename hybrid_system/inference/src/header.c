@@ -77,8 +77,9 @@ static int num(const char *s, size_t n) {
     return v;
 }
 
-/* `Mar  1 00:00:01` (year from the reference) or ISO-8601; 0 when it is not a valid time. */
-static int parse_time(const header_parser *h, const char *s, size_t n, double *out) {
+/* `Mar  1 00:00:01` (year from the reference) or ISO-8601; 0 when it is not a valid time. *us: the
+ * time in whole microseconds (the fraction's first 6 digits). */
+static int parse_time(const header_parser *h, const char *s, size_t n, double *out, long long *us) {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     if (n >= 3 && s[0] >= 'A' && s[0] <= 'Z' && !(s[0] >= '0' && s[0] <= '9')) {
         int mon = 0;
@@ -107,23 +108,31 @@ static int parse_time(const header_parser *h, const char *s, size_t n, double *o
         }
         if (v < -1e17) return 0;
         *out = v;
+        *us = (long long)v * 1000000;
         return 1;
     }
     if (n < 19) return 0;
     double v = civil_seconds(num(s, 4), num(s + 5, 2), num(s + 8, 2), num(s + 11, 2), num(s + 14, 2), num(s + 17, 2));
     if (v < -1e17) return 0;
     size_t i = 19;
+    long long whole = (long long)v, frac_us = 0;
     if (i < n && s[i] == '.') {
         double scale = 0.1;
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10) v += (s[i] - '0') * scale;
+        long long unit = 100000;
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10, unit /= 10) {
+            v += (s[i] - '0') * scale;
+            frac_us += (s[i] - '0') * unit; /* unit is 0 after the 6th digit */
+        }
     }
     if (i < n && (s[i] == '+' || s[i] == '-')) {
         int sign = s[i] == '-' ? -1 : 1;
         int oh = num(s + i + 1, 2);
         int om = num(s + n - 2, 2);
         v -= sign * (oh * 3600.0 + om * 60.0);
+        whole -= sign * (oh * 3600LL + om * 60LL);
     }
     *out = v;
+    *us = whole * 1000000 + frac_us;
     return 1;
 }
 
@@ -143,7 +152,7 @@ void header_split(header_parser *h, const char *s, size_t n, header_t *out) {
             *len[g] = ov[2 * g + 1] - ov[2 * g];
         }
     }
-    out->has_time = parse_time(h, s + ov[2], ov[3] - ov[2], &out->time);
+    out->has_time = parse_time(h, s + ov[2], ov[3] - ov[2], &out->time, &out->time_us);
     out->content = s + ov[1];
     out->content_len = n - ov[1];
 }

@@ -1,10 +1,13 @@
 /* main.c - alog-engine: DeepLog detection from an exported bundle on the ONNX Runtime C API.
  *
  *   alog-engine --bundle DIR [--ort-lib PATH] [--format raw|syslog] [--threads N] [--batch N]
- *               [--cache N] [--year Y] [--all] [--stats] [FILE...]   (no FILE or "-": stdin)
+ *               [--cache N] [--year Y] [--k-of-n K N] [--cooldown-seq S] [--cooldown-novelty S]
+ *               [--session-timeout S] [--misses | --all] [--stats] [FILE...]   (no FILE or "-": stdin)
  *
- * Prints one JSON line per alert (a window DeepLog misses); --all prints every line's verdict.
- * Exit status: 0 no alert, 1 alerts, 2 error. */
+ * Prints one JSON line per alert of `infer`'s alert rules (DeepLog Enhanced, alerts.h) after the
+ * input; --misses: one per window DeepLog misses, as it is scored; --all: every line's verdict.
+ * Exit status: 0 no alert (no miss), 1 alerts, 2 error. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,8 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: alog-engine --bundle DIR [--ort-lib PATH] [--format raw|syslog] [--threads N] "
-               "[--batch N] [--cache N] [--year Y] [--all] [--stats] [FILE...]\n");
+               "[--batch N] [--cache N] [--year Y] [--k-of-n K N] [--cooldown-seq S] [--cooldown-novelty S] "
+               "[--session-timeout S] [--misses | --all] [--stats] [FILE...]\n");
 }
 
 static int number(const char *s, long lo, long hi, long *out) {
@@ -30,8 +34,17 @@ static int number(const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
+static int seconds(const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !isfinite(v) || v < 0) return -1;
+    *out = v;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     engine_opts o = {0};
+    o.alert = (alert_settings){-1, -1, -1, -1, -1, 3};
     o.ort_lib = getenv("ALOG_ORT_LIB") ? getenv("ALOG_ORT_LIB") : ORT_LIB_DEFAULT;
     int stats = 0, nfiles = 0;
     char **files = calloc((size_t)argc + 1, sizeof(char *));
@@ -47,7 +60,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--batch") && has_arg && !number(argv[i + 1], 1, 1 << 20, &v)) { o.batch = (size_t)v; i++; }
         else if (!strcmp(a, "--cache") && has_arg && !number(argv[i + 1], 1, 1 << 30, &v)) { o.cache = (size_t)v; i++; }
         else if (!strcmp(a, "--year") && has_arg && !number(argv[i + 1], 1900, 2200, &v)) { o.year = (int)v; i++; }
-        else if (!strcmp(a, "--all")) o.all = 1;
+        else if (!strcmp(a, "--k-of-n") && i + 2 < argc && !number(argv[i + 1], 1, 1000000, &v) &&
+                 !number(argv[i + 2], v, 1000000, &o.alert.n)) { o.alert.k = v; i += 2; }
+        else if (!strcmp(a, "--cooldown-seq") && has_arg && !seconds(argv[i + 1], &o.alert.cooldown_seq)) i++;
+        else if (!strcmp(a, "--cooldown-novelty") && has_arg && !seconds(argv[i + 1], &o.alert.cooldown_novelty)) i++;
+        else if (!strcmp(a, "--session-timeout") && has_arg && !seconds(argv[i + 1], &o.alert.session_timeout) &&
+                 o.alert.session_timeout > 0) i++;
+        else if (!strcmp(a, "--all")) o.output = OUTPUT_ALL;
+        else if (!strcmp(a, "--misses")) o.output = OUTPUT_MISSES;
         else if (!strcmp(a, "--stats")) stats = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(files); return 0; }
         else if (a[0] == '-' && a[1]) { usage(stderr); fprintf(stderr, "alog-engine: bad option %s\n", a); free(files); return 2; }
@@ -78,6 +98,7 @@ int main(int argc, char **argv) {
         if (!is_stdin) fclose(in);
         if (rc) fprintf(stderr, "alog-engine: %s\n", err);
     }
+    if (!rc && engine_finish(e, stdout, err, sizeof err)) { fprintf(stderr, "alog-engine: %s\n", err); rc = -1; }
     if (stats) engine_stats(e, stderr);
     fflush(stdout);
     long alerts = engine_alerts(e);
