@@ -22,3 +22,4 @@ status=0
 "$alog" infer --model-dir "$out/model" --input "$target" --out-dir "$out/inference" || status=$?
 [ "$status" -le 1 ] || exit "$status"
 echo "Report: $out/inference/inference_report.md"
+echo "Open in a browser: $out/inference/report.html"

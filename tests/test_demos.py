@@ -77,3 +77,20 @@ def test_demos_are_strict_scripts(name):
     text = (REPO / name).read_text()
     assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
     assert os.access(REPO / name, os.X_OK)
+
+
+def test_quick_start_script_on_a_users_log(tmp_path):
+    """README's first command with a log of the user's own: trains on it, analyses it, says where the
+    reports are (a bundle over its own training log reports nothing: exit 0)."""
+    from anomaly_log_detector.synth import generate_synthetic_log
+
+    generate_synthetic_log(str(tmp_path / "app.log"), 3000, 0.0, seed=5)
+    env = {k: v for k, v in os.environ.items() if k != "ALOG_DEBUG"}
+    proc = subprocess.run([str(REPO / "run_full_pipeline_pip.sh"), "app.log", "out"], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=600)
+    assert proc.returncode == 0, f"exit {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    assert "Report: out/inference/inference_report.md" in proc.stdout
+    assert "Open in a browser: out/inference/report.html" in proc.stdout
+    assert "anomalies: 0 records" in proc.stdout
+    for name in ("inference_report.md", "report.html", "anomalies.jsonl", "inference_summary.json"):
+        assert (tmp_path / "out" / "inference" / name).is_file(), name
