@@ -26,6 +26,10 @@ FIELDS = ("MESSAGE", "__REALTIME_TIMESTAMP", "_HOSTNAME", "SYSLOG_IDENTIFIER", "
           "SYSLOG_PID", "PRIORITY", "_SYSTEMD_UNIT")
 _SCHEMA = pa.schema([(name, pa.string()) for name in FIELDS])
 _SLOW_BELOW = 4096  # lines: parts this small are read with json.loads (at most 4 halvings of 64k)
+# Lines with more opening brackets than this never reach Arrow's reader: deeply nested input
+# (`[[[[...]]]]`) crashed the process in it (a segfault found by the property tests, not reproducible
+# on demand). A journald line holds one object and at most one byte array; more is foreign anyway.
+_MAX_BRACKETS = 64
 TOO_DEEP = "json nested too deeply"
 
 
@@ -33,6 +37,8 @@ def _fast(lines: pa.Array) -> dict[str, pa.Array] | None:
     """All fields by Arrow's JSON reader, or None when some line is not a flat string-valued object."""
     if len(lines) == 0 or pc.any(pc.match_substring_regex(lines, r"^\s*$")).as_py():
         return None  # the reader skips blank lines, which would shift rows
+    if (pc.max(pc.count_substring_regex(lines, r"[\[{]")).as_py() or 0) > _MAX_BRACKETS:
+        return None  # deep nesting: json.loads refuses it safely (TOO_DEEP)
     text = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:]
     data = text.buffers()[2][offsets[0]:offsets[len(text)]]

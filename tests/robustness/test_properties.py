@@ -386,3 +386,19 @@ def test_a_deeply_nested_journal_line_is_skipped_not_fatal(tmp_path, fmt):
     table = pq.read_table(tmp_path / "out" / "parsed.parquet")
     assert table["line_no"].to_pylist() == [n for n in range(1, 42) if n != 18]
     assert set(table["host"].to_pylist()) == {"h"} and table["content"][0].as_py() == "session opened for user u0"
+
+
+def test_deeply_nested_journal_lines_never_reach_arrows_reader():
+    """Regression: a chunk holding `[[[...]]]` lines once crashed the process inside Arrow's JSON reader
+    (found by the property test above, not reproducible on demand); such chunks take json.loads, which
+    refuses the deep line with its reason and parses the others."""
+    import json
+
+    from anomaly_log_detector.parsing import journal
+
+    deep = "[" * 3000 + "]" * 3000
+    lines = pa.array([deep, json.dumps({"MESSAGE": "ok", "_PID": "7"}), '{"MESSAGE": ' + deep + "}"], pa.string())
+    assert journal._fast(lines) is None
+    head = get_format("journal-json").parse(lines)
+    assert head.content.to_pylist()[1] == "ok" and head.matched.to_pylist() == [False, True, False]
+    assert head.refused.to_pylist() == ["json nested too deeply", None, "json nested too deeply"]
