@@ -142,10 +142,9 @@ class MSCREDDetector(Detector):
         self.quiet = quiet
 
     # ---- training ---------------------------------------------------------------------------
-    def fit(self, X: pd.DataFrame, y=None, vocab: Vocab | None = None) -> "MSCREDDetector":
-        """Learn from the normal steps of a window counts table (rows with ``y == 1`` are never a
-        training target; they still serve as the history of later rows)."""
-        self._check_settings()
+    def _split(self, X: pd.DataFrame, y) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """The counts of `X`, which rows are normal (``y != 1``), how many lead rows are fitted (the last
+        ``calibration`` share is held out once there are enough windows) and the normal fitted rows."""
         counts = _counts(X)
         T = len(counts)
         normal = np.ones(T, bool) if y is None else np.asarray(y).astype(float) != 1
@@ -155,6 +154,13 @@ class MSCREDDetector(Detector):
         fit_rows = np.flatnonzero(normal[:n_fit])
         if len(fit_rows) < 2:
             raise DataError(f"MS-CRED needs at least 2 normal training windows (got {len(fit_rows)})")
+        return counts, normal, n_fit, fit_rows
+
+    def fit(self, X: pd.DataFrame, y=None, vocab: Vocab | None = None) -> "MSCREDDetector":
+        """Learn from the normal steps of a window counts table (rows with ``y == 1`` are never a
+        training target; they still serve as the history of later rows)."""
+        self._check_settings()
+        counts, normal, n_fit, fit_rows = self._split(X, y)
         self.vocab_size_ = vocab.size if vocab is not None else max(counts.shape[1], FIRST_TEMPLATE_INDEX)
         self.vocab_ = dict(vocab.templates) if vocab is not None else None
         totals = counts[fit_rows].sum(0)
@@ -189,15 +195,7 @@ class MSCREDDetector(Detector):
         self.lr = self.lr if lr is None else float(lr)
         self.seed = self.seed if seed is None else int(seed)
         self._check_settings()
-        counts = _counts(X)
-        T = len(counts)
-        normal = np.ones(T, bool) if y is None else np.asarray(y).astype(float) != 1
-        if len(normal) != T:
-            raise DataError(f"{len(normal)} labels for {T} windows")
-        n_fit = T if T * self.calibration < MIN_HELDOUT else int(round(T * (1 - self.calibration)))
-        fit_rows = np.flatnonzero(normal[:n_fit])
-        if len(fit_rows) < 2:
-            raise DataError(f"MS-CRED needs at least 2 normal training windows (got {len(fit_rows)})")
+        counts, normal, n_fit, fit_rows = self._split(X, y)
         before = {"windows": self.train_stats_.get("windows"), "steps": self.train_stats_.get("steps"),
                   "vocab_size": int(self.vocab_size_), "threshold": float(self.threshold_),
                   "fine_tunes": int((self.train_stats_.get("fine_tuned") or {}).get("fine_tunes", 0)) + 1}
