@@ -20,6 +20,7 @@ from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.detectors.base import Detector, NotFittedError
 from anomaly_log_detector.detectors.baseline import BaselineDetector
 from anomaly_log_detector.detectors.deeplog import DeepLogDetector
+from anomaly_log_detector.detectors.flows import FlowDetector
 from anomaly_log_detector.detectors.mscred import MSCREDDetector
 from anomaly_log_detector.synth import generate_synthetic_log
 from helpers import shared_data
@@ -75,6 +76,7 @@ DETECTORS = {
     "deeplog": (lambda: DeepLogDetector(seq_len=5, hidden=16, layers=1, epochs=3, batch_size=256, seed=3),
                 _deeplog_data),
     "mscred": (lambda: MSCREDDetector(**TINY_MSCRED), _mscred_data),
+    "flows": (lambda: FlowDetector(), _baseline_data),  # parsed lines, like the baseline
 }
 
 

@@ -1,4 +1,4 @@
-"""The one detector contract shared by the baseline, DeepLog and MS-CRED.
+"""The one detector contract shared by the baseline, DeepLog, MS-CRED and the identifier flows.
 
 Conventions (from scikit-learn / PyOD):
 
@@ -12,7 +12,8 @@ Conventions (from scikit-learn / PyOD):
   ``load(path)`` rebuilds the detector without executing code from the file.
 
 What ``X`` is depends on the detector and is documented on each ``fit``: the baseline takes parsed lines
-(a DataFrame with ``template_id``), DeepLog takes sessions (a sequences DataFrame with ``events``).
+(a DataFrame with ``template_id``), DeepLog takes sessions (a sequences DataFrame with ``events``), the
+flow detector parsed lines with their text (``content``, ``timestamp``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ of the record, sorted: one for a plain incident, several for a grouped one), lin
 source: exactly the flagged lines), rows (0-based positions in parsed.parquet), time, first_time,
 last_time, host, process, pid, level (as written in the shown line's header), detectors, score,
 template_id, template, template_training_count (occurrences of the shown template in training, when the
-folder has `template_counts.json`; -1 unknown), expected (DeepLog's expected templates at the shown
+folder has `template_counts.json`; -1 unknown), expected (DeepLog's expected templates, or the steps an
+identifier flow normally takes, at the shown
 line, when it missed there), raw, reasons (a list of ``{"detector", "key", "params", "line_no"}``; `key`
 is a message-table key). `anomalies.parquet` holds these columns; `anomalies.jsonl` the same records as
 Elastic Common Schema alert documents (:mod:`.ecs`).
@@ -266,9 +267,10 @@ def _training_counts(d: Path) -> dict[str, int] | None:
 
 
 def _expected(reasons: list[dict]) -> list[str]:
-    """DeepLog's expected templates, from its reason (when it missed in the record)."""
+    """DeepLog's expected templates, from its reason (when it missed in the record), else what an
+    identifier flow normally does at the flagged step."""
     for r in reasons:
-        if r["detector"] == "deeplog" and r["params"].get("expected"):
+        if r["detector"] in ("deeplog", "flows") and r["params"].get("expected"):
             return [str(x) for x in r["params"]["expected"]]
     return []
 

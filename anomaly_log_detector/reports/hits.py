@@ -22,6 +22,9 @@ for that message). The rules, per detector:
   one of the window's ``top_templates`` (the series carrying its broken correlations; ``<unseen>`` =
   lines no training template matches, ``<other>`` = lines of templates outside the model's series),
   within the lines the window's smallest scale spans. Score = :func:`strength` of score / threshold.
+* **flows** (`flows_infer.parquet`, detectors/flows.py): every step of an identifier flow flagged as
+  out of ``order``, a flow's ``start`` or its ``end``. Score ``strength(FLOW_RATIO)`` = 0.75: the step
+  is one no normal flow ever made (a never-seen transition counts as twice a threshold).
 * **baseline**: in every window with ``is_anomaly``, its ``evidence_lines`` (the lines the baseline says
   explain it); a window flagged without evidence contributes its ``RAREST_PER_WINDOW`` lines whose
   templates are rarest in this file (ties: earliest). Score = the window score's empirical rank among
@@ -39,12 +42,13 @@ import pandas as pd
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, LINE_ALERTS, MSCRED_INFER, MSCRED_RESIDUALS, SEQUENCES, locate,
+    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER, MSCRED_RESIDUALS, SEQUENCES, locate,
     read_table, take_rows,
 )
 from anomaly_log_detector.fileio.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 
-DETECTORS = ("alerting", "novelty", "deeplog", "baseline", "mscred")
+DETECTORS = ("alerting", "novelty", "deeplog", "flows", "baseline", "mscred")
+FLOW_RATIO = 2.0  # a flow step no normal flow made scores as twice a threshold (strength 0.75)
 RAREST_PER_WINDOW = 3
 # A frequency change is reported when a known template occurs at least this often in the window.
 BURST_MIN = 10
@@ -177,6 +181,18 @@ def deeplog_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     return make_hits(rows, "deeplog", score, "", params).assign(key=kind)
 
 
+def flow_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
+    """Flagged steps of identifier flows (`flows_infer.parquet`), one hit per line (its first kind)."""
+    df = read_table(d / FLOWS_INFER, ["row", "kind", "identifier", "step", "expected", "flow_lines"])
+    df = df.drop_duplicates("row").reset_index(drop=True)
+    previous = df["previous"] if "previous" in df.columns else pd.Series([None] * len(df))
+    params = [{"identifier": str(r.identifier), "step": str(r.step), "previous": plain(p),
+               "expected": [str(x) for x in (r.expected if r.expected is not None else [])],
+               "flow_lines": int(r.flow_lines)} for r, p in zip(df.itertuples(), previous)]
+    hits = make_hits(df["row"].to_numpy(np.int64), "flows", np.full(len(df), strength(FLOW_RATIO)), "", params)
+    return hits.assign(key=("reason.flow_" + df["kind"].astype(str)).to_numpy())
+
+
 def _session_hits(path: Path, keys: pd.DataFrame) -> pd.DataFrame:
     """Hits from `deeplog_sessions.parquet` alone: the first miss of each flagged session, placed through
     `sequences.parquet` when the folder has it (a session may span sources), else by line number."""
@@ -298,7 +314,8 @@ def detectors_run(d: Path) -> list[str]:
     layer = (d / LINE_ALERTS).exists()
     ran = {"alerting": layer, "novelty": not layer,
            "deeplog": (d / DEEPLOG_INFER).exists() or (d / DEEPLOG_SESSIONS).exists(),
-           "baseline": (d / BASELINE).exists(), "mscred": (d / MSCRED_INFER).exists()}
+           "baseline": (d / BASELINE).exists(), "mscred": (d / MSCRED_INFER).exists(),
+           "flows": (d / FLOWS_INFER).exists()}
     return [name for name in DETECTORS if ran[name]]
 
 
@@ -306,7 +323,7 @@ def collect_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     """Every detector's hits in the folder; one per (line, detector), the strongest (a line can sit in
     several overlapping windows)."""
     get = {"alerting": lambda: alerting_hits(d, keys), "novelty": lambda: novelty_hits(keys),
-           "deeplog": lambda: deeplog_hits(d, keys),
+           "deeplog": lambda: deeplog_hits(d, keys), "flows": lambda: flow_hits(d, keys),
            "baseline": lambda: baseline_hits(d, keys), "mscred": lambda: mscred_hits(d, keys)}
     hits = pd.concat([get[name]() for name in detectors_run(d)], ignore_index=True)
     hits = hits.sort_values(["row", "detector", "score"], ascending=[True, True, False], kind="stable")

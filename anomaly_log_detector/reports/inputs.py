@@ -28,6 +28,7 @@ SEQUENCES = "sequences.parquet"
 DEEPLOG_ALERTS = "deeplog_alerts.parquet"
 DEEPLOG_SUMMARY = "deeplog_summary.json"
 LINE_ALERTS = "line_alerts.parquet"
+FLOWS_INFER = "flows_infer.parquet"          # detectors/flows.py: flagged steps of identifier flows
 MSCRED_INFER = "mscred_infer.parquet"        # detectors/mscred_files.py INFER_FILE
 MSCRED_RESIDUALS = "mscred_residuals.npz"    # detectors/mscred_files.py RESIDUALS_FILE
 TEMPLATE_COUNTS = "template_counts.json"

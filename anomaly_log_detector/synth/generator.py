@@ -22,7 +22,9 @@ million lines take a few seconds.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
+import re
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -185,6 +187,64 @@ def _earlier_instances(batch: ev.Batch, wrapped: np.ndarray) -> list[str]:
             for k, p, w in zip(keys, batch.pid, wrapped.tolist())]
 
 
+_ID_TOKEN = re.compile(r"[0-9A-Za-z]*[0-9][0-9A-Za-z]*")
+_HEX = "0123456789abcdef"
+
+
+def _is_id(token: str) -> bool:
+    """A token that reads as an identifier (a port, a session number, a hex id, ``veth1a2b3c4``): after
+    a leading name, 3+ hex characters with a digit (``docker0``, ``ssh2`` are names)."""
+    tail = token[_name_length(token):]
+    return len(tail) >= 3 and any(c.isdigit() for c in tail)
+
+
+def _name_length(token: str) -> int:
+    """Length of a token's leading name: up to its last character that is not a hex digit."""
+    return max((i + 1 for i, c in enumerate(token.lower()) if c not in _HEX), default=0)
+
+
+def _other_id(token: str) -> str:
+    """A different identifier of the same shape (length and a leading name such as ``veth`` kept,
+    digits stay digits, hex stays hex): a deterministic function of the token, so every line of one
+    wrapped episode agrees."""
+    h = hashlib.sha256(token.encode()).digest()
+    first = _name_length(token)
+    out = list(token[:first])
+    for i, c in enumerate(token[first:], start=first):
+        b = h[i % len(h)]
+        if c.isdigit():
+            out.append(str((int(c) + 1 + b % 9) % 10) if i > first else str(1 + (int(c) + b) % 9))
+        elif c.lower() in _HEX:
+            new = _HEX[(_HEX.index(c.lower()) + 1 + b % 15) % 16]
+            out.append(new.upper() if c.isupper() else new)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _earlier_ids(batch: ev.Batch, wrapped: np.ndarray) -> list[str]:
+    """Messages after the time wrap. Like process ids (:func:`_earlier_instances`), the identifiers a
+    wrapped part shares with the rest of its episode (a container id, a veth name, a session number, a
+    port) stand for an earlier instance and get other values: a container never logs its exit before
+    its start under the same id. Tokens with a digit that occur in both parts of one episode are
+    replaced in the wrapped lines."""
+    if not wrapped.any():
+        return batch.msg
+    events = batch.event.tolist()
+    flags = wrapped.tolist()
+    cut = {e for e, w in zip(events, flags) if w}
+    unwrapped: dict[int, set[str]] = {}
+    for e, w, m in zip(events, flags, batch.msg):
+        if e in cut and not w:
+            unwrapped.setdefault(e, set()).update(t for t in _ID_TOKEN.findall(m) if _is_id(t))
+    out = list(batch.msg)
+    for i, (e, w) in enumerate(zip(events, flags)):
+        shared = unwrapped.get(e) if w else None
+        if shared:
+            out[i] = _ID_TOKEN.sub(lambda t: _other_id(t.group()) if t.group() in shared else t.group(), out[i])
+    return out
+
+
 def generate_synthetic_log(out: str, lines: int, anomaly_rate: float, seed: int = 42,
                            fmt: str = "syslog", anomaly_types=None) -> dict:
     """Write `lines` log lines to `out` (gzip when it ends with .gz) and their labels to
@@ -210,6 +270,7 @@ def generate_synthetic_log(out: str, lines: int, anomaly_rate: float, seed: int 
     wrapped = merged.t >= ctx.span
     merged.t = np.mod(merged.t, ctx.span)
     merged.pid = _earlier_instances(merged, wrapped)
+    merged.msg = _earlier_ids(merged, wrapped)
     order = np.argsort(merged.t, kind="stable")
     index = pa.array(order)
     app, pid, msg, kinds = (pa.array(getattr(merged, name), pa.string()).take(index)

@@ -26,7 +26,7 @@ from anomaly_log_detector.builders.deeplog import (
 from anomaly_log_detector.builders.vocab import PAD, UNK, Vocab
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, LINE_ALERTS, MSCRED_INFER,
+    BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER,
     MSCRED_RESIDUALS, PARSED, SEQUENCES, TEMPLATE_COUNTS, VOCAB,
 )
 from anomaly_log_detector.fileio.schema import UNSEEN_ID
@@ -41,7 +41,7 @@ OPTIONAL_COLUMNS = ["level", "host", "process", "pid", "session", "timestamp"]
 PREDICTION_COLUMNS = ["line_no", "source", "template", "timestamp", "raw"]
 #: Every file :func:`run_detectors` writes (removed first, so no stale result of an earlier run is mixed in).
 RESULT_FILES = (BASELINE, SEQUENCES, VOCAB, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_ALERTS, DEEPLOG_SUMMARY,
-                LINE_ALERTS, TEMPLATE_COUNTS, MSCRED_INFER, MSCRED_RESIDUALS, INCIDENTS)
+                LINE_ALERTS, TEMPLATE_COUNTS, MSCRED_INFER, MSCRED_RESIDUALS, INCIDENTS, FLOWS_INFER)
 
 
 def read_lines(parsed_path: str | os.PathLike) -> pd.DataFrame:
@@ -97,6 +97,10 @@ def run_detectors(processed_dir: str | os.PathLike, model: TrainedModel) -> dict
         started = time.perf_counter()
         out["mscred"] = _run_mscred(d, lines, model)
         out["mscred"]["seconds"] = round(time.perf_counter() - started, 3)
+    if model.flows is not None:
+        started = time.perf_counter()
+        out["flows"] = _run_flows(d, lines, model)
+        out["flows"]["seconds"] = round(time.perf_counter() - started, 3)
     if model.alerting is not None:
         started = time.perf_counter()
         comp = model.alerting.components(_with_masked(d, lines), seq_miss=seq_miss)
@@ -180,6 +184,26 @@ def _run_mscred(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, 
     write_infer_outputs(result, d)
     return {"windows": int(len(result.table)), "flagged_windows": int(result.table["is_anomaly"].sum()),
             "threshold": float(model.mscred.threshold_), "rule": rule_name(model.mscred)}
+
+
+def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, Any]:
+    """The identifier-flow detector over the lines of templates that carry its identifiers (their
+    text is read for those lines only): writes `flows_infer.parquet`, one row per flagged step."""
+    import pyarrow.compute as pc
+
+    from anomaly_log_detector.detectors.flows import file_edges, flow_columns
+
+    det = model.flows
+    table = pq.read_table(d / PARSED, columns=flow_columns(pq.read_schema(d / PARSED).names))
+    wanted = pc.is_in(table["template"], value_set=pa.array(sorted(det.templates()), pa.string()))
+    at = np.flatnonzero(wanted.to_numpy(zero_copy_only=False))
+    part = table.take(pa.array(at)).to_pandas()
+    flagged = det.flag(part, edges=file_edges(lines))
+    flagged["row"] = at[flagged["row"].to_numpy(np.int64)]
+    flagged.insert(1, "line_no", lines["line_no"].to_numpy(np.int64)[flagged["row"].to_numpy(np.int64)])
+    _write_parquet(flagged, d / FLOWS_INFER)
+    return {"lines_in_flows": int(len(at)), "flagged_lines": int(flagged["row"].nunique()),
+            "by_kind": {str(k): int(v) for k, v in flagged["kind"].value_counts().items()}}
 
 
 def _with_masked(d: Path, lines: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """A trained model in memory (`TrainedModel`) and its bundle folder: `save_bundle` / `load_bundle`.
 
 The bundle holds `vocab.json`, `baseline_stats.json`, `deeplog.pth`, `mscred.pth` (when trained with
-MS-CRED), `alerting.json` (the severity / novelty / sequence line-alert layer), `drain3_state.json` (template state, plain JSON), `rules.json`
+MS-CRED), `alerting.json` (the severity / novelty / sequence line-alert layer), `flows.json` (the
+identifier-flow detector, detectors/flows.py), `drain3_state.json` (template state, plain JSON), `rules.json`
 (the masking rules used), `temporal_profile.json` (the training lines' hour-of-day / weekday profile,
 analyzers/temporal.py; only when they had timestamps) and `metadata.json` (see docs/bundle.md).
 Loading verifies every checksum first (bundle/store.py), then rebuilds each component from the verified
@@ -25,10 +26,12 @@ if TYPE_CHECKING:  # the detectors import numpy/pandas/torch: loaded when a mode
     from anomaly_log_detector.detectors.alerting import AlertingDetector
     from anomaly_log_detector.detectors.baseline import BaselineDetector
     from anomaly_log_detector.detectors.deeplog import DeepLogDetector
+    from anomaly_log_detector.detectors.flows import FlowDetector
     from anomaly_log_detector.detectors.mscred import MSCREDDetector
 
 VOCAB, BASELINE, DEEPLOG, ALERTING = "vocab.json", "baseline_stats.json", "deeplog.pth", "alerting.json"
 MSCRED = "mscred.pth"
+FLOWS = "flows.json"
 TEMPORAL = "temporal_profile.json"
 DRAIN_STATE, RULES = "drain3_state.json", "rules.json"
 
@@ -51,6 +54,8 @@ class TrainedModel:
     #: the training lines' temporal profile (analyzers.temporal.temporal_profile); None when they had no
     #: timestamps or the bundle predates it
     temporal_profile: dict[str, Any] | None = None
+    #: the identifier-flow detector; None in bundles that predate it
+    flows: "FlowDetector | None" = None
 
     @property
     def parser(self) -> dict[str, Any]:
@@ -100,6 +105,8 @@ def write_components(writer: BundleWriter, model: TrainedModel) -> None:
         model.mscred.save(writer.path(MSCRED))
     if model.alerting is not None:
         writer.write_json(ALERTING, model.alerting.to_dict())
+    if model.flows is not None:
+        writer.write_json(FLOWS, model.flows.to_dict())
     if model.temporal_profile is not None:
         writer.write_json(TEMPORAL, model.temporal_profile)
     writer.path(DRAIN_STATE).write_bytes(model.drain_state)
@@ -155,6 +162,11 @@ def load_bundle(model_dir: str | os.PathLike, onnx: bool = False, threads: int =
             raise BundleError(f"{where / METADATA}: lacks params.mscred (the windows {MSCRED} scores)")
         alerting = (AlertingDetector.from_dict(bundle.read_json(ALERTING), str(where / ALERTING))
                     if bundle.has(ALERTING) else None)
+        flows = None
+        if bundle.has(FLOWS):
+            from anomaly_log_detector.detectors.flows import FlowDetector
+
+            flows = FlowDetector.from_dict(bundle.read_json(FLOWS), str(where / FLOWS))
         temporal = None
         if bundle.has(TEMPORAL):
             from anomaly_log_detector.analyzers.temporal import check_profile
@@ -162,7 +174,7 @@ def load_bundle(model_dir: str | os.PathLike, onnx: bool = False, threads: int =
             temporal = check_profile(bundle.read_json(TEMPORAL), str(where / TEMPORAL))
         model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=bundle.read_json(RULES),
                              drain_state=bundle.read_bytes(DRAIN_STATE), metadata=bundle.metadata, dir=where,
-                             alerting=alerting, mscred=mscred, temporal_profile=temporal)
+                             alerting=alerting, mscred=mscred, temporal_profile=temporal, flows=flows)
         _check_parser(model)
     except BundleError:
         raise
@@ -291,6 +303,7 @@ def _load_deeplog(data: bytes, where: Path, vocab_size: int) -> "DeepLogDetector
     arguments and shapes are checked against the bundle's vocabulary before a network is built."""
     from anomaly_log_detector.detectors.checkpoint import load_checkpoint_bytes
     from anomaly_log_detector.detectors.deeplog import DeepLogDetector
+    from anomaly_log_detector.detectors.flows import FlowDetector
     from anomaly_log_detector.detectors.mscred import MSCREDDetector
 
     ckpt = load_checkpoint_bytes(data, str(where), "DeepLog model")

@@ -33,11 +33,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from anomaly_log_detector.parsing.run import parse_logs
 from anomaly_log_detector.builders.deeplog import read_parsed, template_vocab
 from anomaly_log_detector.bundle import BundleWriter, input_fingerprints
 from anomaly_log_detector.bundle.store import scratch_folder
+from anomaly_log_detector.detectors.flows import flow_columns
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.parsing.miner import explosion_note
 from anomaly_log_detector.parsing.sources import skipped_note
@@ -127,6 +129,8 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
 
     baseline = (previous.baseline.partial_fit(train) if previous
                 else BaselineDetector(**settings.baseline_params()).fit(train))
+    flow_lines = read_parsed(parsed, flow_columns(pq.read_schema(parsed).names))
+    flows = _fit_flows(flow_lines.iloc[:n - n_hold], previous)
     alerting = AlertingDetector(sequence=False, alert_at=settings.alert_at).fit(train)
     deeplog_lines = train.iloc[:settings.deeplog_max_lines]
     # Calibration replays the whole log (so held-out lines keep their real context) and scores only the
@@ -142,7 +146,7 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
                            if settings.mscred else (None, None))
     model = TrainedModel(vocab=vocab, baseline=baseline, deeplog=deeplog, rules=rules, alerting=alerting,
                          drain_state=(work / DRAIN_STATE).read_bytes(), mscred=mscred,
-                         temporal_profile=training_temporal_profile(lines, previous))
+                         temporal_profile=training_temporal_profile(lines, previous), flows=flows)
     # "mixed": files of several formats, each detected; inference then detects per file too.
     parser_format = "auto" if parse_summary["format"] == "mixed" else parse_summary["format"]
     model.metadata = {"params": {
@@ -165,7 +169,8 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
         deeplog.absorb(seq(lines, vocab), vocab)  # every transition of the whole log as inference replays it
         baseline = previous.baseline.partial_fit(lines) if previous else BaselineDetector(**settings.baseline_params()).fit(lines)
         alerting.extend(hold)
-        model.vocab, model.baseline = vocab, baseline
+        flows = _fit_flows(flow_lines, previous)
+        model.vocab, model.baseline, model.flows = vocab, baseline, flows
     if mscred is not None:  # every window of the whole log, as inference will score it
         _cover_mscred(mscred, lines, vocab, settings)
     model.metadata.update({
@@ -181,14 +186,25 @@ def fit_parsed(work: Path, parse_summary: dict, settings: TrainSettings, rules: 
                      "lines_skipped": parse_summary["lines_skipped"], "train_lines": n - n_hold,
                      "holdout_lines": n_hold, "deeplog_lines": int(len(deeplog_lines)),
                      "deeplog": deeplog.train_stats_, "baseline_windows": baseline.train_windows_,
+                     "flows": flows.summary(),
                      "mscred": (mscred.train_stats_ if mscred is not None
                                 else {"skipped": mscred_note} if mscred_note else None)},
         "holdout": holdout,
     })
     model.metadata["params"].update({"baseline": {**baseline.get_params(), "weights": list(baseline.weights)},
-                                     "deeplog": deeplog.get_params(), "alerting": alerting.get_params()})
+                                     "deeplog": deeplog.get_params(), "alerting": alerting.get_params(),
+                                     "flows": flows.get_params()})
     model.metadata["warnings"] = training_warnings(model.metadata, settings)
     return model
+
+
+def _fit_flows(lines: pd.DataFrame, previous: TrainedModel | None = None):
+    """The identifier-flow detector over `lines`; an incremental run extends the old bundle's."""
+    from anomaly_log_detector.detectors.flows import FlowDetector
+
+    if previous is not None and previous.flows is not None:
+        return FlowDetector.from_dict(previous.flows.to_dict()).extend(lines)
+    return FlowDetector().fit(lines)
 
 
 def training_temporal_profile(lines: pd.DataFrame, previous: TrainedModel | None = None) -> dict[str, Any] | None:
