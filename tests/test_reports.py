@@ -105,9 +105,13 @@ def test_result_table_points_at_real_lines(folder, table):
         assert [x["detector"] for x in r.reasons] == list(r.detectors)
         for reason in r.reasons:
             assert reason["line_no"] in r.line_nos and t(reason["key"], **reason["params"])
-    # Ranked by score (one scale for every detector), then number of detectors, then flagged lines.
-    order = list(zip(-table["score"], -table["detectors"].map(len), -table["rows"].map(len)))
+    # Ranked by the rank score (the score, combined over records showing the same message), then
+    # number of detectors, then flagged lines; a one-off record's rank score is its score.
+    order = list(zip(-table["rank_score"], -table["detectors"].map(len), -table["rows"].map(len)))
     assert order == sorted(order)
+    one_off = table["recurrence"] == 1
+    assert one_off.any() and (table.loc[one_off, "rank_score"] == table.loc[one_off, "score"]).all()
+    assert (table["rank_score"] >= table["score"] - 1e-12).all()
 
 
 def test_every_flagged_line_of_every_detector_is_in_the_table(folder, table):

@@ -23,7 +23,8 @@ last_time, host, process, pid, level (as written in the shown line's header), de
 template_id, template, template_training_count (occurrences of the shown template in training, when the
 folder has `template_counts.json`; -1 unknown), expected (DeepLog's expected templates, or the steps an
 identifier flow normally takes, at the shown
-line, when it missed there), raw, reasons (a list of ``{"detector", "key", "params", "line_no"}``; `key`
+line, when it missed there), raw, recurrence (records showing the same message, this one included),
+rank_score (what the ranking sorts by, see above), reasons (a list of ``{"detector", "key", "params", "line_no"}``; `key`
 is a message-table key). `anomalies.parquet` holds these columns; `anomalies.jsonl` the same records as
 Elastic Common Schema alert documents (:mod:`.ecs`).
 """
@@ -41,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.detectors.baseline import SEVERE_LEVELS
+from anomaly_log_detector.fileio.schema import UNSEEN_TEMPLATE
 from anomaly_log_detector.reports.ecs import to_ecs
 from anomaly_log_detector.reports.hits import BURST_MIN, DETECTORS, collect_hits, plain
 from anomaly_log_detector.reports.inputs import (
@@ -57,7 +59,7 @@ WINDOW_DETECTORS = ("baseline", "mscred")  # detectors that flag windows of line
 STORM_MAX_SPAN = 600.0  # seconds: a grouped record never spans more (the session gap of the streams)
 RECORD_COLUMNS = ["rank", "source", "entity", "entities", "line_nos", "rows", "time", "first_time", "last_time", "host",
                   "process", "pid", "level", "detectors", "score", "template_id", "template", "template_training_count",
-                  "expected", "raw", "reasons"]
+                  "expected", "raw", "recurrence", "rank_score", "reasons"]
 _ROW_INFO = ["source", "timestamp", "host", "process", "pid", "level", "template_id", "template", "raw"]
 
 
@@ -238,9 +240,15 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
     table["template_training_count"] = [(-1 if counts is None else counts.get(str(t), 0)) if isinstance(t, str)
                                         else -1 for t in table["template"]]
     table["expected"] = [_expected(reasons) for reasons in table["reasons"]]
-    # Rank: the strongest hit; more detectors, then more flagged lines, then the earliest break ties.
+    # Rank: the strongest hit, combined over the records showing the same message (module docstring);
+    # more detectors, then more flagged lines, then the earliest break ties.
+    message = where.loc[table["best_row"], "template"].astype("string").fillna("").to_numpy(dtype=object)
+    unseen = message == UNSEEN_TEMPLATE
+    message[unseen] = where.loc[table["best_row"], "masked"].astype("string").fillna("").to_numpy(dtype=object)[unseen]
+    table["recurrence"] = pd.Series(message).map(pd.Series(message).value_counts()).to_numpy(np.int64)
+    table["rank_score"] = 1.0 - (1.0 - table["score"].to_numpy(float)) ** table["recurrence"].to_numpy(float)
     table = table.assign(_n=table["detectors"].map(len), _lines=table["rows"].map(len), _first=table["rows"].map(min))
-    table = table.sort_values(["score", "_n", "_lines", "_first"], ascending=[False, False, False, True],
+    table = table.sort_values(["rank_score", "_n", "_lines", "_first"], ascending=[False, False, False, True],
                               kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
     return table[RECORD_COLUMNS].reset_index(drop=True)
@@ -302,8 +310,8 @@ _PARQUET_SCHEMA = pa.schema([
     ("first_time", pa.timestamp("us", tz="UTC")), ("last_time", pa.timestamp("us", tz="UTC")), ("host", pa.string()),
     ("process", pa.string()), ("pid", pa.string()), ("level", pa.string()), ("detectors", pa.list_(pa.string())),
     ("score", pa.float64()), ("template_id", pa.int64()), ("template", pa.string()), ("template_training_count", pa.int64()),
-    ("expected", pa.list_(pa.string())), ("raw", pa.string()),
-    ("reasons", pa.string()),  # JSON text: the params differ per reason kind
+    ("expected", pa.list_(pa.string())), ("raw", pa.string()), ("recurrence", pa.int64()),
+    ("rank_score", pa.float64()), ("reasons", pa.string()),  # JSON text: the params differ per reason kind
 ])
 
 

@@ -31,7 +31,7 @@ DATASET = "alog_detect.anomalies"
 STDIN_SOURCE = "-"  # parsed.parquet's source for stdin: not a file, so no log.file.path
 # The result table's own columns kept under `alog` (the others map onto ECS fields).
 OWN_FIELDS = ("rank", "source", "entity", "entities", "line_nos", "rows", "time", "detectors", "template_id",
-              "template", "template_training_count", "expected", "reasons")
+              "template", "template_training_count", "expected", "recurrence", "rank_score", "reasons")
 
 
 def iso_utc(value: Any) -> str | None:
