@@ -91,7 +91,7 @@ def _run_both(a: TrainedModel, b: TrainedModel, test_log: str, out: Path, quiet:
         "test: flagged lines": {k: len(v) for k, v in lines.items()},
         "test: flagged by both": {k: len(lines["A"] & lines["B"]) for k in runs},
     }
-    for det in ("novelty", "deeplog", "baseline", "mscred"):
+    for det in ("novelty", "deeplog", "flows", "baseline", "mscred"):
         rows[f"test: {det} lines"] = {k: r["detectors"].get(det, {}).get("lines", "-") for k, r in runs.items()}
     rows["test: seconds"] = {k: r["seconds"]["total"] for k, r in runs.items()}
     return rows
