@@ -83,7 +83,7 @@ def _tokens(X: pd.DataFrame, t: np.ndarray, templates: set[str] | None = None) -
     header pid), ``value``, ``group`` (source and host: a flow never spans either)."""
     template, content = _text(X, "template"), _text(X, "content")
     pid, process = _text(X, "pid"), _text(X, "process")
-    group = np.char.add(np.char.add(_text(X, "source").astype(str), "\t"), _text(X, "host").astype(str)).astype(object)
+    source, host = _text(X, "source"), _text(X, "host")
     rows, ks, values = [], [], []
     timed = np.isfinite(t)
     for i in np.flatnonzero(timed):
@@ -101,8 +101,9 @@ def _tokens(X: pd.DataFrame, t: np.ndarray, templates: set[str] | None = None) -
             ks.append(PID_SLOT)
             values.append(f"{process[i]}[{pid[i]}]")
     r = np.asarray(rows, dtype=np.int64)
+    group = np.array([f"{a}\t{b}" for a, b in zip(source[r], host[r])], dtype=object)
     return pd.DataFrame({"row": r, "template": template[r], "k": np.asarray(ks, dtype=np.int64),
-                         "value": np.asarray(values, dtype=object), "group": group[r]})
+                         "value": np.asarray(values, dtype=object), "group": group})
 
 
 def _slot_names(e: pd.DataFrame) -> np.ndarray:
@@ -230,7 +231,7 @@ class FlowDetector(Detector):
         masked = _text(X, "masked")
         split = np.isin(template, np.asarray(self.split_, dtype=object))
         keys = template.copy()
-        keys[split] = np.char.add(np.char.add(template[split].astype(str), VARIANT), masked[split].astype(str))
+        keys[split] = [f"{a}{VARIANT}{b}" for a, b in zip(template[split], masked[split])]
         return keys
 
     def _learn_steps(self, X: pd.DataFrame, t: np.ndarray, flows: pd.DataFrame) -> None:
