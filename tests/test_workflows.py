@@ -27,8 +27,8 @@ from anomaly_log_detector.workflows.detect import read_lines
 from anomaly_log_detector.workflows.validate import POINTS
 
 TINY = ["--epochs", "2", "--hidden", "16", "--layers", "1", "--embed-dim", "8", "--quiet"]
-BUNDLE_FILES = ["alerting.json", "baseline_stats.json", "deeplog.pth", "drain3_state.json", "metadata.json", "rules.json",
-                "temporal_profile.json", "vocab.json"]
+BUNDLE_FILES = ["alerting.json", "baseline_stats.json", "deeplog.pth", "drain3_state.json", "flows.json", "metadata.json",
+                "rules.json", "temporal_profile.json", "vocab.json"]
 
 
 def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -79,7 +79,7 @@ def test_bundle_round_trip_through_train_and_infer(data):
     stdout = ok(script("run_inference.sh", model, target, out, cwd=data["root"]), status=1)
     assert f"report: {out / 'inference_report.md'}" in stdout
     for name in ("inference_report.md", "deeplog_infer.parquet", "baseline_scores.parquet", "anomalies.jsonl",
-                 "log_samples_analysis/anomaly_analysis_report.md"):
+                 "flows_infer.parquet", "log_samples_analysis/anomaly_analysis_report.md"):
         assert (out / name).is_file(), name
     docs = [json.loads(line) for line in (out / "anomalies.jsonl").read_text().splitlines()]
     raw = target.read_text().splitlines()
@@ -103,6 +103,8 @@ def test_bundle_round_trip_through_train_and_infer(data):
     for name, tensor in loaded.deeplog.models_[0].state_dict().items():
         assert again.deeplog.models_[0].state_dict()[name].equal(tensor), name
     assert again.vocab == loaded.vocab and again.rules == loaded.rules and again.drain_state == loaded.drain_state
+    assert again.flows.to_dict() == loaded.flows.to_dict() and loaded.flows.slots_  # identifiers were learned
+    assert meta["training"]["flows"]["identifier_slots"] == len(loaded.flows.slots_)
 
 
 def test_tampered_bundle_is_refused_with_one_line(data, tmp_path):
