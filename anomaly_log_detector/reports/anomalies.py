@@ -91,8 +91,9 @@ def group_incidents(hits: pd.DataFrame, info: pd.DataFrame, gap: float = STORM_G
     """Per-entity incidents (``hits["record"]``) that belong together, as new record numbers.
 
     Two incidents are linked when lines of theirs that a line-level detector flagged write **the same
-    message** (:func:`_signatures`) at most `gap` seconds apart (on any host), or come from **the same
-    host** at most `host_gap` seconds apart (one host's daemons failing together). Linked incidents
+    message** (:func:`_signatures`) at most `gap` seconds apart (on any host), come from **the same
+    host** at most `host_gap` seconds apart (one host's daemons failing together), or are steps of **the
+    same identifier flow** (the flow detector's hits: one host, one identifier; at most `max_span` apart). Linked incidents
     form one record (union-find) as long as it spans at most `max_span` seconds. Lines are compared,
     not incident spans: an incident's span can cover a minute of unrelated lines. ``info`` holds
     ``host``, ``template_id``, ``masked``, ``source`` and ``timestamp`` of the flagged rows (index =
@@ -107,15 +108,20 @@ def group_incidents(hits: pd.DataFrame, info: pd.DataFrame, gap: float = STORM_G
     rows = hits["row"].to_numpy(np.int64)
     t = pd.to_datetime(info.loc[rows, "timestamp"], utc=True).to_numpy(dtype="datetime64[ns]")
     sec = (t - np.datetime64(0, "ns")) / np.timedelta64(1, "s")
+    host = info.loc[rows, "host"].astype("string").to_numpy()
+    # A flow detector's hits name their flow (host and identifier): one flow's steps are one incident
+    # even when they come from several processes minutes apart.
+    flow = [f"{h}\t{p.get('identifier')}" if d == "flows" and isinstance(p, dict) else None
+            for d, h, p in zip(hits["detector"].tolist(), host.tolist(), hits["params"].tolist())]
     lines = pd.DataFrame({"record": rec, "t": sec, "source": info.loc[rows, "source"].astype("string").to_numpy(),
-                          "host": info.loc[rows, "host"].astype("string").to_numpy(),
-                          "message": _signatures(info).reindex(rows).to_numpy(dtype=object)})
+                          "host": host, "message": _signatures(info).reindex(rows).to_numpy(dtype=object),
+                          "flow": np.asarray(flow, dtype=object)})
     # Only lines a line-level detector flagged link: a window detector (baseline, MS-CRED) flags a
     # window's normal neighbours too, and two incidents holding the same normal line are not related.
     ids = np.unique(rec)
     span = lines.groupby("record")["t"].agg(["min", "max"]).reindex(ids)
     own = ~hits["detector"].isin(WINDOW_DETECTORS).to_numpy(bool)
-    lines = lines[own & lines["t"].notna().to_numpy(bool)].drop_duplicates(["record", "t", "host", "message"])
+    lines = lines[own & lines["t"].notna().to_numpy(bool)].drop_duplicates(["record", "t", "host", "message", "flow"])
     # Each group's time span, kept at its root.
     g_lo, g_hi = span["min"].to_numpy(float).copy(), span["max"].to_numpy(float).copy()
     parent = np.arange(len(ids))
@@ -141,6 +147,7 @@ def group_incidents(hits: pd.DataFrame, info: pd.DataFrame, gap: float = STORM_G
 
     link("message", gap)
     link("host", host_gap)
+    link("flow", max_span)
     root = np.array([find(i) for i in range(len(ids))], dtype=np.int64)
     _, new = np.unique(root, return_inverse=True)
     return new[np.searchsorted(ids, rec)]
