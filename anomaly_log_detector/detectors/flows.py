@@ -51,7 +51,7 @@ import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.errors import DataError, ModelError
-from anomaly_log_detector.fileio.jsonio import check_format, finite, loads_checked, read_regular, write_json_atomic
+from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 
 FORMAT = "alog-detect/flows"
 VERSION = 1
@@ -64,7 +64,6 @@ VARIANT = "\x1f"              # joins a template and its masked variant in a ste
                               # numpy strings drop trailing NULs)
 KINDS = ("order", "start", "end")
 FLAG_COLUMNS = ["row", "kind", "identifier", "step", "previous", "expected", "flow_lines"]
-MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 def _seconds(X: pd.DataFrame) -> np.ndarray:
@@ -398,17 +397,7 @@ class FlowDetector(Detector):
 
     @classmethod
     def load(cls, path) -> "FlowDetector":
-        try:
-            data = read_regular(path, MAX_FILE_BYTES)
-        except FileNotFoundError:
-            raise ModelError(f"{path}: flow model not found") from None
-        except OSError as exc:
-            raise ModelError(f"{path}: cannot read flow model: {exc.strerror or exc}") from None
-        try:
-            state = loads_checked(data)
-        except ValueError as exc:
-            raise ModelError(f"{path}: cannot read flow model: {exc}") from None
-        return cls.from_dict(state, str(path))
+        return cls.from_dict(read_json(path, "flow model", ModelError), str(path))
 
     @classmethod
     def from_dict(cls, state: Any, where: str = "flow model") -> "FlowDetector":
