@@ -46,6 +46,10 @@ def training_lines(s: dict[str, Any], lang: str = "en") -> list[str]:
         out.append(t("console.train.mscred", lang, windows=m["windows"], steps=m["steps"], seconds=m["seconds"],
                      state=t("console.converged" if m["converged"] else "console.step_budget", lang),
                      threshold=m["threshold"]))
+    if s.get("flows"):
+        f = s["flows"]
+        out.append(t("console.train.flows", lang, slots=f["identifier_slots"], families=f["families"],
+                     steps=f["steps"], transitions=f["transitions"]))
     if s.get("holdout_false_alarm_rate") is not None:
         out.append(t("console.train.false_alarms", lang, rate=s["holdout_false_alarm_rate"]))
     out += [t("console.time", lang, seconds=s["seconds"]), t("console.wrote", lang, path=s["model_dir"])]

@@ -320,7 +320,7 @@ def training_summary(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "deeplog_loss": [losses[0], losses[-1]] if losses else None,
         "holdout_false_alarm_rate": h["false_alarm_rate"] if h else None, "seconds": t["seconds"],
         "deeplog_converged": t["deeplog"].get("converged"), "deeplog_threshold": meta["thresholds"]["deeplog"],
-        "mscred": _mscred_summary(meta), "warnings": meta.get("warnings", []),
+        "mscred": _mscred_summary(meta), "flows": t.get("flows"), "warnings": meta.get("warnings", []),
     }
 
 
