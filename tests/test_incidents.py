@@ -84,6 +84,24 @@ def test_storm_across_five_hosts_is_one_incident_and_unrelated_ones_stay_apart()
     assert len(set(group_incidents(untimed_hits, untimed, gap=10.0))) == untimed_hits["record"].nunique()
 
 
+def test_steps_of_one_identifier_flow_are_one_incident():
+    """An SSH session's sshd and systemd-logind steps flagged by the flow detector 5 minutes apart are
+    one record; another session's step on the same host stays apart, and so does the same identifier
+    on another host."""
+    t0 = pd.Timestamp("2024-03-01T00:00:00Z")
+    rows = [("h1", "sshd", 0, "sshd[42]"), ("h1", "systemd-logind", 300, "sshd[42]"),
+            ("h1", "sshd", 310, "sshd[77]"), ("h2", "sshd", 320, "sshd[42]")]
+    info = pd.DataFrame({"source": "a.log", "host": [r[0] for r in rows], "process": [r[1] for r in rows],
+                         "timestamp": [t0 + pd.Timedelta(seconds=r[2]) for r in rows], "template_id": [1, 2, 3, 4],
+                         "masked": ["a", "b", "c", "d"]}, index=range(len(rows)))
+    hits = pd.DataFrame({"row": range(len(rows)), "detector": "flows", "score": 0.75, "key": "reason.flow_order",
+                         "params": [{"identifier": r[3]} for r in rows]})
+    hits = hits.assign(record=assign_records(hits, info, gap=60.0))
+    group = group_incidents(hits, info, gap=10.0)
+    assert group[0] == group[1]
+    assert len({group[0], group[2], group[3]}) == 3
+
+
 def test_storm_record_lists_its_entities(tmp_path):
     info = _storm_info()
     parsed = info.assign(line_no=np.arange(1, len(info) + 1), pid=None, level="err", template="t",
