@@ -77,25 +77,37 @@ def _text(X: pd.DataFrame, column: str) -> np.ndarray:
     return X[column].astype("string").fillna("").to_numpy(dtype=object)
 
 
-def _tokens(X: pd.DataFrame, t: np.ndarray, templates: set[str] | None = None) -> pd.DataFrame:
+def _tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] | None = None) -> pd.DataFrame:
     """One row per (line, candidate token): ``row``, ``template``, ``k`` (position; PID_SLOT for the
-    header pid), ``value``, ``group`` (source and host: a flow never spans either)."""
+    header pid), ``value``, ``group`` (source and host: a flow never spans either).
+
+    ``wanted`` (scoring) maps each template with identifier slots to (the highest position needed, whether
+    its pid is): other lines are skipped and a message is read only up to that position (most identifier
+    slots are pids or early tokens). Without it (fitting) every token of every line is taken."""
     template, content = _text(X, "template"), _text(X, "content")
     pid, process = _text(X, "pid"), _text(X, "process")
     source, host = _text(X, "source"), _text(X, "host")
     rows, ks, values = [], [], []
-    timed = np.isfinite(t)
-    for i in np.flatnonzero(timed):
-        if templates is not None and template[i] not in templates:
-            continue
-        k = 0
-        for token in TOKEN.findall(content[i]):
-            if len(token) >= MIN_TOKEN:
-                rows.append(i)
-                ks.append(k)
-                values.append(token)
-                k += 1
-        if pid[i]:
+    for i in np.flatnonzero(np.isfinite(t)):
+        if wanted is None:
+            last, with_pid = -2, True
+        else:
+            need = wanted.get(template[i])
+            if need is None:
+                continue
+            last, with_pid = need
+        if last >= 0 or last == -2:
+            k = 0
+            for match in TOKEN.finditer(content[i]):
+                token = match.group()
+                if len(token) >= MIN_TOKEN:
+                    rows.append(i)
+                    ks.append(k)
+                    values.append(token)
+                    if k == last:
+                        break
+                    k += 1
+        if with_pid and pid[i]:
             rows.append(i)
             ks.append(PID_SLOT)
             values.append(f"{process[i]}[{pid[i]}]")
@@ -299,7 +311,7 @@ class FlowDetector(Detector):
         if not self.slots_ or not self.keys_:
             return empty
         t = _seconds(X)
-        e = _tokens(X, t, self.templates())
+        e = _tokens(X, t, self._wanted())
         e["slot"] = _slot_names(e)
         e = e[e["slot"].isin(self.slots_)].reset_index(drop=True)
         if e.empty:
@@ -353,6 +365,16 @@ class FlowDetector(Detector):
         return {"identifier_slots": len(self.slots_), "families": len(set(self.slots_.values())),
                 "split_templates": len(self.split_), "steps": len(self.keys_),
                 "transitions": len(self.transitions_), "starts": len(self.starts_), "ends": len(self.ends_)}
+
+    def _wanted(self) -> dict[str, tuple[int, bool]]:
+        """Per template with identifier slots: (its highest token position that is one, -1 if none;
+        whether its pid is one)."""
+        out: dict[str, tuple[int, bool]] = {}
+        for slot in self.slots_:
+            k, template = slot.split("\t", 1)
+            last, with_pid = out.get(template, (-1, False))
+            out[template] = (max(last, int(k)), with_pid or int(k) == PID_SLOT)
+        return out
 
     def templates(self) -> set[str]:
         """The templates that carry an identifier (only their lines can be in a flow)."""
