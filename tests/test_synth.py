@@ -136,6 +136,25 @@ def test_normal_ssh_sessions_follow_one_order(clean):
     assert complete > 50
 
 
+def test_normal_containers_never_exit_before_they_start(clean):
+    """A container's lines (by its id) are a start, then an exit - or a wrapped exit under another id,
+    standing for an earlier instance: never an exit before the start under one id. Same for the veth
+    interface's states."""
+    _, lines, _ = clean
+    steps: dict[str, list[str]] = defaultdict(list)
+    for line in lines:
+        m = re.search(r"(Starting container|Container) ([0-9a-f]{12})", line)
+        if m:
+            steps[m.group(2)].append("start" if m.group(1) == "Starting container" else "exit")
+        m = re.search(r"\((veth[0-9a-f]+)\) entered (\w+) state", line)
+        if m:
+            steps[m.group(1)].append(m.group(2))
+    assert sum(v == ["start", "exit"] for v in steps.values()) > 20
+    for ident, seen in steps.items():
+        assert seen in (["start", "exit"], ["start"], ["exit"], ["blocking", "forwarding", "disabled"],
+                        ["blocking", "forwarding"], ["blocking"], ["disabled"]), (ident, seen)
+
+
 def test_anomaly_kinds_look_like_their_names(anomalous, clean):
     _, lines, labels = anomalous
     kinds = labels["anomaly_type"].fillna("").to_numpy()
