@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from anomaly_log_detector.parsing.tokensplit import merge_rows, split_tokens
+from anomaly_log_detector.parsing.tokensplit import merge_rows, preset_plan, split_preset, split_tokens
 from anomaly_log_detector.parsing.timestamps import (CANDIDATES, TIMESTAMP_TYPE, TimeContext, TimeFormat,
                                                      parse_timestamps)
 
@@ -124,7 +124,8 @@ class RegexFormat(LogFormat):
     Block logs (apt's) say the time once per block: with `carry_time`, a line without a time takes
     the last one seen before it, also across chunks. With `first_line`, detection considers the format
     only when the sample's first line matches that pattern. `tokens` (a ``--log-format`` whose fields
-    are separated by blanks, see tokensplit.py) splits most lines without the regex, to the same result.
+    are separated by blanks, see tokensplit.py) splits most lines without the regex, to the same result;
+    so does a pattern of single-space-separated tokens (``preset_plan``).
     """
 
     def __init__(self, name: str, pattern: str, roles: Roles, content: str = "content",
@@ -144,6 +145,8 @@ class RegexFormat(LogFormat):
         self.carry_time = carry_time
         self.first_line = first_line
         self.tokens = tuple(tokens) if tokens else None  # (field, literal): see tokensplit.py
+        # A header of single-space-separated tokens: matched by RE2's DFA, split by " " (tokensplit.py).
+        self._preset = preset_plan(pattern) if not tokens and f"(?P<{content}>" not in pattern else None
         self._last_time: datetime | None = None    # carry_time: the last time of the previous chunk
         self._seen: set[str] = set()               # what the parsed times lacked (timestamps.YEARLESS...)
 
@@ -166,7 +169,12 @@ class RegexFormat(LogFormat):
 
     def parse(self, lines: pa.Array) -> HeaderColumns:
         lines = as_string_array(lines)
-        groups, content, matched = self._split_tokens(lines) if self.tokens else self._split(lines)
+        if self.tokens:
+            groups, content, matched = self._split_tokens(lines)
+        elif self._preset:
+            groups, content, matched = split_preset(lines, self._bare, self._preset)
+        else:
+            groups, content, matched = self._split(lines)
         for name, pattern in self.derive.items():
             groups.update(_split_distinct(groups[name], pattern))
         return self._columns(groups, content, matched, len(lines))
