@@ -18,7 +18,9 @@ logparser ``--log-format`` string.
 
 Prints JSON: lines/s of each, the ratios, the grouping agreement of ours against each reference (grouping
 accuracy with the reference clusters as ground truth), and peak RSS of ours for N and 4N lines (each in a
-fresh subprocess). Usage: ``python benchmarks/parse_throughput.py [--lines 1000000] [--skip-rss]``.
+fresh subprocess). With ``--stages``, the CPU seconds of each stage of ours (read, header, masking, Drain
+and table, Parquet) on one thread. Usage: ``python benchmarks/parse_throughput.py [--lines 1000000]
+[--skip-rss] [--skip-loops] [--stages]``.
 """
 
 from __future__ import annotations
@@ -176,6 +178,51 @@ def run_ours(path: Path, fmt: str | None, out_dir: Path) -> tuple[list[int], flo
     return ids, seconds, summary
 
 
+def stage_seconds(path: Path, fmt: str | None) -> dict[str, float]:
+    """CPU seconds of each stage of our parser over `path` (``fmt=None``: ``--format auto``), all on
+    one thread (masking's own threads off): where the time goes, whatever the parallelism."""
+    from collections import Counter
+
+    from anomaly_log_detector.config import ParseConfig
+    from anomaly_log_detector.parsing import masking
+    from anomaly_log_detector.parsing.output import ParsedWriter
+    from anomaly_log_detector.parsing.pipeline import ParsePipeline
+    from anomaly_log_detector.parsing.sources import read_batches
+
+    clock, spent = time.process_time, Counter()
+
+    def timed(key, f):
+        def run(*args, **kwargs):
+            start = clock()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                spent[key] += clock() - start
+        return run
+
+    out = Path(tempfile.mkdtemp(prefix="alog_stages_"))
+    pipe = ParsePipeline(ParseConfig(out_dir=str(out), **({"log_format": fmt} if fmt else {})))
+    threads, masking._THREADS = masking._THREADS, 1
+    try:
+        pipe.masker.mask_array = timed("masking", pipe.masker.mask_array)
+        writer = ParsedWriter(str(out / "parsed.parquet"))
+        batches = read_batches([str(path)], pipe.stats, pipe.config.chunk_lines, pipe.config.max_line_bytes)
+        next_batch = timed("read", lambda: next(batches, None))
+        form = None
+        while (batch := next_batch()) is not None:
+            if form is None:
+                form = pipe._source_format(batch)
+                form.parse = timed("header", form.parse)
+            prepared = timed("prepare_other", pipe._prepare)(batch, form)
+            chunk = timed("drain_and_table", pipe._finish)(prepared)
+            timed("parquet", writer.write)(chunk.table)
+        timed("parquet", pipe._finalize)(writer, str(out / "parsed.parquet"))
+    finally:
+        masking._THREADS = threads
+    spent["prepare_other"] -= spent["header"] + spent["masking"]
+    return {k: round(v, 2) for k, v in spent.items()} | {"total": round(sum(spent.values()), 2)}
+
+
 def grouping_agreement(ours: list[int], ref: list[int]) -> float:
     """Grouping accuracy of `ours` with `ref` as ground truth: the share of lines whose cluster holds
     exactly the same lines in both."""
@@ -212,6 +259,8 @@ def main() -> None:
     ap.add_argument("--skip-loops", action="store_true",
                     help="only the Drain3-default reference, not the two rules.json loops (slow)")
     ap.add_argument("--work-dir", default=None, help="keep generated files here (default: a temp dir)")
+    ap.add_argument("--stages", action="store_true",
+                    help="also the CPU seconds of each stage of ours, on one thread (stage_seconds)")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"needs {DATA} (the shared Loghub data)")
@@ -243,6 +292,8 @@ def main() -> None:
             row[f"templates_{key}"] = len(set(ref))
             totals[key] += s_ref
             agree[key] += a * n
+        if args.stages:
+            row["stages_cpu_s"] = {"auto": stage_seconds(path, None), "log_format": stage_seconds(path, fmt)}
         result["systems"][system] = row
         result["lines"] += n
         print(f"[parse_throughput] {system}: {json.dumps(row)}", file=sys.stderr)
