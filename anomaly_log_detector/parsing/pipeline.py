@@ -6,8 +6,10 @@ dictionary-encoded, and Drain only sees each distinct masked message once (resul
 an index take). Memory is bounded by the chunk size plus the number of templates and distinct messages
 kept in the cache, not by the input size.
 
-Drain templates can still generalize after a line was assigned, so rows are first written with their
-cluster id to a temporary file and the final template text is added in one streaming pass at the end.
+Drain templates can still generalize after a line was assigned, so each chunk's rows are written at once
+with their cluster id and the final template texts are joined to them at the end (``output.py``).
+Reading runs ahead on a thread of its own (``readahead.py``); the header split and masking of the next
+chunks run on two more while Drain works on the current one.
 
 Each source gets its own header format (detected on its first chunk with ``--format auto``), so a
 folder of mixed logs keeps every file's fields; the parsed table holds the union of their extra
