@@ -16,9 +16,12 @@ then measures in one process:
 Ours runs twice per file: with the header format detected (``--format auto``, the default) and with the
 logparser ``--log-format`` string.
 
-Prints JSON: lines/s of each, the ratios, the grouping agreement of ours against each reference (grouping
+Prints JSON: lines/s of each, the ratios (of wall time; ``cpu_ratio_*``: of CPU seconds, which other
+jobs on the machine do not change), the grouping agreement of ours against each reference (grouping
 accuracy with the reference clusters as ground truth), and peak RSS of ours for N and 4N lines (each in a
-fresh subprocess). Usage: ``python benchmarks/parse_throughput.py [--lines 1000000] [--skip-rss]``.
+fresh subprocess). With ``--stages``, the CPU seconds of each stage of ours (read, header, masking, Drain
+and table, Parquet) on one thread. Usage: ``python benchmarks/parse_throughput.py [--lines 1000000]
+[--skip-rss] [--skip-loops] [--stages]``.
 """
 
 from __future__ import annotations
@@ -134,13 +137,18 @@ def _line_loop(path: Path, fmt: str, cluster_of) -> tuple[list[int], float]:
     (cluster ids, seconds)."""
     head = header_regex(fmt)
     ids = []
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.rstrip("\n")
             m = head.match(line)
             ids.append(cluster_of(m.group("Content") if m else line))
+    _CPU[0] = time.process_time() - cpu
     return ids, time.perf_counter() - start
+
+
+# CPU seconds (all threads of this process) of the last timed run: load-independent, unlike wall time.
+_CPU = [0.0]
 
 
 def run_drain3_default(path: Path, fmt: str) -> tuple[list[int], float]:
@@ -165,14 +173,61 @@ def run_ours(path: Path, fmt: str | None, out_dir: Path) -> tuple[list[int], flo
     auto``), else the ``--log-format`` string."""
     import pyarrow.parquet as pq
 
+    import anomaly_log_detector.parsing.pipeline  # noqa: F401 - imports outside the timing, as for the loops
     from anomaly_log_detector.api import parse_logs
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     kwargs = {"log_format": fmt} if fmt else {}
     summary = parse_logs(str(path), str(out_dir), **kwargs)
     seconds = time.perf_counter() - start
+    _CPU[0] = time.process_time() - cpu
     ids = pq.read_table(out_dir / "parsed.parquet", columns=["template_id"]).column(0).to_pylist()
     return ids, seconds, summary
+
+
+def stage_seconds(path: Path, fmt: str | None) -> dict[str, float]:
+    """CPU seconds of each stage of our parser over `path` (``fmt=None``: ``--format auto``), all on
+    one thread (masking's own threads off): where the time goes, whatever the parallelism."""
+    from collections import Counter
+
+    from anomaly_log_detector.config import ParseConfig
+    from anomaly_log_detector.parsing import masking
+    from anomaly_log_detector.parsing.output import ParsedWriter
+    from anomaly_log_detector.parsing.pipeline import ParsePipeline
+    from anomaly_log_detector.parsing.sources import read_batches
+
+    clock, spent = time.process_time, Counter()
+
+    def timed(key, f):
+        def run(*args, **kwargs):
+            start = clock()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                spent[key] += clock() - start
+        return run
+
+    out = Path(tempfile.mkdtemp(prefix="alog_stages_"))
+    pipe = ParsePipeline(ParseConfig(out_dir=str(out), **({"log_format": fmt} if fmt else {})))
+    threads, masking._THREADS = masking._THREADS, 1
+    try:
+        pipe.masker.mask_array = timed("masking", pipe.masker.mask_array)
+        writer = ParsedWriter(str(out / "parsed.parquet"))
+        batches = read_batches([str(path)], pipe.stats, pipe.config.chunk_lines, pipe.config.max_line_bytes)
+        next_batch = timed("read", lambda: next(batches, None))
+        form = None
+        while (batch := next_batch()) is not None:
+            if form is None:
+                form = pipe._source_format(batch)
+                form.parse = timed("header", form.parse)
+            prepared = timed("prepare_other", pipe._prepare)(batch, form)
+            chunk = timed("drain_and_table", pipe._finish)(prepared)
+            timed("parquet", writer.write)(chunk.table)
+        timed("parquet", pipe._finalize)(writer, str(out / "parsed.parquet"))
+    finally:
+        masking._THREADS = threads
+    spent["prepare_other"] -= spent["header"] + spent["masking"]
+    return {k: round(v, 2) for k, v in spent.items()} | {"total": round(sum(spent.values()), 2)}
 
 
 def grouping_agreement(ours: list[int], ref: list[int]) -> float:
@@ -211,24 +266,32 @@ def main() -> None:
     ap.add_argument("--skip-loops", action="store_true",
                     help="only the Drain3-default reference, not the two rules.json loops (slow)")
     ap.add_argument("--work-dir", default=None, help="keep generated files here (default: a temp dir)")
+    ap.add_argument("--stages", action="store_true",
+                    help="also the CPU seconds of each stage of ours, on one thread (stage_seconds)")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"needs {DATA} (the shared Loghub data)")
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="alog_bench_"))
     work.mkdir(parents=True, exist_ok=True)
-    result: dict = {"lines": 0, "systems": {}}
+    result: dict = {"lines": 0, "systems": {}, "load_avg_start": os.getloadavg()}
     refs = ["drain3_default"] + ([] if args.skip_loops else ["loop_ours", "loop_drain3"])
     totals = dict.fromkeys(["ours_auto", "ours_log_format", *refs], 0.0)
     agree = dict.fromkeys(refs, 0.0)
+    cpu_totals = dict.fromkeys(totals, 0.0)
     for system, preset, fmt, path in write_inputs(work, args.lines, args.seed, args.systems.split(",")):
         ours, s_auto, summary = run_ours(path, None, work / f"out_{system}_auto")
+        cpu_auto = _CPU[0]
         ours_lf, s_lf, _ = run_ours(path, fmt, work / f"out_{system}_lf")
+        cpu_lf = _CPU[0]
         n = len(ours)
         row = {"lines": n, "format_detected": summary["format"], "templates_ours": summary["templates"],
                "ours_auto_s": round(s_auto, 2), "ours_log_format_s": round(s_lf, 2),
+               "ours_auto_cpu_s": round(cpu_auto, 2), "ours_log_format_cpu_s": round(cpu_lf, 2),
                "agreement_auto_vs_log_format": round(grouping_agreement(ours, ours_lf), 4)}
         totals["ours_auto"] += s_auto
         totals["ours_log_format"] += s_lf
+        cpu_totals["ours_auto"] += cpu_auto
+        cpu_totals["ours_log_format"] += cpu_lf
         for key in refs:
             if key == "drain3_default":
                 ref, s_ref = run_drain3_default(path, fmt)
@@ -236,12 +299,16 @@ def main() -> None:
                 ref, s_ref = run_reference(path, fmt, key.removeprefix("loop_"))
             a = grouping_agreement(ours, ref)
             row[f"{key}_s"] = round(s_ref, 2)
+            row[f"{key}_cpu_s"] = round(_CPU[0], 2)
+            cpu_totals[key] += _CPU[0]
             row[f"ratio_auto_vs_{key}"] = round(s_ref / s_auto, 2)
             row[f"ratio_log_format_vs_{key}"] = round(s_ref / s_lf, 2)
             row[f"agreement_vs_{key}"] = round(a, 4)
             row[f"templates_{key}"] = len(set(ref))
             totals[key] += s_ref
             agree[key] += a * n
+        if args.stages:
+            row["stages_cpu_s"] = {"auto": stage_seconds(path, None), "log_format": stage_seconds(path, fmt)}
         result["systems"][system] = row
         result["lines"] += n
         print(f"[parse_throughput] {system}: {json.dumps(row)}", file=sys.stderr)
@@ -252,6 +319,9 @@ def main() -> None:
         result[f"ratio_auto_vs_{key}"] = round(totals[key] / totals["ours_auto"], 2)
         result[f"ratio_log_format_vs_{key}"] = round(totals[key] / totals["ours_log_format"], 2)
         result[f"agreement_vs_{key}"] = round(agree[key] / n, 4)
+        # The same ratios in CPU seconds: the work each needs, whatever else runs on the machine.
+        result[f"cpu_ratio_auto_vs_{key}"] = round(cpu_totals[key] / cpu_totals["ours_auto"], 2)
+        result[f"cpu_ratio_log_format_vs_{key}"] = round(cpu_totals[key] / cpu_totals["ours_log_format"], 2)
     result["peak_rss_mb_this_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if not args.skip_rss:
         rss_n = peak_rss_mb(args.lines, work, args.seed)

@@ -62,3 +62,74 @@ def test_a_rule_that_tells_digits_apart_disables_skeletons_and_stays_exact():
     masker = Masker.from_list(rules)
     assert not masker._digit_blind
     _check(masker, ["r12 r22 r13", "r19 5", "r21 r1"] * 50)
+
+
+# ---- folding 0 as well, in messages without an x ----------------------------------------------------
+from anomaly_log_detector.parsing.masking import _ALL_DIGITS, _skeleton, _zero_foldable  # noqa: E402
+
+
+def _zero_messages(n=6000, seed=21):
+    """Messages where 0s matter: 0x values, numbers with and without zeros, lengths that repeat, with
+    and without an x elsewhere in the message."""
+    rng = random.Random(seed)
+    pieces = ["0x{d}", "0X{d}", "{z}", "blk_-{z}", "10.{z}.0.{z}:50010", "{z}ms", "0{z}", "x", "ax{z}", "<{z}>",
+              "size {z}", "v{z}.{z}.0", "2008-11-0{s} 20:{s}0:00", "r={z}", "{z}0x", "0 x", "[{z}]"]
+
+    def z():
+        return "".join(rng.choice("0000123456789") for _ in range(rng.randint(1, 12)))
+
+    out = []
+    for _ in range(n):
+        words = [rng.choice(pieces).format(d=rng.randrange(16 ** 6), z=z(), s=rng.randrange(10))
+                 for _ in range(rng.randint(1, 7))]
+        out.append(" ".join(words))
+    return out + [None, "", "0", "x0"]
+
+
+def test_default_rules_fold_zeros_in_messages_without_an_x_and_match_the_reference():
+    masker = Masker.from_file()
+    assert masker._zero_fold
+    messages = _zero_messages()
+    _check(masker, messages)
+    skel = _skeleton(pa.array(messages, pa.string()), zero=True).to_pylist()
+    for m, s in zip(messages, skel):
+        if m is not None and "x" not in m.lower():
+            assert not any(c in "023456789" for c in s), (m, s)
+        elif m is not None:
+            assert s == "".join("1" if c in "123456789" else c for c in m)
+
+
+def test_a_mask_that_writes_an_x_before_a_0x_rule_stops_zero_folding_and_stays_exact():
+    rules = [
+        {"name": "ex", "group": "g", "pattern": r"\bhexval\b", "mask": "0x"},   # writes an x (and a 0)
+        {"name": "hex", "group": "hex", "pattern": r"\b0[xX][0-9a-fA-F]*", "mask": "<HEX>"},
+        {"name": "num", "group": "num", "pattern": r"\b\d+\b", "mask": "<NUM>"},
+    ]
+    masker = Masker.from_list(rules)
+    assert masker._digit_blind and not masker._zero_fold
+    _check(masker, ["hexval 10", "hexval1 00", "0 hexval", "00 1"] * 20 + _zero_messages(500, seed=3))
+    # The same rules with the x-writing rule after the 0x rule: zeros may be folded.
+    later = Masker.from_list([rules[1], rules[0], rules[2]])
+    assert later._zero_fold
+    _check(later, ["hexval 10", "hexval1 00", "0 hexval", "00 1"] * 20 + _zero_messages(500, seed=4))
+
+
+@pytest.mark.parametrize("pattern, guarded, blind", [
+    (r"\d+", True, True), (r"0[xX][0-9a-f]+", True, False), (r"\b0x\d", True, False), (r"0[xy]", False, False),
+    (r"0(?:x)", True, False), (r"[0-5][xX]", True, False), (r"0", False, False), (r"[^0]x", False, False),
+    (r"(?:0[xX]|\d)+", True, False),
+])
+def test_zero_blindness_of_patterns(pattern, guarded, blind):
+    from anomaly_log_detector.parsing.masking import _digit_blind as blind_of
+    assert blind_of(pattern, _ALL_DIGITS) is blind
+    assert blind_of(pattern, _ALL_DIGITS, x_guard=True) is (blind or guarded)
+
+
+def test_zero_foldable_rule_lists():
+    from anomaly_log_detector.parsing.masking import MaskRule
+    hexr = MaskRule("hex", "hex", r"\b0[xX][0-9a-fA-F]+", "<HEX>")
+    zero = MaskRule("z", "g", r"\b0\b", "<Z>")
+    xmask = MaskRule("w", "g", r"\bw\b", "X")
+    assert _zero_foldable([hexr, xmask])
+    assert not _zero_foldable([xmask, hexr])
+    assert not _zero_foldable([zero])

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from anomaly_log_detector.parsing.tokensplit import merge_rows, preset_plan, split_preset, split_tokens
 from anomaly_log_detector.parsing.timestamps import (CANDIDATES, TIMESTAMP_TYPE, TimeContext, TimeFormat,
                                                      parse_timestamps)
 
@@ -121,12 +123,15 @@ class RegexFormat(LogFormat):
     whose named groups split it into further fields. `time` completes times without year or zone.
     Block logs (apt's) say the time once per block: with `carry_time`, a line without a time takes
     the last one seen before it, also across chunks. With `first_line`, detection considers the format
-    only when the sample's first line matches that pattern.
+    only when the sample's first line matches that pattern. `tokens` (a ``--log-format`` whose fields
+    are separated by blanks, see tokensplit.py) splits most lines without the regex, to the same result;
+    so does a pattern of single-space-separated tokens (``preset_plan``).
     """
 
     def __init__(self, name: str, pattern: str, roles: Roles, content: str = "content",
                  derive: dict[str, str] | None = None, time_formats: Sequence[TimeFormat] = CANDIDATES,
-                 time: TimeContext | None = None, carry_time: bool = False, first_line: str | None = None):
+                 time: TimeContext | None = None, carry_time: bool = False, first_line: str | None = None,
+                 tokens: Sequence[tuple[str, str]] | None = None):
         self.name = name
         self.pattern = pattern
         # The pattern without named groups: Arrow's split kernel adds a group of its own, and more than
@@ -139,6 +144,9 @@ class RegexFormat(LogFormat):
         self.time = time or TimeContext()
         self.carry_time = carry_time
         self.first_line = first_line
+        self.tokens = tuple(tokens) if tokens else None  # (field, literal): see tokensplit.py
+        # A header of single-space-separated tokens: matched by RE2's DFA, split by " " (tokensplit.py).
+        self._preset = preset_plan(pattern) if not tokens and f"(?P<{content}>" not in pattern else None
         self._last_time: datetime | None = None    # carry_time: the last time of the previous chunk
         self._seen: set[str] = set()               # what the parsed times lacked (timestamps.YEARLESS...)
 
@@ -161,15 +169,36 @@ class RegexFormat(LogFormat):
 
     def parse(self, lines: pa.Array) -> HeaderColumns:
         lines = as_string_array(lines)
+        if self.tokens:
+            groups, content, matched = self._split_tokens(lines)
+        elif self._preset:
+            groups, content, matched = split_preset(lines, self._bare, self._preset)
+        else:
+            groups, content, matched = self._split(lines)
+        for name, pattern in self.derive.items():
+            groups.update(_split_distinct(groups[name], pattern))
+        return self._columns(groups, content, matched, len(lines))
+
+    def _split(self, lines: pa.Array) -> tuple[dict[str, pa.Array], pa.Array, pa.Array]:
+        """(named groups, message, header matched) by the regex."""
         parts = pc.extract_regex(lines, pattern=self.pattern)
         groups = _groups(parts)
         if self.content in groups:
             content = pc.coalesce(groups.pop(self.content), lines)
         else:
             content = _after_header(lines, self._bare)
-        for name, pattern in self.derive.items():
-            groups.update(_split_distinct(groups[name], pattern))
-        return self._columns(groups, content, pc.is_valid(parts), len(lines))
+        return groups, content, pc.is_valid(parts)
+
+    def _split_tokens(self, lines: pa.Array) -> tuple[dict[str, pa.Array], pa.Array, pa.Array]:
+        """What :meth:`_split` gives, by a whitespace split where that is the same (tokensplit.py) and
+        by the regex on the other lines."""
+        fields, message, ok = split_tokens(lines, self.tokens)
+        matched = pa.array(np.ones(len(message), dtype=bool))
+        if ok.all():
+            return fields, message, matched
+        groups, content, slow_matched = self._split(lines.filter(pa.array(~ok)))
+        return ({name: merge_rows(ok, values, groups[name]) for name, values in fields.items()},
+                merge_rows(ok, message, content), merge_rows(ok, matched, slow_matched))
 
     def _columns(self, groups: dict[str, pa.Array], content: pa.Array, matched: pa.Array,
                  n: int) -> HeaderColumns:

@@ -6,7 +6,9 @@ expression in which runs of spaces match ``\\s+``, and the pattern is anchored a
 logparser's ``generate_logformat_regex``, in RE2 syntax for ``pyarrow.compute.extract_regex``:
 unnamed groups such as ``(\\[<PID>\\])?`` become non-capturing. A literal ``<`` is written ``\\<``.
 When ``<Content>`` ends the format, only the header part is matched and the message is the rest of
-the line: the same split, found faster.
+the line: the same split, found faster; when the fields are separated by blanks (after an optional
+literal such as ``:``), most lines are split without the regex at all, to the same result
+(``tokensplit.py``).
 
 Field names map case-insensitively to the canonical columns (the first listed name present wins; the
 others stay extra fields):
@@ -34,6 +36,7 @@ import pyarrow.compute as pc
 from anomaly_log_detector.errors import FormatError
 from anomaly_log_detector.parsing.header import RegexFormat, Roles
 from anomaly_log_detector.parsing.timestamps import TimeContext
+from anomaly_log_detector.parsing.tokensplit import token_plan
 
 _PLACEHOLDER = re.compile(r"(?<!\\)<([^<>]*)>")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -135,7 +138,8 @@ def compile_log_format(text: str, time: TimeContext | None = None) -> RegexForma
             regex = header
             groups.remove(content)
     roles = _roles(groups, content, _syslog_host(pieces))
-    return RegexFormat("custom", regex, roles, content=content, time=time)
+    tokens = token_plan(pieces) if content not in groups else None
+    return RegexFormat("custom", regex, roles, content=content, time=time, tokens=tokens)
 
 
 def _group_names(regex: str) -> list[str]:

@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from anomaly_log_detector.errors import RulesError
 from anomaly_log_detector.fileio.jsonio import MAX_SETTINGS_BYTES, read_regular
@@ -89,31 +89,47 @@ def _check_re2(rules: tuple[MaskRule, ...]) -> None:
 
 
 _DIGITS = frozenset(range(0x31, 0x3A))  # "1".."9": the digits a skeleton folds into "1"
+_ALL_DIGITS = frozenset(range(0x30, 0x3A))  # "0".."9": folded too in messages without an x (below)
+_X = frozenset((0x78, 0x58))  # "x", "X"
 
 
-def _digit_blind(pattern: str) -> bool:
-    """True when `pattern` cannot tell the digits 1-9 apart: every test it makes on a character treats
-    1..9 alike ("0" may be special: ``0[xX]``). Then masking a message and its *skeleton* (each 1-9
-    replaced by "1") takes the same decisions at the same places; see :meth:`Masker.mask_array`."""
+def _digit_blind(pattern: str, digits: frozenset = _DIGITS, x_guard: bool = False) -> bool:
+    """True when `pattern` cannot tell the `digits` apart: every test it makes on a character treats
+    them alike (by default 1..9; "0" may be special: ``0[xX]``). Then masking a message and its
+    *skeleton* (each of those digits replaced by "1") takes the same decisions at the same places; see
+    :meth:`Masker.mask_array`.
+
+    With `x_guard`, a test that does tell them apart is accepted when the next element of its sequence
+    must match an "x" or "X" (``0[xX]``): on text without an x such a test can never be part of a match,
+    so it cannot tell anything apart there."""
     import re._parser as sre  # the parse tree of Python's own compiler, read-only
 
     def same(items) -> bool:
-        # An IN set holds all of 1..9 or none of them.
+        # An IN set holds all of the digits or none of them.
         hit = set()
         for op, arg in items:
-            if op is sre.LITERAL and arg in _DIGITS:
+            if op is sre.LITERAL and arg in digits:
                 hit.add(arg)
             elif op is sre.RANGE:
-                hit.update(d for d in _DIGITS if arg[0] <= d <= arg[1])
-        return not hit or hit == _DIGITS
+                hit.update(d for d in digits if arg[0] <= d <= arg[1])
+        return not hit or hit == digits
+
+    def x_only(item) -> bool:
+        op, arg = item
+        if op is sre.LITERAL:
+            return arg in _X
+        return op is sre.IN and bool(arg) and all(o is sre.LITERAL and a in _X for o, a in arg)
+
+    def guarded(tree, i: int) -> bool:
+        return x_guard and i + 1 < len(tree) and x_only(tree[i + 1])
 
     def walk(tree) -> bool:
-        for op, arg in tree:
+        for i, (op, arg) in enumerate(tree):
             if op in (sre.LITERAL, sre.NOT_LITERAL):
-                if arg in _DIGITS:
+                if arg in digits and not (op is sre.LITERAL and guarded(tree, i)):
                     return False
             elif op is sre.IN:
-                if not same(arg):
+                if not same(arg) and not guarded(tree, i):
                     return False
             elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
                 if not walk(arg[2]):
@@ -140,35 +156,54 @@ def _digit_blind(pattern: str) -> bool:
         return False
 
 
-def _skeleton(arr: "pa.Array") -> "pa.Array | None":
-    """`arr` (a string array) with the ASCII digits 1-9 turned into "1", as one vectorized byte map;
-    None for types it does not handle. Multi-byte UTF-8 sequences hold no ASCII bytes, so they are
+def _zero_foldable(rules: "Sequence[MaskRule]") -> bool:
+    """True when, in a message without "x"/"X", the rules cannot tell any digit 0-9 apart, so that its
+    skeleton may fold "0" as well. Each rule must treat 0-9 alike, or only tell them apart right before
+    a required x/X (the ``0[xX]`` of hex values) while no earlier rule's mask writes an x/X: then the
+    text it runs on has no x, by induction (a mask's group references copy text that has none)."""
+    x_written = False
+    for rule in rules:
+        if not _digit_blind(rule.pattern, _ALL_DIGITS):
+            if x_written or not _digit_blind(rule.pattern, _ALL_DIGITS, x_guard=True):
+                return False
+        x_written = x_written or any(c in "xX" for c in _GROUP_REF.sub("", rule.mask))
+    return True
+
+
+def _skeleton(arr: "pa.Array", zero: bool = False) -> "pa.Array | None":
+    """`arr` (a string array) with the ASCII digits 1-9 turned into "1", as one byte translation; None
+    for types it does not handle. With `zero`, a message without "x"/"X" has its "0"s turned into "1"
+    too (see :func:`_zero_foldable`). Multi-byte UTF-8 sequences hold no ASCII bytes, so they are
     untouched and the result stays valid UTF-8 with the same offsets."""
-    import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if arr.type != pa.string():
         return None
     validity, offsets, data = arr.buffers()
     if data is None or len(arr) == 0:
         return arr
-    global _LUT
-    if _LUT is None:
-        _LUT = _make_lut()
-    out = _LUT[np.frombuffer(data, dtype=np.uint8)]
-    return pa.Array.from_buffers(pa.string(), len(arr), [validity, offsets, pa.py_buffer(out)],
-                                 null_count=arr.null_count, offset=arr.offset)
+
+    def mapped(table: bytes) -> "pa.Array":
+        out = pa.py_buffer(data.to_pybytes().translate(table))
+        return pa.Array.from_buffers(pa.string(), len(arr), [validity, offsets, out],
+                                     null_count=arr.null_count, offset=arr.offset)
+
+    if not zero:
+        return mapped(_FOLD_1_9)
+    has_x = pc.fill_null(pc.match_substring_regex(arr, "[xX]"), False)
+    folded = mapped(_FOLD_0_9)
+    if not pc.any(has_x).as_py():
+        return folded
+    return pc.replace_with_mask(folded, has_x, _skeleton(arr.filter(has_x)))
 
 
-def _make_lut():
-    import numpy as np
-
-    lut = np.arange(256, dtype=np.uint8)
-    lut[0x31:0x3A] = 0x31
-    return lut
+def _fold_table(first: str) -> bytes:
+    """The byte translation that turns the ASCII digits `first`.."9" into "1"."""
+    return bytes(0x31 if ord(first) <= b <= 0x39 else b for b in range(256))
 
 
-_LUT = None  # built on first use (numpy is imported lazily)
+_FOLD_1_9, _FOLD_0_9 = _fold_table("1"), _fold_table("0")
 
 
 def _parse_rule(i: int, obj: object) -> MaskRule:
@@ -212,6 +247,8 @@ class Masker:
         self._py_masks = tuple(_GROUP_REF.sub(r"\\g<\1>", r.mask) for r in self.rules)
         # Skeleton masking (mask_array) is exact only when no active rule tells 1-9 apart.
         self._digit_blind = all(_digit_blind(r.pattern) for r in self.rules)
+        # ... and a message without an x may have its 0s folded too.
+        self._zero_fold = self._digit_blind and _zero_foldable(self.rules)
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
@@ -263,13 +300,14 @@ class Masker:
             arr = arr.combine_chunks() if arr.num_chunks else pa.array([], arr.type)
         if not self.rules or len(arr) == 0:
             return arr
-        skeleton = _skeleton(arr) if self._digit_blind else None
+        skeleton = _skeleton(arr, self._zero_fold) if self._digit_blind else None
         if skeleton is None:
             encoded = pc.dictionary_encode(arr)
             return pc.take(self._apply_distinct(encoded.dictionary), encoded.indices)
-        # Messages that differ only in which digits 1-9 they hold share a skeleton: mask each distinct
-        # skeleton once. Digit-blind rules decide identically on a message and its skeleton, so the two
-        # results differ at most where a digit was copied through unmasked; a skeleton result holding
+        # Messages that differ only in which digits 1-9 they hold share a skeleton (without an x, in which
+        # digits 0-9: _zero_foldable): mask each distinct skeleton once. Digit-blind rules decide
+        # identically on a message and its skeleton, so the two results differ at most where a digit was
+        # copied through unmasked (a folded digit is a "1" in the skeleton); a skeleton result holding
         # no 1-9 is therefore exactly the message's result, and the few others are masked for real.
         encoded = pc.dictionary_encode(skeleton)
         masked = self._apply_distinct(encoded.dictionary)

@@ -6,8 +6,10 @@ dictionary-encoded, and Drain only sees each distinct masked message once (resul
 an index take). Memory is bounded by the chunk size plus the number of templates and distinct messages
 kept in the cache, not by the input size.
 
-Drain templates can still generalize after a line was assigned, so rows are first written with their
-cluster id to a temporary file and the final template text is added in one streaming pass at the end.
+Drain templates can still generalize after a line was assigned, so each chunk's rows are written at once
+with their cluster id and the final template texts are joined to them at the end (``output.py``).
+Reading runs ahead on a thread of its own (``readahead.py``); the header split and masking of the next
+chunks run on two more while Drain works on the current one.
 
 Each source gets its own header format (detected on its first chunk with ``--format auto``), so a
 folder of mixed logs keeps every file's fields; the parsed table holds the union of their extra
@@ -28,10 +30,8 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import re
 import stat
-import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -52,9 +52,10 @@ from anomaly_log_detector.parsing.formats import LogFormat, detect_format, get_f
 from anomaly_log_detector.parsing.header import HeaderColumns
 from anomaly_log_detector.parsing.masking import Masker
 from anomaly_log_detector.parsing.miner import TemplateMiner
+from anomaly_log_detector.parsing.output import STRING_COLUMNS, ParsedWriter
+from anomaly_log_detector.parsing.readahead import InputProgress, ahead
 from anomaly_log_detector.parsing.sources import STDIN, LineBatch, ReadStats, list_sources, read_batches
 from anomaly_log_detector.parsing.timestamps import TIMESTAMP_TYPE
-from anomaly_log_detector.progress import Progress
 from anomaly_log_detector.fileio.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 
 PARSED_FILE = "parsed.parquet"
@@ -64,14 +65,8 @@ SUMMARY_FILE = "parse_summary.json"
 CACHE_LIMIT = 1_000_000
 DETECT_SAMPLE = 200
 
-_STRING_COLUMNS = ("host", "process", "pid", "level", "session")
-# Columns with few distinct values: Parquet dictionary encoding pays off only for these.
-DICTIONARY_COLUMNS = ["source", "host", "process", "pid", "level", "session", "template"]
 # Threads preparing chunks (Arrow work) while the main thread runs Drain and writes.
 PREPARE_THREADS = 2
-# Compressed sources advance the byte progress by their decompressed bytes over this (typical of gzip'd
-# text logs); a file never counts past its size, and counts it all once it has been read.
-COMPRESSION_GUESS = 8
 OUTSIDE_TIME_RANGE, NO_TIMESTAMP = "outside_time_range", "no_timestamp"
 
 log = logging.getLogger(__name__)
@@ -258,12 +253,12 @@ class ParsePipeline:
         with _writing(cfg.out_dir):
             os.makedirs(cfg.out_dir, exist_ok=True)
             _remove_leftovers(final_path)
-        progress = _InputProgress(sources, cfg.quiet)
+        progress = InputProgress(sources, cfg.quiet)
         log.debug("parse: %d source(s) (%s bytes), format %s, frozen %s, time range %s - %s, into %s",
                   len(sources), "?" if progress.total is None else f"{progress.total:,}",
                   cfg.log_format or cfg.format, cfg.frozen, cfg.since, cfg.until, cfg.out_dir)
-        batches = _ahead(read_batches(sources, self.stats, cfg.chunk_lines, cfg.max_line_bytes, in_folders))
-        partial = _PartialWriter(final_path + ".partial")
+        batches = ahead(read_batches(sources, self.stats, cfg.chunk_lines, cfg.max_line_bytes, in_folders))
+        output = ParsedWriter(final_path)
         # Any failure (a full disk, an interrupt: the CLI turns SIGTERM into one) removes the partial files.
         try:
             with _writing(cfg.out_dir):
@@ -277,17 +272,17 @@ class ParsePipeline:
                             pending.append(pool.submit(self._prepare, batch, fmt))
                             if len(pending) < PREPARE_THREADS:
                                 continue
-                            self._write(pending.popleft().result(), partial, progress)
+                            self._write(pending.popleft().result(), output, progress)
                         while pending:
-                            self._write(pending.popleft().result(), partial, progress)
+                            self._write(pending.popleft().result(), output, progress)
                     progress.finish()
                 finally:
                     batches.close()  # stops the read-ahead thread
                     progress.close()
-                    partial.close()
-                rows = self._finalize(partial, final_path)
+                    output.close()
+                rows = self._finalize(output, final_path)
         finally:
-            partial.remove()
+            output.remove()
         if cfg.drain_state and not cfg.frozen:
             with _writing(cfg.drain_state):
                 self.miner.save(cfg.drain_state)
@@ -300,58 +295,30 @@ class ParsePipeline:
             _write_json(os.path.join(cfg.out_dir, SUMMARY_FILE), summary)
         return summary
 
-    def _write(self, prepared: dict, partial: "_PartialWriter", progress: "_InputProgress") -> None:
+    def _write(self, prepared: dict, output: ParsedWriter, progress: InputProgress) -> None:
         chunk = self._finish(prepared)
         self.stats.skipped.update(prepared["refused"] or {})
         self.unmatched += chunk.unmatched
         if chunk.table.num_rows:  # every line of the chunk outside the time range: nothing to write
-            partial.write(chunk.table)
+            output.write(chunk.table)
         batch = prepared["batch"]
         progress.advance(batch.source_no, batch.source, prepared["bytes"],
                          self.stats.sources[batch.source_no].get("compression"), len(batch.raw), len(self.miner))
 
-    def _finalize(self, partial: "_PartialWriter", final_path: str) -> int:
-        """Add the final template text to every row; write parsed.parquet and preview.json."""
+    def _finalize(self, output: ParsedWriter, final_path: str) -> int:
+        """Add the final template texts; complete parsed.parquet and write preview.json."""
         templates = self.miner.templates()
-        top = max(templates, default=0)
-        lookup = [UNSEEN_TEMPLATE] * (top + 1)  # position 0 serves UNSEEN_ID
+        lookup = [UNSEEN_TEMPLATE] * (max(templates, default=0) + 1)  # position 0 serves UNSEEN_ID
         for tid, text in templates.items():
             lookup[tid] = text
-        lookup_arr = pa.array(lookup, type=pa.string())
-        tmp = final_path + ".tmp"
-        rows = 0
-        preview: list[dict] = []
-        writer = None
         try:
-            if partial.schema is None:
-                table = _empty_table()
-                pq.write_table(table, tmp)
-            else:
-                for batch in _ahead(partial.batches()):
-                    ids = batch.column("template_id").to_numpy()
-                    text = pc.take(lookup_arr, pa.array(np.where(ids < 0, 0, ids)))
-                    pos = batch.schema.get_field_index("template_id") + 1
-                    table = pa.Table.from_batches([batch]).add_column(pos, "template", text)
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=DICTIONARY_COLUMNS,
-                                                  compression="lz4")
-                    writer.write_table(table)
-                    if len(preview) < 10:
-                        preview.extend(table.slice(0, 10 - len(preview)).to_pylist())
-                    rows += table.num_rows
-                writer, done = None, writer
-                done.close()
-                partial.remove()
-            os.replace(tmp, final_path)
-        except BaseException:
-            if writer is not None:
-                try:
-                    writer.close()
-                except OSError:  # the disk is still full: the file goes anyway
-                    pass
-            _remove(tmp)
-            raise
-        _write_json(os.path.join(self.config.out_dir, PREVIEW_FILE), preview)
+            rows = output.finish(pa.array(lookup, type=pa.string()))
+            preview = next(pq.ParquetFile(output.tmp).iter_batches(batch_size=10), None)
+            output.remove(keep_result=True)
+            os.replace(output.tmp, final_path)
+        finally:
+            output.remove()
+        _write_json(os.path.join(self.config.out_dir, PREVIEW_FILE), preview.to_pylist() if preview else [])
         return rows
 
     def _summary(self, sources: list[str], rows: int, seconds: float, fixed: LogFormat | None) -> dict:
@@ -408,160 +375,8 @@ def run_parse(inputs: list[str], config: ParseConfig) -> dict:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-_DONE = object()
-
-
-class _InputProgress:
-    """The parse's bar, in bytes of the inputs as stored: the total (the regular files' sizes) is known
-    before reading, so the bar shows a percentage and an ETA. An uncompressed file advances by the bytes
-    of its lines, a compressed one by its decompressed bytes / COMPRESSION_GUESS; neither past its
-    size, and a file read to its end counts whole. stdin (or a FIFO) in the inputs: no total."""
-
-    def __init__(self, sources: list[str], quiet: bool):
-        self.sizes = {path: _regular_size(path) for path in sources}
-        known = [size for size in self.sizes.values() if size is not None]
-        self.total = sum(known) if len(known) == len(self.sizes) else None
-        self.bar = Progress("parse", total=self.total, unit="B", quiet=quiet)
-        self.source_no, self.size, self.seen = -1, None, 0
-        self.lines = 0
-
-    def advance(self, source_no: int, path: str, nbytes: int, compression: str | None, lines: int,
-                templates: int) -> None:
-        if source_no != self.source_no:
-            self._end_source()
-            self.source_no, self.size, self.seen = source_no, self.sizes.get(path), 0
-        step = nbytes // COMPRESSION_GUESS if compression not in (None, "none") else nbytes
-        if self.size is not None:
-            step = max(0, min(step, self.size - self.seen))
-        self.seen += step
-        self.lines += lines
-        self.bar.update(step, lines=f"{self.lines:,}", templates=templates)
-
-    def _end_source(self) -> None:
-        if self.size is not None and self.size > self.seen:
-            self.bar.update(self.size - self.seen)
-        self.size = None
-
-    def finish(self) -> None:
-        """Every input read: the bar at its total (files skipped unread included)."""
-        self._end_source()
-        if self.total is not None and self.total > self.bar.done:
-            self.bar.update(self.total - self.bar.done)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _regular_size(path: str) -> int | None:
-    """The size of a regular file; None for stdin, a FIFO or anything else without one."""
-    if path == STDIN:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size if stat.S_ISREG(st.st_mode) else None
-
-
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
-
-
-def _ahead(items: Iterator, depth: int = 2) -> Iterator:
-    """`items` produced on a thread of its own, up to `depth` ahead of the consumer (reading and
-    decoding release the GIL, so they overlap with Drain and the writer). Exceptions are re-raised in
-    the consumer; a consumer that stops early stops the producer."""
-    box: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put((_DONE, None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            box.put((_DONE, exc))
-
-    worker = threading.Thread(target=produce, name="alog-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item, exc = box.get()
-            if item is _DONE:
-                if exc is not None:
-                    raise exc
-                return
-            yield item
-    finally:
-        stop.set()
-        # Let the producer see `stop`. It never blocks for long, except in a read of a pipe whose writer
-        # is still there (an interrupted `parse --input -`): that daemon thread is left behind.
-        deadline = time.monotonic() + 1.0
-        while worker.is_alive() and time.monotonic() < deadline:
-            try:
-                box.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
-
-
-class _PartialWriter:
-    """Rows with their cluster ids, in order, in Arrow IPC segment files. An IPC file has one schema,
-    so a chunk with an extra column the current segment lacks (another source's format) starts a new
-    segment whose schema adds it; columns are only ever added, and the last segment's schema is the
-    union that :meth:`batches` gives every batch (null where a chunk lacked a column)."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.paths: list[str] = []
-        self.schema: pa.Schema | None = None
-        self._writer = None
-
-    def write(self, table: pa.Table) -> None:
-        new = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f  # all-null so far: a string later
-               for f in table.schema if self.schema is None or f.name not in self.schema.names]
-        if new:
-            self.close()
-            self.schema = pa.schema([*(self.schema or []), *new])
-            self.paths.append(f"{self.base}.{len(self.paths)}")
-            self._writer = pa.ipc.new_file(self.paths[-1], self.schema,
-                                           options=pa.ipc.IpcWriteOptions(compression="lz4"))
-        self._writer.write_table(_conform(table, self.schema))
-
-    def close(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        for path in self.paths:
-            with pa.OSFile(path, "rb") as f:
-                reader = pa.ipc.open_file(f)
-                for i in range(reader.num_record_batches):
-                    batch = reader.get_batch(i)
-                    if batch.schema.names != self.schema.names:
-                        batch = _conform(pa.Table.from_batches([batch]), self.schema).to_batches()[0]
-                    yield batch
-
-    def remove(self) -> None:
-        """Delete the segment files (those already gone are fine: called again after a failure)."""
-        self.close()
-        for path in self.paths:
-            _remove(path)
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`table` with exactly `schema`'s columns: missing ones null, others cast."""
-    n = table.num_rows
-    columns = [table.column(f.name).cast(f.type) if f.name in table.schema.names else pa.nulls(n, f.type)
-               for f in schema]
-    return pa.Table.from_arrays(columns, schema=schema)
 
 
 @contextmanager
@@ -586,10 +401,11 @@ def _remove(path: str) -> None:
 
 def _remove_leftovers(final_path: str) -> None:
     """Delete the temporary files of an earlier run into the same folder that was killed (SIGKILL, power
-    loss) before it could: only our own names, ``parsed.parquet.tmp`` and ``parsed.parquet.partial.N``.
+    loss) before it could: only our own names, ``parsed.parquet.tmp``, ``parsed.parquet.partial.N`` and
+    ``parsed.parquet.partial.tN``.
     One run at a time writes a folder's parsed.parquet, so none of them can belong to a live run."""
     folder, name = os.path.split(final_path)
-    pattern = re.compile(re.escape(name) + r"\.(tmp|partial\.[0-9]+)")
+    pattern = re.compile(re.escape(name) + r"\.(tmp|partial\.t?[0-9]+)")
     with os.scandir(folder) as entries:
         for entry in entries:
             if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
@@ -639,16 +455,8 @@ def _extra_name(name: str) -> str:
 
 
 _CORE_TYPES = {"line_no": pa.int64(), "source": pa.string(), "timestamp": TIMESTAMP_TYPE,
-               **{c: pa.string() for c in (*_STRING_COLUMNS, "raw", "content", "masked")},
+               **{c: pa.string() for c in (*STRING_COLUMNS, "raw", "content", "masked")},
                "template_id": pa.int64()}
-
-
-def _empty_table() -> pa.Table:
-    fields = [("line_no", pa.int64()), ("source", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC"))]
-    fields += [(c, pa.string()) for c in _STRING_COLUMNS]
-    fields += [("raw", pa.string()), ("content", pa.string()), ("masked", pa.string()),
-               ("template_id", pa.int64()), ("template", pa.string())]
-    return pa.schema(fields).empty_table()
 
 
 def _write_json(path: str, obj) -> None:
