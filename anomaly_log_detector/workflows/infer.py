@@ -142,10 +142,6 @@ def infer_logs(model_dir: str | os.PathLike, inputs: str | Iterable[str], out_di
     paths = [inputs] if isinstance(inputs, str) else [str(p) for p in inputs]
     check_out_dir(out_dir, paths, model_dir=model.dir if model is not None and model.dir is not None else model_dir)
     started = time.perf_counter()
-    # torch's OpenMP workers busy-wait between the LSTM's many small steps by default; on a host
-    # whose cores are shared with other work that spinning cost DeepLog scoring 2-9x its wall time
-    # (docs/performance.md). Only read when torch is first imported; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     model = model or load_bundle(model_dir, onnx=True, threads=threads or 0)
     _set_torch_threads(model, threads)
     out = Path(out_dir)
