@@ -197,15 +197,8 @@ def run_prediction_alerts(per_window: pd.DataFrame, ws, rows: np.ndarray, lines:
     keep = np.flatnonzero(rows >= 0)
     keep = keep[np.argsort(rows[keep], kind="stable")]  # the table's rows, in its order
     at = rows[keep]
-    session = per_window["session"].astype(str).to_numpy(dtype=object)[keep]
-    if entity_column in lines.columns:
-        entity = lines[entity_column].astype("string").to_numpy(dtype=object, na_value=None)[at]
-        missing = pd.isna(entity)
-        entity[missing] = session[missing]
-    else:
-        entity = session
-    entity_code, entity_names = pd.factorize(entity, sort=False)
-    del entity, session
+    entity_code, entity_names = _entity_codes(per_window["session"], keep,
+                                              lines[entity_column] if entity_column in lines.columns else None, at)
     template_code, template_names = pd.factorize(lines["template"].astype("string").fillna("").astype(str),
                                                  sort=False)
     template_code = template_code[at]
@@ -229,6 +222,31 @@ def run_prediction_alerts(per_window: pd.DataFrame, ws, rows: np.ndarray, lines:
     return run_alerts_columns(entity_code, len(entity_names), lambda codes: entity_names[codes], template_code,
                               template_names, at, time_, ~per_window["in_topk"].to_numpy(bool)[keep],
                               per_window["is_novel"].to_numpy(bool)[keep], rows_of, settings)
+
+
+def _entity_codes(session: pd.Series, keep: np.ndarray, entity: pd.Series | None,
+                  at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of the predictions' entities (:func:`predictions`: the parsed row's entity, else
+    the session name) and the names of the codes. Distinct values are turned into strings once, not
+    a million rows; equal names get one code, whichever column they come from."""
+    if entity is not None:
+        line_code, names = pd.factorize(entity.astype("string"), sort=False)
+        code = line_code[at]
+        names = np.asarray(names.astype(object), dtype=object)
+    else:
+        code, names = np.full(len(at), -1, dtype=np.int64), np.zeros(0, dtype=object)
+    missing = np.flatnonzero(code < 0)
+    if missing.size:
+        s_code, s_names = pd.factorize(session.to_numpy()[keep[missing]], sort=False)
+        known = {name: i for i, name in enumerate(names.tolist())}
+        extra = [str(n) for n in s_names if str(n) not in known]
+        known.update((n, len(names) + i) for i, n in enumerate(extra))
+        code[missing] = np.asarray([known[str(n)] for n in s_names], dtype=np.int64)[s_code]
+        names = np.concatenate([names, np.asarray(extra, dtype=object)])
+    used = np.unique(code)  # the summary counts the entities that have predictions
+    dense = np.full(len(names), -1, dtype=np.int64)
+    dense[used] = np.arange(len(used))
+    return dense[code], names[used]
 
 
 def _predictions(per_window: pd.DataFrame, eos: np.ndarray, rows: np.ndarray, lines: pd.DataFrame,
