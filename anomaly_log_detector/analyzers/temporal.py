@@ -283,7 +283,7 @@ def _flag(df: pd.DataFrame, reference: _Reference | None) -> tuple[pd.DataFrame,
     day_pos = dates.get_indexer(ts.dt.floor("D"))
     known = df["template"] != UNSEEN_TEMPLATE
     per_day_tpl = (pd.DataFrame({"d": day_pos[known.to_numpy()], "h": ts[known].dt.hour.to_numpy(),
-                                 "template": df.loc[known, "template"].to_numpy()})
+                                 "template": df.loc[known, "template"].array})  # not boxed
                    .groupby(["d", "h", "template"]).size())
     all_tpl = _template_hours(df) if reference is None else None
     rows: list[dict[str, Any]] = []

@@ -147,7 +147,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     del seq
     gap = float(model.incidents.get("gap", 60.0))
     # The engine over integer codes: no table of a million predictions (alerts/enhanced.py).
-    shown = lines[[c for c in PREDICTION_COLUMNS if c in lines.columns]].assign(entity=entity.to_numpy())
+    shown = lines[[c for c in PREDICTION_COLUMNS if c in lines.columns]].assign(entity=entity)  # same index
     result = run_prediction_alerts(per_window, scores, rows, shown, "entity", expected,
                                    AlertSettings(k=1, n=1, cooldown_seq=gap, cooldown_novelty=gap))
     del shown, expected, entity
