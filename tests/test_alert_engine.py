@@ -334,7 +334,7 @@ def test_prediction_alerts_equal_the_engine_over_the_predictions_table():
     at = np.maximum(rows, 0)
     shown = lines.iloc[at].reset_index(drop=True)
     want = run_alerts(predictions(per_window, ws, rows, shown, "host", expected), settings)
-    got = run_prediction_alerts(per_window, ws, rows, lines, "host", expected, settings)
+    got = run_prediction_alerts(per_window, event, rows, lines, "host", expected, settings)
     assert len(want.alerts) > 5
     pd.testing.assert_frame_equal(got.alerts, want.alerts)
     assert got.summary == want.summary

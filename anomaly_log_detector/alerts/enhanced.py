@@ -185,10 +185,11 @@ def predictions(per_window: pd.DataFrame, ws, rows: np.ndarray, lines: pd.DataFr
     return _predictions(per_window, ws.windows.event < 0, rows, lines, entity_column, expected)
 
 
-def run_prediction_alerts(per_window: pd.DataFrame, ws, rows: np.ndarray, lines: pd.DataFrame,
+def run_prediction_alerts(per_window: pd.DataFrame, event: np.ndarray, rows: np.ndarray, lines: pd.DataFrame,
                           entity_column: str, expected: list, settings: AlertSettings = AlertSettings()):
-    """``run_alerts(predictions(...), settings)`` without the predictions table: here ``lines`` holds one
-    row per *parsed* row (``rows`` points into it), and the engine runs over integer codes of the entities
+    """``run_alerts(predictions(per_window, ws, ...), settings)`` without the predictions table, from
+    ``event = ws.windows.event`` (-1: EOS); here ``lines`` holds one row per *parsed* row (``rows``
+    points into it), and the engine runs over integer codes of the entities
     and templates (engine.py ``run_alerts_columns``); only the rows its alerts show are turned into
     table rows, by :func:`predictions` itself. The same alerts and summary (``detailed`` is None), in a
     fraction of the memory: a million predictions were a million rows of Python strings."""
@@ -202,7 +203,7 @@ def run_prediction_alerts(per_window: pd.DataFrame, ws, rows: np.ndarray, lines:
     template_code, template_names = pd.factorize(lines["template"].astype("string").fillna("").astype(str),
                                                  sort=False)
     template_code = template_code[at]
-    eos = ws.windows.event[keep] < 0
+    eos = event[keep] < 0
     if eos.any():
         names = list(template_names)
         if EOS_TEMPLATE not in names:
@@ -215,7 +216,7 @@ def run_prediction_alerts(per_window: pd.DataFrame, ws, rows: np.ndarray, lines:
 
     def rows_of(needed: np.ndarray) -> pd.DataFrame:
         w = keep[needed]
-        return _predictions(per_window.iloc[w].reset_index(drop=True), ws.windows.event[w] < 0, rows[w],
+        return _predictions(per_window.iloc[w].reset_index(drop=True), event[w] < 0, rows[w],
                             lines.iloc[rows[w]][shown].reset_index(drop=True), entity_column,
                             [expected[i] for i in w.tolist()])
 

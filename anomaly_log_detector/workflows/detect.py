@@ -144,24 +144,27 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     _write_parquet(per_window, d / DEEPLOG_INFER)
     _write_parquet(per_session, d / DEEPLOG_SESSIONS)
     rows = parsed_rows(seq, scores.windows, d / SEQUENCES)
-    del seq
+    # What the rest needs of the scores; the windows' keys (~100 MB at 1M lines) go before the engine.
+    event, in_topk, is_novel = scores.windows.event, scores.in_topk, scores.is_novel
+    distinct = scores.distinct_windows
+    del seq, scores, known_context
     gap = float(model.incidents.get("gap", 60.0))
     # The engine over integer codes: no table of a million predictions (alerts/enhanced.py).
     shown = lines[[c for c in PREDICTION_COLUMNS if c in lines.columns]].assign(entity=entity)  # same index
-    result = run_prediction_alerts(per_window, scores, rows, shown, "entity", expected,
+    result = run_prediction_alerts(per_window, event, rows, shown, "entity", expected,
                                    AlertSettings(k=1, n=1, cooldown_seq=gap, cooldown_novelty=gap))
     del shown, expected, entity
     write_alerts_parquet(result.alerts, d / DEEPLOG_ALERTS)
     write_json_atomic(d / DEEPLOG_SUMMARY, {"rule": rule_name(det), "threshold": det.threshold_,
                                             "k_of_n": [1, 1], "cooldown": gap, **result.summary}, indent=1)
     miss = np.zeros(len(lines), dtype=bool)
-    real = (rows >= 0) & (scores.windows.event >= 0)
-    flagged = (real & ~scores.in_topk & ~scores.is_novel & ~per_window["context_unseen"].to_numpy(bool)
+    real = (rows >= 0) & (event >= 0)
+    flagged = (real & ~in_topk & ~is_novel & ~per_window["context_unseen"].to_numpy(bool)
                & ~per_window["context_cut"].to_numpy(bool))
     miss[rows[flagged]] = True
     out["deeplog"] = {
         "sessions": int(len(per_session)), "flagged_sessions": int(per_session["is_anomaly"].sum()),
-        "predictions": int(len(per_window)), "distinct_windows": int(scores.distinct_windows),
+        "predictions": int(len(per_window)), "distinct_windows": int(distinct),
         "misses": int((~per_window["in_topk"]).sum()), "novel": int(per_window["is_novel"].sum()),
         "sequence_misses": int(miss.sum()), "alerts": int(len(result.alerts)), "rule": rule_name(det)}
     return miss
