@@ -255,3 +255,86 @@ def test_matches_a_per_event_loop_on_random_streams(seed):
     d = r.detailed
     assert list(zip(d["kofn_failed"], d["verdict"], [None if pd.isna(x) else x for x in d["alert_id"]])) == want_rows
     assert (r.alerts["failed_count"] == r.alerts["rows"].map(len)).all()
+
+
+# ---- the same rules over integer columns (what infer runs) ----------------------------------------
+def _by_columns(df: pd.DataFrame, settings: AlertSettings, fetched: list):
+    from anomaly_log_detector.alerts.engine import run_alerts_columns
+
+    entity_code, entity_names = pd.factorize(df["entity"].to_numpy(object), sort=False)
+    template_code, template_names = pd.factorize(df["template"].to_numpy(object), sort=False)
+
+    def rows_of(rows: np.ndarray) -> pd.DataFrame:
+        fetched.append(len(rows))
+        return df.iloc[rows]
+
+    return run_alerts_columns(entity_code, len(entity_names), lambda c: entity_names[c], template_code,
+                              template_names, df["order"].to_numpy(), df["time"], df["is_miss"].to_numpy(bool),
+                              df["is_novel"].to_numpy(bool), rows_of, settings)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_columns_give_the_alerts_and_summary_of_the_table(seed):
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(50, 400))
+    marks = "".join(rng.choice(list(".xN"), size=n, p=[0.7, 0.25, 0.05]))
+    times = [None if rng.random() < 0.15 else float(s) for s in np.cumsum(rng.integers(0, 4, size=n))]
+    df = stream(marks, entity=list(rng.choice(["a", "b", "c"], size=n)), times=times,
+                templates=list(rng.choice(["A", "B", "C"], size=n))).sample(frac=1, random_state=seed)
+    df = df.reset_index(drop=True)
+    settings = AlertSettings(k=int(rng.integers(1, 4)), n=int(rng.integers(4, 7)),
+                             cooldown_seq=float(rng.choice([0, 3, 10])), cooldown_novelty=float(rng.choice([0, 5])),
+                             session_timeout=[None, 4.0][seed % 2], max_samples=2)
+    want = run_alerts(df, settings)
+    fetched: list = []
+    got = _by_columns(df, settings, fetched)
+    pd.testing.assert_frame_equal(got.alerts, want.alerts)
+    assert got.summary == want.summary and got.detailed is None
+    assert fetched[0] <= int((df["is_miss"] | df["is_novel"]).sum())  # only rows an alert shows
+
+
+def test_columns_without_alerts():
+    df = stream("....")
+    got = _by_columns(df, AlertSettings(k=1, n=1), [])
+    want = run_alerts(df, AlertSettings(k=1, n=1))
+    pd.testing.assert_frame_equal(got.alerts, want.alerts)
+    assert got.summary == want.summary
+
+
+def test_prediction_alerts_equal_the_engine_over_the_predictions_table():
+    """alerts/enhanced.py run_prediction_alerts (infer) == run_alerts(predictions(...)): entities from
+    the parsed rows or, where missing, the session; EOS rows (event -1) at their session's last row."""
+    from types import SimpleNamespace
+
+    from anomaly_log_detector.alerts.enhanced import predictions, run_prediction_alerts
+
+    rng = np.random.default_rng(7)
+    n_lines = 300
+    lines = pd.DataFrame({
+        "line_no": np.arange(1, n_lines + 1), "source": "app.log",
+        "template": rng.choice(["A <*>", "B", "C <*> x", None], size=n_lines, p=[0.4, 0.3, 0.28, 0.02]),
+        "timestamp": pd.Series(T0 + pd.to_timedelta(np.cumsum(rng.integers(0, 3, n_lines)), unit="s")),
+        "host": pd.Series(rng.choice(["h1", "h2", None], size=n_lines), dtype="string"),
+    })
+    # windows in session order, each pointing at a parsed row; every 7th an EOS at the previous row
+    rows = np.sort(rng.choice(n_lines, size=400))
+    rows[::50] = -1  # a few predictions without a row
+    event = np.where(np.arange(len(rows)) % 7 == 6, -1, np.arange(len(rows)))
+    miss = rng.random(len(rows)) < 0.2
+    per_window = pd.DataFrame({
+        "session": rng.choice(["s1", "s2", "s3"], size=len(rows)), "idx": np.arange(len(rows)),
+        "line_no": pd.array(np.where(event >= 0, rows + 1, -1), "Int64").astype("Int64"),
+        "in_topk": ~miss, "is_novel": miss & (rng.random(len(rows)) < 0.3), "rank": rng.integers(1, 5, len(rows)),
+        "prob": rng.random(len(rows)), "surprise": rng.random(len(rows)) * 5,
+    })
+    per_window.loc[event < 0, "line_no"] = pd.NA
+    expected = [["A <*>", "B"] if m else [] for m in miss]
+    ws = SimpleNamespace(windows=SimpleNamespace(event=event))
+    settings = AlertSettings(k=1, n=1, cooldown_seq=5, cooldown_novelty=5)
+    at = np.maximum(rows, 0)
+    shown = lines.iloc[at].reset_index(drop=True)
+    want = run_alerts(predictions(per_window, ws, rows, shown, "host", expected), settings)
+    got = run_prediction_alerts(per_window, event, rows, lines, "host", expected, settings)
+    assert len(want.alerts) > 5
+    pd.testing.assert_frame_equal(got.alerts, want.alerts)
+    assert got.summary == want.summary

@@ -47,6 +47,7 @@ Outputs (:class:`AlertResult`):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -99,24 +100,86 @@ class AlertResult:
     """What :func:`run_alerts` returns: the alerts, the input annotated row by row, and the counts."""
 
     alerts: pd.DataFrame
-    detailed: pd.DataFrame
+    detailed: pd.DataFrame | None  # None from run_alerts_columns
     summary: dict
 
 
 def run_alerts(predictions: pd.DataFrame, settings: AlertSettings = AlertSettings()) -> AlertResult:
     """Apply the rules of the module docstring to a predictions table."""
     df = _normalise(predictions)
-    n_rows = len(df)
     entity_code, entity_names = pd.factorize(df["entity"], sort=False)
     template_code, template_names = pd.factorize(df["template"], sort=False)
-    order_in = df["order"].to_numpy(np.int64)
-    ns_in, has_time_in = _nanoseconds(df["time"])
+    ns, has_time = _nanoseconds(df["time"])
+    fired = _fire(entity_code, template_code, len(template_names), df["order"].to_numpy(np.int64), ns, has_time,
+                  df["is_miss"].to_numpy(bool), df["is_novel"].to_numpy(bool), settings)
+    alerts = _alert_table(df, fired.evidence_rows, fired.pair_alert, fired.n_alerts,
+                          entity_names[fired.opener_entity], fired.opener_type, fired.opener_rows, fired.suppressed,
+                          template_names, template_code, settings.max_samples)
+    detailed = df.copy()
+    detailed["in_topk"] = ~df["is_miss"].to_numpy(bool)
+    detailed["kofn_failed"] = fired.kofn
+    detailed["verdict"] = np.asarray(VERDICTS, dtype=object)[fired.verdict]
+    detailed["verdict"] = detailed["verdict"].astype(str)
+    detailed["alert_id"] = pd.arrays.IntegerArray(fired.alert_id, fired.alert_id < 0)
+    return AlertResult(alerts, detailed, _summary(fired, alerts, len(entity_names), settings))
 
+
+def run_alerts_columns(entity_code: np.ndarray, n_entities: int, entity_name: Callable[[np.ndarray], np.ndarray],
+                       template_code: np.ndarray, template_names: Any, order: np.ndarray, time: pd.Series,
+                       is_miss: np.ndarray, is_novel: np.ndarray, rows_of: Callable[[np.ndarray], pd.DataFrame],
+                       settings: AlertSettings = AlertSettings()) -> AlertResult:
+    """:func:`run_alerts` over a predictions table given as columns: what the rules read on every row
+    (integer codes of the entity and template, ``order``, ``time``, the two verdicts) as arrays in the
+    table's row order, and the rest of a row (``line_no``, ``source``, ``raw``, ``expected``, ``score``,
+    ``time``, ``order``) only for the rows an alert shows: ``rows_of(sorted input rows)`` returns them as
+    a predictions table (it is normalised here). ``entity_name(codes)`` names entity codes; codes
+    number the distinct values in any order. The alerts and the summary are :func:`run_alerts`'s on the
+    whole table; ``detailed`` is not built (None). A million predictions then cost a few arrays instead
+    of a million rows of Python strings."""
+    ns, has_time = _nanoseconds(_utc(time))
+    fired = _fire(np.asarray(entity_code), np.asarray(template_code), len(template_names),
+                  np.asarray(order, dtype=np.int64), ns, has_time, np.asarray(is_miss, dtype=bool),
+                  np.asarray(is_novel, dtype=bool), settings)
+    needed = np.unique(np.concatenate([fired.evidence_rows, fired.opener_rows]))
+    df = _normalise(rows_of(needed))
+    if len(df) != len(needed):
+        raise DataError(f"predictions: {len(df)} rows fetched for {len(needed)} asked")
+    local = lambda rows: np.searchsorted(needed, rows)  # noqa: E731
+    alerts = _alert_table(df, local(fired.evidence_rows), fired.pair_alert, fired.n_alerts,
+                          entity_name(fired.opener_entity), fired.opener_type, local(fired.opener_rows),
+                          fired.suppressed, template_names, np.asarray(template_code)[needed],
+                          settings.max_samples)
+    return AlertResult(alerts, None, _summary(fired, alerts, n_entities, settings))
+
+
+@dataclass
+class _Fired:
+    """What the rules decide, in input row numbers: every alert's evidence (``evidence_rows`` grouped by
+    ``pair_alert``, each alert's rows in log order), each alert's opening row, entity code, type and
+    folded firings, and per input row the K-of-N count, verdict code and alert id (-1: none)."""
+
+    evidence_rows: np.ndarray
+    pair_alert: np.ndarray
+    n_alerts: int
+    opener_rows: np.ndarray
+    opener_entity: np.ndarray
+    opener_type: np.ndarray
+    suppressed: np.ndarray
+    kofn: np.ndarray
+    verdict: np.ndarray
+    alert_id: np.ndarray
+    counts: dict
+
+
+def _fire(entity_code, template_code, n_templates, order_in, ns_in, has_time_in, miss_in, novel_in,
+          settings: AlertSettings) -> _Fired:
+    """The rules of the module docstring over integer columns (one value per input row)."""
+    n_rows = len(order_in)
     # Work per entity in log order; the input position breaks ties, so the sort is stable.
     perm = np.lexsort((np.arange(n_rows), order_in, entity_code))
     ent, order, ns, has_time = entity_code[perm], order_in[perm], ns_in[perm], has_time_in[perm]
-    miss = df["is_miss"].to_numpy(bool)[perm]
-    novel = df["is_novel"].to_numpy(bool)[perm]
+    miss = miss_in[perm]
+    novel = novel_in[perm]
 
     def gap(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
         both = has_time[prev] & has_time[cur]
@@ -133,7 +196,7 @@ def run_alerts(predictions: pd.DataFrame, settings: AlertSettings = AlertSetting
     # Firings, grouped by signature (entity, type, template) and in log order within each.
     fire = np.flatnonzero(novel | (miss & (kofn >= settings.k)))
     ftype = novel[fire].astype(np.int64)
-    sig = (ent[fire].astype(np.int64) * 2 + ftype) * max(len(template_names), 1) + template_code[perm][fire]
+    sig = (ent[fire].astype(np.int64) * 2 + ftype) * max(n_templates, 1) + template_code[perm][fire]
     by_sig = np.lexsort((fire, sig))
     fire, ftype, sig = fire[by_sig], ftype[by_sig], sig[by_sig]
     same = np.zeros(len(fire), dtype=bool)
@@ -152,38 +215,36 @@ def run_alerts(predictions: pd.DataFrame, settings: AlertSettings = AlertSetting
     alert_of_fire = renumber[np.cumsum(opens) - 1]
 
     pair_alert, pair_pos = _evidence(fire, ftype, alert_of_fire, miss, nn, window_lo, nn_index)
-    alerts = _alert_table(df, perm, pair_alert, pair_pos, n_alerts, entity_names[ent[open_pos[by_log]]],
-                          np.asarray(TYPES, dtype=object)[ftype[opens][by_log]], perm[open_pos[by_log]],
-                          np.bincount(alert_of_fire, minlength=n_alerts) - 1, template_names, template_code,
-                          settings.max_samples)
 
     verdict = np.where(miss, MISS, OK).astype(np.int8)
     verdict[open_pos] = np.where(ftype[opens] == 1, NOVEL, ALERT)
     verdict[fire[folded]] = SUPPRESSED
     alert_id = np.full(n_rows, -1, dtype=np.int64)
     alert_id[fire] = alert_of_fire
-    detailed = df.copy()
-    detailed["in_topk"] = ~df["is_miss"].to_numpy(bool)
-    detailed["kofn_failed"] = _unsort(kofn, perm)
-    detailed["verdict"] = np.asarray(VERDICTS, dtype=object)[_unsort(verdict, perm)]
-    detailed["verdict"] = detailed["verdict"].astype(str)
-    ids = _unsort(alert_id, perm)
-    detailed["alert_id"] = pd.arrays.IntegerArray(ids, ids < 0)
+    counts = {"predictions": n_rows, "misses": int(miss.sum()), "novel": int(novel.sum()),
+              "failed": int((miss | novel).sum()), "sessions": int(session[-1] + 1) if n_rows else 0,
+              "firings": int(len(fire)), "suppressed": int(folded.sum())}
+    return _Fired(perm[pair_pos], pair_alert, n_alerts, perm[open_pos[by_log]], ent[open_pos[by_log]],
+                  np.asarray(TYPES, dtype=object)[ftype[opens][by_log]],
+                  np.bincount(alert_of_fire, minlength=n_alerts) - 1, _unsort(kofn, perm),
+                  _unsort(verdict, perm), _unsort(alert_id, perm), counts)
 
-    failed = int((miss | novel).sum())
+
+def _summary(fired: _Fired, alerts: pd.DataFrame, n_entities: int, settings: AlertSettings) -> dict:
+    c = fired.counts
+    failed, n_alerts = c["failed"], fired.n_alerts
     by_type = alerts["type"].value_counts()
-    summary = {
-        "predictions": n_rows, "misses": int(miss.sum()), "novel": int(novel.sum()), "failed": failed,
-        "entities": int(len(entity_names)), "sessions": int(session[-1] + 1) if n_rows else 0,
-        "firings": int(len(fire)),
+    return {
+        "predictions": c["predictions"], "misses": c["misses"], "novel": c["novel"], "failed": failed,
+        "entities": int(n_entities), "sessions": c["sessions"],
+        "firings": c["firings"],
         "alerts": n_alerts, "alerts_by_type": {t: int(by_type.get(t, 0)) for t in TYPES},
-        "suppressed": int(folded.sum()),
+        "suppressed": c["suppressed"],
         # One alert instead of every failed prediction: the noise the rules take away.
         "failed_per_alert": failed / n_alerts if n_alerts else None,
         "reduction": 1.0 - n_alerts / failed if failed else 0.0,
         "settings": asdict(settings),
     }
-    return AlertResult(alerts, detailed, summary)
 
 
 # ---- steps ----------------------------------------------------------------------------------------
@@ -274,9 +335,10 @@ def _evidence(fire, ftype, alert_of_fire, miss, nn, window_lo, nn_index):
     return alert[by_alert], pos[by_alert]
 
 
-def _alert_table(df, perm, pair_alert, pair_pos, n_alerts, entities, types, opener, suppressed,
+def _alert_table(df, rows_in, pair_alert, n_alerts, entities, types, opener, suppressed,
                  template_names, template_code, max_samples) -> pd.DataFrame:
-    rows_in = perm[pair_pos]  # input row of every evidence pair
+    """The alerts from their evidence: ``rows_in`` (rows of ``df``, grouped by ``pair_alert``) and their
+    opening rows ``opener``; ``template_code`` gives ``df``'s rows their index into ``template_names``."""
     counts = np.bincount(pair_alert, minlength=n_alerts)
     offs = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     first_in, last_in = rows_in[offs[:-1]], rows_in[offs[1:] - 1]

@@ -37,6 +37,8 @@ ENTITY_COLUMNS = ("host", "process", "session")
 EOS_TEMPLATE = "<EOS>"
 TOP_EXPECTED = 3
 PARSED_REQUIRED = ("line_no", "source", "template")
+# The parsed columns a prediction shows (with the entity column).
+PREDICTION_COLUMNS = ("line_no", "source", "template", "timestamp", "raw")
 # Arrow types of the list columns (pandas holds them as Python lists).
 _LISTS = {"expected": pa.list_(pa.string()), "rows": pa.list_(pa.int64()), "line_nos": pa.list_(pa.int64()),
           "templates": pa.list_(pa.string()), "expected_templates": pa.list_(pa.string()),
@@ -180,10 +182,79 @@ def expected_templates(det, ws, names: list[str]) -> list:
 def predictions(per_window: pd.DataFrame, ws, rows: np.ndarray, lines: pd.DataFrame, entity_column: str,
                  expected: list) -> pd.DataFrame:
     """The engine's input table, in log order (parsed row; EOS after its session's last event)."""
+    return _predictions(per_window, ws.windows.event < 0, rows, lines, entity_column, expected)
+
+
+def run_prediction_alerts(per_window: pd.DataFrame, event: np.ndarray, rows: np.ndarray, lines: pd.DataFrame,
+                          entity_column: str, expected: list, settings: AlertSettings = AlertSettings()):
+    """``run_alerts(predictions(per_window, ws, ...), settings)`` without the predictions table, from
+    ``event = ws.windows.event`` (-1: EOS); here ``lines`` holds one row per *parsed* row (``rows``
+    points into it), and the engine runs over integer codes of the entities
+    and templates (engine.py ``run_alerts_columns``); only the rows its alerts show are turned into
+    table rows, by :func:`predictions` itself. The same alerts and summary (``detailed`` is None), in a
+    fraction of the memory: a million predictions were a million rows of Python strings."""
+    from anomaly_log_detector.alerts.engine import run_alerts_columns
+
+    keep = np.flatnonzero(rows >= 0)
+    keep = keep[np.argsort(rows[keep], kind="stable")]  # the table's rows, in its order
+    at = rows[keep]
+    entity_code, entity_names = _entity_codes(per_window["session"], keep,
+                                              lines[entity_column] if entity_column in lines.columns else None, at)
+    template_code, template_names = pd.factorize(lines["template"].astype("string").fillna("").astype(str),
+                                                 sort=False)
+    template_code = template_code[at]
+    eos = event[keep] < 0
+    if eos.any():
+        names = list(template_names)
+        if EOS_TEMPLATE not in names:
+            names.append(EOS_TEMPLATE)
+        template_code[eos] = names.index(EOS_TEMPLATE)
+        template_names = pd.Index(names, dtype=object)
+    time_ = (lines["timestamp"].iloc[at].reset_index(drop=True) if "timestamp" in lines.columns
+             else pd.Series(pd.NaT, index=range(len(at)), dtype="datetime64[us, UTC]"))
+    shown = [c for c in (*PREDICTION_COLUMNS, entity_column) if c in lines.columns]
+
+    def rows_of(needed: np.ndarray) -> pd.DataFrame:
+        w = keep[needed]
+        return _predictions(per_window.iloc[w].reset_index(drop=True), event[w] < 0, rows[w],
+                            lines.iloc[rows[w]][shown].reset_index(drop=True), entity_column,
+                            [expected[i] for i in w.tolist()])
+
+    return run_alerts_columns(entity_code, len(entity_names), lambda codes: entity_names[codes], template_code,
+                              template_names, at, time_, ~per_window["in_topk"].to_numpy(bool)[keep],
+                              per_window["is_novel"].to_numpy(bool)[keep], rows_of, settings)
+
+
+def _entity_codes(session: pd.Series, keep: np.ndarray, entity: pd.Series | None,
+                  at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of the predictions' entities (:func:`predictions`: the parsed row's entity, else
+    the session name) and the names of the codes. Distinct values are turned into strings once, not
+    a million rows; equal names get one code, whichever column they come from."""
+    if entity is not None:
+        line_code, names = pd.factorize(entity.astype("string"), sort=False)
+        code = line_code[at]
+        names = np.asarray(names.astype(object), dtype=object)
+    else:
+        code, names = np.full(len(at), -1, dtype=np.int64), np.zeros(0, dtype=object)
+    missing = np.flatnonzero(code < 0)
+    if missing.size:
+        s_code, s_names = pd.factorize(session.to_numpy()[keep[missing]], sort=False)
+        known = {name: i for i, name in enumerate(names.tolist())}
+        extra = [str(n) for n in s_names if str(n) not in known]
+        known.update((n, len(names) + i) for i, n in enumerate(extra))
+        code[missing] = np.asarray([known[str(n)] for n in s_names], dtype=np.int64)[s_code]
+        names = np.concatenate([names, np.asarray(extra, dtype=object)])
+    used = np.unique(code)  # the summary counts the entities that have predictions
+    dense = np.full(len(names), -1, dtype=np.int64)
+    dense[used] = np.arange(len(used))
+    return dense[code], names[used]
+
+
+def _predictions(per_window: pd.DataFrame, eos: np.ndarray, rows: np.ndarray, lines: pd.DataFrame,
+                 entity_column: str, expected: list) -> pd.DataFrame:
     session = per_window["session"].astype(str)
     entity = (lines[entity_column].astype("string") if entity_column in lines.columns
               else pd.Series(pd.NA, index=lines.index, dtype="string"))
-    eos = ws.windows.event < 0
     template = lines["template"].astype("string").fillna("").astype(str).to_numpy(dtype=object)
     template[eos] = EOS_TEMPLATE
     time_ = lines["timestamp"] if "timestamp" in lines.columns else pd.Series(pd.NaT, index=lines.index,

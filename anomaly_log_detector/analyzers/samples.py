@@ -31,10 +31,11 @@ SAMPLES_JSON = "anomaly_samples.json"
 
 def context_rows(keys: pd.DataFrame, rows: list[int], context: int) -> list[int]:
     """The record's rows plus `context` rows before and after, not crossing into another source."""
-    src = keys["source"].to_numpy()
     lo, hi = max(min(rows) - context, 0), min(max(rows) + context, len(keys) - 1)
+    # Only the span's sources become Python objects (not the column's million, once per record).
+    src = keys["source"].iloc[lo:hi + 1].to_numpy()
     span = np.arange(lo, hi + 1)
-    return span[src[span] == src[rows[0]]].tolist()
+    return span[src == src[rows[0] - lo]].tolist()
 
 
 def explain(record: dict[str, Any], lines: pd.DataFrame, vocab: list[str] | None, lang: str) -> list[str]:

@@ -149,11 +149,16 @@ def _template_hours(df: pd.DataFrame) -> pd.DataFrame:
     rows = df[df["timestamp"].notna() & (df["template"] != UNSEEN_TEMPLATE)]
     if rows.empty:
         return pd.DataFrame(columns=range(24), dtype=np.int64)
-    rows = pd.DataFrame({"template": rows["template"].to_numpy(),
-                         # naive UTC datetime64 (a zone-aware column would be boxed as objects)
-                         "hour_start": rows["timestamp"].dt.floor("h").dt.tz_convert(None).to_numpy()}).drop_duplicates()
-    table = pd.crosstab(rows["template"], pd.DatetimeIndex(rows["hour_start"]).hour)
-    return table.reindex(columns=range(24), fill_value=0).astype(np.int64)
+    # Integer codes, not a Python string per line: the templates sorted as a crosstab sorts them
+    # (missing ones dropped, as it drops them), the dated hours as naive UTC datetime64 integers.
+    code, names = pd.factorize(rows["template"], sort=True)
+    hour_start = rows["timestamp"].dt.floor("h").dt.tz_convert(None).to_numpy().view(np.int64)
+    hour = rows["timestamp"].dt.hour.to_numpy()
+    has = code >= 0
+    episodes = pd.DataFrame({"t": code[has], "start": hour_start[has], "hour": hour[has]}).drop_duplicates(["t", "start"])
+    counts = np.zeros((len(names), 24), dtype=np.int64)
+    np.add.at(counts, (episodes["t"].to_numpy(), episodes["hour"].to_numpy()), 1)
+    return pd.DataFrame(counts, index=pd.Index(names, name="template"), columns=range(24))
 
 
 def temporal_profile(parsed_df: pd.DataFrame, top_templates: int = TOP_TEMPLATES) -> dict[str, Any]:
@@ -165,7 +170,7 @@ def temporal_profile(parsed_df: pd.DataFrame, top_templates: int = TOP_TEMPLATES
     counts by hour of day]} for the `top_templates` templates of most episodes."""
     ts = pd.to_datetime(parsed_df["timestamp"], utc=True) if "timestamp" in parsed_df.columns else pd.Series(
         pd.NaT, index=parsed_df.index, dtype="datetime64[us, UTC]")
-    df = pd.DataFrame({"timestamp": ts, "template": parsed_df["template"].to_numpy()}, index=parsed_df.index)
+    df = pd.DataFrame({"timestamp": ts, "template": parsed_df["template"].array}, index=parsed_df.index)
     m, weekday, _ = _dated_hours(ts)
     th = _template_hours(df)
     top = th.loc[th.sum(axis=1).sort_values(ascending=False, kind="stable").index[:top_templates]]
@@ -278,7 +283,7 @@ def _flag(df: pd.DataFrame, reference: _Reference | None) -> tuple[pd.DataFrame,
     day_pos = dates.get_indexer(ts.dt.floor("D"))
     known = df["template"] != UNSEEN_TEMPLATE
     per_day_tpl = (pd.DataFrame({"d": day_pos[known.to_numpy()], "h": ts[known].dt.hour.to_numpy(),
-                                 "template": df.loc[known, "template"].to_numpy()})
+                                 "template": df.loc[known, "template"].array})  # not boxed
                    .groupby(["d", "h", "template"]).size())
     all_tpl = _template_hours(df) if reference is None else None
     rows: list[dict[str, Any]] = []

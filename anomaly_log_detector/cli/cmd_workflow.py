@@ -6,6 +6,8 @@ a file name holding an escape sequence cannot act on the terminal."""
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from anomaly_log_detector.cli.cmd_parse import MASK_GROUPS, mask_options
@@ -141,6 +143,20 @@ def train_command(inputs, model_dir, overwrite, quiet, threads, **kw):
     echo_training(train_model(list(inputs), model_dir, settings_from(kw, quiet), overwrite=overwrite))
 
 
+def _infer_process_settings() -> None:
+    """Settings of the whole `infer` process, made here and not by the library it calls (a user's own
+    environment wins; docs/performance.md): torch's OpenMP workers wait passively (they busy-wait between
+    the LSTM's many small steps by default, which cost DeepLog scoring 2-9x its wall time on a host
+    whose cores are shared; read when torch is first imported), and Arrow allocates with the system
+    allocator, which hands freed buffers back to the OS (mimalloc kept ~100 MB per million parsed lines
+    after each table had been converted)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 @click.command("infer")
 @click.option("--model-dir", required=True, type=EXISTING_MODEL, help="Bundle written by `train`.")
 @click.option("--input", "inputs", required=True, multiple=True, metavar="PATH",
@@ -164,6 +180,7 @@ def infer_command(model_dir, inputs, out_dir, top, year, tz, since, until, lang,
     """Analyse logs with a bundle. Exit status: 0 no anomaly, 1 anomalies found, 2 error."""
     from anomaly_log_detector.workflows.infer import infer_logs
 
+    _infer_process_settings()
     # Threads are set once the bundle is loaded: an ONNX bundle scores without importing torch.
     s = infer_logs(model_dir, list(inputs), out_dir, top=top, lang=lang, quiet=quiet, year=year, tz=tz,
                    threads=threads, since=since, until=until)

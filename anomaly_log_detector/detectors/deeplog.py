@@ -33,23 +33,22 @@ optionally ``session``, ``source``, ``line_nos``, ``label``.
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.builders.vocab import EOS, FIRST_TEMPLATE_INDEX, PAD, UNK, Vocab
+from anomaly_log_detector.builders.vocab import EOS, PAD, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.detectors.calibration import (MAX_SURPRISE, calibration_windows, session_groups,
                                                         surprise_of, tail_quantile)
-from anomaly_log_detector.detectors.checkpoint import check_state_dict, load_checkpoint, save_checkpoint
+from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
+from anomaly_log_detector.detectors.deeplog_checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+from anomaly_log_detector.detectors.deeplog_scoring import score_pairs, torch_pair_stats
 from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, flatten, rows_in,
                                                     target_line_numbers, unique_rows)
-from anomaly_log_detector.errors import AlogError, DataError, ModelError
-from anomaly_log_detector.fileio.jsonio import check_format, finite
-from anomaly_log_detector.progress import Progress
+from anomaly_log_detector.errors import DataError
 
 # Session score in the top-k / top-p rules = misses + SURPRISE_WEIGHT * max(1 - p(target)): the second
 # term orders sessions with equal misses and stays <= 0.5, so "score > 0.5" is "at least one miss".
@@ -68,10 +67,7 @@ SPLIT_SEED = 20170101
 CROP_RATE = 0.1
 # Upper bounds of the network's sizes: far above any useful model, and what a model file may claim
 # (checked before anything is allocated; see from_checkpoint).
-MAX_VOCAB = 1 << 24
 MAX_SIZES = {"seq_len": 1024, "hidden": 1 << 14, "embed_dim": 1 << 12, "layers": 16, "ensemble": 32}
-CHECKPOINT_FORMAT = "alog-detect/deeplog"
-CHECKPOINT_VERSION = 2
 
 
 class DeepLogDetector(Detector):
@@ -356,6 +352,9 @@ class DeepLogDetector(Detector):
                                 if len(x) else torch.log_softmax(m(x), 1) for m in self.models_]).mean(0)
             return logp - torch.logsumexp(logp, 1, keepdim=True)
 
+    # (rank, prob, tail) from the log-probabilities of a batch, in torch float64 (deeplog_scoring.py).
+    pair_stats = staticmethod(torch_pair_stats)
+
     def top_keys(self, contexts: np.ndarray, n: int = 3) -> np.ndarray:
         """The ``n`` most likely next keys for each context window, most likely first."""
         if len(contexts) == 0:
@@ -368,31 +367,10 @@ class DeepLogDetector(Detector):
 
     def _score_pairs(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """(rank, prob, tail) of each distinct (context, target) row, each context computed once, and
-        the number of distinct contexts."""
-        import torch
-
-        contexts, ctx_inv, _ = unique_rows(pairs[:, :-1])
-        order = np.argsort(ctx_inv, kind="stable")
-        bounds = np.searchsorted(ctx_inv[order], np.arange(0, len(contexts) + self.infer_batch_size,
-                                                           self.infer_batch_size))
-        rank = np.zeros(len(pairs), dtype=np.int64)
-        prob = np.zeros(len(pairs), dtype=np.float64)
-        tail = np.zeros(len(pairs), dtype=np.float64)
-        progress = Progress("deeplog scoring", total=len(contexts), unit="windows",
-                            quiet=getattr(self, "quiet", True), leave=False)
-        for b, lo in enumerate(range(0, len(contexts), self.infer_batch_size)):
-            logp = self.log_probs(contexts[lo:lo + self.infer_batch_size]).double()
-            sel = order[bounds[b]:bounds[b + 1]]
-            rows = logp[torch.from_numpy(ctx_inv[sel] - lo)]
-            target_logp = rows.gather(1, torch.from_numpy(pairs[sel, -1:]))
-            above = rows > target_logp
-            rank[sel] = (above.sum(1) + 1).numpy()
-            prob[sel] = target_logp.exp().squeeze(1).numpy()
-            # Summing the small side keeps precision where 1 - (mass above) would lose it.
-            tail[sel] = (rows.exp() * ~above).sum(1).numpy()
-            progress.update(min(self.infer_batch_size, len(contexts) - lo))
-        progress.close()
-        return rank, prob, tail, len(contexts)
+        the number of distinct contexts (detectors/deeplog_scoring.py; the torch or ONNX Runtime
+        network through ``log_probs``, the arithmetic on its output by ``pair_stats``)."""
+        return score_pairs(pairs, self.log_probs, self.pair_stats, self.infer_batch_size,
+                           quiet=getattr(self, "quiet", True))
 
     def _surprise_of_pairs(self, keys: np.ndarray) -> np.ndarray:
         pairs, inv, _ = unique_rows(keys)
@@ -515,71 +493,11 @@ class DeepLogDetector(Detector):
         Everything is checked before a network is built: the arguments' types and bounds, the key
         count against ``vocab_size`` (the bundle's vocabulary, when loading from a bundle) and every
         weight's shape against the arguments (:func:`check_state_dict`), so a small file claiming a
-        huge vocabulary or width is refused without allocating what it claims."""
-        import torch
+        huge vocabulary or width is refused without allocating what it claims
+        (detectors/deeplog_checkpoint.py)."""
+        from anomaly_log_detector.detectors.deeplog_checkpoint import detector_from_checkpoint
 
-        from anomaly_log_detector.detectors.nets import NextKeyLSTM
-
-        check_format(ckpt, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, where, "DeepLog model", ModelError)
-        config = ckpt.get("config")
-        params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        missing = [p for p in [*params, "vocab_size"] if not isinstance(config, dict) or p not in config]
-        if missing:
-            raise ModelError(f"{where}: model config lacks {', '.join(missing)}")
-        try:
-            args = _checked_args(config, params)
-            keys = _checked_int(config["vocab_size"], "vocab_size", EOS + 1, MAX_VOCAB)
-            if vocab_size is not None and keys != vocab_size:
-                raise ValueError(f"the model predicts {keys:,} keys but the vocabulary has {vocab_size:,}")
-            vocab = ckpt.get("vocab")
-            if vocab is not None:
-                _check_vocab(vocab, keys)
-            det = cls(**args)
-            det._check_settings()
-        except (AlogError, ValueError) as exc:
-            raise ModelError(f"{where}: invalid model arguments: {exc}") from None
-        states = ckpt.get("state_dicts")
-        if not isinstance(states, list) or len(states) != det.ensemble:
-            raise ModelError(f"{where}: expected {det.ensemble} networks' weights")
-        shapes = NextKeyLSTM.state_shapes(keys, det.embed_dim, det.hidden, det.layers)  # nothing allocated
-        for state in states:
-            check_state_dict(state, shapes, where)
-        try:
-            det.vocab_size_ = keys
-            det.models_ = []
-            for state in states:
-                model = NextKeyLSTM(det.vocab_size_, det.embed_dim, det.hidden, det.layers)
-                model.load_state_dict(state)
-                det.models_.append(model.eval())
-        except (RuntimeError, TypeError, ValueError, KeyError) as exc:
-            raise ModelError(f"{where}: weights do not match the model config: {str(exc).splitlines()[0]}") from None
-        try:  # finite numbers only: a NaN threshold would silently turn every miss off
-            det.tau_ = finite(ckpt.get("tau"), "tau", 0.0)
-            groups = ckpt.get("tau_by_group") or {}
-            if not isinstance(groups, dict):
-                raise ValueError("tau_by_group must map groups to thresholds")
-            det.tau_by_group_ = {str(k): finite(v, f"the tau of {k!r}", 0.0) for k, v in groups.items()}
-            history = ckpt.get("history") or []
-            det.history_ = [finite(x, "a loss") for x in (history if isinstance(history, list) else [None])]
-        except ValueError as exc:
-            raise ModelError(f"{where}: invalid model values: {exc}") from None
-        seen = ckpt.get("seen_keys")
-        if not isinstance(seen, list) or not all(type(x) is int and 0 <= x < det.vocab_size_ for x in seen):
-            raise ModelError(f"{where}: model lacks a valid 'seen_keys' list")
-        det.seen_keys_ = np.asarray(seen, dtype=np.int64)
-        pairs = ckpt.get("seen_pairs")
-        if pairs is not None and not (isinstance(pairs, torch.Tensor) and pairs.dim() == 2
-                                      and pairs.shape[1] == det.seq_len + 1 and not pairs.is_floating_point()
-                                      and not pairs.is_complex() and pairs.dtype != torch.bool):
-            raise ModelError(f"{where}: 'seen_pairs' is not an integer (n, seq_len + 1) table")
-        det.seen_pairs_ = None if pairs is None else pairs.numpy().astype(np.int64)
-        if det.seen_pairs_ is not None and len(det.seen_pairs_) and not (
-                (det.seen_pairs_ >= 0).all() and (det.seen_pairs_ < det.vocab_size_).all()):
-            raise ModelError(f"{where}: 'seen_pairs' holds keys outside the model's {det.vocab_size_:,}")
-        det.vocab_ = vocab
-        det.train_stats_ = dict(ckpt.get("train_stats") or {})
-        det.threshold_ = det._threshold()
-        return det
+        return detector_from_checkpoint(cls, ckpt, where, vocab_size)
 
     # ---- helpers ----------------------------------------------------------------------------
     def _known(self, values: np.ndarray) -> np.ndarray:
@@ -610,47 +528,6 @@ class DeepLogDetector(Detector):
             problems.append("min_delta must be a finite number >= 0")
         if problems:
             raise DataError("DeepLog settings: " + "; ".join(problems))
-
-
-def _checked_int(value: Any, name: str, low: int, high: int) -> int:
-    if type(value) is not int or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in [{low:,}, {high:,}], not {value!r}")
-    return value
-
-
-# The types of the constructor's arguments, as a checkpoint must store them (None: may be null).
-_INT_ARGS = ("seq_len", "hidden", "layers", "embed_dim", "epochs", "batch_size", "patience", "seed",
-             "ensemble", "max_steps", "infer_batch_size")
-_FLOAT_ARGS = ("lr", "calibration", "fa_budget", "unk_rate", "min_delta")
-_BOOL_ARGS = ("eos", "seen_is_normal", "quiet")
-
-
-def _checked_args(config: dict, params: list[str]) -> dict[str, Any]:
-    """The constructor's arguments from a checkpoint's config, each of its exact JSON type (an int is
-    not a bool, a float is finite); ValueError naming the first that is not."""
-    args: dict[str, Any] = {}
-    for name in params:
-        v = config[name]
-        if name in _INT_ARGS or (name == "k" and v is not None):
-            args[name] = _checked_int(v, name, -(1 << 62) if name == "seed" else 0, 1 << 62)
-        elif name in _FLOAT_ARGS or (name == "top_p" and v is not None):
-            args[name] = finite(v, name)
-        elif name in _BOOL_ARGS:
-            if not isinstance(v, bool):
-                raise ValueError(f"{name} must be true or false, not {v!r}")
-            args[name] = v
-        else:
-            args[name] = v
-    return args
-
-
-def _check_vocab(vocab: Any, keys: int) -> None:
-    """A checkpoint's template -> index map must be a vocabulary of exactly its ``keys`` indices."""
-    if not isinstance(vocab, dict) or not all(isinstance(t, str) and type(i) is int and FIRST_TEMPLATE_INDEX <= i < keys
-                                              for t, i in vocab.items()):
-        raise ValueError(f"'vocab' must map templates to indices {FIRST_TEMPLATE_INDEX}..{keys - 1}")
-    if FIRST_TEMPLATE_INDEX + len(vocab) != keys:
-        raise ValueError(f"'vocab' has {len(vocab):,} templates for {keys:,} keys")
 
 
 def _cross_entropy(logits: Any, targets: Any) -> Any:

@@ -5,8 +5,8 @@ without torch.
 returns (the members' log-softmax averaged and renormalised, float32), and copies everything else the
 scorer reads into the bundle's ``metadata.json`` (``onnx.deeplog``: window length, rule, ``tau_``,
 ``tau_by_group_``, known keys) and ``deeplog_seen_pairs.npz``. :class:`DeepLogOnnx` is a
-``DeepLogDetector`` whose three network-facing methods (``log_probs``, ``top_keys``, ``_score_pairs``)
-run that graph and do in numpy, in float64, exactly the arithmetic the torch methods do; everything
+``DeepLogDetector`` whose network-facing methods (``log_probs``, ``top_keys``) run that graph, and whose
+scoring loop (the parent's, detectors/deeplog_scoring.py) does its arithmetic in numpy float64; everything
 else (windows, novelty, seen transitions, thresholds, per-session scores, the result tables) is the
 parent's code. So ``evaluate`` / ``tables`` / ``score`` / ``predict`` give the torch path's verdicts;
 probabilities agree to float32 rounding (the graph's output differs from torch's by <= 1e-5, checked
@@ -27,13 +27,12 @@ import numpy as np
 
 from anomaly_log_detector.builders.vocab import FIRST_TEMPLATE_INDEX, Vocab
 from anomaly_log_detector.detectors.deeplog import DeepLogDetector
-from anomaly_log_detector.detectors.windows import unique_rows
+from anomaly_log_detector.detectors.deeplog_scoring import numpy_pair_stats
 from anomaly_log_detector.errors import AlogError, BundleError, ModelError
 from anomaly_log_detector.onnx_export.layout import (
     DEEPLOG_INPUT, DEEPLOG_OUTPUT, DeepLogExport, deeplog_export, read_seen_pairs, section,
 )
 from anomaly_log_detector.onnx_export.vocab_c import read_c_vocab
-from anomaly_log_detector.progress import Progress
 
 _SCORES_ONLY = "DeepLogOnnx only scores; train with DeepLogDetector (torch) and export with convert-onnx"
 
@@ -113,31 +112,8 @@ class DeepLogOnnx(DeepLogDetector):
                for lo in range(0, len(contexts), self.infer_batch_size)]
         return np.concatenate(out).astype(np.int64)
 
-    def _score_pairs(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """(rank, prob, tail) of each distinct (context, target) row and the number of distinct
-        contexts: DeepLogDetector._score_pairs step for step, in numpy float64."""
-        contexts, ctx_inv, _ = unique_rows(pairs[:, :-1])
-        order = np.argsort(ctx_inv, kind="stable")
-        bounds = np.searchsorted(ctx_inv[order], np.arange(0, len(contexts) + self.infer_batch_size,
-                                                           self.infer_batch_size))
-        rank = np.zeros(len(pairs), dtype=np.int64)
-        prob = np.zeros(len(pairs), dtype=np.float64)
-        tail = np.zeros(len(pairs), dtype=np.float64)
-        progress = Progress("deeplog scoring", total=len(contexts), unit="windows",
-                            quiet=getattr(self, "quiet", True), leave=False)
-        for b, lo in enumerate(range(0, len(contexts), self.infer_batch_size)):
-            logp = self.log_probs(contexts[lo:lo + self.infer_batch_size]).astype(np.float64)
-            sel = order[bounds[b]:bounds[b + 1]]
-            rows = logp[ctx_inv[sel] - lo]
-            target_logp = np.take_along_axis(rows, pairs[sel, -1:], 1)
-            above = rows > target_logp
-            rank[sel] = above.sum(1) + 1
-            prob[sel] = np.exp(target_logp[:, 0])
-            # Summing the small side keeps precision where 1 - (mass above) would lose it.
-            tail[sel] = (np.exp(rows) * ~above).sum(1)
-            progress.update(min(self.infer_batch_size, len(contexts) - lo))
-        progress.close()
-        return rank, prob, tail, len(contexts)
+    # The scoring loop is the torch detector's (deeplog_scoring.py), in numpy arithmetic.
+    pair_stats = staticmethod(numpy_pair_stats)
 
     # ---- what an exported model cannot do ---------------------------------------------------
     def fit(self, *args: Any, **kwargs: Any) -> "DeepLogOnnx":

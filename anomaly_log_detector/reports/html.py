@@ -31,14 +31,13 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from markupsafe import Markup
 
 from anomaly_log_detector.reports.escape import terminal_safe
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.reports.inputs import ANOMALIES_PARQUET, PARSED, read_keys, read_table, take_rows
+from anomaly_log_detector.reports.inputs import ANOMALIES_PARQUET, read_keys, read_table, take_rows
 from anomaly_log_detector.reports.messages import check_lang, t
-from anomaly_log_detector.reports.summary import lines_label, reason_text
+from anomaly_log_detector.reports.summary import lines_label, reason_text, template_stats
 from anomaly_log_detector.reports.timeline import heatmap_svg, timeline_svg
 
 REPORT_HTML = "report.html"
@@ -180,55 +179,27 @@ def record_rows(d: Path, table: pd.DataFrame, source: np.ndarray, lang: str,
 
 
 # ---- hosts and templates ----------------------------------------------------------------------
-def host_summary(d: Path, table: pd.DataFrame, data: dict) -> tuple[list[dict[str, Any]], int]:
-    """Per host: lines, flagged lines, records, first and last time; most flagged first, at most
-    MAX_HOSTS (and how many more there are). From `data["hosts"]` when the report data has it."""
-    hosts = data.get("hosts")
-    if hosts is None:
-        hosts = _hosts_from_parse(d, table)
+def host_summary(data: dict) -> tuple[list[dict[str, Any]], int]:
+    """Per host: lines, flagged lines, records, first and last time, most flagged first (the report
+    data's `hosts`, reports/summary.py), at most MAX_HOSTS; and how many hosts are not shown."""
+    hosts = data.get("hosts") or []
     hosts = sorted(hosts, key=lambda h: (-(h.get("flagged_lines") or 0), -(h.get("lines") or 0), str(h.get("host"))))
     rows = [{"host": shown(h.get("host"), 200), "lines": int(h.get("lines") or 0),
              "flagged": int(h.get("flagged_lines") or 0), "records": int(h.get("records") or 0),
              "first": _iso(h.get("first")) or "", "last": _iso(h.get("last")) or ""} for h in hosts[:MAX_HOSTS]]
-    return rows, max(0, len(hosts) - MAX_HOSTS)
-
-
-def _hosts_from_parse(d: Path, table: pd.DataFrame) -> list[dict[str, Any]]:
-    f = pq.ParquetFile(d / PARSED)
-    if "host" not in f.schema_arrow.names:
-        return []
-    cols = ["host"] + (["timestamp"] if "timestamp" in f.schema_arrow.names else [])
-    df = f.read(columns=cols).to_pandas()
-    host = df["host"].astype("string")
-    if host.isna().all():
-        return []
-    flagged_rows = np.unique(np.asarray([x for rows in table["rows"] for x in rows], dtype=np.int64))
-    g = pd.DataFrame({"host": host, "flagged": False,
-                      "t": pd.to_datetime(df["timestamp"], utc=True) if "timestamp" in df else pd.NaT})
-    g.loc[flagged_rows, "flagged"] = True
-    stats = g.groupby("host", dropna=True).agg(lines=("host", "size"), flagged_lines=("flagged", "sum"),
-                                                first=("t", "min"), last=("t", "max"))
-    records = table["host"].astype("string").value_counts() if len(table) else pd.Series(dtype="int64")
-    return [{"host": h, "lines": int(s.lines), "flagged_lines": int(s.flagged_lines),
-             "records": int(records.get(h, 0)), "first": s.first, "last": s.last}
-            for h, s in stats.iterrows()]
+    return rows, max(0, int(data.get("hosts_total") or len(hosts)) - len(rows))
 
 
 def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame) -> tuple[list[dict[str, Any]], int]:
-    """Per template: lines and flagged lines, most flagged first (then most frequent), at most
-    MAX_TEMPLATES (and how many more there are)."""
-    tid = keys["template_id"].to_numpy()
-    flagged_rows = np.unique(np.asarray([x for rows in table["rows"] for x in rows], dtype=np.int64))
-    counts = pd.Series(tid).value_counts()
-    flagged = pd.Series(tid[flagged_rows]).value_counts() if len(flagged_rows) else pd.Series(dtype="int64")
-    stats = pd.DataFrame({"count": counts, "flagged": flagged.reindex(counts.index).fillna(0).astype(int)})
-    stats = stats.rename_axis("tid").reset_index().sort_values(["flagged", "count", "tid"],
-                                                                 ascending=[False, False, True], kind="stable")
+    """Per template: lines and flagged lines (reports/summary.py `template_stats`, what the report
+    data's template lists are cut from), most flagged first, then most frequent, at most
+    MAX_TEMPLATES; and how many templates are not shown."""
+    stats = template_stats(keys, table).rename_axis("tid").reset_index()
+    stats = stats.sort_values(["flagged", "count", "tid"], ascending=[False, False, True], kind="stable")
     top = stats.head(MAX_TEMPLATES)
-    first_row = pd.Series(np.arange(len(tid)), index=tid).groupby(level=0).min()
-    text = take_rows(d, first_row.loc[top["tid"]].to_numpy(), ["template"]) if len(top) else None
+    text = take_rows(d, top["first_row"].to_numpy(), ["template"]) if len(top) else None
     rows = [{"id": int(s.tid), "count": int(s["count"]), "flagged": int(s.flagged),
-             "template": shown(text.at[int(first_row[s.tid]), "template"])} for _, s in top.iterrows()]
+             "template": shown(text.at[int(s.first_row), "template"])} for _, s in top.iterrows()]
     return rows, max(0, len(stats) - MAX_TEMPLATES)
 
 
@@ -309,7 +280,7 @@ def render_html(processed_dir: str | os.PathLike, data: dict[str, Any], table: p
     keys = read_keys(d)
     source = keys["source"].astype("string").fillna("").to_numpy(dtype=object)
     records = record_rows(d, table, source, lang)
-    hosts, more_hosts = host_summary(d, table, data)
+    hosts, more_hosts = host_summary(data)
     templates, more_templates = template_summary(d, keys, table)
     temporal = extras.get("temporal") or {}
     days = [t(f"html.day.{i}", lang) for i in range(7)]

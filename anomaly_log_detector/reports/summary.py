@@ -92,26 +92,39 @@ def table_rows(table: pd.DataFrame) -> np.ndarray:
     return np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in table["rows"]]))
 
 
-def _template_entries(d: Path, keys: pd.DataFrame, ids: pd.Index, counts: pd.Series,
-                      flagged: pd.Series) -> list[dict[str, Any]]:
-    first_row = keys.reset_index().drop_duplicates("template_id").set_index("template_id")["index"]
+def template_stats(keys: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Per template id of the parsed lines (`<UNSEEN>`'s too), in order of first appearance: `count`
+    (lines), `flagged` (lines in a record of the result table) and `first_row` (its first parsed row).
+    What the report's template lists and report.html's template table are cut from."""
+    tid = keys["template_id"].to_numpy()
+    first = pd.Series(np.arange(len(tid)), index=tid)
+    first_row = first[~first.index.duplicated(keep="first")]
+    counts = keys.groupby("template_id", sort=False).size()
+    flagged = pd.Series(tid[table_rows(table)]).value_counts()
+    return pd.DataFrame({"count": counts, "flagged": flagged.reindex(counts.index).fillna(0).astype(np.int64),
+                         "first_row": first_row.reindex(counts.index)})
+
+
+def _template_entries(d: Path, keys: pd.DataFrame, ids: pd.Index, stats: pd.DataFrame) -> list[dict[str, Any]]:
+    first_row = stats["first_row"]
     text = take_rows(d, first_row.loc[ids], ["template"])
-    return [{"template_id": int(tid), "template": text.at[int(first_row[tid]), "template"], "count": int(counts[tid]),
-             "share": round(counts[tid] / len(keys), 4), "flagged": int(flagged.get(tid, 0))} for tid in ids]
+    return [{"template_id": int(tid), "template": text.at[int(first_row[tid]), "template"],
+             "count": int(stats.at[tid, "count"]), "share": round(stats.at[tid, "count"] / len(keys), 4),
+             "flagged": int(stats.at[tid, "flagged"])} for tid in ids]
 
 
 def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """(the most frequent templates, the templates with the most flagged lines): each with its `count`
     (lines), `share` of the lines and `flagged` (lines in a record of the result table)."""
-    counts = keys.groupby("template_id", sort=False).size().sort_values(ascending=False, kind="stable")
-    flagged = keys["template_id"].iloc[table_rows(table)].value_counts()
+    stats = template_stats(keys, table)
+    counts = stats["count"].sort_values(ascending=False, kind="stable")
+    flagged = stats.loc[stats["flagged"] > 0, "flagged"]
     dominant = counts.head(TOP_TEMPLATES).index
     # most flagged lines first; then the rarer template (a flagged share of it is more telling); then by id
     by_flagged = pd.DataFrame({"flagged": flagged, "count": counts.reindex(flagged.index)}).reset_index(names="tid")
     by_flagged = by_flagged.sort_values(["flagged", "count", "tid"], ascending=[False, True, True], kind="stable")
     most_flagged = pd.Index(by_flagged["tid"].head(TOP_TEMPLATES))
-    return (_template_entries(d, keys, dominant, counts, flagged),
-            _template_entries(d, keys, most_flagged, counts, flagged))
+    return _template_entries(d, keys, dominant, stats), _template_entries(d, keys, most_flagged, stats)
 
 
 def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[list[dict[str, Any]], int]:

@@ -37,8 +37,6 @@ from anomaly_log_detector.workflows.model import TrainedModel
 # columns for sessions).
 LINE_COLUMNS = ["line_no", "source", "template"]
 OPTIONAL_COLUMNS = ["level", "host", "process", "pid", "session", "timestamp"]
-# Columns of the lines that DeepLog Enhanced's prediction table shows (alerts/enhanced.py predictions).
-PREDICTION_COLUMNS = ["line_no", "source", "template", "timestamp", "raw"]
 #: Every file :func:`run_detectors` writes (removed first, so no stale result of an earlier run is mixed in).
 RESULT_FILES = (BASELINE, SEQUENCES, VOCAB, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_ALERTS, DEEPLOG_SUMMARY,
                 LINE_ALERTS, TEMPLATE_COUNTS, MSCRED_INFER, MSCRED_RESIDUALS, INCIDENTS, FLOWS_INFER)
@@ -118,8 +116,9 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     """DeepLog over the lines' streams; DeepLog Enhanced alerts over its verdicts. Returns, per parsed
     row, whether DeepLog missed the line's key from a context of known keys (the sequence signal of the
     alerting layer: after an unseen key the context itself is new, and novelty is reported anyway)."""
-    from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
-    from anomaly_log_detector.alerts.enhanced import expected_templates, parsed_rows, predictions, write_alerts_parquet
+    from anomaly_log_detector.alerts.engine import AlertSettings
+    from anomaly_log_detector.alerts.enhanced import (PREDICTION_COLUMNS, expected_templates, parsed_rows,
+                                                      run_prediction_alerts, write_alerts_parquet)
     from anomaly_log_detector.detectors.deeplog_files import rule_name
 
     det = model.deeplog
@@ -149,25 +148,27 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     _write_parquet(per_window, d / DEEPLOG_INFER)
     _write_parquet(per_session, d / DEEPLOG_SESSIONS)
     rows = parsed_rows(seq, scores.windows, d / SEQUENCES)
-    at = np.maximum(rows, 0)
-    # One row per prediction, of the columns the engine's table takes (not every parsed column).
-    shown = lines[[c for c in PREDICTION_COLUMNS if c in lines.columns]].iloc[at].reset_index(drop=True)
-    shown["entity"] = entity.iloc[at].to_numpy()
-    preds = predictions(per_window, scores, rows, shown, "entity", expected)
-    del shown, expected, entity
+    # What the rest needs of the scores; the windows' keys (~100 MB at 1M lines) go before the engine.
+    event, in_topk, is_novel = scores.windows.event, scores.in_topk, scores.is_novel
+    distinct = scores.distinct_windows
+    del seq, scores, known_context
     gap = float(model.incidents.get("gap", 60.0))
-    result = run_alerts(preds, AlertSettings(k=1, n=1, cooldown_seq=gap, cooldown_novelty=gap))
+    # The engine over integer codes: no table of a million predictions (alerts/enhanced.py).
+    shown = lines[[c for c in PREDICTION_COLUMNS if c in lines.columns]].assign(entity=entity)  # same index
+    result = run_prediction_alerts(per_window, event, rows, shown, "entity", expected,
+                                   AlertSettings(k=1, n=1, cooldown_seq=gap, cooldown_novelty=gap))
+    del shown, expected, entity
     write_alerts_parquet(result.alerts, d / DEEPLOG_ALERTS)
     write_json_atomic(d / DEEPLOG_SUMMARY, {"rule": rule_name(det), "threshold": det.threshold_,
                                             "k_of_n": [1, 1], "cooldown": gap, **result.summary}, indent=1)
     miss = np.zeros(len(lines), dtype=bool)
-    real = (rows >= 0) & (scores.windows.event >= 0)
-    flagged = (real & ~scores.in_topk & ~scores.is_novel & ~per_window["context_unseen"].to_numpy(bool)
+    real = (rows >= 0) & (event >= 0)
+    flagged = (real & ~in_topk & ~is_novel & ~per_window["context_unseen"].to_numpy(bool)
                & ~per_window["context_cut"].to_numpy(bool))
     miss[rows[flagged]] = True
     out["deeplog"] = {
         "sessions": int(len(per_session)), "flagged_sessions": int(per_session["is_anomaly"].sum()),
-        "predictions": int(len(per_window)), "distinct_windows": int(scores.distinct_windows),
+        "predictions": int(len(per_window)), "distinct_windows": int(distinct),
         "misses": int((~per_window["in_topk"]).sum()), "novel": int(per_window["is_novel"].sum()),
         "sequence_misses": int(miss.sum()), "alerts": int(len(result.alerts)), "rule": rule_name(det)}
     return miss

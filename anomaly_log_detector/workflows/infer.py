@@ -118,6 +118,25 @@ def report(out_dir: Path, top: int = 20, lang: str = "en", warnings: list[str] |
     return {**written["data"]["summary"], "analyses": written["analyses"], "links": written["data"]["links"]}
 
 
+def release_memory() -> None:
+    """Hand the heap's free pages back to the OS (glibc ``malloc_trim``; nothing elsewhere). Between
+    stages a million-line run has freed hundreds of MB that glibc keeps in its arenas (the freed
+    blocks are scattered among live ones); without this the next stage's peak adds to them."""
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim if sys.platform.startswith("linux") else False
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim: Any = None
+
+
 def _set_torch_threads(model: TrainedModel, threads: int | None) -> None:
     """torch's thread count when the bundle's DeepLog runs on torch (never imports torch otherwise)."""
     if not threads or model.deeplog is None or getattr(model.deeplog, "runtime", "torch") != "torch":
@@ -142,10 +161,6 @@ def infer_logs(model_dir: str | os.PathLike, inputs: str | Iterable[str], out_di
     paths = [inputs] if isinstance(inputs, str) else [str(p) for p in inputs]
     check_out_dir(out_dir, paths, model_dir=model.dir if model is not None and model.dir is not None else model_dir)
     started = time.perf_counter()
-    # torch's OpenMP workers busy-wait between the LSTM's many small steps by default; on a host
-    # whose cores are shared with other work that spinning cost DeepLog scoring 2-9x its wall time
-    # (docs/performance.md). Only read when torch is first imported; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     model = model or load_bundle(model_dir, onnx=True, threads=threads or 0)
     _set_torch_threads(model, threads)
     out = Path(out_dir)
@@ -165,6 +180,7 @@ def _infer(model: TrainedModel, model_dir: str | os.PathLike, paths: list[str], 
     loaded = time.perf_counter()
     log.debug("infer: bundle %s loaded in %.2f s; parsing %s", model_dir, loaded - started, paths)
     parsed = parse_target(model, paths, work, quiet, year, tz, since=since, until=until)
+    release_memory()
     _name_final_outputs(work, out)
     fit = target_fit(parsed, model.metadata, sample=sample_lines(work), lang=lang)
     warning = fit_warning(fit, lang)
@@ -176,6 +192,7 @@ def _infer(model: TrainedModel, model_dir: str | os.PathLike, paths: list[str], 
     log.debug("infer: %d lines parsed (%d unseen) in %.2f s; running the detectors", parsed["lines_parsed"],
               parsed["unseen_lines"], parsed_at - loaded)
     detected = run_detectors(work, model)
+    release_memory()
     detected_at = time.perf_counter()
     log.debug("infer: detectors done in %.2f s; writing the report", detected_at - parsed_at)
     warnings = input_warnings(parsed, lang) + ([warning] if warning else [])
