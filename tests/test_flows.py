@@ -125,6 +125,29 @@ def test_a_template_is_split_into_its_variants_when_one_flow_passes_through_seve
     assert "port <NUM>(<*>) entered disabled state" in set(flagged["step"])
 
 
+def test_two_flows_sharing_a_value_by_chance_are_not_a_disorder():
+    """Jobs also name a client port (unique in training). Two concurrent jobs of one host on the same
+    port make the port's flow read open, open, close, close - but their job ids and pids differ: a
+    collision, not a disorder. One job whose own lines come in the wrong order is still flagged."""
+    def job(t, host, ident, port, order=(0, 1)):
+        pid = str(int(ident, 16))
+        steps = [("sched", pid, "job <*> opened from port <NUM>", f"job {ident} opened from port {port}"),
+                 ("sched", pid, "job <*> closed port <NUM>", f"job {ident} closed port {port}")]
+        return [_line(t + 2 * i, host, *steps[k]) for i, k in enumerate(order)]
+
+    train = [x for i, (t, h, j) in enumerate(_jobs(400, 8)) for x in job(t, h, j, 20000 + i)]
+    det = FlowDetector().fit(_frame(train))
+    assert len(set(det.slots_.values())) == 3  # job ids, pids, ports: three value spaces
+    target = [x for i, (t, h, j) in enumerate(_jobs(40, 9, start=30_000)) for x in job(t, h, j, 40000 + i)]
+    target += job(31_000, "h0", "abcdef", 5555) + job(31_001, "h0", "fedcba", 5555)  # interleaved, same port
+    assert det.flag(_frame(target)).empty
+    target += job(31_500, "h1", "a1b2c3", 6666, order=(1, 0))
+    X = _frame(target)
+    flagged = det.flag(X)
+    assert "order" in set(flagged["kind"])
+    assert X.loc[flagged["row"], "content"].str.contains("a1b2c3").all()
+
+
 def test_save_load_round_trip_and_invalid_files(fitted, tmp_path):
     path = tmp_path / "flows.json"
     fitted.save(path)

@@ -30,7 +30,8 @@ for the next step (``next_gap``).
 **Flagged** (``kind``), on a target:
 
 * ``order``: a transition between two known steps that no normal flow made (a swapped or reversed
-  session);
+  session), unless the two lines disagree on an identifier of another family (two sessions that
+  share a port number by chance, with different sshd pids: a collision, not a disorder);
 * ``start``: a flow that opens with a step no normal flow opens with, later in its file than that step
   ever comes after a flow's start (earlier, the flow may have begun before the file did);
 * ``end``: a flow whose last step never ends a normal flow, with more of its file after it than
@@ -341,8 +342,10 @@ class FlowDetector(Detector):
         pair = c * n + np.maximum(nc, 0)
         seen_pair = np.isin(pair, np.fromiter(self.transitions_, dtype=np.int64, count=len(self.transitions_)))
         bad_next = has_next & known & (nc >= 0) & ~seen_pair  # flagged at the next line
-        size = np.bincount(stream)[stream]
         fam = flows["family"].to_numpy()
+        if bad_next.any():
+            bad_next[bad_next] = ~_collisions(flows, np.flatnonzero(bad_next), nxt)
+        size = np.bincount(stream)[stream]
         parts = []
         for kind, where, line, prev in (("order", bad_next, nxt, c), ("start", bad_start, at, None),
                                         ("end", bad_end, at, None)):
@@ -450,6 +453,25 @@ class FlowDetector(Detector):
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{where}: invalid flow model ({exc})") from None
         return det
+
+
+def _collisions(flows: pd.DataFrame, at: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    """Which of the transitions ``at -> nxt[at]`` join two different flows that happen to share a
+    value: the two lines also carry identifiers of another family, with different values (two SSH
+    sessions from different clients on the same port number: same port, different sshd pids). A real
+    disorder is within one flow, whose lines agree on every identifier they both carry."""
+    rows = flows["row"].to_numpy()
+    wanted = np.unique(np.concatenate([rows[at], rows[nxt[at]]]))
+    sub = flows[np.isin(rows, wanted)]
+    ids: dict[int, dict[str, set[str]]] = {}
+    for r, f, v in zip(sub["row"].tolist(), sub["family"].tolist(), sub["value"].tolist()):
+        ids.setdefault(r, {}).setdefault(f, set()).add(v)
+    fam = flows["family"].to_numpy()
+    out = np.zeros(len(at), dtype=bool)
+    for j, i in enumerate(at.tolist()):
+        a, b = ids.get(int(rows[i]), {}), ids.get(int(rows[nxt[i]]), {})
+        out[j] = any(f != fam[i] and f in b and not (a[f] & b[f]) for f in a)
+    return out
 
 
 def flow_columns(available) -> list[str]:
