@@ -1,7 +1,7 @@
 """Alerts an analyst can trust (issue 7): the whole workflow as a user runs it; prints one JSON object.
 
     .venv/bin/python benchmarks/alerts.py [--work DIR] [--out FILE] [--data ../shared/data]
-        [--seeds 1,2,3] [--hdfs-seeds 1,2,3,4,5] [--only synth,self,bgl,hdfs,storm,wrong_bundle] [--quick]
+        [--seeds 1,2,3] [--hdfs-seeds 1,2,3,4,5] [--only synth,self,bgl,hdfs,storm,wrong_bundle] [--quick] [--reuse]
 
 Everything goes through `.venv/bin/alog-detect` and the root scripts (`./train_models.sh`,
 `./run_inference.sh`: exit 0 = no anomaly, 1 = anomalies, 2 = error), each run timed. Sections:
@@ -75,6 +75,7 @@ class Ctx:
             self.env.setdefault(var, "1")
         # --quick: few epochs, so the smoke run checks the plumbing in minutes (figures are not comparable)
         self.epochs = ["--epochs", "3"] if args.quick else []
+        self.reuse = args.reuse
         self._help: dict[str, str] = {}
         self._bundles: dict[tuple[str, int], Path] = {}
         self.synth: dict[str, Path] = {}   # the synthetic train / target / clean logs, made once
@@ -119,6 +120,11 @@ class Ctx:
         the training run's figures only the first time)."""
         if (key, seed) in self._bundles:
             return self._bundles[(key, seed)], None
+        model = self.work / "bundles" / f"{key}_seed{seed}"
+        if self.reuse and (model / "metadata.json").is_file():  # --reuse: a bundle of an earlier run
+            meta = json.loads((model / "metadata.json").read_text())
+            self._bundles[(key, seed)] = model
+            return model, {"reused": True, "holdout_false_alarm_rate": r4(meta.get("holdout", {}).get("false_alarm_rate"))}
         model = self.fresh("bundles", f"{key}_seed{seed}")
         res, _ = self.run(f"train_models.sh {key} seed {seed}", TRAIN_SH, normal, model, "--seed", seed,
                           *self.epochs)
@@ -567,6 +573,10 @@ def main() -> None:
     ap.add_argument("--hdfs-seeds", type=seeds, default=[1, 2, 3, 4, 5], help="seeds of the hdfs section")
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ",".join(SECTIONS))
     ap.add_argument("--quick", action="store_true", help="small logs, one seed, 3 epochs: a smoke run")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse the bundles an earlier run left in --work (same seeds and logs; training "
+                         "figures then come from their metadata): to re-measure inference after a change "
+                         "that leaves training as it was")
     args = ap.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in only if s not in SECTIONS]
@@ -580,7 +590,7 @@ def main() -> None:
     args.data = args.data.resolve()
     ctx = Ctx(args)
     start = time.perf_counter()
-    result = {"options": {"seeds": args.seeds, "hdfs_seeds": args.hdfs_seeds, "quick": args.quick,
+    result = {"options": {"seeds": args.seeds, "hdfs_seeds": args.hdfs_seeds, "quick": args.quick, "reuse": args.reuse,
                           "extra_train_options": ctx.epochs,
                           "sections": only, "data": str(args.data), "work": str(args.work) if keep else None},
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
