@@ -71,12 +71,8 @@ import pandas as pd
 from anomaly_log_detector.builders.vocab import FIRST_TEMPLATE_INDEX, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
-from anomaly_log_detector.detectors.mscred_series import (  # noqa: F401  (signature_matrices: public here too)
-    counts_matrix, deterministic, segments, signature_matrices,
-)
+from anomaly_log_detector.detectors.mscred_series import counts_matrix, deterministic, segments, signature_matrices
 from anomaly_log_detector.errors import DataError
-
-_segments = segments  # the name mscred_files imported before the split
 PAPER_SCALES = (10, 30, 60)
 SCALE_RATIOS = (1, 3, 6)
 STD_FLOOR = 0.3
@@ -125,7 +121,8 @@ class MSCREDDetector(Detector):
                  batch_size: int = 32, lr: float = 1e-3, patience: int = 5, min_delta: float = 1e-3,
                  max_steps: int = 500, time_budget: float | None = None, threshold: float = 95.0,
                  rule: str = "heldout-max", calibration: float = 0.2, fa_budget: float = 0.05,
-                 margin: float = 0.0, scoring: str = "broken", seed: int = 42, infer_batch_size: int = 64, quiet: bool = True):
+                 margin: float = 0.0, scoring: str = "broken", seed: int = 42, infer_batch_size: int = 64,
+                 quiet: bool = True):
         self.top_k = top_k
         self.scales = None if scales is None else tuple(int(s) for s in scales)
         self.window_size = window_size
