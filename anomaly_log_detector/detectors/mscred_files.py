@@ -167,8 +167,8 @@ def rule_name(det: MSCREDDetector) -> str:
     held = (f"{len(det.heldout_scores_):,} held-out training windows" if len(det.heldout_scores_)
             else f"{len(det.train_scores_):,} fitted training windows (too few to hold any out)")
     if det.rule == "heldout-max":
-        return (f"heldout-max ({what} above {1 + det.margin:g} x the highest score of {held}: "
-                f"{det.threshold_:.4g})")
+        times = f"{1 + det.margin:g} x " if det.margin else ""
+        return f"heldout-max ({what} above {times}the highest score of {held}: {det.threshold_:.4g})"
     return f"calibrated ({what} above the {1 - det.fa_budget:.3g} quantile of {held}: {det.threshold_:.4g})"
 
 
