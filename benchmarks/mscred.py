@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/mscred.py [--preset command|workflow|budget] [--seeds 1,2,3]
        [--workdir DIR] [--max-steps 100] [--train-args "..."] [--datasets gen-synth,bgl] [--jobs 1]
-       [--out FILE]
+       [--out FILE] [--reuse]
        .venv/bin/python benchmarks/mscred.py --heldout [--systems BGL,Linux,...] [--seeds 1,2,3] [--out FILE]
 
 ``--preset`` says how MS-CRED is trained (always on the training data only, one torch thread):
@@ -28,11 +28,15 @@ the baseline also uses):
   to train on); a window is anomalous when it holds an alert line.
 
 For each MS-CRED seed: window-level ROC-AUC of its score (broken entries, ties by reconstruction
-error) and of the reconstruction error alone, P/R/F1 under the threshold rules (calibrated held-out
-quantile at a false-alarm budget of 0.01 and 0.05, and the original 95th percentile of training
-scores), AUC per anomaly kind (each kind's windows against the clean windows), training time, windows/s at inference and the peak RSS of
-the process that trained and scored (each seed runs in its own child process). Same-seed determinism
-(library presets): BGL trained twice with seed 1 must give identical weights and scores. Summary: median
+error) and of the reconstruction error alone, P/R/F1 under the model's own rule (``default_rule``) and
+under each candidate rule, computed from the model's stored training scores only (``rule_thresholds``:
+heldout-max at margins 0 / 0.5 / 1 / 2, the calibrated held-out quantile at false-alarm budgets 0.05 and
+0.01, the original 95th percentile of the fitted windows), AUC per anomaly kind (each kind's windows
+against the clean windows), training time, windows/s at inference (the command's own figure in the
+command preset) and the peak RSS of the processes that trained and scored (each seed runs in its own
+child process). Same-seed determinism: BGL trained twice with seed 1 (the same command twice in the
+command preset) must give identical weights and scores. The raw scores of every seed are kept in
+``WORKDIR/runs-PRESET.json``; ``--reuse`` summarises them again without training. Summary: median
 and range over the seeds. The baseline is deterministic (one run), in the same run; ``flag_everything``
 is the reference a detector must beat (AUC 0.5, recall 1, precision = the anomalous share).
 
@@ -41,18 +45,21 @@ is the reference a detector must beat (AUC 0.5, recall 1, precision = the anomal
 train --mscred --seed S --threads 1``; DeepLog reduced to ``--ensemble 1 --max-steps 300`` to save
 time, which changes nothing for MS-CRED or the baseline), then ``alog-detect infer`` runs on the last
 20 %: every window MS-CRED or the baseline flags there is a false alarm. Per rule: the shipped
-threshold (calibrated, raised above the training log's windows), the calibrated one before that, the
-95th percentile of the fitted windows.
+threshold (the model's rule, raised above the training log's windows), the model's rule before that,
+and each candidate of ``rule_thresholds`` raised above the training log's windows as a bundle does.
 
 False alarms on held-out normal data (``--preset``): ``false_alarm_rate`` is the share of the test's clean windows (no
-labelled line) that a rule flags; on BGL, ``heldout_normal`` also scores a log of only the normal lines
-of the last 40 % (the alerts removed) and reports the share of its windows each rule flags.
+labelled line) that a rule flags (it reads the test labels: reported, never used to choose a rule);
+``heldout_normal`` scores normal data only and reports the share of its windows each rule flags: on
+BGL a log of only the normal lines of the last 40 % (the alerts removed), on gen-synth a clean log of
+a third seed (3, 50,000 lines).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -103,8 +110,13 @@ def prepare(work: Path) -> None:
         pd.DataFrame({"line_no": np.arange(1, len(alert) + 1), "is_anomaly": alert,
                       "anomaly_type": ["alert" if a else None for a in alert]}).to_parquet(d / "truth.parquet")
         _counts(d, **DATASETS["bgl"], build=build_mscred_inputs)
-
-
+    d = work / "gen-synth"
+    if not (d / "normal" / "window_counts.parquet").exists():  # a clean log of a third seed (gen-synth)
+        generate_synthetic_log(str(d / "normal.log"), 50_000, 0.0, seed=3)
+        parse_logs(str(d / "normal.log"), str(d / "normal"), drain_state=str(d / "state.json"), frozen=True)
+        build_mscred_inputs(d / "normal" / "parsed.parquet", d / "normal", **DATASETS["gen-synth"],
+                            vocab_path=d / "train" / "vocab.json")
+    d = work / "bgl"
     if not (d / "normal" / "window_counts.parquet").exists():  # held-out normal lines only (BGL)
         lines = BGL.read_text().splitlines()
         (d / "normal.log").write_text("\n".join(l for l in lines[int(len(lines) * 0.6):] if l.startswith("- ")) + "\n")
@@ -169,7 +181,7 @@ def baseline(work: Path, name: str) -> dict:
 
 
 # ---- one MS-CRED run (child process) ------------------------------------------------------------
-def cli_child(work: Path, name: str, seed: int, extra: list[str] | None = None) -> dict:
+def cli_child(work: Path, name: str, seed: int, extra: list[str] | None = None, determinism: bool = False) -> dict:
     """Train and score through the CLI at the command defaults (what a user gets; ``extra``: more
     mscred-train options, e.g. ``--max-steps 100``)."""
     import torch
@@ -182,36 +194,48 @@ def cli_child(work: Path, name: str, seed: int, extra: list[str] | None = None) 
     cli = [sys.executable, "-m", "anomaly_log_detector"]
     size = [] if DATASETS[name]["window_size"] == 50 else ["--window-size", str(DATASETS[name]["window_size"])]
     start = time.perf_counter()
-    _call(cli + ["mscred-train", "--window-counts", str(d / "train" / "window_counts.parquet"), "--out",
-                 str(run / "mscred.pth"), "--seed", str(seed), "--threads", "1", "--quiet", *size, *(extra or [])])
+    train = cli + ["mscred-train", "--window-counts", str(d / "train" / "window_counts.parquet"), "--seed", str(seed),
+                   "--threads", "1", "--quiet", *size, *(extra or [])]
+    _call(train + ["--out", str(run / "mscred.pth")])
     fit_s = time.perf_counter() - start
     out: dict = {"train_s": round(fit_s, 2)}
     for part in ("test", "normal"):
         if not (d / part / "window_counts.parquet").exists():
             continue
         start = time.perf_counter()
-        _call(cli + ["mscred-infer", "--window-counts", str(d / part / "window_counts.parquet"), "--model",
-                     str(run / "mscred.pth"), "--out-dir", str(run / part), "--threads", "1", "--quiet"])
+        said = _call(cli + ["mscred-infer", "--window-counts", str(d / part / "window_counts.parquet"), "--model",
+                            str(run / "mscred.pth"), "--out-dir", str(run / part), "--threads", "1"])
         seconds = time.perf_counter() - start
         table = pd.read_parquet(run / part / "mscred_infer.parquet")
+        rate = re.search(r"([\d,.]+) windows/s", said)
         out[part] = {"scores": table["score"].tolist(), "errors": table["reconstruction_error"].tolist(),
                      "broken": table["broken_entries"].tolist(), "flags": table["is_anomaly"].tolist(),
                      "start_line": [int(x) for x in table["start_line"]],
-                     "end_line": [int(x) for x in table["end_line"]], "seconds_with_startup": round(seconds, 2)}
+                     "end_line": [int(x) for x in table["end_line"]], "seconds_with_startup": round(seconds, 2),
+                     "windows_per_s": float(rate.group(1).replace(",", "")) if rate else None}
     det = MSCREDDetector.load(run / "mscred.pth")
     torch.set_num_threads(1)
     out.update({"thresholds": det.thresholds_, "rule": det.rule,
                 "train_stats": {k: v for k, v in det.train_stats_.items() if k != "thresholds"},
                 "train_scores": det.train_scores_.tolist(), "heldout_scores": det.heldout_scores_.tolist(),
-                "windows_per_s": round(len(out["test"]["scores"]) / max(out["test"]["seconds_with_startup"], 1e-9), 1),
+                "windows_per_s": out["test"]["windows_per_s"],
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)})
+    if determinism:  # the same command again: identical weights and identical scores
+        _call(train + ["--out", str(run / "again.pth")])
+        again = MSCREDDetector.load(run / "again.pth")
+        _call(cli + ["mscred-infer", "--window-counts", str(d / "test" / "window_counts.parquet"), "--model",
+                     str(run / "again.pth"), "--out-dir", str(run / "again"), "--threads", "1", "--quiet"])
+        same = all(torch.equal(a, b) for a, b in zip(det.net_.state_dict().values(), again.net_.state_dict().values()))
+        rescored = pd.read_parquet(run / "again" / "mscred_infer.parquet")["score"].tolist()
+        out["deterministic"] = bool(same and rescored == out["test"]["scores"])
     return out
 
 
-def _call(cmd: list[str], ok: tuple[int, ...] = (0,)) -> None:
+def _call(cmd: list[str], ok: tuple[int, ...] = (0,)) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return proc.stdout + proc.stderr
 
 
 def child(work: Path, name: str, seed: int, max_steps: int, channels: tuple[int, ...], determinism: bool,
@@ -259,7 +283,7 @@ def child(work: Path, name: str, seed: int, max_steps: int, channels: tuple[int,
 def run_child(work: Path, name: str, seed: int, args, determinism: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", name, "--seed", str(seed), "--workdir", str(work),
            "--preset", args.preset, "--max-steps", str(args.max_steps), "--channels", args.channels,
-           f"--train-args={args.train_args}"] + (["--determinism"] if determinism and args.preset != "command" else [])
+           f"--train-args={args.train_args}"] + (["--determinism"] if determinism else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"child {name} seed {seed} failed:\n{proc.stderr}")
@@ -286,20 +310,13 @@ def mscred_row(d: Path, run: dict) -> dict:
     test = run["test"]
     truth, kinds = window_truth(d, np.asarray(test["start_line"]), np.asarray(test["end_line"]))
     scores = np.asarray(test["scores"])
-    held = np.asarray(run["heldout_scores"])
-    rules = {
-        "default_rule": np.asarray(test["flags"], bool),
-        "calibrated_fa0.01": scores > np.quantile(held, 0.99),
-        "calibrated_fa0.05": scores > np.quantile(held, 0.95),
-        "percentile_95": scores > run["thresholds"]["percentile"],
-    }
+    thresholds = rule_thresholds(run)
+    rules = {"default_rule": np.asarray(test["flags"], bool), **{k: scores > t for k, t in thresholds.items()}}
     row = {k: metrics(truth, scores, flags, kinds) for k, flags in rules.items()}
     if "normal" in run:  # windows of held-out normal lines only: every flag is a false alarm
         ns = np.asarray(run["normal"]["scores"])
         row["heldout_normal"] = {"windows": len(ns), "default_rule": round(float(np.mean(run["normal"]["flags"])), 4),
-                                 "calibrated_fa0.01": round(float(np.mean(ns > np.quantile(held, 0.99))), 4),
-                                 "calibrated_fa0.05": round(float(np.mean(ns > np.quantile(held, 0.95))), 4),
-                                 "percentile_95": round(float(np.mean(ns > run["thresholds"]["percentile"])), 4)}
+                                 **{k: round(float(np.mean(ns > t)), 4) for k, t in thresholds.items()}}
     stats = run["train_stats"]
     row.update({
         "default_rule_name": run["rule"],
@@ -312,6 +329,17 @@ def mscred_row(d: Path, run: dict) -> dict:
         **({"deterministic": run["deterministic"]} if "deterministic" in run else {}),
     })
     return row
+
+
+def rule_thresholds(run: dict) -> dict[str, float]:
+    """The candidate rules' thresholds, from the model's stored training scores only (held-out ones,
+    else the fitted ones): heldout-max at margins 0 / 0.5 / 1 (the default) / 2, the calibrated quantile at
+    budgets 0.05 and 0.01, the original 95th percentile of the fitted windows."""
+    held = np.asarray(run["heldout_scores"]) if len(run["heldout_scores"]) else np.asarray(run["train_scores"])
+    out = {f"heldout_max_margin{m:g}": float(held.max()) * (1 + m) for m in (0, 0.5, 1, 2)}
+    out.update({"calibrated_fa0.05": float(np.quantile(held, 0.95)), "calibrated_fa0.01": float(np.quantile(held, 0.99)),
+                "percentile_95": float(run["thresholds"]["percentile"])})
+    return out
 
 
 def flag_everything(d: Path, run: dict) -> dict:
@@ -359,14 +387,18 @@ def heldout_run(work: Path, system: str, seed: int) -> dict:
     bundle = load_bundle(model)
     det, hold = bundle.mscred, bundle.metadata.get("holdout") or {}
     scores = pd.read_parquet(out / "mscred_infer.parquet")["score"].to_numpy(float)
-    before = det.train_stats_.get("covered", {}).get("threshold_before", det.thresholds_["calibrated"])
+    before = det.train_stats_.get("covered", {}).get("threshold_before", det.threshold_)
+    cover = float(det.train_stats_.get("covered", {}).get("max_training_score", -np.inf))
+    cands = rule_thresholds({"heldout_scores": det.heldout_scores_.tolist(), "train_scores": det.train_scores_.tolist(),
+                             "thresholds": det.thresholds_})
     return {"train_lines": cut, "heldout_lines": len(lines) - cut, "windows": int(len(scores)),
             "mscred_flagged": int(summary["mscred"]["flagged_windows"]),
             "baseline_flagged": int(summary["baseline"]["flagged_windows"]),
             "baseline_windows": int(summary["baseline"].get("windows", len(scores))),
             "rules": {"shipped": int((scores > det.threshold_).sum()),
-                      "calibrated_before_cover": int((scores > before).sum()),
-                      "percentile_95": int((scores > det.thresholds_["percentile"]).sum())},
+                      "default_before_cover": int((scores > before).sum()),
+                      **{f"{k} (covered)": int((scores > max(t, cover)).sum()) for k, t in cands.items()}},
+            "rule_name": det.rule,
             # train's own measure: its held-out tail scored before the threshold covers the whole log
             "train_holdout_lines": int(hold.get("lines", 0)),
             "train_holdout_mscred_lines": int((hold.get("flagged_lines_by_detector") or {}).get("mscred", 0)),
@@ -381,8 +413,9 @@ def heldout_report(work: Path, systems: list[str], seeds: list[int], jobs: int) 
         futures = {(s, seed): pool.submit(heldout_run, work, s, seed) for s in systems for seed in seeds}
         runs = {k: f.result() for k, f in futures.items()}
     out: dict = {"systems": {}}
-    totals: dict = {seed: {"windows": 0, "mscred": 0, "baseline": 0, "baseline_windows": 0,
-                           **{r: 0 for r in ("shipped", "calibrated_before_cover", "percentile_95")}} for seed in seeds}
+    rules = list(runs[(systems[0], seeds[0])]["rules"])
+    totals: dict = {seed: {"windows": 0, "mscred": 0, "baseline": 0, "baseline_windows": 0, **{r: 0 for r in rules}}
+                    for seed in seeds}
     for s in systems:
         out["systems"][s] = {str(seed): runs[(s, seed)] for seed in seeds}
         for seed in seeds:
@@ -393,9 +426,7 @@ def heldout_report(work: Path, systems: list[str], seeds: list[int], jobs: int) 
             t["baseline_windows"] += r["baseline_windows"]
             for k, v in r["rules"].items():
                 t[k] += v
-    shares = [{"mscred_shipped": t["shipped"] / t["windows"],
-               "mscred_calibrated_before_cover": t["calibrated_before_cover"] / t["windows"],
-               "mscred_percentile_95": t["percentile_95"] / t["windows"],
+    shares = [{**{f"mscred {r}": t[r] / t["windows"] for r in rules},
                "baseline": t["baseline"] / max(t["baseline_windows"], 1)} for t in totals.values()]
     out["totals"] = {str(k): v for k, v in totals.items()}
     out["false_alarm_share"] = summarise(shares)
@@ -417,6 +448,7 @@ def main() -> None:
     ap.add_argument("--child", default=None)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--determinism", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="summarise the raw runs of the last run of this preset")
     ap.add_argument("--train-args", default="", help="command preset: extra mscred-train options (quoted)")
     ap.add_argument("--heldout", action="store_true", help="bundle false alarms on held-out normal Loghub lines")
     ap.add_argument("--systems", default=SYSTEMS)
@@ -437,7 +469,7 @@ def main() -> None:
         return
     if args.child:
         if args.preset == "command":
-            out = cli_child(work, args.child, args.seed, args.train_args.split())
+            out = cli_child(work, args.child, args.seed, args.train_args.split(), args.determinism)
         elif args.preset == "workflow":
             out = child(work, args.child, args.seed, 100, (4, 8, 16, 32), args.determinism, top_k=32)
         else:
@@ -459,10 +491,15 @@ def main() -> None:
 
     names = args.datasets.split(",")
     jobs = [(name, seed) for name in names for seed in seeds]
-    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        futures = {job: pool.submit(run_child, work, job[0], job[1], args, job[0] == "bgl" and job[1] == seeds[0])
-                   for job in jobs}
-        runs = {job: f.result() for job, f in futures.items()}
+    saved = work / f"runs-{args.preset}.json"  # every seed's raw scores, for --reuse
+    if args.reuse:
+        runs = {(k.split("/")[0], int(k.split("/")[1])): v for k, v in json.loads(saved.read_text()).items()}
+    else:
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            futures = {job: pool.submit(run_child, work, job[0], job[1], args, job[0] == "bgl" and job[1] == seeds[0])
+                       for job in jobs}
+            runs = {job: f.result() for job, f in futures.items()}
+        saved.write_text(json.dumps({f"{k[0]}/{k[1]}": v for k, v in runs.items()}))
     for name in names:
         d = work / name
         row: dict = {"baseline": baseline(work, name), "mscred_runs": {}}

@@ -141,7 +141,7 @@ def test_save_load_round_trip_with_weights_only(logs, fitted, tmp_path):
 
 def test_rules_and_threshold_override(fitted):
     det = MSCREDDetector.from_checkpoint(fitted.to_checkpoint())
-    assert det.rule == "calibrated" and det.threshold_ == det.thresholds_["calibrated"]
+    assert det.rule == "heldout-max" and det.threshold_ == det.thresholds_["heldout-max"]
     det.set_rule(threshold=80.0)
     assert det.rule == "percentile" and det.threshold_ == pytest.approx(np.percentile(det.train_scores_, 80.0))
     with pytest.raises(DataError):
@@ -186,7 +186,8 @@ def test_continue_fit_fine_tunes_keeping_the_inputs_meaning(logs, fitted, tmp_pa
     # The thresholds come from the new windows: the last 20 % held out; storms still score above
     # normal windows.
     assert stats["heldout_windows"] == len(counts) - stats["fit_windows"] == len(tuned.heldout_scores_) > 0
-    assert tuned.threshold_ == tuned.quantile_threshold(tuned.heldout_scores_, 1 - tuned.fa_budget)
+    assert tuned.threshold_ == pytest.approx(float(tuned.heldout_scores_.max()))  # heldout-max, margin 0
+    assert tuned.thresholds_["calibrated"] == tuned.quantile_threshold(tuned.heldout_scores_, 1 - tuned.fa_budget)
     test = _test_counts(logs)
     labels = pd.read_parquet(logs / "test.log.labels.parquet")["is_anomaly"].to_numpy()
     storm = np.array([labels[s - 1:e].any() for s, e in zip(test["start_line"], test["end_line"])])
@@ -217,7 +218,8 @@ def test_small_training_sets_still_calibrate_on_held_out_windows(logs):
     vocab = Vocab.load(logs / "train" / "vocab.json")
     det = train_mscred(train.iloc[:30], vocab, **{**TINY, "max_steps": 1})
     assert det.train_stats_["heldout_windows"] == 6 and (det.train_scores_ < 1).all()
-    assert det.threshold_ == det.quantile_threshold(det.heldout_scores_, 0.95)
+    assert det.threshold_ == pytest.approx(float(det.heldout_scores_.max()))
+    assert det.thresholds_["calibrated"] == det.quantile_threshold(det.heldout_scores_, 0.95)
     tiny = train_mscred(train.iloc[:24], vocab, **{**TINY, "max_steps": 1})
     assert tiny.train_stats_["heldout_windows"] == 0 and tiny.threshold_ < 1
 

@@ -49,16 +49,23 @@ def _ints(ctx, param, value):
               help="Channels of the four encoder levels (the paper: 32,64,128,256; CPU cost grows with the square).")
 @click.option("--patience", type=click.IntRange(1), default=5, show_default=True,
               help="Converged when the best exact loss is less than 0.1% better than this many epochs before.")
-@click.option("--max-steps", type=click.IntRange(1), default=2000, show_default=True,
+@click.option("--max-steps", type=click.IntRange(1), default=500, show_default=True,
               help="Most optimiser steps.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Windows per optimiser step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True,
               help="Adam learning rate.")
-@click.option("--rule", type=click.Choice(["calibrated", "percentile"]), default="calibrated", show_default=True,
-              help="calibrated: threshold at the (1 - fa-budget) quantile of held-out training windows; "
-                   "percentile: the --threshold percentile of the fitted windows' scores (the original rule).")
-@click.option("--threshold", type=click.FloatRange(0, 100), default=95.0, show_default=True,
-              help="Percentile of the percentile rule.")
+@click.option("--rule", type=click.Choice(["heldout-max", "calibrated", "percentile"]), default=None,
+              help="heldout-max: threshold at (1 + --margin) x the highest score of the held-out training windows "
+                   "(with margin 0: the highest); "
+                   "calibrated: at their (1 - --fa-budget) quantile; percentile: the --threshold percentile of the "
+                   "fitted windows' scores (the original's rule) [default: heldout-max; percentile when "
+                   "--threshold is given].")
+@click.option("--threshold", type=click.FloatRange(0, 100), default=None,
+              help="Percentile of the percentile rule (95.0 is the original's); giving it selects that rule "
+                   "unless --rule says otherwise.")
+@click.option("--margin", type=click.FloatRange(0, 1e6, max_open=True), default=0.0, show_default=True,
+              help="heldout-max rule: how far above the highest held-out score the threshold sits, as a share of it "
+                   "(0.25: 25 %% above).")
 @click.option("--calibration", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
               help="Last share of the training windows (in time order) held out to calibrate.")
 @click.option("--fa-budget", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
@@ -71,15 +78,17 @@ def _ints(ctx, param, value):
 @quiet_option
 @verbose_option
 def mscred_train_command(counts_path, out_path, vocab_path, epochs, window_size, scales, top_k, history, channels,
-                         patience, max_steps, batch_size, lr, rule, threshold, calibration, fa_budget, scoring, seed,
-                         threads, quiet):
+                         patience, max_steps, batch_size, lr, rule, threshold, margin, calibration, fa_budget, scoring,
+                         seed, threads, quiet):
     """Train MS-CRED on the windows of a window counts file (all of them are taken as normal)."""
     from anomaly_log_detector.detectors.mscred_files import train_mscred_file
 
     set_threads(threads)
+    rule = rule or ("percentile" if threshold is not None else "heldout-max")
     s = train_mscred_file(counts_path, out_path, vocab_path=vocab_path, epochs=epochs, window_size=window_size,
                           scales=scales, top_k=top_k, history=history, channels=channels, patience=patience,
-                          max_steps=max_steps, batch_size=batch_size, lr=lr, rule=rule, threshold=threshold,
+                          max_steps=max_steps, batch_size=batch_size, lr=lr, rule=rule,
+                          threshold=95.0 if threshold is None else threshold, margin=margin,
                           calibration=calibration, fa_budget=fa_budget, scoring=scoring, seed=seed, quiet=quiet)
     say(f"trained on {s['fit_windows']:,} windows ({s['heldout_windows']:,} held out), "
         f"{s['series']} series, scales {','.join(map(str, s['scales']))} steps")

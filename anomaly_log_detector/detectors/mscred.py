@@ -35,13 +35,20 @@ ratios 1:3:6 for the others, in rows of the counts (``w1 = round((window_size - 
 (10, 30, 60); with the default 50-line windows at stride 25 it is (1, 3, 6): the smallest scale is then
 the row itself, so MS-CRED scores the same 50-line windows as the baseline.
 
-**Threshold** (``rule``): ``"calibrated"`` (default) holds out the last ``calibration`` share of the
-training rows in time order: the network and the residual bound are fitted on the first part and
-``threshold_`` is the ``1 - fa_budget`` (0.95) quantile of the held-out scores; ``"percentile"`` is the
-original's rule, the ``threshold`` percentile (95.0) of the fitted rows' own scores (whose broken
-entries are 0 by construction, so it flags any window with a broken entry). Both values are stored;
-:meth:`set_rule` switches. Rows are held out from ``MIN_HELDOUT / calibration`` (25) training rows on.
-See docs/mscred.md for the measurements behind the default.
+**Threshold** (``rule``, from training data only): the last ``calibration`` share of the training rows
+(in time order) is held out; the network and the residual bound are fitted on the first part.
+``"heldout-max"`` (default) puts ``threshold_`` at ``(1 + margin)`` x the highest held-out score
+(``margin`` 0: the worst normal window the network never saw is the last one not flagged; with n
+held-out windows drawn like later normal ones, a later normal window exceeds it with probability at
+most 1 / (n + 1)). ``"calibrated"`` (the default before) is the ``1 - fa_budget`` (0.95) quantile of
+the held-out scores; ``"percentile"`` is the original's rule, the ``threshold`` percentile (95.0) of
+the fitted rows' own scores (whose broken entries are 0 by construction, so it flags any window with a
+broken entry). Chosen on held-out normal windows only (Loghub systems, generated logs): the held-out
+maximum halved the calibrated quantile's false alarms at the same storm recall, and margins above it
+cost most of the storm recall for little (docs/mscred.md, "Decision rule"). Every rule's value is
+stored (:meth:`rule_thresholds`); :meth:`set_rule` switches. Rows are held out from ``MIN_HELDOUT /
+calibration`` (25) training rows on; below that the rules use the fitted rows' scores. Model files:
+mscred_checkpoint.py; input helpers and signature matrices: mscred_series.py.
 
 **Incremental** (:meth:`continue_fit`): the fitted network is fine-tuned on new normal rows with the
 series, scales, scaling and error scale kept (the old weights keep seeing inputs that mean what they
@@ -55,8 +62,6 @@ linear (standardised matrices can be negative); the threshold is calibrated on h
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -65,12 +70,9 @@ import pandas as pd
 
 from anomaly_log_detector.builders.vocab import FIRST_TEMPLATE_INDEX, UNK, Vocab
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.detectors.checkpoint import check_state_dict, load_checkpoint, save_checkpoint
-from anomaly_log_detector.errors import AlogError, DataError, ModelError
-from anomaly_log_detector.fileio.jsonio import check_format
-
-CHECKPOINT_FORMAT = "alog-detect/mscred"
-CHECKPOINT_VERSION = 1
+from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
+from anomaly_log_detector.detectors.mscred_series import counts_matrix, deterministic, segments, signature_matrices
+from anomaly_log_detector.errors import DataError
 PAPER_SCALES = (10, 30, 60)
 SCALE_RATIOS = (1, 3, 6)
 STD_FLOOR = 0.3
@@ -81,7 +83,7 @@ CLIP = 10.0
 # window), so a few held-out rows are worth more than the 20 % of training rows they cost: 5, not 20 (on
 # BGL's normal lines, 53 training windows, the fallback flagged 79 % of the held-out lines; docs/mscred.md).
 MIN_HELDOUT = 5
-RULES = ("calibrated", "percentile")
+RULES = ("heldout-max", "calibrated", "percentile")
 SCORINGS = ("broken", "error")
 OTHER, UNSEEN = "<other>", "<unseen>"
 TOP_TEMPLATES = 5
@@ -117,9 +119,10 @@ class MSCREDDetector(Detector):
     def __init__(self, top_k: int = 64, scales: Sequence[int] | None = None, window_size: int = 50,
                  history: int = 5, channels: Sequence[int] = (4, 8, 16, 32), epochs: int = 50,
                  batch_size: int = 32, lr: float = 1e-3, patience: int = 5, min_delta: float = 1e-3,
-                 max_steps: int = 2000, time_budget: float | None = None, threshold: float = 95.0,
-                 rule: str = "calibrated", calibration: float = 0.2, fa_budget: float = 0.05,
-                 scoring: str = "broken", seed: int = 42, infer_batch_size: int = 64, quiet: bool = True):
+                 max_steps: int = 500, time_budget: float | None = None, threshold: float = 95.0,
+                 rule: str = "heldout-max", calibration: float = 0.2, fa_budget: float = 0.05,
+                 margin: float = 0.0, scoring: str = "broken", seed: int = 42, infer_batch_size: int = 64,
+                 quiet: bool = True):
         self.top_k = top_k
         self.scales = None if scales is None else tuple(int(s) for s in scales)
         self.window_size = window_size
@@ -136,6 +139,7 @@ class MSCREDDetector(Detector):
         self.rule = rule
         self.calibration = calibration
         self.fa_budget = fa_budget
+        self.margin = margin
         self.scoring = scoring
         self.seed = seed
         self.infer_batch_size = infer_batch_size
@@ -145,7 +149,7 @@ class MSCREDDetector(Detector):
     def _split(self, X: pd.DataFrame, y) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
         """The counts of `X`, which rows are normal (``y != 1``), how many lead rows are fitted (the last
         ``calibration`` share is held out once there are enough windows) and the normal fitted rows."""
-        counts = _counts(X)
+        counts = counts_matrix(X)
         T = len(counts)
         normal = np.ones(T, bool) if y is None else np.asarray(y).astype(float) != 1
         if len(normal) != T:
@@ -229,11 +233,7 @@ class MSCREDDetector(Detector):
         held_pass = self._pass(mats, index[held], self.residual_bound_)
         self.train_scores_ = self._combine(fit_pass.error, fit_pass.broken).astype(np.float32)
         self.heldout_scores_ = self._combine(held_pass.error, held_pass.broken).astype(np.float32)
-        self.thresholds_ = {
-            "percentile": float(np.percentile(self.train_scores_, self.threshold)),
-            "calibrated": self.quantile_threshold(self.heldout_scores_ if len(held) else self.train_scores_,
-                                                  1 - self.fa_budget),
-        }
+        self.thresholds_ = self.rule_thresholds()
         self.history_ = list(result.losses)
         self.train_stats_ = {
             "windows": int(len(index)), "fit_windows": int(len(fit_rows)), "heldout_windows": int(len(held)),
@@ -244,6 +244,16 @@ class MSCREDDetector(Detector):
             "thresholds": dict(self.thresholds_),
         }
         self.threshold_ = self.thresholds_[self.rule]
+
+    def rule_thresholds(self) -> dict[str, float]:
+        """Every rule's threshold, from the stored training scores only: ``heldout-max`` = ``(1 +
+        margin)`` x the highest held-out score, ``calibrated`` = their ``1 - fa_budget`` quantile (both
+        from the fitted rows' scores when nothing was held out), ``percentile`` = the ``threshold``
+        percentile of the fitted rows' scores."""
+        ref = self.heldout_scores_ if len(self.heldout_scores_) else self.train_scores_
+        return {"heldout-max": float(np.max(ref)) * (1 + self.margin),
+                "calibrated": self.quantile_threshold(ref, 1 - self.fa_budget),
+                "percentile": float(np.percentile(self.train_scores_, self.threshold))}
 
     @property
     def n_series_(self) -> int:
@@ -257,7 +267,7 @@ class MSCREDDetector(Detector):
         from anomaly_log_detector.detectors.training import TrainConfig, seed_everything, train
 
         seed_everything(self.seed)
-        with _deterministic():
+        with deterministic():
             self.net_ = MSCREDNet(len(self.scales_), self.channels) if start is None else start
             wrapped = WindowLoss(self.net_, torch.from_numpy(mats), self.infer_batch_size)
             steps_per_epoch = max(50, -(-len(index) // self.batch_size))
@@ -314,7 +324,7 @@ class MSCREDDetector(Detector):
         import torch
 
         self._check_fitted()
-        counts = _counts(X)
+        counts = counts_matrix(X)
         mats, index = self._matrices(X, counts)
         tensor = torch.from_numpy(mats)
         bound = torch.from_numpy(self.residual_bound_)
@@ -378,7 +388,7 @@ class MSCREDDetector(Detector):
         stride = per_row
         if "start_line" in X.columns and len(X) > 1:
             diffs = np.diff(X["start_line"].to_numpy(np.float64))
-            same = _segments(X)[1:] == _segments(X)[:-1]
+            same = segments(X)[1:] == segments(X)[:-1]
             diffs = diffs[same & (diffs > 0)]
             if len(diffs):
                 stride = int(np.median(diffs))
@@ -389,7 +399,7 @@ class MSCREDDetector(Detector):
         """Signature matrices of every step (after an unused zero step 0), and each row's ``history``
         window of step indices into them; before a source's first step the window repeats it."""
         z = np.clip((np.log1p(self._raw_series(counts)) - self.mean_) / self.std_, -CLIP, CLIP)
-        seg = _segments(X)
+        seg = segments(X)
         T, n, S = len(z), self.n_series_, len(self.scales_)
         mats = np.zeros((T + 1, S, n, n), np.float32)
         index = np.zeros((T, self.history), np.int64)
@@ -434,22 +444,9 @@ class MSCREDDetector(Detector):
     def to_checkpoint(self) -> dict:
         """Weights, the arguments that rebuild the network and everything learned, as tensors and plain
         types only (``torch.load(weights_only=True)`` reads it without running code)."""
-        import torch
+        from anomaly_log_detector.detectors.mscred_checkpoint import to_checkpoint
 
-        self._check_fitted()
-        params = self.get_params()
-        params["scales"] = None if self.scales is None else list(self.scales)
-        params["channels"] = list(self.channels)
-        return {
-            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "config": params, "state_dict": self.net_.state_dict(),
-            "scales": [int(s) for s in self.scales_], "series": [int(i) for i in self.series_],
-            "series_names": list(self.series_names_), "vocab_size": int(self.vocab_size_), "vocab": self.vocab_,
-            "mean": torch.from_numpy(self.mean_.astype(np.float64)), "std": torch.from_numpy(self.std_.astype(np.float64)),
-            "residual_bound": torch.from_numpy(self.residual_bound_), "error_scale": float(self.error_scale_),
-            "train_scores": torch.from_numpy(self.train_scores_), "heldout_scores": torch.from_numpy(self.heldout_scores_),
-            "thresholds": dict(self.thresholds_), "history": list(self.history_), "train_stats": self.train_stats_,
-        }
+        return to_checkpoint(self)
 
     def save(self, path) -> None:
         """``torch.save`` of :meth:`to_checkpoint`, written atomically."""
@@ -464,77 +461,9 @@ class MSCREDDetector(Detector):
     def from_checkpoint(cls, ckpt: Any, where: str = "MS-CRED model") -> "MSCREDDetector":
         """Validate a checkpoint dict (shapes against the stored arguments before any network is
         built) and rebuild the detector; ModelError naming ``where`` if anything is off."""
-        import torch
+        from anomaly_log_detector.detectors.mscred_checkpoint import from_checkpoint
 
-        from anomaly_log_detector.detectors.mscred_net import MSCREDNet
-
-        check_format(ckpt, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, where, "MS-CRED model", ModelError)
-        config = ckpt.get("config")
-        params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        missing = [p for p in params if not isinstance(config, dict) or p not in config]
-        if missing:
-            raise ModelError(f"{where}: model config lacks {', '.join(missing)}")
-        try:
-            det = cls(**{p: config[p] for p in params})
-            det._check_settings()
-            series = ckpt["series"]
-            scales = ckpt["scales"]
-            if not (isinstance(series, list) and all(type(i) is int and i >= FIRST_TEMPLATE_INDEX for i in series)
-                    and len(series) <= det.top_k):
-                raise ValueError("'series' is not a list of at most top_k template indices")
-            if not (isinstance(scales, list) and scales and all(type(s) is int and s >= 1 for s in scales)):
-                raise ValueError("'scales' is not a list of positive step counts")
-            det.series_ = np.asarray(series, np.int64)
-            det.scales_ = tuple(scales)
-            det.vocab_size_ = int(ckpt["vocab_size"])
-            det.vocab_ = ckpt.get("vocab")
-            names = ckpt["series_names"]
-            n = det.n_series_
-            if not (isinstance(names, list) and len(names) == n and all(isinstance(s, str) for s in names)):
-                raise ValueError(f"'series_names' is not a list of {n} strings")
-            det.series_names_ = list(names)
-            # Every tensor is checked to be dense and backed by the file's own bytes before it is read
-            # (a zero-stride view could claim any size), and the weights' shapes against the arguments
-            # before the network is built (a small file claiming huge channels is refused unallocated).
-            arrays = {"mean": (n,), "std": (n,), "residual_bound": (n, n)}
-            for key, shape in arrays.items():
-                value = ckpt[key]
-                if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-                    raise ValueError(f"'{key}' is not a {shape} tensor")
-            for key in ("train_scores", "heldout_scores"):
-                value = ckpt[key]
-                if not isinstance(value, torch.Tensor) or value.dim() != 1:
-                    raise ValueError(f"'{key}' is not a 1-d tensor")
-                arrays[key] = tuple(value.shape)
-            bad = f"{where}: invalid MS-CRED model"
-            check_state_dict({k: ckpt[k] for k in arrays}, arrays, bad)
-            with torch.device("meta"):
-                shapes = {k: tuple(v.shape) for k, v in MSCREDNet(len(scales), det.channels).state_dict().items()}
-            check_state_dict(ckpt["state_dict"], shapes, bad)
-            det.mean_ = ckpt["mean"].numpy().astype(np.float64)
-            det.std_ = ckpt["std"].numpy().astype(np.float64)
-            det.residual_bound_ = ckpt["residual_bound"].numpy().astype(np.float32)
-            det.error_scale_ = float(ckpt["error_scale"])
-            det.train_scores_ = ckpt["train_scores"].numpy().astype(np.float32)
-            det.heldout_scores_ = ckpt["heldout_scores"].numpy().astype(np.float32)
-            thresholds = ckpt["thresholds"]
-            if not (isinstance(thresholds, dict) and set(RULES) <= set(thresholds)):
-                raise ValueError("'thresholds' lacks a rule")
-            det.thresholds_ = {k: float(thresholds[k]) for k in RULES}
-            if not np.isfinite([*det.thresholds_.values(), det.error_scale_]).all() or (det.std_ <= 0).any() \
-                    or det.error_scale_ <= 0:
-                raise ValueError("thresholds or scaling are not finite")
-            net = MSCREDNet(len(det.scales_), det.channels)
-            net.load_state_dict(ckpt["state_dict"])
-            det.net_ = net.eval()
-        except ModelError:
-            raise
-        except (AlogError, RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise ModelError(f"{where}: invalid MS-CRED model: {str(exc).splitlines()[0]}") from None
-        det.history_ = list(ckpt.get("history") or [])
-        det.train_stats_ = dict(ckpt.get("train_stats") or {})
-        det.threshold_ = det.thresholds_[det.rule]
-        return det
+        return from_checkpoint(cls, ckpt, where)
 
     # ---- helpers ----------------------------------------------------------------------------
     def _check_settings(self) -> None:
@@ -555,63 +484,9 @@ class MSCREDDetector(Detector):
             problems.append("calibration must be in [0, 1)")
         if not 0 < self.fa_budget < 1:
             problems.append("fa_budget must be in (0, 1)")
+        if not 0 <= self.margin < 1e6:
+            problems.append("margin must be >= 0")
         if self.scoring not in SCORINGS:
             problems.append(f"scoring must be one of {', '.join(SCORINGS)}")
         if problems:
             raise DataError("MS-CRED settings: " + "; ".join(problems))
-
-
-def signature_matrices(z: np.ndarray, scales: Sequence[int]) -> np.ndarray:
-    """``(T, len(scales), n, n)``: for every step t and scale w, ``z[t-w+1..t]^T z[t-w+1..t] / w``; the
-    first steps of a series average over the steps there are (``/ min(w, t + 1)``). Cumulative sums in
-    float64, a few series at a time."""
-    T, n = z.shape
-    out = np.zeros((T, len(scales), n, n), np.float32)
-    if T == 0:
-        return out
-    z = np.asarray(z, np.float64)
-    block = max(1, 4_000_000 // max(T * n, 1))
-    for i in range(0, n, block):
-        outer = z[:, i:i + block, None] * z[:, None, :]                      # (T, b, n)
-        csum = np.concatenate([np.zeros((1, *outer.shape[1:])), np.cumsum(outer, 0)])
-        for s, w in enumerate(scales):
-            ends = np.arange(1, T + 1)
-            lo = np.maximum(ends - w, 0)
-            out[:, s, i:i + block, :] = (csum[1:] - csum[lo]) / (ends - lo)[:, None, None]
-    return out
-
-
-def _counts(X: pd.DataFrame) -> np.ndarray:
-    """The ``t<i>`` columns as a dense (rows, max index + 1) matrix (absent indices are 0)."""
-    if not isinstance(X, pd.DataFrame):
-        raise DataError("MS-CRED takes a window counts table (a DataFrame with t<i> columns, see build-mscred)")
-    cols = {int(c[1:]): c for c in X.columns if isinstance(c, str) and c.startswith("t") and c[1:].isdigit()}
-    if not cols:
-        raise DataError("no t<i> count columns: not a window_counts table (see build-mscred)")
-    if X.empty:
-        raise DataError("no windows in the window counts table")
-    out = np.zeros((len(X), max(cols) + 1), np.float64)
-    for i, c in cols.items():
-        out[:, i] = X[c].to_numpy(np.float64)
-    return out
-
-
-def _segments(X: pd.DataFrame) -> np.ndarray:
-    """A code per row that changes where the source changes (steps never cross a source)."""
-    if "source" not in X.columns:
-        return np.zeros(len(X), np.int64)
-    src = X["source"].astype("string").fillna("").to_numpy(dtype=object)
-    return np.cumsum(np.r_[False, src[1:] != src[:-1]]).astype(np.int64)
-
-
-@contextlib.contextmanager
-def _deterministic():
-    """Deterministic torch kernels while training; the process-wide setting is restored after."""
-    import torch
-
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)

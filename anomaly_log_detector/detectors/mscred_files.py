@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from anomaly_log_detector.builders.vocab import FIRST_TEMPLATE_INDEX, UNK, Vocab
-from anomaly_log_detector.detectors.mscred import MSCREDDetector, _segments
+from anomaly_log_detector.detectors.mscred import MSCREDDetector
+from anomaly_log_detector.detectors.mscred_series import segments
 from anomaly_log_detector.errors import DataError
 
 INFER_FILE = "mscred_infer.parquet"
@@ -113,7 +114,7 @@ def span_bounds(counts: pd.DataFrame, width: int) -> dict[str, Any]:
     """Lines and rows of the last ``width`` windows ending with each window (within its source);
     times too for time buckets. Empty buckets have no lines: a span of empty buckets gets <NA>."""
     n = len(counts)
-    seg = _segments(counts)
+    seg = segments(counts)
     pos = np.arange(n)
     seg_start = np.maximum.accumulate(np.where(np.r_[True, seg[1:] != seg[:-1]], pos, 0))
     first = np.maximum(pos - width + 1, seg_start)
@@ -163,8 +164,12 @@ def rule_name(det: MSCREDDetector) -> str:
     if det.rule == "percentile":
         return (f"percentile ({what} above the {det.threshold:g}th percentile of the fitted training windows: "
                 f"{det.threshold_:.4g})")
-    return (f"calibrated ({what} above the {1 - det.fa_budget:.3g} quantile of {len(det.heldout_scores_):,} "
-            f"held-out training windows: {det.threshold_:.4g})")
+    held = (f"{len(det.heldout_scores_):,} held-out training windows" if len(det.heldout_scores_)
+            else f"{len(det.train_scores_):,} fitted training windows (too few to hold any out)")
+    if det.rule == "heldout-max":
+        times = f"{1 + det.margin:g} x " if det.margin else ""
+        return f"heldout-max ({what} above {times}the highest score of {held}: {det.threshold_:.4g})"
+    return f"calibrated ({what} above the {1 - det.fa_budget:.3g} quantile of {held}: {det.threshold_:.4g})"
 
 
 # ---- file level -------------------------------------------------------------------------------
