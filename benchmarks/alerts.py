@@ -520,7 +520,9 @@ def section_storm(ctx: Ctx) -> dict:
                                  "ratios), model_rule = the model's own rule (no rule option)"},
             "per_seed": per_seed, "over_seeds": over_seeds(per_seed),
             "flag_all": {"records_if_every_line_alerted": truth.n},
-            "goals": {"raw_over_records": goal(values(per_seed, "raw_over_records"), 10),
+            # The goal: >= 10x fewer *alerts* (DeepLog Enhanced) than raw top-k misses. The record
+            # ratios are reported beside it: over the whole target they also count every other episode.
+            "goals": {"raw_over_enhanced_alerts": goal(values(per_seed, "raw_over_enhanced_alerts"), 10),
                       "storm_episodes_lost": goal(values(per_seed, "storm_episodes_lost"), 0, at_most=True)}}
 
 
