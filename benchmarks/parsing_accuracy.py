@@ -36,22 +36,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from anomaly_log_detector.parsing.loghub import LOG_FORMATS as LOGHUB_LOG_FORMATS
 from anomaly_log_detector.config import CHUNK_LINES, DrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "loghub_2k"
 
-# The logparser benchmark's header formats (Zhu et al., ICSE'19), the only per-system input.
-LOG_FORMATS = {
-    "Apache": r"\[<Time>\] \[<Level>\] <Content>",
-    "BGL": "<Label> <Timestamp> <Date> <Node> <Time> <NodeRepeat> <Type> <Component> <Level> <Content>",
-    "HDFS": "<Date> <Time> <Pid> <Level> <Component>: <Content>",
-    "Hadoop": r"<Date> <Time> <Level> \[<Process>\] <Component>: <Content>",
-    "Linux": r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>",
-    "OpenSSH": r"<Date> <Day> <Time> <Component> sshd\[<Pid>\]: <Content>",
-    "Spark": "<Date> <Time> <Level> <Component>: <Content>",
-    "Zookeeper": r"<Date> <Time> - <Level>  \[<Node>:<Component>@<Id>\] - <Content>",
-}
+# The logparser benchmark's header formats, the only per-system input.
+LOG_FORMATS = LOGHUB_LOG_FORMATS
 
 # Drain3's own example masking (its drain3.ini), Python-only look-arounds included: the "typical
 # masking" a Drain3 user starts from.

@@ -19,22 +19,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.api import parse_logs
+from anomaly_log_detector.parsing.loghub import LOG_FORMATS
 
 REPO = Path(__file__).resolve().parent.parent
 LOGHUB = REPO.parent / "shared" / "data" / "loghub_2k"
 GOLDEN = Path(__file__).resolve().parent / "data" / "parse_golden.json"
 YEAR = 2005  # year-less syslog times: fixed, not the files' modification time
 
-LOG_FORMATS = {  # the Loghub --log-format strings (benchmarks/parsing_accuracy.py)
-    "Apache": r"\[<Time>\] \[<Level>\] <Content>",
-    "BGL": "<Label> <Timestamp> <Date> <Node> <Time> <NodeRepeat> <Type> <Component> <Level> <Content>",
-    "HDFS": "<Date> <Time> <Pid> <Level> <Component>: <Content>",
-    "Hadoop": r"<Date> <Time> <Level> \[<Process>\] <Component>: <Content>",
-    "Linux": r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>",
-    "OpenSSH": r"<Date> <Day> <Time> <Component> sshd\[<Pid>\]: <Content>",
-    "Spark": "<Date> <Time> <Level> <Component>: <Content>",
-    "Zookeeper": r"<Date> <Time> - <Level>  \[<Node>:<Component>@<Id>\] - <Content>",
-}
 _VARIABLE = re.compile(r"\b(0[xX])([0-9a-fA-F]+)\b|\b((?=[0-9a-f]*[a-f])[0-9a-f]{8,16})\b|\b(\d+)\b")
 
 

@@ -26,14 +26,7 @@ from anomaly_log_detector.synth import generate_synthetic_log
 from helpers import shared_data
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # small models: one thread is faster on a shared 2-core box
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- inputs each detector supplies ------------------------------------------------------------

@@ -20,14 +20,7 @@ from anomaly_log_detector.synth import generate_synthetic_log
 TINY = dict(top_k=8, channels=(4, 4, 4, 4), history=3, batch_size=16, max_steps=50, epochs=1, seed=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,7 @@ from helpers import REPO, assert_one_line_error, run_cli
 TINY = dict(hidden=16, layers=1, embed_dim=8, epochs=3, ensemble=2, max_steps=150, seen_is_normal=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _markov_sessions(rng: np.random.Generator, n: int, n_templates: int = 12) -> pd.DataFrame:
