@@ -184,13 +184,20 @@ def test_failed_json_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 # ---- item 8: interrupts and kills -------------------------------------------------------------
 
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_parse_removes_its_partial_files(logs, tmp_path, sig, status):
     # Lines arrive on stdin and the pipe stays open, so the signal surely lands mid-parse, with the
     # first rows written and the reader waiting for more.
     out = tmp_path / "out"
+    # The child gets the default SIGINT disposition, as under a terminal: started from a background job
+    # (`nohup ... &`) it would inherit SIGINT ignored, and `alog-detect` rightly keeps ignored signals ignored.
     proc = subprocess.Popen([*CMD, "parse", "--input", "-", "--out-dir", str(out), "--quiet"], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), cwd=REPO)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), cwd=REPO,
+                            preexec_fn=_default_signals)
 
     def feed() -> None:
         try:
