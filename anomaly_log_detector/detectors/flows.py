@@ -90,14 +90,10 @@ def _tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] 
     source, host = _text(X, "source"), _text(X, "host")
     rows, ks, values = [], [], []
     for i in np.flatnonzero(np.isfinite(t)):
-        if wanted is None:
-            last, with_pid = -2, True
-        else:
-            need = wanted.get(template[i])
-            if need is None:
-                continue
-            last, with_pid = need
-        if last >= 0 or last == -2:
+        last, with_pid = (None, True) if wanted is None else wanted.get(template[i], (-1, False))
+        if wanted is not None and template[i] not in wanted:
+            continue
+        if last is None or last >= 0:
             k = 0
             for match in TOKEN.finditer(content[i]):
                 token = match.group()
@@ -105,7 +101,7 @@ def _tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] 
                     rows.append(i)
                     ks.append(k)
                     values.append(token)
-                    if k == last:
+                    if k == last:  # the last position scoring needs
                         break
                     k += 1
         if with_pid and pid[i]:
@@ -262,13 +258,12 @@ class FlowDetector(Detector):
         pairs = code[nxt >= 0] * len(names) + code[nxt[nxt >= 0]]
         p, n = np.unique(pairs, return_counts=True)
         self.transitions_ = {int(a): int(c) for a, c in zip(p, n)}
-        start_t, end_t = _file_edges(X, t)
-        src = _text(X, "source")[rows]
+        start_t, end_t = _edge_times(X, rows, None)
         opens = first == np.arange(len(rows))
         closes = last == np.arange(len(rows))
         # A flow seen from its first step: later in its file than that step ever follows a start.
-        whole_start = opens & (tt - start_t[src] > np.asarray(self.since_)[code] + 1.0)
-        whole_end = closes & (end_t[src] - tt > 2 * np.asarray(self.next_gap_)[code] + 60.0)
+        whole_start = opens & (tt - start_t > np.asarray(self.since_)[code] + 1.0)
+        whole_end = closes & (end_t - tt > 2 * np.asarray(self.next_gap_)[code] + 60.0)
         self.starts_ = _counts(code[whole_start])
         self.ends_ = _counts(code[whole_end])
 
@@ -326,8 +321,7 @@ class FlowDetector(Detector):
         first, last, nxt = _edges(stream)
         tt = t[rows]
         since, wait = np.asarray(self.since_), np.asarray(self.next_gap_)
-        start_t, end_t = _file_edges(X, t, edges)
-        src = _text(X, "source")[rows]
+        start_t, end_t = _edge_times(X, rows, edges)
         known = code >= 0
         at = np.arange(len(rows))
         starts = np.zeros(n, dtype=bool)
@@ -335,8 +329,8 @@ class FlowDetector(Detector):
         ends = np.zeros(n, dtype=bool)
         ends[list(self.ends_)] = True
         c = np.maximum(code, 0)
-        bad_start = (first == at) & known & ~starts[c] & (tt - start_t[src] > since[c] + 1.0)
-        bad_end = (last == at) & known & ~ends[c] & (end_t[src] - tt > 2 * wait[c] + 60.0)
+        bad_start = (first == at) & known & ~starts[c] & (tt - start_t > since[c] + 1.0)
+        bad_end = (last == at) & known & ~ends[c] & (end_t - tt > 2 * wait[c] + 60.0)
         has_next = nxt >= 0
         nc = code[np.maximum(nxt, 0)]
         pair = c * n + np.maximum(nc, 0)
@@ -496,31 +490,17 @@ def _edges(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def file_edges(X: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """Each source's first and last time (epoch seconds) in ``X``."""
-    src = pd.Series(_text(X, "source"))
-    times = pd.Series(_seconds(X))
-    lo, hi = times.groupby(src).min(), times.groupby(src).max()
+    times = pd.Series(_seconds(X)).groupby(pd.Series(_text(X, "source")))
+    lo, hi = times.min(), times.max()
     return {str(k): (float(lo[k]), float(hi[k])) for k in lo.index}
 
 
-def _file_edges(X: pd.DataFrame, t: np.ndarray, edges: dict | None = None) -> tuple["_Lookup", "_Lookup"]:
-    """Each source's first and last time, as lookups by source name."""
-    if edges is None:
-        src = pd.Series(_text(X, "source"))
-        times = pd.Series(t)
-        return _Lookup(times.groupby(src).min()), _Lookup(times.groupby(src).max())
-    names = list(edges)
-    return (_Lookup(pd.Series([edges[k][0] for k in names], index=names, dtype=float)),
-            _Lookup(pd.Series([edges[k][1] for k in names], index=names, dtype=float)))
-
-
-class _Lookup:
-    """``lookup[array_of_names]`` -> array of values (a vectorised dict)."""
-
-    def __init__(self, series: pd.Series):
-        self.series = series
-
-    def __getitem__(self, names: np.ndarray) -> np.ndarray:
-        return self.series.reindex(names).to_numpy(float)
+def _edge_times(X: pd.DataFrame, rows: np.ndarray, edges: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last time of the source of each of ``rows`` (``edges``, default: ``X``'s own)."""
+    edges = file_edges(X) if edges is None else edges
+    src = _text(X, "source")[rows]
+    return (np.array([edges[k][0] if k in edges else np.nan for k in src], dtype=float),
+            np.array([edges[k][1] if k in edges else np.nan for k in src], dtype=float))
 
 
 def _max_by(code: np.ndarray, values: np.ndarray, n: int) -> list[float]:
