@@ -22,9 +22,9 @@ source: exactly the flagged lines), rows (0-based positions in parsed.parquet), 
 last_time, host, process, pid, level (as written in the shown line's header), detectors, score,
 template_id, template, template_training_count (occurrences of the shown template in training, when the
 folder has `template_counts.json`; -1 unknown), expected (DeepLog's expected templates, or the steps an
-identifier flow normally takes, at the shown
-line, when it missed there), raw, recurrence (records showing the same message, this one included),
-rank_score (what the ranking sorts by, see above), reasons (a list of ``{"detector", "key", "params", "line_no"}``; `key`
+identifier flow normally takes, at the shown line, when it missed there), raw, recurrence (records
+showing the same message, this one included), rank_score (what the ranking sorts by, see above),
+reasons (a list of ``{"detector", "key", "params", "line_no"}``; `key`
 is a message-table key). `anomalies.parquet` holds these columns; `anomalies.jsonl` the same records as
 Elastic Common Schema alert documents (:mod:`.ecs`).
 """
@@ -42,7 +42,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.detectors.baseline import SEVERE_LEVELS
-from anomaly_log_detector.fileio.schema import UNSEEN_TEMPLATE
 from anomaly_log_detector.reports.ecs import to_ecs
 from anomaly_log_detector.reports.hits import BURST_MIN, DETECTORS, collect_hits, plain
 from anomaly_log_detector.reports.inputs import (
@@ -249,9 +248,7 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
     table["expected"] = [_expected(reasons) for reasons in table["reasons"]]
     # Rank: the strongest hit, combined over the records showing the same message (module docstring);
     # more detectors, then more flagged lines, then the earliest break ties.
-    message = where.loc[table["best_row"], "template"].astype("string").fillna("").to_numpy(dtype=object)
-    unseen = message == UNSEEN_TEMPLATE
-    message[unseen] = where.loc[table["best_row"], "masked"].astype("string").fillna("").to_numpy(dtype=object)[unseen]
+    message = _signatures(where).reindex(table["best_row"]).fillna("").to_numpy(dtype=object)
     table["recurrence"] = pd.Series(message).map(pd.Series(message).value_counts()).to_numpy(np.int64)
     table["rank_score"] = 1.0 - (1.0 - table["score"].to_numpy(float)) ** table["recurrence"].to_numpy(float)
     table = table.assign(_n=table["detectors"].map(len), _lines=table["rows"].map(len), _first=table["rows"].map(min))
