@@ -63,3 +63,19 @@ def test_command_reference_is_up_to_date():
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_cli_docs.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+
+def test_help_never_shows_an_unbounded_range_as_none():
+    """click renders a float range without bounds as `x<=None` (and `FLOAT RANGE`); no --help may."""
+    from click.testing import CliRunner
+
+    from anomaly_log_detector.cli import cli
+
+    runner = CliRunner()
+    names = sorted(cli.list_commands(None))
+    assert "gen-synth" in names and "parse" in names
+    for name in names:
+        out = runner.invoke(cli, [name, "--help"]).output
+        assert "Usage:" in out, name
+        assert "None" not in out, (name, out)

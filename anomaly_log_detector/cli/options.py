@@ -36,6 +36,15 @@ class FiniteFloatRange(click.FloatRange):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
 
+    def _describe_range(self) -> str:
+        # click describes a range without bounds as "x<=None" in --help
+        return "" if self.min is None and self.max is None else super()._describe_range()
+
+    def get_metavar(self, param, *args, **kwargs) -> str:
+        if self.min is None and self.max is None:
+            return "FLOAT"
+        return super().get_metavar(param, *args, **kwargs)
+
 
 #: a finite float with no range
 FINITE_FLOAT = FiniteFloatRange()
