@@ -466,7 +466,7 @@ def main() -> None:
     ap.add_argument("--determinism", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="summarise the raw runs of the last run of this preset")
     ap.add_argument("--train-args", default="", help="command preset: extra mscred-train options (quoted)")
-    ap.add_argument("--rescore", default=None, choices=["each", "mask", "once", "none", "fold"],
+    ap.add_argument("--rescore", default=None, choices=["each", "mask", "once", "none"],
                     help="command preset: no training; the models of the last run, their <unseen> counting "
                          "switched to this one (recalibrated on the training counts), scored again")
     ap.add_argument("--heldout", action="store_true", help="bundle false alarms on held-out normal Loghub lines")

@@ -73,14 +73,13 @@ def _ints(ctx, param, value):
 @click.option("--scoring", type=click.Choice(["broken", "error"]), default="broken", show_default=True,
               help="broken: broken entries of the smallest scale (residual above its largest in training), ties "
                    "ordered by reconstruction error (the paper's score); error: the mean squared residual.")
-@click.option("--unseen", type=click.Choice(["each", "mask", "once", "none", "fold"]), default="each",
+@click.option("--unseen", type=click.Choice(["each", "mask", "once", "none"]), default="each",
               show_default=True,
               help="The <unseen> series (lines no training template matches). each: a series like the others, every "
                    "broken entry of its row counts (one new line breaks most of it); mask: kept out of the network's "
                    "input and of the broken entries - windows whose only news is new messages are not flagged, but "
                    "storms of a new message mostly are not either (what train --mscred uses: the alerting layer "
-                   "reports new messages there); once: its entries count 1 together; none: not counted; fold: fed to "
-                   "the network as <other>.")
+                   "reports new messages there); once: its entries count 1 together; none: not counted.")
 @seed_option()
 @threads_option
 @quiet_option

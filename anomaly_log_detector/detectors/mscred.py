@@ -91,9 +91,8 @@ SCORINGS = ("broken", "error")
 # entries are not counted - a window whose only news is new messages is not flagged, novelty is left to
 # the alerting layer's per-line novelty; a storm of a new message still displaces the known lines.
 # Candidates measured alongside (docs/mscred.md, "Unseen messages", held-out normal windows only):
-# "once" (its entries count at most 1 together), "none" (not counted, input kept), "fold" (unseen lines
-# fed to the network as <other>, entries not counted).
-UNSEEN_COUNTS = ("each", "mask", "once", "none", "fold")
+# "once" (its entries count at most 1 together) and "none" (not counted), both with the input kept.
+UNSEEN_COUNTS = ("each", "mask", "once", "none")
 OTHER, UNSEEN = "<other>", "<unseen>"
 TOP_TEMPLATES = 5
 
@@ -398,7 +397,7 @@ class MSCREDDetector(Detector):
             order = np.argsort(-weight, kind="stable")[:limit]
             names = [self.series_names_[i] for i in order if weight[i] > 0]
             share = 0.0 if scores.unseen_share is None else float(scores.unseen_share[t])
-            if self.unseen in ("mask", "fold") and flagged[t] and share > 0 and UNSEEN not in names:
+            if self.unseen == "mask" and flagged[t] and share > 0 and UNSEEN not in names:
                 # masked from the network, so it carries no residual: named when the flagged window
                 # holds unseen lines - first when they are at least half its lines (a storm of a new
                 # message displaces the known ones), else last
@@ -438,11 +437,8 @@ class MSCREDDetector(Detector):
     def _matrices(self, X: pd.DataFrame, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Signature matrices of every step (after an unused zero step 0), and each row's ``history``
         window of step indices into them; before a source's first step the window repeats it."""
-        raw = self._raw_series(counts)
-        if self.unseen == "fold":  # unseen lines count as <other> (rare templates) for the network
-            raw[:, -2] += raw[:, -1]
-        z = np.clip((np.log1p(raw) - self.mean_) / self.std_, -CLIP, CLIP)
-        if self.unseen in ("mask", "fold"):  # the network sees <unseen> as in training (never moving)
+        z = np.clip((np.log1p(self._raw_series(counts)) - self.mean_) / self.std_, -CLIP, CLIP)
+        if self.unseen == "mask":  # the network sees <unseen> as in training (never moving)
             z[:, -1] = 0.0
         seg = segments(X)
         T, n, S = len(z), self.n_series_, len(self.scales_)
@@ -473,7 +469,7 @@ class MSCREDDetector(Detector):
         novel[:, n - 1] = True
         novel[n - 1, :] = True
         known = ((exceeds & upper & ~novel).flatten(1).sum(1))
-        if self.unseen in ("none", "mask", "fold"):
+        if self.unseen in ("none", "mask"):
             return known.numpy()
         return (known + (exceeds & upper & novel).flatten(1).any(1).long()).numpy()
 
