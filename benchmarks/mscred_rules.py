@@ -13,7 +13,10 @@ each rule still catches (a sanity check on dev data, never the benchmark's test 
 MS-CRED is trained as ``train --mscred`` does by default (``top_k`` 32, ``max_steps`` 100, 50-line
 windows at stride 25); each candidate threshold is computed from the model's stored training scores
 only (the last 20 % of its training windows, held out from fitting), then applied to every window of
-the held-out normal log: every flagged window there is a false alarm. Each candidate is reported alone
+the held-out normal log: every flagged window there is a false alarm. Every candidate is computed for
+each treatment of the ``<unseen>`` series (``MSCREDDetector.unseen``: each, mask, once, none) on the
+same trained network (the stored scores and thresholds recomputed by ``recalibrate``), reported as
+``unseen=U RULE``. Each candidate is reported alone
 (what ``mscred-train`` ships) and "covered" (raised above every window of the training log, what a
 ``train`` bundle ships).
 """
