@@ -40,9 +40,11 @@ def test_bundle_holds_mscred_and_round_trips(trained, tmp_path):
     assert (trained["model"] / MSCRED).is_file() and model.mscred is not None
     assert model.metadata["params"]["mscred"]["window_size"] == 50 and model.metadata["params"]["mscred"]["stride"] == 25
     assert model.metadata["thresholds"]["mscred"] == model.mscred.threshold_
+    # new messages are the alerting layer's in a bundle: MS-CRED keeps <unseen> out (docs/mscred.md)
+    assert model.mscred.unseen == "mask" and model.metadata["params"]["mscred"]["unseen"] == "mask"
     copy = save_bundle(model, tmp_path / "copy")
     again = load_bundle(copy)
-    assert again.mscred.threshold_ == model.mscred.threshold_
+    assert again.mscred.threshold_ == model.mscred.threshold_ and again.mscred.unseen == "mask"
     assert again.mscred.series_names_ == model.mscred.series_names_
 
 
