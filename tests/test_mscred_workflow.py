@@ -91,10 +91,13 @@ def test_no_mscred_is_the_default(tmp_path):
 def test_incremental_validate_and_compare_carry_mscred(trained, tmp_path):
     new = tmp_path / "new.log"
     generate_synthetic_log(str(new), 800, 0.0, seed=4)
-    run("train-incremental", "--old-model-dir", str(trained["model"]), "--input", str(new),
+    before = load_bundle(trained["model"])  # as a bundle saved before bundles masked <unseen>
+    before.mscred.unseen = "each"
+    save_bundle(before, tmp_path / "before")
+    run("train-incremental", "--old-model-dir", str(tmp_path / "before"), "--input", str(new),
         "--model-dir", str(tmp_path / "m2"), "--quiet")
     again = load_bundle(tmp_path / "m2")
-    assert again.mscred is not None and again.mscred.vocab_ is not None
+    assert again.mscred is not None and again.mscred.vocab_ is not None and again.mscred.unseen == "mask"
     # Fine-tuned from the old weights, not retrained: the old series and scaling, a bound that only
     # grew, and the new bundle's whole vocabulary (templates added since are <other>, not <unseen>).
     old = load_bundle(trained["model"]).mscred
