@@ -181,9 +181,13 @@ def baseline(work: Path, name: str) -> dict:
 
 
 # ---- one MS-CRED run (child process) ------------------------------------------------------------
-def cli_child(work: Path, name: str, seed: int, extra: list[str] | None = None, determinism: bool = False) -> dict:
+def cli_child(work: Path, name: str, seed: int, extra: list[str] | None = None, determinism: bool = False,
+              rescore: str | None = None) -> dict:
     """Train and score through the CLI at the command defaults (what a user gets; ``extra``: more
-    mscred-train options, e.g. ``--max-steps 100``)."""
+    mscred-train options, e.g. ``--max-steps 100``). ``rescore``: no training - the seed's model of an
+    earlier run, with its ``unseen`` counting switched to this one and its training and held-out scores
+    and thresholds recomputed from the training counts (``MSCREDDetector.recalibrate``; the network is
+    unchanged), saved beside it and scored through the CLI."""
     import torch
 
     from anomaly_log_detector.detectors.mscred import MSCREDDetector
@@ -196,26 +200,37 @@ def cli_child(work: Path, name: str, seed: int, extra: list[str] | None = None, 
     start = time.perf_counter()
     train = cli + ["mscred-train", "--window-counts", str(d / "train" / "window_counts.parquet"), "--seed", str(seed),
                    "--threads", "1", "--quiet", *size, *(extra or [])]
-    _call(train + ["--out", str(run / "mscred.pth")])
+    model, suffix = run / "mscred.pth", ""
+    if rescore:
+        from anomaly_log_detector.builders.mscred import read_window_counts
+
+        torch.set_num_threads(1)
+        det = MSCREDDetector.load(model)
+        det.unseen = rescore
+        det.recalibrate(read_window_counts(d / "train" / "window_counts.parquet"))
+        model, suffix = run / f"mscred-unseen-{rescore}.pth", f"-unseen-{rescore}"
+        det.save(model)
+    else:
+        _call(train + ["--out", str(model)])
     fit_s = time.perf_counter() - start
-    out: dict = {"train_s": round(fit_s, 2)}
+    out: dict = {"train_s": None if rescore else round(fit_s, 2), **({"recalibrate_s": round(fit_s, 2)} if rescore else {})}
     for part in ("test", "normal"):
         if not (d / part / "window_counts.parquet").exists():
             continue
         start = time.perf_counter()
         said = _call(cli + ["mscred-infer", "--window-counts", str(d / part / "window_counts.parquet"), "--model",
-                            str(run / "mscred.pth"), "--out-dir", str(run / part), "--threads", "1"])
+                            str(model), "--out-dir", str(run / (part + suffix)), "--threads", "1"])
         seconds = time.perf_counter() - start
-        table = pd.read_parquet(run / part / "mscred_infer.parquet")
+        table = pd.read_parquet(run / (part + suffix) / "mscred_infer.parquet")
         rate = re.search(r"([\d,.]+) windows/s", said)
         out[part] = {"scores": table["score"].tolist(), "errors": table["reconstruction_error"].tolist(),
                      "broken": table["broken_entries"].tolist(), "flags": table["is_anomaly"].tolist(),
                      "start_line": [int(x) for x in table["start_line"]],
                      "end_line": [int(x) for x in table["end_line"]], "seconds_with_startup": round(seconds, 2),
                      "windows_per_s": float(rate.group(1).replace(",", "")) if rate else None}
-    det = MSCREDDetector.load(run / "mscred.pth")
+    det = MSCREDDetector.load(model)
     torch.set_num_threads(1)
-    out.update({"thresholds": det.thresholds_, "rule": det.rule,
+    out.update({"thresholds": det.thresholds_, "rule": det.rule, "unseen": det.unseen,
                 "train_stats": {k: v for k, v in det.train_stats_.items() if k != "thresholds"},
                 "train_scores": det.train_scores_.tolist(), "heldout_scores": det.heldout_scores_.tolist(),
                 "windows_per_s": out["test"]["windows_per_s"],
@@ -239,7 +254,7 @@ def _call(cmd: list[str], ok: tuple[int, ...] = (0,)) -> str:
 
 
 def child(work: Path, name: str, seed: int, max_steps: int, channels: tuple[int, ...], determinism: bool,
-          top_k: int = 64) -> dict:
+          top_k: int = 64, unseen: str = "each") -> dict:
     import torch
 
     from anomaly_log_detector.builders.mscred import read_window_counts
@@ -252,7 +267,7 @@ def child(work: Path, name: str, seed: int, max_steps: int, channels: tuple[int,
     test = read_window_counts(d / "test" / "window_counts.parquet")
     vocab = Vocab.load(d / "train" / "vocab.json")
     params = dict(window_size=DATASETS[name]["window_size"], channels=channels, max_steps=max_steps, seed=seed,
-                  top_k=top_k)
+                  top_k=top_k, unseen=unseen)
     start = time.perf_counter()
     det = train_mscred(train, vocab, **params)
     fit_s = time.perf_counter() - start
@@ -283,7 +298,8 @@ def child(work: Path, name: str, seed: int, max_steps: int, channels: tuple[int,
 def run_child(work: Path, name: str, seed: int, args, determinism: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", name, "--seed", str(seed), "--workdir", str(work),
            "--preset", args.preset, "--max-steps", str(args.max_steps), "--channels", args.channels,
-           f"--train-args={args.train_args}"] + (["--determinism"] if determinism else [])
+           f"--train-args={args.train_args}"] + (["--determinism"] if determinism else []) \
+        + (["--rescore", args.rescore] if args.rescore else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"child {name} seed {seed} failed:\n{proc.stderr}")
@@ -450,6 +466,9 @@ def main() -> None:
     ap.add_argument("--determinism", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="summarise the raw runs of the last run of this preset")
     ap.add_argument("--train-args", default="", help="command preset: extra mscred-train options (quoted)")
+    ap.add_argument("--rescore", default=None, choices=["each", "mask", "once", "none"],
+                    help="command preset: no training; the models of the last run, their <unseen> counting "
+                         "switched to this one (recalibrated on the training counts), scored again")
     ap.add_argument("--heldout", action="store_true", help="bundle false alarms on held-out normal Loghub lines")
     ap.add_argument("--systems", default=SYSTEMS)
     args = ap.parse_args()
@@ -469,9 +488,9 @@ def main() -> None:
         return
     if args.child:
         if args.preset == "command":
-            out = cli_child(work, args.child, args.seed, args.train_args.split(), args.determinism)
+            out = cli_child(work, args.child, args.seed, args.train_args.split(), args.determinism, args.rescore)
         elif args.preset == "workflow":
-            out = child(work, args.child, args.seed, 100, (4, 8, 16, 32), args.determinism, top_k=32)
+            out = child(work, args.child, args.seed, 100, (4, 8, 16, 32), args.determinism, top_k=32, unseen="mask")
         else:
             out = child(work, args.child, args.seed, args.max_steps, channels, args.determinism)
         print(json.dumps(out))
@@ -485,18 +504,21 @@ def main() -> None:
                 "budget": f"mscred-train defaults but max_steps {args.max_steps}, channels {args.channels}"}
     if args.preset == "command" and args.train_args:
         settings["command"] += f" + {args.train_args}"
+    if args.rescore:
+        settings[args.preset] += f"; models of the last run re-scored with unseen={args.rescore} (recalibrated)"
     report: dict = {"settings": {"preset": args.preset, "mscred": settings[args.preset], "seeds": seeds,
                                  "threads": 1, "jobs": args.jobs, "datasets": DATASETS, "gen_synth_kinds": SYNTH_KINDS}}
     from concurrent.futures import ThreadPoolExecutor
 
     names = args.datasets.split(",")
     jobs = [(name, seed) for name in names for seed in seeds]
-    saved = work / f"runs-{args.preset}.json"  # every seed's raw scores, for --reuse
+    saved = work / f"runs-{args.preset}{'-unseen-' + args.rescore if args.rescore else ''}.json"  # for --reuse
     if args.reuse:
         runs = {(k.split("/")[0], int(k.split("/")[1])): v for k, v in json.loads(saved.read_text()).items()}
     else:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-            futures = {job: pool.submit(run_child, work, job[0], job[1], args, job[0] == "bgl" and job[1] == seeds[0])
+            futures = {job: pool.submit(run_child, work, job[0], job[1], args,
+                                        job[0] == "bgl" and job[1] == seeds[0] and not args.rescore)
                        for job in jobs}
             runs = {job: f.result() for job, f in futures.items()}
         saved.write_text(json.dumps({f"{k[0]}/{k[1]}": v for k, v in runs.items()}))

@@ -13,7 +13,10 @@ each rule still catches (a sanity check on dev data, never the benchmark's test 
 MS-CRED is trained as ``train --mscred`` does by default (``top_k`` 32, ``max_steps`` 100, 50-line
 windows at stride 25); each candidate threshold is computed from the model's stored training scores
 only (the last 20 % of its training windows, held out from fitting), then applied to every window of
-the held-out normal log: every flagged window there is a false alarm. Each candidate is reported alone
+the held-out normal log: every flagged window there is a false alarm. Every candidate is computed for
+each treatment of the ``<unseen>`` series (``MSCREDDetector.unseen``: each, mask, once, none) on the
+same trained network (the stored scores and thresholds recomputed by ``recalibrate``), reported as
+``unseen=U RULE``. Each candidate is reported alone
 (what ``mscred-train`` ships) and "covered" (raised above every window of the training log, what a
 ``train`` bundle ships).
 """
@@ -85,6 +88,7 @@ def child(work: Path, system: str, seed: int, max_steps: int, top_k: int) -> dic
 
     from anomaly_log_detector.builders.mscred import read_window_counts
     from anomaly_log_detector.builders.vocab import Vocab
+    from anomaly_log_detector.detectors.mscred import UNSEEN_COUNTS
     from anomaly_log_detector.detectors.mscred_files import infer_mscred, train_mscred
 
     torch.set_num_threads(1)
@@ -92,28 +96,40 @@ def child(work: Path, system: str, seed: int, max_steps: int, top_k: int) -> dic
     vocab = Vocab.load(d / "train" / "vocab.json")
     train = read_window_counts(d / "train" / "window_counts.parquet")
     start = time.perf_counter()
-    det = train_mscred(train, vocab, top_k=top_k, max_steps=max_steps, window_size=50, seed=seed)
+    det = train_mscred(train, vocab, top_k=top_k, max_steps=max_steps, window_size=50, seed=seed, unseen="each")
     train_s = time.perf_counter() - start
-    cands = candidates(det.train_scores_, det.heldout_scores_, det.thresholds_["percentile"])
-    cover = float(infer_mscred(det, train, vocab, keep="none").table["score"].max())
-    out = {"train_windows": len(train), "heldout_calibration_windows": len(det.heldout_scores_),
-           "train_s": round(train_s, 1), "cover": cover, "thresholds": cands, "rules": {}}
-    held = infer_mscred(det, read_window_counts(d / "heldout" / "window_counts.parquet"), vocab, keep="none").table
-    scores = held["score"].to_numpy(float)
-    out["heldout_windows"] = len(scores)
-    out["heldout_top_scores"] = sorted(np.round(scores, 2).tolist())[-5:]
-    for name, thr in cands.items():
-        out["rules"][name] = {"alone": int((scores > thr).sum()), "covered": int((scores > max(thr, cover)).sum())}
-    if (d / "dev" / "window_counts.parquet").exists():
-        dev = infer_mscred(det, read_window_counts(d / "dev" / "window_counts.parquet"), vocab, keep="none").table
-        labels = pd.read_parquet(d / "dev.log.labels.parquet")
-        kinds = labels["anomaly_type"].fillna("").to_numpy(dtype=object)
-        s = dev["score"].to_numpy(float)
-        spans = list(zip(dev["start_line"].astype(int), dev["end_line"].astype(int)))
-        per_kind = {k: np.array([(kinds[a - 1:b] == k).any() for a, b in spans]) for k in sorted(set(kinds) - {""})}
-        out["dev_recall"] = {name: {k: round(float((s[m] > max(thr, cover)).mean()), 3) for k, m in per_kind.items()}
-                             for name, thr in cands.items()}
-        out["dev_windows"] = {k: int(m.sum()) for k, m in per_kind.items()}
+    out = {"train_windows": len(train), "train_s": round(train_s, 1), "rules": {}, "thresholds": {},
+           "heldout_top_scores": {}, "dev_recall": {}}
+    held_counts = read_window_counts(d / "heldout" / "window_counts.parquet")
+    dev_counts = (read_window_counts(d / "dev" / "window_counts.parquet")
+                  if (d / "dev" / "window_counts.parquet").exists() else None)
+    # Each way of counting the <unseen> entries, on the same trained network: the stored training
+    # scores and thresholds are recomputed for it from the training counts (MSCREDDetector.recalibrate).
+    for unseen in UNSEEN_COUNTS:
+        det.unseen = unseen
+        det.recalibrate(train)
+        cands = candidates(det.train_scores_, det.heldout_scores_, det.thresholds_["percentile"])
+        cover = float(infer_mscred(det, train, vocab, keep="none").table["score"].max())
+        out["heldout_calibration_windows"] = len(det.heldout_scores_)
+        out["thresholds"][unseen] = {**cands, "cover": cover}
+        scores = infer_mscred(det, held_counts, vocab, keep="none").table["score"].to_numpy(float)
+        out["heldout_windows"] = len(scores)
+        out["heldout_top_scores"][unseen] = sorted(np.round(scores, 2).tolist())[-5:]
+        for name, thr in cands.items():
+            out["rules"][f"unseen={unseen} {name}"] = {"alone": int((scores > thr).sum()),
+                                                        "covered": int((scores > max(thr, cover)).sum())}
+        if dev_counts is not None:
+            dev = infer_mscred(det, dev_counts, vocab, keep="none").table
+            labels = pd.read_parquet(d / "dev.log.labels.parquet")
+            kinds = labels["anomaly_type"].fillna("").to_numpy(dtype=object)
+            s = dev["score"].to_numpy(float)
+            spans = list(zip(dev["start_line"].astype(int), dev["end_line"].astype(int)))
+            per_kind = {k: np.array([(kinds[a - 1:b] == k).any() for a, b in spans])
+                        for k in sorted(set(kinds) - {""})}
+            for name, thr in cands.items():
+                out["dev_recall"][f"unseen={unseen} {name}"] = {
+                    k: round(float((s[m] > max(thr, cover)).mean()), 3) for k, m in per_kind.items()}
+            out["dev_windows"] = {k: int(m.sum()) for k, m in per_kind.items()}
     return out
 
 

@@ -120,3 +120,65 @@ def test_a_model_saved_before_the_rule_existed_still_loads(fitted, tmp_path):
     old = MSCREDDetector.load(tmp_path / "old.pth")
     assert old.rule == "calibrated" and old.threshold_ == thresholds["calibrated"]
     assert old.thresholds_["heldout-max"] == pytest.approx(fitted.thresholds_["heldout-max"])
+
+
+
+NOVEL = "Mar  1 {t} web-01 cupsd[411]: Scheduler shutting down due to SIGTERM."
+
+
+def _recalibrated(fitted, logs, unseen):
+    det = MSCREDDetector.from_checkpoint(fitted.to_checkpoint())
+    det.unseen = unseen
+    return det.recalibrate(read_window_counts(logs / "train" / "window_counts.parquet"))
+
+
+def test_masked_unseen_series_ignores_new_messages_but_not_a_displacing_storm(logs, fitted, tmp_path):
+    """A line training never saw, once every 100 lines of new normal data. With the default score
+    (``unseen="each"``) one unseen line breaks most of the <unseen> row, so most of these windows are
+    flagged. With ``unseen="mask"`` (what ``train --mscred`` uses; same network, recalibrated) the
+    <unseen> series is kept out of the network's input and of the count: they are not flagged - novelty
+    is the alerting layer's - while a storm of a new message that fills its windows still is (it
+    displaces the known lines), with ``<unseen>`` named first in the diagnosis."""
+    lines = (logs / "normal.log").read_text().splitlines()
+    out = []
+    for i, line in enumerate(lines, 1):
+        out.append(line)
+        if i % 100 == 0:
+            out.append(NOVEL.format(t=line[7:15]))
+    storm = lines[:1000] + [NOVEL.format(t=lines[1000][7:15])] * 120 + lines[1000:2000]
+    vocab = Vocab.load(logs / "train" / "vocab.json")
+    counts = {}
+    for name, text in (("novel", out), ("storm", storm)):
+        (tmp_path / f"{name}.log").write_text("\n".join(text) + "\n")
+        parse_logs(str(tmp_path / f"{name}.log"), str(tmp_path / name), drain_state=str(logs / "state.json"),
+                   frozen=True)
+        build_mscred_inputs(tmp_path / name / "parsed.parquet", tmp_path / name,
+                            vocab_path=logs / "train" / "vocab.json")
+        counts[name] = read_window_counts(tmp_path / name / "window_counts.parquet")
+    masked = _recalibrated(fitted, logs, "mask")
+    with_new = masked.evaluate(counts["novel"], keep="none").unseen_share > 0
+    assert fitted.unseen == "each" and with_new.mean() > 0.4
+    flags = {u: infer_mscred(d, counts["novel"], vocab, keep="none").table["is_anomaly"].to_numpy()[with_new].mean()
+             for u, d in (("each", fitted), ("mask", masked))}
+    assert flags["each"] >= 0.5 and flags["mask"] <= BUDGET, flags
+    table = infer_mscred(masked, counts["storm"], vocab, keep="none").table
+    full = masked.evaluate(counts["storm"], keep="none").unseen_share >= 0.9  # windows inside the storm
+    assert full.sum() >= 2 and table["is_anomaly"].to_numpy()[full].all()
+    assert all(list(t)[0] == "<unseen>" for t in table.loc[full, "top_templates"])
+
+
+def test_a_model_saved_before_unseen_existed_keeps_its_score(logs, fitted, tmp_path):
+    import torch
+
+    ckpt = fitted.to_checkpoint()
+    masked = _recalibrated(fitted, logs, "mask")
+    old_ckpt = dict(ckpt, config={k: v for k, v in ckpt["config"].items() if k != "unseen"})
+    torch.save(old_ckpt, tmp_path / "old.pth")
+    old = MSCREDDetector.load(tmp_path / "old.pth")
+    assert old.unseen == "each" and old.threshold_ == fitted.threshold_  # its stored thresholds, its score
+    storm = read_window_counts(logs / "storm" / "window_counts.parquet")
+    np.testing.assert_array_equal(old.score(storm), fitted.score(storm))
+    old.unseen = "mask"
+    old.recalibrate(read_window_counts(logs / "train" / "window_counts.parquet"))
+    assert old.threshold_ == pytest.approx(masked.threshold_)
+    np.testing.assert_array_equal(old.score(storm), masked.score(storm))

@@ -40,9 +40,11 @@ def test_bundle_holds_mscred_and_round_trips(trained, tmp_path):
     assert (trained["model"] / MSCRED).is_file() and model.mscred is not None
     assert model.metadata["params"]["mscred"]["window_size"] == 50 and model.metadata["params"]["mscred"]["stride"] == 25
     assert model.metadata["thresholds"]["mscred"] == model.mscred.threshold_
+    # new messages are the alerting layer's in a bundle: MS-CRED keeps <unseen> out (docs/mscred.md)
+    assert model.mscred.unseen == "mask" and model.metadata["params"]["mscred"]["unseen"] == "mask"
     copy = save_bundle(model, tmp_path / "copy")
     again = load_bundle(copy)
-    assert again.mscred.threshold_ == model.mscred.threshold_
+    assert again.mscred.threshold_ == model.mscred.threshold_ and again.mscred.unseen == "mask"
     assert again.mscred.series_names_ == model.mscred.series_names_
 
 
@@ -89,10 +91,13 @@ def test_no_mscred_is_the_default(tmp_path):
 def test_incremental_validate_and_compare_carry_mscred(trained, tmp_path):
     new = tmp_path / "new.log"
     generate_synthetic_log(str(new), 800, 0.0, seed=4)
-    run("train-incremental", "--old-model-dir", str(trained["model"]), "--input", str(new),
+    before = load_bundle(trained["model"])  # as a bundle saved before bundles masked <unseen>
+    before.mscred.unseen = "each"
+    save_bundle(before, tmp_path / "before")
+    run("train-incremental", "--old-model-dir", str(tmp_path / "before"), "--input", str(new),
         "--model-dir", str(tmp_path / "m2"), "--quiet")
     again = load_bundle(tmp_path / "m2")
-    assert again.mscred is not None and again.mscred.vocab_ is not None
+    assert again.mscred is not None and again.mscred.vocab_ is not None and again.mscred.unseen == "mask"
     # Fine-tuned from the old weights, not retrained: the old series and scaling, a bound that only
     # grew, and the new bundle's whole vocabulary (templates added since are <other>, not <unseen>).
     old = load_bundle(trained["model"]).mscred

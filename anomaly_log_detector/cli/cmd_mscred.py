@@ -73,13 +73,20 @@ def _ints(ctx, param, value):
 @click.option("--scoring", type=click.Choice(["broken", "error"]), default="broken", show_default=True,
               help="broken: broken entries of the smallest scale (residual above its largest in training), ties "
                    "ordered by reconstruction error (the paper's score); error: the mean squared residual.")
+@click.option("--unseen", type=click.Choice(["each", "mask", "once", "none"]), default="each",
+              show_default=True,
+              help="The <unseen> series (lines no training template matches). each: a series like the others, every "
+                   "broken entry of its row counts (one new line breaks most of it); mask: kept out of the network's "
+                   "input and of the broken entries - windows whose only news is new messages are not flagged, but "
+                   "storms of a new message mostly are not either (what train --mscred uses: the alerting layer "
+                   "reports new messages there); once: its entries count 1 together; none: not counted.")
 @seed_option()
 @threads_option
 @quiet_option
 @verbose_option
 def mscred_train_command(counts_path, out_path, vocab_path, epochs, window_size, scales, top_k, history, channels,
                          patience, max_steps, batch_size, lr, rule, threshold, margin, calibration, fa_budget, scoring,
-                         seed, threads, quiet):
+                         unseen, seed, threads, quiet):
     """Train MS-CRED on the windows of a window counts file (all of them are taken as normal)."""
     from anomaly_log_detector.detectors.mscred_files import train_mscred_file
 
@@ -89,7 +96,8 @@ def mscred_train_command(counts_path, out_path, vocab_path, epochs, window_size,
                           scales=scales, top_k=top_k, history=history, channels=channels, patience=patience,
                           max_steps=max_steps, batch_size=batch_size, lr=lr, rule=rule,
                           threshold=95.0 if threshold is None else threshold, margin=margin,
-                          calibration=calibration, fa_budget=fa_budget, scoring=scoring, seed=seed, quiet=quiet)
+                          calibration=calibration, fa_budget=fa_budget, scoring=scoring, unseen=unseen, seed=seed,
+                          quiet=quiet)
     say(f"trained on {s['fit_windows']:,} windows ({s['heldout_windows']:,} held out), "
         f"{s['series']} series, scales {','.join(map(str, s['scales']))} steps")
     say(f"epochs: {s['epochs']}{' (converged)' if s['converged'] else ' (NOT converged: ' + s['stop_reason'] + ')'}"

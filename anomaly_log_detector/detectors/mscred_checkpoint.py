@@ -20,7 +20,12 @@ CHECKPOINT_VERSION = 1
 # Rules and constructor arguments of the first version-1 files; later additions are optional when
 # reading (their defaults apply, the thresholds of later rules are computed from the stored scores).
 FIRST_RULES = ("calibrated", "percentile")
-ADDED_LATER = ("margin",)
+ADDED_LATER = ("margin", "unseen")
+# What a file without a later argument meant, where that differs from today's default: a model saved
+# before ``unseen`` existed counted every broken entry of the <unseen> row, and its stored scores and
+# thresholds are of that score, so it keeps it (``MSCREDDetector.recalibrate`` with its training counts
+# switches it to the current one).
+BEFORE_ADDED = {"unseen": "each"}
 
 
 def to_checkpoint(det) -> dict:
@@ -58,7 +63,7 @@ def from_checkpoint(cls, ckpt: Any, where: str = "MS-CRED model"):
     if missing:
         raise ModelError(f"{where}: model config lacks {', '.join(missing)}")
     try:
-        det = cls(**{p: config[p] for p in params if p in config})
+        det = cls(**{**BEFORE_ADDED, **{p: config[p] for p in params if p in config}})
         det._check_settings()
         series = ckpt["series"]
         scales = ckpt["scales"]

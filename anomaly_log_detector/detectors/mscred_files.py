@@ -59,10 +59,12 @@ def continue_mscred(old: MSCREDDetector, counts: pd.DataFrame, vocab: Vocab | No
                     **params: Any) -> MSCREDDetector:
     """A new detector: ``old`` fine-tuned on the windows of ``counts`` (built with ``vocab``, a
     ``Vocab.extend`` of the model's), see :meth:`MSCREDDetector.continue_fit`; ``params``: ``max_steps``,
-    ``epochs``, ``lr``, ``seed``. ``old`` itself is left unchanged."""
+    ``epochs``, ``lr``, ``seed`` (and ``unseen``: switch the <unseen> treatment; the thresholds are
+    computed again from the new windows either way). ``old`` itself is left unchanged."""
     _check_indices(counts, vocab)
     det = MSCREDDetector.from_checkpoint(old.to_checkpoint(), "MS-CRED model to continue")
     det.quiet = params.pop("quiet", det.quiet)
+    det.unseen = params.pop("unseen", det.unseen)
     return det.continue_fit(counts, vocab=vocab, **params)
 
 

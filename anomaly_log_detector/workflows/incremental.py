@@ -11,8 +11,9 @@
   counts to retrain on, so the model's inputs keep their old meaning instead: the same series, scales
   and scaling (means and deviations), templates added since counted as `<other>`; the residual bound
   only grows (old bound, entry-wise max with the new windows' residuals), and the threshold is
-  calibrated on the new windows and raised above them as in `train`. With fewer than 10 new windows
-  the old model is kept as it was.
+  calibrated on the new windows and raised above them as in `train`; a model that still counts the
+  `<unseen>` series (saved before bundles masked it) is fine-tuned with ``unseen="mask"``. With fewer
+  than 10 new windows the old model is kept as it was.
 
 Settings (log format, rules, windows, network shape...) are the old bundle's; epochs, learning rate,
 holdout and seed may be changed. The new bundle is written atomically like any other.

@@ -233,8 +233,10 @@ def _fit_mscred(train: pd.DataFrame, vocab, settings: TrainSettings, previous=No
         return None, (f"{len(counts)} window(s) of {settings.window_size} lines in the training part; it needs "
                       f"at least {MSCRED_MIN_WINDOWS}")
     if previous is not None:
+        # unseen: an old bundle's model (saved before bundles masked <unseen>) takes the current
+        # treatment; continue_fit computes its held-out scores and thresholds again anyway
         det = continue_mscred(previous, counts, vocab, max_steps=settings.mscred_max_steps, seed=settings.seed,
-                              quiet=settings.quiet)
+                              quiet=settings.quiet, unseen=settings.mscred_params()["unseen"])
     else:
         det = train_mscred(counts, vocab, **settings.mscred_params())
     _cover_mscred(det, train, vocab, settings, counts)
