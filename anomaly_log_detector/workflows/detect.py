@@ -198,8 +198,10 @@ def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, A
     table = pq.read_table(d / PARSED, columns=flow_columns(pq.read_schema(d / PARSED).names))
     wanted = pc.is_in(table["template"], value_set=pa.array(sorted(det.templates()), pa.string()))
     at = np.flatnonzero(wanted.to_numpy(zero_copy_only=False))
-    part = table.take(pa.array(at)).to_pandas()
-    flagged = det.flag(part, edges=file_edges(lines))
+    part = table.take(pa.array(at))
+    del table
+    flagged = det.flag_table(part, edges=file_edges(lines))
+    del part
     flagged["row"] = at[flagged["row"].to_numpy(np.int64)]
     flagged.insert(1, "line_no", lines["line_no"].to_numpy(np.int64)[flagged["row"].to_numpy(np.int64)])
     _write_parquet(flagged, d / FLOWS_INFER)
