@@ -45,7 +45,7 @@ round numbers, documented here, the same for every log. Saved as JSON (``flows.j
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -356,24 +356,41 @@ class FlowDetector(Detector):
         out = pd.concat(parts, ignore_index=True)
         return out.sort_values(["row", "kind"], kind="stable").drop_duplicates(["row", "kind"]).reset_index(drop=True)
 
-    def flag_table(self, table: Any, edges: dict[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+    def flag_table(self, table: Any, edges: dict[str, tuple[float, float]] | None = None,
+                   between: Callable[[], None] | None = None) -> pd.DataFrame:
         """:meth:`flag` over an Arrow table of parsed lines, one (source, host) group at a time: a flow
         never spans two groups (``_tokens``' ``group``), so the flags are those of
         ``flag(table.to_pandas(), edges)``, while only one group's Python strings and token tables are
-        alive at a time (a million-line target: ~1.5 GB at once, a fifth of it per host)."""
+        alive at a time (a million-line target: ~1.5 GB at once, a fifth of it per host). Dictionary
+        columns are decoded per group; ``between`` runs after each group (e.g. to trim the heap)."""
+        import pyarrow as pa
+
         names = table.column_names
-        keys = pd.DataFrame({c: (table[c].to_pandas().astype("string").fillna("") if c in names
-                                 else pd.Series("", index=range(table.num_rows), dtype="string"))
-                             for c in ("source", "host")})
+
+        def key(c: str) -> pd.Series:
+            if c not in names:
+                return pd.Series("", index=range(table.num_rows), dtype="string")
+            col = table[c]
+            if pa.types.is_dictionary(col.type):
+                col = col.cast(pa.string())
+            return col.to_pandas().astype("string").fillna("")
+
+        groups = pd.DataFrame({"source": key("source"), "host": key("host")}).groupby(
+            ["source", "host"], sort=False).indices
+        plain = pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
+                           for f in table.schema])
         parts = []
-        for at in keys.groupby(["source", "host"], sort=False).indices.values():
+        for at in groups.values():
             at = np.sort(np.asarray(at, dtype=np.int64))
-            flagged = self.flag(table.take(at).to_pandas(), edges=edges)
+            flagged = self.flag(table.take(at).cast(plain).to_pandas(), edges=edges)
             if len(flagged):
                 flagged["row"] = at[flagged["row"].to_numpy(np.int64)]
                 parts.append(flagged)
+            del flagged
+            if between is not None:
+                between()
         if len(parts) <= 1:
-            return parts[0] if parts else self.flag(table.slice(0, 0).to_pandas(), edges=edges)
+            return parts[0] if parts else self.flag(table.slice(0, 0).cast(plain).to_pandas(), edges=edges)
         # Rows of different groups differ, so the groups' (row, kind) sets are disjoint.
         return pd.concat(parts, ignore_index=True).sort_values(["row", "kind"], kind="stable").reset_index(drop=True)
 
@@ -511,9 +528,13 @@ def _edges(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def file_edges(X: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """Each source's first and last time (epoch seconds) in ``X``."""
-    times = pd.Series(_seconds(X)).groupby(pd.Series(_text(X, "source")))
+    # Codes of the distinct sources, not one Python string per line.
+    source = (X["source"].astype("string").fillna("") if "source" in X.columns
+              else pd.Series("", index=X.index, dtype="string"))
+    code, names = pd.factorize(source, sort=True)
+    times = pd.Series(_seconds(X)).groupby(code)
     lo, hi = times.min(), times.max()
-    return {str(k): (float(lo[k]), float(hi[k])) for k in lo.index}
+    return {str(names[k]): (float(lo[k]), float(hi[k])) for k in lo.index}
 
 
 def _edge_times(X: pd.DataFrame, rows: np.ndarray, edges: dict | None) -> tuple[np.ndarray, np.ndarray]:
