@@ -109,13 +109,24 @@ def _tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] 
             ks.append(PID_SLOT)
             values.append(f"{process[i]}[{pid[i]}]")
     r = np.asarray(rows, dtype=np.int64)
-    group = np.array([f"{a}\t{b}" for a, b in zip(source[r], host[r])], dtype=object)
     return pd.DataFrame({"row": r, "template": template[r], "k": np.asarray(ks, dtype=np.int64),
-                         "value": np.asarray(values, dtype=object), "group": group})
+                         "value": np.asarray(values, dtype=object), "group": _joined(source[r], host[r])})
+
+
+def _joined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``f"{a}\t{b}"`` per row, each distinct pair made into a string once (the rows share it)."""
+    if not len(a):
+        return np.zeros(0, dtype=object)
+    code_a, names_a = pd.factorize(pd.Series(a, dtype=object))
+    code_b, names_b = pd.factorize(pd.Series(b, dtype=object))
+    pair, first = np.unique(code_a.astype(np.int64) * len(names_b) + code_b, return_inverse=True)
+    names = np.array([f"{names_a[p // len(names_b)]}\t{names_b[p % len(names_b)]}" for p in pair.tolist()],
+                     dtype=object)
+    return names[first.reshape(-1)]
 
 
 def _slot_names(e: pd.DataFrame) -> np.ndarray:
-    return (e["k"].astype(str) + "\t" + e["template"].astype(str)).to_numpy(dtype=object)
+    return _joined(e["k"].astype(str).to_numpy(dtype=object), e["template"].astype(str).to_numpy(dtype=object))
 
 
 def _streams(e: pd.DataFrame, t: np.ndarray, family: np.ndarray, gap: float) -> pd.DataFrame:
