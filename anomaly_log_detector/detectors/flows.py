@@ -248,7 +248,7 @@ class FlowDetector(Detector):
         if not self.split_:
             return template
         masked = _text(X, "masked")
-        split = np.isin(template, np.asarray(self.split_, dtype=object))
+        split = pd.Series(template, dtype=object).isin(self.split_).to_numpy(bool)  # hashing, not sorting
         keys = template.copy()
         keys[split] = [f"{a}{VARIANT}{b}" for a, b in zip(template[split], masked[split])]
         return keys
@@ -551,9 +551,10 @@ def file_edges(X: pd.DataFrame) -> dict[str, tuple[float, float]]:
 def _edge_times(X: pd.DataFrame, rows: np.ndarray, edges: dict | None) -> tuple[np.ndarray, np.ndarray]:
     """The first and last time of the source of each of ``rows`` (``edges``, default: ``X``'s own)."""
     edges = file_edges(X) if edges is None else edges
-    src = _text(X, "source")[rows]
-    return (np.array([edges[k][0] if k in edges else np.nan for k in src], dtype=float),
-            np.array([edges[k][1] if k in edges else np.nan for k in src], dtype=float))
+    code, src = pd.factorize(pd.Series(_text(X, "source")[rows], dtype=object))  # each source looked up once
+    lo = np.array([edges[k][0] if k in edges else np.nan for k in src], dtype=float)
+    hi = np.array([edges[k][1] if k in edges else np.nan for k in src], dtype=float)
+    return lo[code], hi[code]
 
 
 def _max_by(code: np.ndarray, values: np.ndarray, n: int) -> list[float]:
