@@ -31,7 +31,7 @@ from anomaly_log_detector.reports.inputs import (
 )
 from anomaly_log_detector.fileio.schema import UNSEEN_ID
 from anomaly_log_detector.reports.anomalies import DEFAULT_GAP, INCIDENTS, STORM_GAP
-from anomaly_log_detector.workflows.memory import release_memory
+from anomaly_log_detector.workflows.memory import release_memory, trim_heap
 from anomaly_log_detector.workflows.model import TrainedModel
 
 # Columns of parsed.parquet the detectors use (`level` for the baseline's severity; the grouping
@@ -219,7 +219,7 @@ def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, A
     del parts
     edges = file_edges(lines)
     release_memory()
-    flagged = det.flag_table(part, edges=edges, between=release_memory)
+    flagged = det.flag_table(part, edges=edges, between=trim_heap)
     del part
     flagged["row"] = at[flagged["row"].to_numpy(np.int64)]
     flagged.insert(1, "line_no", lines["line_no"].to_numpy(np.int64)[flagged["row"].to_numpy(np.int64)])

@@ -15,8 +15,13 @@ def release_memory() -> None:
     pages back to the OS (glibc ``malloc_trim``; nothing elsewhere). Between stages a million-line
     run has freed hundreds of MB that glibc keeps in its arenas (the freed blocks are scattered among
     live ones); without this the next stage's peak adds to them."""
-    global _trim
     gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """glibc ``malloc_trim`` alone: free heap pages back to the OS (no-op elsewhere)."""
+    global _trim
     if _trim is None:
         try:
             import ctypes
