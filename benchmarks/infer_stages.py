@@ -88,13 +88,13 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, help="infer's output folder (default: a temporary one; reused per tree)")
     args = ap.parse_args()
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="alog-stages-")) / "out"
-    runs = [run(c.resolve(), args.model, args.target, out_dir) for c in (args.code or [REPO])]
-    result: dict = {"load_avg_at_start": list(os.getloadavg()), "runs": runs}
+    result: dict = {"load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+    runs = result["runs"] = [run(c.resolve(), args.model, args.target, out_dir) for c in (args.code or [REPO])]
     if len(runs) >= 2:
         a, b = runs[0], runs[-1]
         result["ratios_last_over_first"] = {"peak_rss": round(b["peak_rss_mib"] / a["peak_rss_mib"], 3),
                                             "wall": round(b["wall_s"] / a["wall_s"], 3)}
-    result["load_avg_at_end"] = list(os.getloadavg())
+    result["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=1))
 
 
