@@ -323,7 +323,11 @@ class FlowDetector(Detector):
         e = e[e["slot"].isin(self.slots_)].reset_index(drop=True)
         if e.empty:
             return empty
-        flows = _streams(e, t, e["slot"].map(self.slots_).to_numpy(dtype=object), self.gap)
+        family = e["slot"].map(self.slots_).to_numpy(dtype=object)
+        # Scoring needs the flows' rows, values and families only: the template and slot text of every
+        # token would be copied by each sort below.
+        flows = _streams(e.drop(columns=["template", "slot"]), t, family, self.gap)
+        del e, family
         rows, stream = flows["row"].to_numpy(), flows["stream"].to_numpy()
         index = {k: i for i, k in enumerate(self.keys_)}
         keys = self._step_keys(X)[rows]

@@ -87,6 +87,8 @@ def run_detectors(processed_dir: str | os.PathLike, model: TrainedModel) -> dict
     out: dict[str, Any] = {"lines": int(len(lines)), "baseline": {
         "windows": int(len(windows)), "flagged_windows": int(windows["is_anomaly"].sum()),
         "seconds": round(time.perf_counter() - started, 3)}}
+    del windows
+    release_memory()
     seq_miss = None
     if model.deeplog is not None:
         started = time.perf_counter()
