@@ -114,7 +114,7 @@ def _tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] 
 
 
 def _joined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``f"{a}\t{b}"`` per row, each distinct pair made into a string once (the rows share it)."""
+    """``f"{a}\t{b}"`` per row of two string arrays, each distinct pair made into a string once."""
     if not len(a):
         return np.zeros(0, dtype=object)
     code_a, names_a = pd.factorize(pd.Series(a, dtype=object))

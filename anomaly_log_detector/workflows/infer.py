@@ -39,8 +39,8 @@ from anomaly_log_detector.reports.escape import terminal_safe
 from anomaly_log_detector.reports.inputs import ANOMALIES_JSONL, ANOMALIES_PARQUET, PARSE_SUMMARY, PARSED
 from anomaly_log_detector.reports.messages import t
 from anomaly_log_detector.workflows.detect import RESULT_FILES, run_detectors
-from anomaly_log_detector.workflows.memory import release_memory
 from anomaly_log_detector.workflows.fit_check import fit_warning, sample_lines, target_fit
+from anomaly_log_detector.workflows.memory import release_memory
 from anomaly_log_detector.workflows.model import TrainedModel, load_bundle
 from anomaly_log_detector.workflows.paths import StagedOutputs, check_out_dir
 from anomaly_log_detector.workflows.reporting import (MSCRED_ANALYSIS, REPORT_HTML, SAMPLES_DIR,
