@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from anomaly_log_detector.api import parse_logs
@@ -192,3 +194,31 @@ def test_gen_synth_reordered_sessions_are_flagged_and_clean_logs_are_not(tmp_pat
     episodes = labels[labels["is_anomaly"]].groupby("anomaly_event")["line_no"].apply(np.asarray)
     hit = sum(np.isin(ln - 1, rows).any() for ln in episodes)
     assert hit >= 0.5 * len(episodes)
+    # As infer runs it: one (source, host) group at a time from an Arrow table, the repetitive text
+    # columns dictionary-encoded; the same flags as the whole frame at once.
+    path = tmp_path / "ptarget" / "parsed.parquet"
+    X = pd.read_parquet(path)
+    assert X["host"].nunique() > 1
+    edges = file_edges(X)
+    whole = det.flag(X, edges=edges)
+    pd.testing.assert_frame_equal(det.flag_table(pq.read_table(path), edges=edges), whole)
+    encoded = pq.read_table(path, read_dictionary=["source", "host", "process", "pid", "template", "masked"])
+    pd.testing.assert_frame_equal(det.flag_table(encoded, edges=edges), whole)
+
+
+def test_flag_table_per_group_equals_flag_on_the_whole_frame(fitted):
+    """Several sources and hosts, flows in and out of order: grouped scoring gives flag()'s frame."""
+    rows = []
+    for i, (t, h, j) in enumerate(_jobs(120, 11, start=50_000)):
+        order = (1, 0, 2) if i % 7 == 0 else (0, 2) if i % 11 == 0 else (0, 1, 2)
+        rows += [{**x, "source": f"{'ab'[i % 2]}.log"} for x in _flow(t, h, j, order=order)]
+    X = _frame(rows)
+    edges = file_edges(X)
+    whole = fitted.flag(X, edges=edges)
+    assert {"order", "start"} <= set(whole["kind"])
+    pd.testing.assert_frame_equal(fitted.flag_table(pa.Table.from_pandas(X, preserve_index=False), edges=edges), whole)
+    calls = []
+    fitted.flag_table(pa.Table.from_pandas(X, preserve_index=False), edges=edges, between=lambda: calls.append(1))
+    assert len(calls) == 6  # 2 sources x 3 hosts
+    empty = fitted.flag_table(pa.Table.from_pandas(X.iloc[:0], preserve_index=False), edges=edges)
+    pd.testing.assert_frame_equal(empty, fitted.flag(X.iloc[:0], edges=edges))

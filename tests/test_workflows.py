@@ -253,3 +253,20 @@ def test_batch_analysis_trains_on_the_other_files(data):
     ok(script("run_batch_analysis.sh", data["logs"], data["target"], plain, *TINY, cwd=root), status=1)
     assert (plain / "inference" / "inference_report.md").is_file()
     assert not (plain / "inference" / "comparative_analysis.json").exists()
+
+
+@pytest.mark.parametrize("pyarrow_first", [False, True])
+def test_infer_process_allocates_arrow_memory_from_the_system_pool(pyarrow_first):
+    """`infer` selects the system allocator for Arrow (memory freed by a stage goes back to the OS):
+    through ARROW_DEFAULT_MEMORY_POOL when pyarrow is not loaded yet, which Arrow's C++ code (the
+    Parquet reader) follows too; else as pyarrow's default pool. A user's own setting would win."""
+    code = ("import sys\n" + ("import pyarrow\n" if pyarrow_first else "") +
+            "from anomaly_log_detector.cli.cmd_workflow import _infer_process_settings\n"
+            "loaded = 'pyarrow' in sys.modules\n"
+            "_infer_process_settings()\n"
+            "import os, pyarrow as pa\n"
+            "print(loaded, pa.default_memory_pool().backend_name, os.environ.get('ARROW_DEFAULT_MEMORY_POOL'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+                         check=True).stdout.split()
+    assert out == ([str(pyarrow_first), "system", "None" if pyarrow_first else "system"])

@@ -45,7 +45,7 @@ round numbers, documented here, the same for every log. Saved as JSON (``flows.j
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -109,13 +109,24 @@ def _tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] 
             ks.append(PID_SLOT)
             values.append(f"{process[i]}[{pid[i]}]")
     r = np.asarray(rows, dtype=np.int64)
-    group = np.array([f"{a}\t{b}" for a, b in zip(source[r], host[r])], dtype=object)
     return pd.DataFrame({"row": r, "template": template[r], "k": np.asarray(ks, dtype=np.int64),
-                         "value": np.asarray(values, dtype=object), "group": group})
+                         "value": np.asarray(values, dtype=object), "group": _joined(source[r], host[r])})
+
+
+def _joined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``f"{a}\t{b}"`` per row of two string arrays, each distinct pair made into a string once."""
+    if not len(a):
+        return np.zeros(0, dtype=object)
+    code_a, names_a = pd.factorize(pd.Series(a, dtype=object))
+    code_b, names_b = pd.factorize(pd.Series(b, dtype=object))
+    pair, first = np.unique(code_a.astype(np.int64) * len(names_b) + code_b, return_inverse=True)
+    names = np.array([f"{names_a[p // len(names_b)]}\t{names_b[p % len(names_b)]}" for p in pair.tolist()],
+                     dtype=object)
+    return names[first.reshape(-1)]
 
 
 def _slot_names(e: pd.DataFrame) -> np.ndarray:
-    return (e["k"].astype(str) + "\t" + e["template"].astype(str)).to_numpy(dtype=object)
+    return _joined(e["k"].astype(str).to_numpy(dtype=object), e["template"].astype(str).to_numpy(dtype=object))
 
 
 def _streams(e: pd.DataFrame, t: np.ndarray, family: np.ndarray, gap: float) -> pd.DataFrame:
@@ -237,7 +248,7 @@ class FlowDetector(Detector):
         if not self.split_:
             return template
         masked = _text(X, "masked")
-        split = np.isin(template, np.asarray(self.split_, dtype=object))
+        split = pd.Series(template, dtype=object).isin(self.split_).to_numpy(bool)  # hashing, not sorting
         keys = template.copy()
         keys[split] = [f"{a}{VARIANT}{b}" for a, b in zip(template[split], masked[split])]
         return keys
@@ -312,7 +323,11 @@ class FlowDetector(Detector):
         e = e[e["slot"].isin(self.slots_)].reset_index(drop=True)
         if e.empty:
             return empty
-        flows = _streams(e, t, e["slot"].map(self.slots_).to_numpy(dtype=object), self.gap)
+        family = e["slot"].map(self.slots_).to_numpy(dtype=object)
+        # Scoring needs the flows' rows, values and families only: the template and slot text of every
+        # token would be copied by each sort below.
+        flows = _streams(e.drop(columns=["template", "slot"]), t, family, self.gap)
+        del e, family
         rows, stream = flows["row"].to_numpy(), flows["stream"].to_numpy()
         index = {k: i for i, k in enumerate(self.keys_)}
         keys = self._step_keys(X)[rows]
@@ -355,6 +370,44 @@ class FlowDetector(Detector):
             return empty
         out = pd.concat(parts, ignore_index=True)
         return out.sort_values(["row", "kind"], kind="stable").drop_duplicates(["row", "kind"]).reset_index(drop=True)
+
+    def flag_table(self, table: Any, edges: dict[str, tuple[float, float]] | None = None,
+                   between: Callable[[], None] | None = None) -> pd.DataFrame:
+        """:meth:`flag` over an Arrow table of parsed lines, one (source, host) group at a time: a flow
+        never spans two groups (``_tokens``' ``group``), so the flags are those of
+        ``flag(table.to_pandas(), edges)``, while only one group's Python strings and token tables are
+        alive at a time (a million-line target: ~1.5 GB at once, a fifth of it per host). Dictionary
+        columns are decoded per group; ``between`` runs after each group (e.g. to trim the heap)."""
+        import pyarrow as pa
+
+        names = table.column_names
+
+        def key(c: str) -> pd.Series:
+            if c not in names:
+                return pd.Series("", index=range(table.num_rows), dtype="string")
+            col = table[c]
+            if pa.types.is_dictionary(col.type):
+                col = col.cast(pa.string())
+            return col.to_pandas().astype("string").fillna("")
+
+        groups = pd.DataFrame({"source": key("source"), "host": key("host")}).groupby(
+            ["source", "host"], sort=False).indices
+        plain = pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
+                           for f in table.schema])
+        parts = []
+        for at in groups.values():
+            at = np.sort(np.asarray(at, dtype=np.int64))
+            flagged = self.flag(table.take(at).cast(plain).to_pandas(), edges=edges)
+            if len(flagged):
+                flagged["row"] = at[flagged["row"].to_numpy(np.int64)]
+                parts.append(flagged)
+            del flagged
+            if between is not None:
+                between()
+        if len(parts) <= 1:
+            return parts[0] if parts else self.flag(table.slice(0, 0).cast(plain).to_pandas(), edges=edges)
+        # Rows of different groups differ, so the groups' (row, kind) sets are disjoint.
+        return pd.concat(parts, ignore_index=True).sort_values(["row", "kind"], kind="stable").reset_index(drop=True)
 
     def summary(self) -> dict[str, int]:
         """What was learned, in counts (for the training summary)."""
@@ -490,17 +543,22 @@ def _edges(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def file_edges(X: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """Each source's first and last time (epoch seconds) in ``X``."""
-    times = pd.Series(_seconds(X)).groupby(pd.Series(_text(X, "source")))
+    # Codes of the distinct sources, not one Python string per line.
+    source = (X["source"].astype("string").fillna("") if "source" in X.columns
+              else pd.Series("", index=X.index, dtype="string"))
+    code, names = pd.factorize(source, sort=True)
+    times = pd.Series(_seconds(X)).groupby(code)
     lo, hi = times.min(), times.max()
-    return {str(k): (float(lo[k]), float(hi[k])) for k in lo.index}
+    return {str(names[k]): (float(lo[k]), float(hi[k])) for k in lo.index}
 
 
 def _edge_times(X: pd.DataFrame, rows: np.ndarray, edges: dict | None) -> tuple[np.ndarray, np.ndarray]:
     """The first and last time of the source of each of ``rows`` (``edges``, default: ``X``'s own)."""
     edges = file_edges(X) if edges is None else edges
-    src = _text(X, "source")[rows]
-    return (np.array([edges[k][0] if k in edges else np.nan for k in src], dtype=float),
-            np.array([edges[k][1] if k in edges else np.nan for k in src], dtype=float))
+    code, src = pd.factorize(pd.Series(_text(X, "source")[rows], dtype=object))  # each source looked up once
+    lo = np.array([edges[k][0] if k in edges else np.nan for k in src], dtype=float)
+    hi = np.array([edges[k][1] if k in edges else np.nan for k in src], dtype=float)
+    return lo[code], hi[code]
 
 
 def _max_by(code: np.ndarray, values: np.ndarray, n: int) -> list[float]:

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
@@ -142,7 +144,11 @@ def deeplog_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     if not infer_path.exists():
         return _session_hits(sessions_path, keys)
     sessions = read_table(sessions_path, ["session", "is_anomaly"]) if sessions_path.exists() else None
-    df = read_table(infer_path, ["session", "idx", "line_no", "in_topk", "rank", "prob", "is_novel"])
+    # One row per prediction (a million at 1M lines): the columns that choose the hits first, the
+    # others (the `expected` lists, the sources) for the chosen rows only.
+    df = read_table(infer_path, ["session", "idx", "line_no", "in_topk", "rank", "prob", "is_novel"],
+                    optional=["context_unseen", "context_cut"])
+    df["_at"] = np.arange(len(df), dtype=np.int64)
     if (d / LINE_ALERTS).exists():  # novelty and what follows an unseen key belong to the alerting layer
         keep = ~df["is_novel"].astype(bool)
         for column in ("context_unseen", "context_cut"):  # see workflows/detect.py
@@ -154,6 +160,10 @@ def deeplog_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     if sessions is not None:
         keep &= df["session"].isin(sessions.loc[sessions["is_anomaly"].astype(bool), "session"])
     df = df[keep].reset_index(drop=True)
+    rest = [c for c in pq.read_schema(infer_path).names if c not in df.columns]
+    if rest:
+        chosen = pq.read_table(infer_path, columns=rest).take(pa.array(df["_at"].to_numpy()))
+        df = pd.concat([df, chosen.to_pandas()], axis=1)
     if "expected" in df.columns and len(df):  # template strings (infer) rather than vocab indices;
         # converted for the misses kept only (a per-row loop over every prediction is slow)
         df["expected"] = [[x if isinstance(x, str) else int(x) for x in v] if v is not None else []

@@ -31,6 +31,7 @@ from anomaly_log_detector.reports.inputs import (
 )
 from anomaly_log_detector.fileio.schema import UNSEEN_ID
 from anomaly_log_detector.reports.anomalies import DEFAULT_GAP, INCIDENTS, STORM_GAP
+from anomaly_log_detector.workflows.memory import release_memory, trim_heap
 from anomaly_log_detector.workflows.model import TrainedModel
 
 # Columns of parsed.parquet the detectors use (`level` for the baseline's severity; the grouping
@@ -86,19 +87,24 @@ def run_detectors(processed_dir: str | os.PathLike, model: TrainedModel) -> dict
     out: dict[str, Any] = {"lines": int(len(lines)), "baseline": {
         "windows": int(len(windows)), "flagged_windows": int(windows["is_anomaly"].sum()),
         "seconds": round(time.perf_counter() - started, 3)}}
+    del windows
+    release_memory()
     seq_miss = None
     if model.deeplog is not None:
         started = time.perf_counter()
         seq_miss = _run_deeplog(d, lines, model, out)
         out["deeplog"]["seconds"] = round(time.perf_counter() - started, 3)
+        release_memory()  # each detector's working set goes back before the next one's
     if model.mscred is not None:
         started = time.perf_counter()
         out["mscred"] = _run_mscred(d, lines, model)
         out["mscred"]["seconds"] = round(time.perf_counter() - started, 3)
+        release_memory()  # each detector's working set goes back before the next one's
     if model.flows is not None:
         started = time.perf_counter()
         out["flows"] = _run_flows(d, lines, model)
         out["flows"]["seconds"] = round(time.perf_counter() - started, 3)
+        release_memory()  # each detector's working set goes back before the next one's
     if model.alerting is not None:
         started = time.perf_counter()
         comp = model.alerting.components(_with_masked(d, lines), seq_miss=seq_miss)
@@ -195,11 +201,28 @@ def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, A
     from anomaly_log_detector.detectors.flows import file_edges, flow_columns
 
     det = model.flows
-    table = pq.read_table(d / PARSED, columns=flow_columns(pq.read_schema(d / PARSED).names))
-    wanted = pc.is_in(table["template"], value_set=pa.array(sorted(det.templates()), pa.string()))
-    at = np.flatnonzero(wanted.to_numpy(zero_copy_only=False))
-    part = table.take(pa.array(at)).to_pandas()
-    flagged = det.flag(part, edges=file_edges(lines))
+    path = d / PARSED
+    columns = flow_columns(pq.read_schema(path).names)
+    # Only the lines of templates with identifiers, read a row group at a time; the repetitive text
+    # columns stay dictionary-encoded until the detector decodes one (source, host) group.
+    f = pq.ParquetFile(path, read_dictionary=[c for c in columns if c not in ("content", "timestamp")])
+    value_set = pa.array(sorted(det.templates()), pa.string())
+    parts, at, start = [], [], 0
+    for i in range(f.num_row_groups):
+        group = f.read_row_group(i, columns=columns)
+        wanted = pc.is_in(group["template"].cast(pa.string()), value_set=value_set).to_numpy(zero_copy_only=False)
+        inside = np.flatnonzero(wanted)
+        parts.append(group.take(pa.array(inside)))
+        at.append(inside + start)
+        start += group.num_rows
+        del group
+    at = np.concatenate(at) if at else np.zeros(0, dtype=np.int64)
+    part = pa.concat_tables(parts) if parts else f.schema_arrow.empty_table()
+    del parts
+    edges = file_edges(lines)
+    release_memory()
+    flagged = det.flag_table(part, edges=edges, between=trim_heap)
+    del part
     flagged["row"] = at[flagged["row"].to_numpy(np.int64)]
     flagged.insert(1, "line_no", lines["line_no"].to_numpy(np.int64)[flagged["row"].to_numpy(np.int64)])
     _write_parquet(flagged, d / FLOWS_INFER)

@@ -40,6 +40,7 @@ from anomaly_log_detector.reports.inputs import ANOMALIES_JSONL, ANOMALIES_PARQU
 from anomaly_log_detector.reports.messages import t
 from anomaly_log_detector.workflows.detect import RESULT_FILES, run_detectors
 from anomaly_log_detector.workflows.fit_check import fit_warning, sample_lines, target_fit
+from anomaly_log_detector.workflows.memory import release_memory
 from anomaly_log_detector.workflows.model import TrainedModel, load_bundle
 from anomaly_log_detector.workflows.paths import StagedOutputs, check_out_dir
 from anomaly_log_detector.workflows.reporting import (MSCRED_ANALYSIS, REPORT_HTML, SAMPLES_DIR,
@@ -116,25 +117,6 @@ def report(out_dir: Path, top: int = 20, lang: str = "en", warnings: list[str] |
                             temporal_baseline=temporal_baseline, report_md=INFERENCE_REPORT,
                             report_json=INFERENCE_REPORT_JSON)
     return {**written["data"]["summary"], "analyses": written["analyses"], "links": written["data"]["links"]}
-
-
-def release_memory() -> None:
-    """Hand the heap's free pages back to the OS (glibc ``malloc_trim``; nothing elsewhere). Between
-    stages a million-line run has freed hundreds of MB that glibc keeps in its arenas (the freed
-    blocks are scattered among live ones); without this the next stage's peak adds to them."""
-    global _trim
-    if _trim is None:
-        try:
-            import ctypes
-
-            _trim = ctypes.CDLL("libc.so.6").malloc_trim if sys.platform.startswith("linux") else False
-        except (OSError, AttributeError):
-            _trim = False
-    if _trim:
-        _trim(0)
-
-
-_trim: Any = None
 
 
 def _set_torch_threads(model: TrainedModel, threads: int | None) -> None:

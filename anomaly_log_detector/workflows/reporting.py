@@ -19,6 +19,7 @@ from typing import Any
 
 from anomaly_log_detector.analyzers.samples import SAMPLES_DIR
 from anomaly_log_detector.reports.anomalies import DEFAULT_GAP
+from anomaly_log_detector.workflows.memory import release_memory
 
 TEMPORAL_ANALYSIS = "temporal_analysis"
 MSCRED_ANALYSIS = "mscred_analysis"
@@ -57,6 +58,7 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
 
     d = Path(processed_dir)
     table, data, paths = build_report(d, top=top, lang=lang, warnings=warnings, gap=gap, shown_dir=shown_dir)
+    release_memory()  # each analysis reads the folder again: its working set should not stack on the last one's
     links: dict[str, str] = {}
     extras: dict[str, Any] = {}
     analyses: dict[str, Any] = {}
@@ -78,6 +80,7 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
             extras["temporal"] = {"heatmap": result.get("heatmap"), "baseline_heatmap": result.get("baseline_heatmap"),
                                   "report": links["temporal"]}
             paths["temporal_report"] = Path(result["report"])
+        release_memory()
     flagged = _mscred_flagged(d) if mscred else 0
     if flagged:
         from anomaly_log_detector.analyzers.mscred import analyze_mscred
