@@ -44,23 +44,19 @@ round numbers, documented here, the same for every log. Saved as JSON (``flows.j
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.detectors.flow_tokens import PID_SLOT, joined as _joined, text as _text, tokens as _tokens
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 
 FORMAT = "alog-detect/flows"
 VERSION = 1
 REQUIRED = ("template", "content", "timestamp")
-# An IPv4 address, or a word with a digit with its dash-joined parts (a UUID is one token, not five).
-TOKEN = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9_]*\d[A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
-MIN_TOKEN = 3
-PID_SLOT = -1                 # the position of the header pid among a template's slots
 VARIANT = "\x1f"              # joins a template and its masked variant in a step key (not NUL:
                               # numpy strings drop trailing NULs)
 KINDS = ("order", "start", "end")
@@ -72,61 +68,21 @@ def _seconds(X: pd.DataFrame) -> np.ndarray:
     return ((ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds()).to_numpy(float)
 
 
-def _text(X: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in X.columns:
-        return np.full(len(X), "", dtype=object)
-    return X[column].astype("string").fillna("").to_numpy(dtype=object)
-
-
-def _tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] | None = None) -> pd.DataFrame:
-    """One row per (line, candidate token): ``row``, ``template``, ``k`` (position; PID_SLOT for the
-    header pid), ``value``, ``group`` (source and host: a flow never spans either).
-
-    ``wanted`` (scoring) maps each template with identifier slots to (the highest position needed, whether
-    its pid is): other lines are skipped and a message is read only up to that position (most identifier
-    slots are pids or early tokens). Without it (fitting) every token of every line is taken."""
-    template, content = _text(X, "template"), _text(X, "content")
-    pid, process = _text(X, "pid"), _text(X, "process")
-    source, host = _text(X, "source"), _text(X, "host")
-    rows, ks, values = [], [], []
-    for i in np.flatnonzero(np.isfinite(t)):
-        last, with_pid = (None, True) if wanted is None else wanted.get(template[i], (-1, False))
-        if wanted is not None and template[i] not in wanted:
-            continue
-        if last is None or last >= 0:
-            k = 0
-            for match in TOKEN.finditer(content[i]):
-                token = match.group()
-                if len(token) >= MIN_TOKEN:
-                    rows.append(i)
-                    ks.append(k)
-                    values.append(token)
-                    if k == last:  # the last position scoring needs
-                        break
-                    k += 1
-        if with_pid and pid[i]:
-            rows.append(i)
-            ks.append(PID_SLOT)
-            values.append(f"{process[i]}[{pid[i]}]")
-    r = np.asarray(rows, dtype=np.int64)
-    return pd.DataFrame({"row": r, "template": template[r], "k": np.asarray(ks, dtype=np.int64),
-                         "value": np.asarray(values, dtype=object), "group": _joined(source[r], host[r])})
-
-
-def _joined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``f"{a}\t{b}"`` per row of two string arrays, each distinct pair made into a string once."""
-    if not len(a):
-        return np.zeros(0, dtype=object)
-    code_a, names_a = pd.factorize(pd.Series(a, dtype=object))
-    code_b, names_b = pd.factorize(pd.Series(b, dtype=object))
-    pair, first = np.unique(code_a.astype(np.int64) * len(names_b) + code_b, return_inverse=True)
-    names = np.array([f"{names_a[p // len(names_b)]}\t{names_b[p % len(names_b)]}" for p in pair.tolist()],
-                     dtype=object)
-    return names[first.reshape(-1)]
-
-
 def _slot_names(e: pd.DataFrame) -> np.ndarray:
-    return _joined(e["k"].astype(str).to_numpy(dtype=object), e["template"].astype(str).to_numpy(dtype=object))
+    code, names = _slot_codes(e)
+    return names[code]
+
+
+def _slot_codes(e: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each token's slot ``f"{k}\t{template}"`` as a code into the distinct slot names (each made once)."""
+    if not len(e):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    k_code, k_names = pd.factorize(e["k"].to_numpy(np.int64))
+    t_code, t_names = pd.factorize(e["template"])
+    pair, code = np.unique(k_code.astype(np.int64) * len(t_names) + t_code, return_inverse=True)
+    names = np.array([f"{k_names[p // len(t_names)]}\t{t_names[p % len(t_names)]}" for p in pair.tolist()],
+                     dtype=object)
+    return code.reshape(-1), names
 
 
 def _streams(e: pd.DataFrame, t: np.ndarray, family: np.ndarray, gap: float) -> pd.DataFrame:
@@ -319,19 +275,22 @@ class FlowDetector(Detector):
             return empty
         t = _seconds(X)
         e = _tokens(X, t, self._wanted())
-        e["slot"] = _slot_names(e)
-        e = e[e["slot"].isin(self.slots_)].reset_index(drop=True)
+        # Slots and families looked up once per distinct slot, not once per token.
+        slot, names = _slot_codes(e)
+        family_of = np.array([self.slots_.get(str(x)) for x in names], dtype=object)
+        keep = np.array([f is not None for f in family_of], dtype=bool)[slot]
+        e = e[keep].reset_index(drop=True)
         if e.empty:
             return empty
-        family = e["slot"].map(self.slots_).to_numpy(dtype=object)
-        # Scoring needs the flows' rows, values and families only: the template and slot text of every
-        # token would be copied by each sort below.
-        flows = _streams(e.drop(columns=["template", "slot"]), t, family, self.gap)
+        family = family_of[slot[keep]]
+        del slot, keep
+        # Scoring needs the flows' rows, values and families only: the template text of every token
+        # would be copied by each sort below.
+        flows = _streams(e.drop(columns=["template"]), t, family, self.gap)
         del e, family
         rows, stream = flows["row"].to_numpy(), flows["stream"].to_numpy()
-        index = {k: i for i, k in enumerate(self.keys_)}
         keys = self._step_keys(X)[rows]
-        code = np.array([index.get(str(k), -1) for k in keys], dtype=np.int64)
+        code = pd.Index(self.keys_, dtype=object).get_indexer(pd.Index(keys, dtype=object)).astype(np.int64)
         n = len(self.keys_)
         first, last, nxt = _edges(stream)
         tt = t[rows]

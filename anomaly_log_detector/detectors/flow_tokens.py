@@ -1,0 +1,210 @@
+"""The identifier-flow detector's candidate tokens (see :mod:`anomaly_log_detector.detectors.flows`).
+
+:func:`tokens` takes them with Arrow's RE2 kernels over whole columns: every match of :data:`TOKEN`
+is fenced by a separator (``replace_substring_regex``), each message is split at it (the pieces at odd
+positions are the matches) and the positions are counted with numpy. RE2 finds the same leftmost-first
+matches as Python's ``re`` for this pattern on ASCII text; Python's ``\\d`` also matches other scripts'
+digits, so a message with a non-ASCII character, or one holding the separator, is read by the Python
+loop of :func:`tokens_reference` (the original implementation, kept as the reference the tests
+compare with)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+# An IPv4 address, or a word with a digit with its dash-joined parts (a UUID is one token, not five).
+TOKEN = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9_]*\d[A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
+MIN_TOKEN = 3
+PID_SLOT = -1                 # the position of the header pid among a template's slots
+FENCE = "\x00"                # fences each match in the Arrow path (a message holding it is read by re)
+
+Wanted = "dict[str, tuple[int, bool]] | None"
+
+
+def text(X: pd.DataFrame, column: str) -> np.ndarray:
+    """A column as an object array of Python strings ("" for missing; all "" without the column)."""
+    if column not in X.columns:
+        return np.full(len(X), "", dtype=object)
+    return X[column].astype("string").fillna("").to_numpy(dtype=object)
+
+
+def joined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``f"{a}\t{b}"`` per row of two string arrays, each distinct pair made into a string once."""
+    if not len(a):
+        return np.zeros(0, dtype=object)
+    code_a, names_a = pd.factorize(pd.Series(a, dtype=object))
+    code_b, names_b = pd.factorize(pd.Series(b, dtype=object))
+    pair, first = np.unique(code_a.astype(np.int64) * len(names_b) + code_b, return_inverse=True)
+    names = np.array([f"{names_a[p // len(names_b)]}\t{names_b[p % len(names_b)]}" for p in pair.tolist()],
+                     dtype=object)
+    return names[first.reshape(-1)]
+
+
+def _frame(template: np.ndarray, source: np.ndarray, host: np.ndarray, rows, ks, values) -> pd.DataFrame:
+    r = np.asarray(rows, dtype=np.int64)
+    return pd.DataFrame({"row": r, "template": template[r], "k": np.asarray(ks, dtype=np.int64),
+                         "value": np.asarray(values, dtype=object), "group": joined(source[r], host[r])})
+
+
+def tokens_reference(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] | None = None) -> pd.DataFrame:
+    """:func:`tokens` with a Python loop of ``re`` matches per line (the reference of the tests)."""
+    template, content = text(X, "template"), text(X, "content")
+    pid, process = text(X, "pid"), text(X, "process")
+    rows, ks, values = [], [], []
+    for i in np.flatnonzero(np.isfinite(t)):
+        last, with_pid = (None, True) if wanted is None else wanted.get(template[i], (-1, False))
+        if wanted is not None and template[i] not in wanted:
+            continue
+        if last is None or last >= 0:
+            k = 0
+            for match in TOKEN.finditer(content[i]):
+                token = match.group()
+                if len(token) >= MIN_TOKEN:
+                    rows.append(i)
+                    ks.append(k)
+                    values.append(token)
+                    if k == last:  # the last position scoring needs
+                        break
+                    k += 1
+        if with_pid and pid[i]:
+            rows.append(i)
+            ks.append(PID_SLOT)
+            values.append(f"{process[i]}[{pid[i]}]")
+    return _frame(template, text(X, "source"), text(X, "host"), rows, ks, values)
+
+
+def tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] | None = None) -> pd.DataFrame:
+    """One row per (line, candidate token): ``row``, ``template``, ``k`` (position; PID_SLOT for the
+    header pid), ``value``, ``group`` (source and host: a flow never spans either); rows in line order,
+    each line's tokens in position order and its pid last.
+
+    ``wanted`` (scoring) maps each template with identifier slots to (the highest position needed, whether
+    its pid is): other lines are skipped and only positions up to that one are kept (most identifier
+    slots are pids or early tokens). Without it (fitting) every token of every line is taken. Lines
+    without a time (``t`` not finite) have none. The text columns are built in Arrow: no Python string
+    per token."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    code, names = _codes(X, "template")
+    if wanted is None:
+        last_of = np.full(len(names), np.iinfo(np.int64).max, dtype=np.int64)
+        pid_of = np.ones(len(names), dtype=bool)
+        in_wanted = np.ones(len(names), dtype=bool)
+    else:
+        got = [wanted.get(str(n)) for n in names]
+        in_wanted = np.array([g is not None for g in got], dtype=bool)
+        last_of = np.array([g[0] if g is not None else -1 for g in got], dtype=np.int64)
+        pid_of = np.array([bool(g[1]) if g is not None else False for g in got], dtype=bool)
+    live = np.isfinite(t) & in_wanted[code]
+    last = last_of[code]
+    read = np.flatnonzero(live & (last >= 0))
+    tok_row, tok_k, tok_value = _message_tokens(X, read, last[read])
+    pid = _arrow_text(X, "pid")
+    has_pid = np.flatnonzero(live & pid_of[code] & pc.not_equal(pid, "").to_numpy(zero_copy_only=False))
+    take = pa.array(has_pid, pa.int64())
+    pid_value = pc.binary_join_element_wise(_arrow_text(X, "process").take(take), *(pa.scalar(x, pa.large_string()) for x in "["),
+                                         pid.take(take), pa.scalar("]", pa.large_string()),
+                                         pa.scalar("", pa.large_string()))
+    rows = np.concatenate([tok_row, has_pid])
+    ks = np.concatenate([tok_k, np.full(len(has_pid), PID_SLOT, dtype=np.int64)])
+    if not len(rows):  # the reference's empty table (object columns)
+        return _frame(np.zeros(0, dtype=object), np.zeros(0, dtype=object), np.zeros(0, dtype=object), [], [], [])
+    # Line order; within a line the tokens (already in position order) before the pid.
+    order = np.argsort(rows * 2 + (ks == PID_SLOT), kind="stable")
+    rows, ks = rows[order], ks[order]
+    values = pa.concat_arrays([tok_value, pid_value.cast(pa.large_string())]).take(pa.array(order, pa.int64()))
+    s_code, s_names = _codes(X, "source")
+    h_code, h_names = _codes(X, "host")
+    pair, g_code = np.unique(s_code[rows] * len(h_names) + h_code[rows], return_inverse=True)
+    groups = [f"{s_names[p // len(h_names)]}\t{h_names[p % len(h_names)]}" for p in pair.tolist()]
+    return pa.table({
+        "row": pa.array(rows, pa.int64()),
+        "template": pa.array(names.tolist(), pa.large_string()).take(pa.array(code[rows], pa.int64())),
+        "k": pa.array(ks, pa.int64()), "value": values,
+        "group": pa.array(groups, pa.large_string()).take(pa.array(g_code.reshape(-1), pa.int64()))}).to_pandas()
+
+
+def _codes(X: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """A text column (as :func:`text` reads it) as int64 codes into its distinct values (object array)."""
+    if column in X.columns and isinstance(X[column].dtype, pd.StringDtype):
+        code, names = pd.factorize(X[column])  # Arrow's dictionary encoding, no Python string per row
+        names = np.append(np.asarray(names, dtype=object), "")
+        code = code.astype(np.int64)
+        code[code < 0] = len(names) - 1  # missing: ""
+        return code, names
+    code, names = pd.factorize(pd.Series(text(X, column), dtype=object))
+    return code.astype(np.int64), np.asarray(names, dtype=object)
+
+
+def _message_tokens(X: pd.DataFrame, read: np.ndarray, last: np.ndarray):
+    """The tokens of the messages of rows ``read``, positions 0..``last`` of each: (row, k, value as an
+    Arrow array), in row then position order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(read):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), pa.array([], pa.large_string())
+    content = _arrow_text(X, "content").take(pa.array(read))
+    by_re = ~(pc.string_is_ascii(content).to_numpy(zero_copy_only=False)
+              & ~pc.match_substring(content, FENCE).to_numpy(zero_copy_only=False))
+    rows, ks, values = [], [], []
+    fast = np.flatnonzero(~by_re)
+    if len(fast):
+        fenced = pc.replace_substring_regex(content.take(pa.array(fast)), pattern=TOKEN.pattern,
+                                            replacement=f"{FENCE}\\0{FENCE}")
+        pieces = pc.split_pattern(fenced, FENCE)
+        del fenced
+        flat = pc.list_flatten(pieces)
+        parent = pc.list_parent_indices(pieces).to_numpy().astype(np.int64)
+        offsets = pieces.offsets.to_numpy().astype(np.int64)
+        del pieces
+        # Pieces alternate text, match, text, ...: the matches are at odd places of their message.
+        keep = ((np.arange(len(flat), dtype=np.int64) - offsets[parent]) % 2 == 1)
+        keep &= pc.binary_length(flat).to_numpy() >= MIN_TOKEN
+        idx = np.flatnonzero(keep)
+        parent = parent[idx]
+        first = np.zeros(len(fast) + 1, dtype=np.int64)  # each message's first kept token
+        np.cumsum(np.bincount(parent, minlength=len(fast)), out=first[1:])
+        k = np.arange(len(idx), dtype=np.int64) - first[parent]
+        ok = k <= last[fast][parent]
+        rows.append(read[fast][parent[ok]])
+        ks.append(k[ok])
+        values.append(flat.take(pa.array(idx[ok], pa.int64())))
+    slow = np.flatnonzero(by_re)
+    if len(slow):
+        r, kk, v = [], [], []
+        for j, message, end in zip(read[slow].tolist(), content.take(pa.array(slow)).to_pylist(), last[slow].tolist()):
+            k = 0
+            for match in TOKEN.finditer(message):
+                token = match.group()
+                if len(token) >= MIN_TOKEN:
+                    r.append(j)
+                    kk.append(k)
+                    v.append(token)
+                    if k == end:
+                        break
+                    k += 1
+        rows.append(np.asarray(r, dtype=np.int64))
+        ks.append(np.asarray(kk, dtype=np.int64))
+        values.append(pa.array(v, pa.large_string()))
+    row = np.concatenate(rows)
+    order = np.argsort(row, kind="stable")  # each part is in row then position order
+    return row[order], np.concatenate(ks)[order], pa.concat_arrays(values).take(pa.array(order, pa.int64()))
+
+
+def _arrow_text(X: pd.DataFrame, column: str):
+    """A column as an Arrow string array ("" for missing), without Python strings when it is Arrow-backed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    s = X[column] if column in X.columns else None
+    if s is not None and isinstance(s.dtype, pd.StringDtype):
+        arr = pa.array(s)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        return pc.fill_null(arr.cast(pa.large_string()), "")
+    return pa.array(text(X, column), type=pa.large_string())

@@ -1,0 +1,86 @@
+"""The flow detector's vectorised tokeniser (detectors/flow_tokens.py) against its Python-loop
+reference: the same token table, row for row, on generated logs and on adversarial text (unicode
+digits, the fence character, long lines, adjacent and overlapping-looking matches, missing values)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anomaly_log_detector.api import parse_logs
+from anomaly_log_detector.detectors.flow_tokens import FENCE, tokens, tokens_reference
+from anomaly_log_detector.synth import generate_synthetic_log
+
+T0 = pd.Timestamp("2026-03-01", tz="UTC")
+
+ADVERSARIAL = [
+    "job 3f2a9c1b7e04 opened on port 8080 from 10.0.0.1 port 51234",
+    "1.2.3.4567 1.2.3 1.2.3.4.5.6 999.999.999.999 0.0.0.0x",
+    "uuid 123e4567-e89b-12d3-a456-426614174000 and a-1-b 1a-- -12- 12-",
+    "veth1a2b3c4 veth1a2b3c4: entered blocking state",
+    "digits in other scripts: \u0661\u0662\u0663 ab\u0663cd x\uff11\uff12\uff13 caf\u00e9 42z",
+    f"fenced{FENCE}123 and {FENCE}{FENCE}4567",
+    "12 1 ab 12345",
+    "",
+    "no tokens at all here",
+    "a_1_b __9__ _12 1_ 1.2.3.4-abc",
+    " ".join(f"w{i:04d}x" for i in range(3000)),  # a long line: 3000 tokens
+    "192.168.001.002:8080 [12345] pid=777 (s1) tty=pts/0",
+]
+
+
+def _lines(contents, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(contents)
+    templates = [f"t{i}" for i in rng.integers(0, 4, n)]
+    pids = [str(p) if p % 5 else "" for p in rng.integers(1, 99999, n)]
+    return pd.DataFrame({
+        "timestamp": [T0 + pd.Timedelta(seconds=int(s)) for s in rng.integers(0, 10_000, n)],
+        "template": templates, "content": contents, "pid": pids,
+        "process": [f"p{i}" for i in rng.integers(0, 3, n)], "host": [f"h{i}" for i in rng.integers(0, 2, n)],
+        "source": "x.log"})
+
+
+def _same(X: pd.DataFrame, wanted=None) -> None:
+    from anomaly_log_detector.detectors.flows import _seconds
+
+    t = _seconds(X)
+    got, ref = tokens(X, t, wanted), tokens_reference(X, t, wanted)
+    pd.testing.assert_frame_equal(got, ref)
+
+
+WANTS = [None, {"t0": (0, True), "t1": (2, False), "t2": (-1, True)}, {"t3": (50, True)}]
+
+
+@pytest.mark.parametrize("wanted", WANTS)
+def test_adversarial_text_matches_the_reference(wanted):
+    rng = np.random.default_rng(1)
+    ascii_only = list("0123456789abcXYZ_-.: ")  # read by RE2
+    mixed = ascii_only + ["\u0663", "\uff11", "\u00e9", FENCE]  # most read by re
+    fuzz = ["".join(rng.choice(alphabet, rng.integers(0, 60))) for alphabet in (ascii_only, mixed)
+            for _ in range(1500)]
+    X = _lines(ADVERSARIAL * 5 + fuzz)
+    X.loc[3, "content"] = None  # a missing message
+    X.loc[4, "timestamp"] = pd.NaT  # a line without a time is in no flow
+    X.loc[5, "pid"] = None
+    _same(X, wanted)
+
+
+@pytest.mark.parametrize("wanted", WANTS[:2])
+def test_generated_log_matches_the_reference(tmp_path, wanted):
+    generate_synthetic_log(str(tmp_path / "synth.log"), 4000, 0.05, seed=4)
+    parse_logs(str(tmp_path / "synth.log"), str(tmp_path / "p"), quiet=True)
+    X = pd.read_parquet(tmp_path / "p" / "parsed.parquet")
+    if wanted is not None:  # the real templates, with early and late positions
+        names = sorted(set(X["template"].astype(str)))
+        wanted = {n: (i % 4 - 1, i % 2 == 0) for i, n in enumerate(names)}
+    _same(X, wanted)
+
+
+def test_empty_and_untimed_input():
+    X = _lines(["a 123", "b 456"])
+    X["timestamp"] = pd.NaT
+    _same(X)
+    _same(X.iloc[:0])
+    _same(X, {"nothing": (3, True)})
