@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.detectors.flow_tokens import PID_SLOT, joined as _joined, text as _text, tokens as _tokens
+from anomaly_log_detector.detectors.flow_tokens import PID_SLOT, _codes, text as _text, tokens as _tokens
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 
@@ -89,14 +89,23 @@ def _streams(e: pd.DataFrame, t: np.ndarray, family: np.ndarray, gap: float) -> 
     """``e`` sorted into flows: the same group, family and value, cut at `gap` seconds of quiet;
     adds ``stream`` (flow number) and keeps one entry per (flow, line)."""
     e = e.assign(family=family)
-    e = e.sort_values(["group", "family", "value", "row"], kind="stable").reset_index(drop=True)
-    tt = t[e["row"].to_numpy()]
+    # A stable sort by (group, family, value, row) over sorted codes: the order of sorting the text.
+    cols = [pd.factorize(e[c], sort=True)[0] for c in ("group", "family", "value")]
+    row = e["row"].to_numpy(np.int64)
+    order = np.lexsort((row, cols[2], cols[1], cols[0]))
+    e = e.take(order).reset_index(drop=True)
+    cols, row = [c[order] for c in cols], row[order]
+    tt = t[row]
     same = np.zeros(len(e), dtype=bool)
     if len(e) > 1:
-        cols = [e[c].to_numpy() for c in ("group", "family", "value")]
         same[1:] = np.logical_and.reduce([c[1:] == c[:-1] for c in cols]) & ((tt[1:] - tt[:-1]) <= gap)
-    e["stream"] = np.cumsum(~same) - 1
-    return e.drop_duplicates(["stream", "row"]).reset_index(drop=True)
+    stream = np.cumsum(~same) - 1
+    e["stream"] = stream
+    # One entry per (flow, line): a flow's entries are adjacent and in row order, so a line's repeats
+    # follow its first entry.
+    first = np.ones(len(e), dtype=bool)
+    first[1:] = (stream[1:] != stream[:-1]) | (row[1:] != row[:-1])
+    return e[first].reset_index(drop=True)
 
 
 def _clock_slots(e: pd.DataFrame, t: np.ndarray, seconds: float) -> set[str]:
@@ -209,6 +218,21 @@ class FlowDetector(Detector):
         keys[split] = [f"{a}{VARIANT}{b}" for a, b in zip(template[split], masked[split])]
         return keys
 
+    def _step_codes(self, X: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+        """The step (index in ``keys_``, -1 if unknown) of each of ``rows``: :meth:`_step_keys` looked up
+        once per distinct template, or (template, masked) pair of a split template."""
+        index = pd.Index(self.keys_, dtype=object)
+        t_code, t_names = _codes(X, "template")
+        t_code = t_code[rows]
+        code = index.get_indexer(pd.Index(t_names, dtype=object)).astype(np.int64)[t_code]
+        if self.split_:
+            split = pd.Index(t_names, dtype=object).isin(self.split_)[t_code]
+            m_code, m_names = _codes(X, "masked")
+            pair, inv = np.unique(t_code[split] * len(m_names) + m_code[rows][split], return_inverse=True)
+            keys = [f"{t_names[p // len(m_names)]}{VARIANT}{m_names[p % len(m_names)]}" for p in pair.tolist()]
+            code[split] = index.get_indexer(pd.Index(keys, dtype=object)).astype(np.int64)[inv.reshape(-1)]
+        return code
+
     def _learn_steps(self, X: pd.DataFrame, t: np.ndarray, flows: pd.DataFrame) -> None:
         keys_all = self._step_keys(X)
         rows = flows["row"].to_numpy()
@@ -289,8 +313,7 @@ class FlowDetector(Detector):
         flows = _streams(e.drop(columns=["template"]), t, family, self.gap)
         del e, family
         rows, stream = flows["row"].to_numpy(), flows["stream"].to_numpy()
-        keys = self._step_keys(X)[rows]
-        code = pd.Index(self.keys_, dtype=object).get_indexer(pd.Index(keys, dtype=object)).astype(np.int64)
+        code = self._step_codes(X, rows)
         n = len(self.keys_)
         first, last, nxt = _edges(stream)
         tt = t[rows]
@@ -339,6 +362,8 @@ class FlowDetector(Detector):
         columns are decoded per group; ``between`` runs after each group (e.g. to trim the heap)."""
         import pyarrow as pa
 
+        if not self.split_ and "masked" in table.column_names:  # masked text only tells split steps apart
+            table = table.drop_columns(["masked"])
         names = table.column_names
 
         def key(c: str) -> pd.Series:
@@ -514,7 +539,8 @@ def file_edges(X: pd.DataFrame) -> dict[str, tuple[float, float]]:
 def _edge_times(X: pd.DataFrame, rows: np.ndarray, edges: dict | None) -> tuple[np.ndarray, np.ndarray]:
     """The first and last time of the source of each of ``rows`` (``edges``, default: ``X``'s own)."""
     edges = file_edges(X) if edges is None else edges
-    code, src = pd.factorize(pd.Series(_text(X, "source")[rows], dtype=object))  # each source looked up once
+    code, src = _codes(X, "source")  # each source looked up once
+    code = code[rows]
     lo = np.array([edges[k][0] if k in edges else np.nan for k in src], dtype=float)
     hi = np.array([edges[k][1] if k in edges else np.nan for k in src], dtype=float)
     return lo[code], hi[code]
