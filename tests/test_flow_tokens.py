@@ -84,3 +84,13 @@ def test_empty_and_untimed_input():
     _same(X)
     _same(X.iloc[:0])
     _same(X, {"nothing": (3, True)})
+
+
+def test_messages_tokenised_in_small_chunks_match_the_reference(monkeypatch):
+    """The Arrow path reads the messages a chunk at a time: tokens and positions do not depend on it."""
+    from anomaly_log_detector.detectors import flow_tokens
+
+    monkeypatch.setattr(flow_tokens, "CHUNK", 7)
+    X = _lines(ADVERSARIAL * 3 + [f"job {i:06x} port {1000 + i} from 10.0.{i % 256}.1" for i in range(200)])
+    _same(X)
+    _same(X, WANTS[1])

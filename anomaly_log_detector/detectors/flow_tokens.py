@@ -20,6 +20,7 @@ TOKEN = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9_]*\d[A-Za-z0-9_]*(?:-[A-
 MIN_TOKEN = 3
 PID_SLOT = -1                 # the position of the header pid among a template's slots
 FENCE = "\x00"                # fences each match in the Arrow path (a message holding it is read by re)
+CHUNK = 32768                 # messages tokenised at once in the Arrow path
 
 Wanted = "dict[str, tuple[int, bool]] | None"
 
@@ -153,8 +154,9 @@ def _message_tokens(X: pd.DataFrame, read: np.ndarray, last: np.ndarray):
               & ~pc.match_substring(content, FENCE).to_numpy(zero_copy_only=False))
     rows, ks, values = [], [], []
     fast = np.flatnonzero(~by_re)
-    if len(fast):
-        fenced = pc.replace_substring_regex(content.take(pa.array(fast)), pattern=TOKEN.pattern,
+    for at in range(0, len(fast), CHUNK):  # a chunk of messages at a time: its pieces are ~20x its lines
+        chunk = fast[at:at + CHUNK]
+        fenced = pc.replace_substring_regex(content.take(pa.array(chunk)), pattern=TOKEN.pattern,
                                             replacement=f"{FENCE}\\0{FENCE}")
         pieces = pc.split_pattern(fenced, FENCE)
         del fenced
@@ -167,13 +169,14 @@ def _message_tokens(X: pd.DataFrame, read: np.ndarray, last: np.ndarray):
         keep &= pc.binary_length(flat).to_numpy() >= MIN_TOKEN
         idx = np.flatnonzero(keep)
         parent = parent[idx]
-        first = np.zeros(len(fast) + 1, dtype=np.int64)  # each message's first kept token
-        np.cumsum(np.bincount(parent, minlength=len(fast)), out=first[1:])
+        first = np.zeros(len(chunk) + 1, dtype=np.int64)  # each message's first kept token
+        np.cumsum(np.bincount(parent, minlength=len(chunk)), out=first[1:])
         k = np.arange(len(idx), dtype=np.int64) - first[parent]
-        ok = k <= last[fast][parent]
-        rows.append(read[fast][parent[ok]])
+        ok = k <= last[chunk][parent]
+        rows.append(read[chunk][parent[ok]])
         ks.append(k[ok])
         values.append(flat.take(pa.array(idx[ok], pa.int64())))
+        del flat, parent, offsets, keep, idx, k, ok
     slow = np.flatnonzero(by_re)
     if len(slow):
         r, kk, v = [], [], []
