@@ -22,9 +22,6 @@ PID_SLOT = -1                 # the position of the header pid among a template'
 FENCE = "\x00"                # fences each match in the Arrow path (a message holding it is read by re)
 CHUNK = 32768                 # messages tokenised at once in the Arrow path
 
-Wanted = "dict[str, tuple[int, bool]] | None"
-
-
 def text(X: pd.DataFrame, column: str) -> np.ndarray:
     """A column as an object array of Python strings ("" for missing; all "" without the column)."""
     if column not in X.columns:
@@ -107,9 +104,8 @@ def tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] |
     pid = _arrow_text(X, "pid")
     has_pid = np.flatnonzero(live & pid_of[code] & pc.not_equal(pid, "").to_numpy(zero_copy_only=False))
     take = pa.array(has_pid, pa.int64())
-    pid_value = pc.binary_join_element_wise(_arrow_text(X, "process").take(take), *(pa.scalar(x, pa.large_string()) for x in "["),
-                                         pid.take(take), pa.scalar("]", pa.large_string()),
-                                         pa.scalar("", pa.large_string()))
+    bracket = [pa.scalar(x, pa.large_string()) for x in ("[", "]", "")]  # the last one joins them
+    pid_value = pc.binary_join_element_wise(_arrow_text(X, "process").take(take), bracket[0], pid.take(take), *bracket[1:])
     rows = np.concatenate([tok_row, has_pid])
     ks = np.concatenate([tok_k, np.full(len(has_pid), PID_SLOT, dtype=np.int64)])
     if not len(rows):  # the reference's empty table (object columns)

@@ -333,9 +333,11 @@ class FlowDetector(Detector):
         pair = c * n + np.maximum(nc, 0)
         seen_pair = np.isin(pair, np.fromiter(self.transitions_, dtype=np.int64, count=len(self.transitions_)))
         bad_next = has_next & known & (nc >= 0) & ~seen_pair  # flagged at the next line
-        fam = flows["family"].to_numpy()
+        # Each entry's family as a reference to one of the few names, not a Python string per entry.
+        fam_code, fam_names = pd.factorize(flows["family"])
+        fam = np.asarray(fam_names, dtype=object)[fam_code]
         if bad_next.any():
-            bad_next[bad_next] = ~_collisions(flows, np.flatnonzero(bad_next), nxt)
+            bad_next[bad_next] = ~_collisions(flows, np.flatnonzero(bad_next), nxt, fam)
         size = np.bincount(stream)[stream]
         parts = []
         for kind, where, line, prev in (("order", bad_next, nxt, c), ("start", bad_start, at, None),
@@ -344,7 +346,7 @@ class FlowDetector(Detector):
             if not len(i):
                 continue
             parts.append(pd.DataFrame({
-                "row": rows[line[i]], "kind": kind, "identifier": flows["value"].to_numpy()[i],
+                "row": rows[line[i]], "kind": kind, "identifier": flows["value"].iloc[i].to_numpy(),
                 "step": [self._show(code[j]) for j in line[i]],
                 "previous": [self._show(prev[j]) for j in i] if prev is not None else None,
                 "expected": [self._expected(kind, code[j], fam[j]) for j in i], "flow_lines": size[i]}))
@@ -486,18 +488,18 @@ class FlowDetector(Detector):
         return det
 
 
-def _collisions(flows: pd.DataFrame, at: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+def _collisions(flows: pd.DataFrame, at: np.ndarray, nxt: np.ndarray, fam: np.ndarray) -> np.ndarray:
     """Which of the transitions ``at -> nxt[at]`` join two different flows that happen to share a
     value: the two lines also carry identifiers of another family, with different values (two SSH
     sessions from different clients on the same port number: same port, different sshd pids). A real
-    disorder is within one flow, whose lines agree on every identifier they both carry."""
+    disorder is within one flow, whose lines agree on every identifier they both carry. ``fam``: each
+    entry's family."""
     rows = flows["row"].to_numpy()
     wanted = np.unique(np.concatenate([rows[at], rows[nxt[at]]]))
     sub = flows[np.isin(rows, wanted)]
     ids: dict[int, dict[str, set[str]]] = {}
     for r, f, v in zip(sub["row"].tolist(), sub["family"].tolist(), sub["value"].tolist()):
         ids.setdefault(r, {}).setdefault(f, set()).add(v)
-    fam = flows["family"].to_numpy()
     out = np.zeros(len(at), dtype=bool)
     for j, i in enumerate(at.tolist()):
         a, b = ids.get(int(rows[i]), {}), ids.get(int(rows[nxt[i]]), {})
