@@ -94,3 +94,5 @@ def test_messages_tokenised_in_small_chunks_match_the_reference(monkeypatch):
     X = _lines(ADVERSARIAL * 3 + [f"job {i:06x} port {1000 + i} from 10.0.{i % 256}.1" for i in range(200)])
     _same(X)
     _same(X, WANTS[1])
+    plain = _lines([f"job {i:06x} port {1000 + i} from 10.0.{i % 256}.1" for i in range(200)])
+    _same(plain)  # every message read by RE2, in slices of the column

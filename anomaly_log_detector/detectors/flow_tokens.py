@@ -145,17 +145,20 @@ def _message_tokens(X: pd.DataFrame, read: np.ndarray, last: np.ndarray):
 
     if not len(read):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), pa.array([], pa.large_string())
-    content = _arrow_text(X, "content").take(pa.array(read))
+    content = _arrow_text(X, "content")
+    if len(read) < len(content):
+        content = content.take(pa.array(read))
     by_re = ~(pc.string_is_ascii(content).to_numpy(zero_copy_only=False)
               & ~pc.match_substring(content, FENCE).to_numpy(zero_copy_only=False))
     rows, ks, values = [], [], []
     fast = np.flatnonzero(~by_re)
     for at in range(0, len(fast), CHUNK):  # a chunk of messages at a time: its pieces are ~20x its lines
         chunk = fast[at:at + CHUNK]
-        fenced = pc.replace_substring_regex(content.take(pa.array(chunk)), pattern=TOKEN.pattern,
+        messages = content.slice(at, CHUNK) if len(fast) == len(content) else content.take(pa.array(chunk))
+        fenced = pc.replace_substring_regex(messages, pattern=TOKEN.pattern,
                                             replacement=f"{FENCE}\\0{FENCE}")
         pieces = pc.split_pattern(fenced, FENCE)
-        del fenced
+        del fenced, messages
         flat = pc.list_flatten(pieces)
         parent = pc.list_parent_indices(pieces).to_numpy().astype(np.int64)
         offsets = pieces.offsets.to_numpy().astype(np.int64)
