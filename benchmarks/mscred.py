@@ -68,6 +68,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from report_json import emit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -481,10 +482,7 @@ def main() -> None:
                                "train": "alog-detect train --mscred (defaults; DeepLog --ensemble 1 --max-steps 300)"},
                   **heldout_report(work, args.systems.split(","), seeds, args.jobs)}
         report["seconds"] = round(time.perf_counter() - start, 1)
-        text = json.dumps(report, indent=1)
-        if args.out:
-            Path(args.out).write_text(text + "\n")
-        print(text)
+        emit(report, args.out)
         return
     if args.child:
         if args.preset == "command":
@@ -534,10 +532,7 @@ def main() -> None:
         row["mscred"] = summarise(list(row["mscred_runs"].values()))
         report[name] = row
     report["seconds"] = round(time.perf_counter() - start, 1)
-    text = json.dumps(report, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    emit(report, args.out)
 
 
 def _auc(truth: np.ndarray, scores: np.ndarray) -> float:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from report_json import emit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -83,10 +84,7 @@ def main() -> None:
     start = time.perf_counter()
     report = {"runs": {s: run(Path(args.workdir), int(s)) for s in args.seeds.split(",")},
               "seconds": round(time.perf_counter() - start, 1)}
-    text = json.dumps(report, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

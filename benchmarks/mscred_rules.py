@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from report_json import emit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -187,10 +188,7 @@ def main() -> None:
     report = {"settings": {"systems": systems, "seeds": seeds, "max_steps": args.max_steps, "top_k": args.top_k},
               "summary": summary, "runs": {f"{s}/{seed}": runs[(s, seed)] for s, seed in runs},
               "seconds": round(time.perf_counter() - start, 1)}
-    text = json.dumps(report, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":
