@@ -8,6 +8,7 @@ before a target. Sessions are laid out back to back, and because every session s
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -21,7 +22,7 @@ from anomaly_log_detector.builders.vocab import EOS, PAD
 class Windows:
     """``keys[:, :-1]`` is the input window, ``keys[:, -1]`` the target key."""
 
-    keys: np.ndarray      # (n, seq_len + 1) int64
+    keys: np.ndarray      # (n, seq_len + 1) int64, or the compact dtype asked of build_windows
     session: np.ndarray   # (n,) int64: row of the session in the input
     pos: np.ndarray       # (n,) int64: 0-based position of the target; == session length for EOS
     event: np.ndarray     # (n,) int64: index of the target in the flat event array, -1 for EOS
@@ -53,8 +54,25 @@ def _ranks(lengths: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - starts
 
 
-def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bool = True) -> Windows:
-    """One window per event of every session (plus one EOS target per session when ``eos``)."""
+def compact_key_dtype(n_keys: int) -> np.dtype:
+    """The smallest unsigned dtype that holds keys ``0 .. n_keys - 1`` on a little-endian machine
+    (int64 elsewhere). Such keys, compared as raw bytes, sort exactly as their int64 form does: a
+    little-endian int64 below 256**w is its ``w`` low bytes followed by zeros, so two rows first
+    differ at the same element and the same byte in both forms. :func:`unique_rows` of compact keys
+    therefore returns the same rows in the same order, with the same inverse and counts, while sorting
+    a quarter (or less) of the bytes."""
+    if sys.byteorder != "little":
+        return np.dtype(np.int64)
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if n_keys <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bool = True,
+                  dtype: np.dtype | type = np.int64) -> Windows:
+    """One window per event of every session (plus one EOS target per session when ``eos``); the keys
+    in ``dtype`` (every value, PAD and EOS included, must fit: see :func:`compact_key_dtype`)."""
     if seq_len < 1:
         raise ValueError("seq_len must be >= 1")
     values = np.asarray(values, dtype=np.int64)
@@ -62,7 +80,7 @@ def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bo
     n_targets = lengths + int(eos)
     block = seq_len + n_targets
     starts = np.cumsum(block) - block
-    layout = np.full(int(block.sum()), PAD, dtype=np.int64)
+    layout = np.full(int(block.sum()), PAD, dtype=dtype)
     layout[np.repeat(starts + seq_len, lengths) + _ranks(lengths)] = values
     if eos:
         layout[starts + seq_len + lengths] = EOS
@@ -70,7 +88,7 @@ def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bo
     session = np.repeat(np.arange(len(lengths), dtype=np.int64), n_targets)
     target_at = starts[session] + seq_len + pos
     if len(layout) <= seq_len:  # no targets at all (no sessions, or only empty ones without EOS)
-        keys = np.zeros((0, seq_len + 1), dtype=np.int64)
+        keys = np.zeros((0, seq_len + 1), dtype=dtype)
     else:
         keys = sliding_window_view(layout, seq_len + 1)[target_at - seq_len]
     first_event = np.cumsum(lengths) - lengths
