@@ -200,3 +200,36 @@ def test_prediction_alerts_from_the_window_table(stream):
     assert len(want.alerts) > 0
     pd.testing.assert_frame_equal(got.alerts, want.alerts)
     assert got.summary == want.summary
+
+
+def test_arrow_list_columns_flatten_as_the_lists():
+    from anomaly_log_detector.detectors.windows import arrow_lists, target_line_numbers
+
+    rng = np.random.default_rng(2)
+    lists = [rng.integers(0, 50, rng.integers(0, 6)).tolist() for _ in range(300)]
+    table = pa.table({"events": pa.array(lists, pa.list_(pa.int32())),
+                      "line_nos": pa.array([None if i % 7 == 0 else [x + 1 for x in v] for i, v in enumerate(lists)],
+                                           pa.list_(pa.int64()))})
+    for part in (table, table.slice(13, 200)):  # a slice: Arrow offsets that do not start at 0
+        arrow = part.to_pandas(types_mapper=arrow_lists)
+        plain = part.to_pandas()
+        values, lengths = flatten(arrow["events"])
+        want_values, want_lengths = flatten(plain["events"])
+        assert np.array_equal(values, want_values) and np.array_equal(lengths, want_lengths)
+        w = build_windows(values, lengths, 3, eos=True)
+        assert np.array_equal(target_line_numbers(arrow["line_nos"], lengths, w),
+                              target_line_numbers(plain["line_nos"], lengths, w))
+
+
+def test_template_codes_equal_the_filled_strings():
+    from anomaly_log_detector.alerts.enhanced import _template_codes
+
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        values = rng.choice(np.array(["A <*>", "B", "", "C"], dtype=object), rng.integers(0, 40))
+        values[rng.random(len(values)) < 0.3] = None
+        for dtype in ("string", "str", object):
+            column = pd.Series(values, dtype=dtype)
+            codes, names = pd.factorize(column.astype("string").fillna("").astype(str), sort=False)
+            got_codes, got_names = _template_codes(column)
+            assert np.array_equal(codes, got_codes) and names.equals(got_names) and names.dtype == got_names.dtype

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
 from anomaly_log_detector.builders.vocab import Vocab
-from anomaly_log_detector.detectors.windows import flatten, unique_rows
+from anomaly_log_detector.detectors.windows import as_arrow_lists, flatten, unique_rows
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 
@@ -118,7 +118,8 @@ def _template_names(det, seq_path: Path, vocab_path) -> list[str]:
 
 def parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
     """The parsed row of every prediction (EOS: the session's last row; -1 for an empty session)."""
-    values, lengths = flatten([] if r is None else r for r in seq["rows"])
+    values, lengths = flatten(seq["rows"] if as_arrow_lists(seq["rows"]) is not None
+                              else ([] if r is None else r for r in seq["rows"]))
     events = flatten(seq["events"])[1]
     if values.size == 0 and events.sum() > 0:
         raise DataError(f"{seq_path}: the sequences carry no parsed row positions (imported benchmark "
@@ -202,8 +203,7 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
     at = rows[keep]
     entity_code, entity_names = _entity_codes(lambda r: _column(per_window, "session", r), keep,
                                               lines[entity_column] if entity_column in lines.columns else None, at)
-    template_code, template_names = pd.factorize(lines["template"].astype("string").fillna("").astype(str),
-                                                 sort=False)
+    template_code, template_names = _template_codes(lines["template"])
     template_code = template_code[at]
     eos = event[keep] < 0
     if eos.any():
@@ -225,6 +225,16 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
     return run_alerts_columns(entity_code, len(entity_names), lambda codes: entity_names[codes], template_code,
                               template_names, at, time_, ~_column(per_window, "in_topk", keep).astype(bool),
                               _column(per_window, "is_novel", keep).astype(bool), rows_of, settings)
+
+
+def _template_codes(template: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(template.astype("string").fillna("").astype(str), sort=False)`` without the two
+    copies of a million strings: the column is factorized with nulls as a value of their own, and only
+    its few distinct values are filled and factorized again (a null and a real "" become one code)."""
+    codes, uniques = pd.factorize(template, sort=False, use_na_sentinel=False)
+    filled = pd.Series(pd.array(list(uniques), dtype="string")).fillna("").astype(str)
+    merged, names = pd.factorize(filled, sort=False)
+    return merged[codes], names
 
 
 def _column(per_window: Any, name: str, rows: np.ndarray) -> np.ndarray:

@@ -40,11 +40,40 @@ class Windows:
 
 
 def flatten(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
-    """A column of integer lists -> (flat int64 values, int64 lengths)."""
+    """A column of integer lists -> (flat int64 values, int64 lengths). A pandas column of Arrow lists
+    (``pd.ArrowDtype``, e.g. ``table.to_pandas(types_mapper=arrow_lists)``) is read from its Arrow
+    buffers, without a Python object per list; a null list counts as an empty one there."""
+    arrow = as_arrow_lists(lists)
+    if arrow is not None:
+        import pyarrow.compute as pc
+
+        lengths = pc.list_value_length(arrow).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = pc.list_flatten(arrow).to_numpy(zero_copy_only=False).astype(np.int64)
+        return values, lengths
     arrays = [np.asarray(x, dtype=np.int64).reshape(-1) for x in lists]
     lengths = np.fromiter((a.size for a in arrays), dtype=np.int64, count=len(arrays))
     values = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
     return values, lengths
+
+
+def arrow_lists(arrow_type):
+    """A ``types_mapper`` for ``pa.Table.to_pandas``: list columns stay Arrow (``pd.ArrowDtype``), which
+    :func:`flatten` reads without a numpy array per row; other columns convert as usual."""
+    import pandas as pd
+    import pyarrow as pa
+
+    return pd.ArrowDtype(arrow_type) if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) else None
+
+
+def as_arrow_lists(lists):
+    """The Arrow list array behind a pandas column of ``pd.ArrowDtype`` lists, else None."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not isinstance(getattr(lists, "dtype", None), pd.ArrowDtype) or not hasattr(lists, "array"):
+        return None
+    arrow = pa.chunked_array(lists.array.__arrow_array__()).combine_chunks()
+    return arrow if pa.types.is_list(arrow.type) or pa.types.is_large_list(arrow.type) else None
 
 
 def _ranks(lengths: np.ndarray) -> np.ndarray:
@@ -158,7 +187,8 @@ class WindowScores:
 def target_line_numbers(line_nos: Iterable, event_lengths: np.ndarray, w: Windows) -> np.ndarray:
     """Line number of each window's target, -1 for EOS and for sessions without line numbers
     (imported sequences have empty ``line_nos``)."""
-    line_values, line_lengths = flatten([] if v is None else v for v in line_nos)
+    line_values, line_lengths = flatten(line_nos if as_arrow_lists(line_nos) is not None
+                                        else ([] if v is None else v for v in line_nos))
     bad = (line_lengths != event_lengths) & (line_lengths != 0)
     if bad.any():
         raise ValueError(f"session row {int(np.argmax(bad))}: line_nos and events differ in length")

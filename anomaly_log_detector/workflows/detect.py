@@ -24,6 +24,7 @@ from anomaly_log_detector.builders.deeplog import (
     encode_templates, entity_categories, group_sequences, read_parsed, session_keys, split_at_gaps, write_sequences,
 )
 from anomaly_log_detector.builders.vocab import PAD, UNK, Vocab
+from anomaly_log_detector.detectors.windows import arrow_lists, flatten
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 from anomaly_log_detector.reports.inputs import (
     BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER,
@@ -138,7 +139,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     table = sequences(lines, model.vocab, model.session_by, model.session_gap)
     write_sequences(table, d / SEQUENCES)
     model.vocab.save(d / VOCAB)
-    seq = table.to_pandas()
+    seq = table.to_pandas(types_mapper=arrow_lists)  # list columns stay Arrow (detectors/windows.py flatten)
     del table  # the peak of a large target is in the alert engine below: hold nothing twice
     trim_heap()  # the sessions' transient per-line arrays go back before the windows are built
     scores = det.evaluate(seq)
@@ -152,7 +153,11 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     # the training streams did, and are.
     # entity_keys(lines).fillna(source), as categories (no string per line; builders/deeplog.py).
     entity = entity_categories(lines, lines["source"])
-    first_row = np.array([r[0] if len(r) else -1 for r in seq["rows"]], dtype=np.int64)
+    row_values, row_lengths = flatten(seq["rows"])
+    first_row = np.full(len(row_lengths), -1, dtype=np.int64)  # each session's first parsed row
+    starts = np.cumsum(row_lengths) - row_lengths
+    first_row[row_lengths > 0] = row_values[starts[row_lengths > 0]]
+    del row_values
     opens_entity = np.zeros(len(seq), dtype=bool)
     has = first_row >= 0
     # Each entity's first row (hashing, not np.unique's sort of a million boxed strings).
