@@ -160,7 +160,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     del row_values
     opens_entity = np.zeros(len(seq), dtype=bool)
     has = first_row >= 0
-    # Each entity's first row (hashing, not np.unique's sort of a million boxed strings).
+    # Each entity's first row (np.unique over the integer codes, not over a million strings).
     first_of_entity = np.unique(entity.cat.codes.to_numpy(), return_index=True)[1]
     opens_entity[has] = np.isin(first_row[has], first_of_entity)
     known_context = (scores.windows.inputs != PAD).sum(axis=1)
