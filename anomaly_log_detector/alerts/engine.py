@@ -139,7 +139,7 @@ def run_alerts_columns(entity_code: np.ndarray, n_entities: int, entity_name: Ca
     ns, has_time = _nanoseconds(_utc(time))
     fired = _fire(np.asarray(entity_code), np.asarray(template_code), len(template_names),
                   np.asarray(order, dtype=np.int64), ns, has_time, np.asarray(is_miss, dtype=bool),
-                  np.asarray(is_novel, dtype=bool), settings)
+                  np.asarray(is_novel, dtype=bool), settings, per_row=False)
     needed = np.unique(np.concatenate([fired.evidence_rows, fired.opener_rows]))
     df = _normalise(rows_of(needed))
     if len(df) != len(needed):
@@ -165,15 +165,17 @@ class _Fired:
     opener_entity: np.ndarray
     opener_type: np.ndarray
     suppressed: np.ndarray
-    kofn: np.ndarray
-    verdict: np.ndarray
-    alert_id: np.ndarray
+    kofn: np.ndarray | None  # None: not asked for (per_row off)
+    verdict: np.ndarray | None
+    alert_id: np.ndarray | None
     counts: dict
 
 
 def _fire(entity_code, template_code, n_templates, order_in, ns_in, has_time_in, miss_in, novel_in,
-          settings: AlertSettings) -> _Fired:
-    """The rules of the module docstring over integer columns (one value per input row)."""
+          settings: AlertSettings, per_row: bool = True) -> _Fired:
+    """The rules of the module docstring over integer columns (one value per input row). Without
+    ``per_row`` the per-row columns (``kofn``, ``verdict``, ``alert_id``: what ``detailed`` shows) are
+    not made (None): a million rows' worth of arrays less at the engine's peak."""
     n_rows = len(order_in)
     # Work per entity in log order; the input position breaks ties, so the sort is stable.
     perm = np.lexsort((np.arange(n_rows), order_in, entity_code))
@@ -190,8 +192,11 @@ def _fire(entity_code, template_code, n_templates, order_in, ns_in, has_time_in,
     if settings.session_timeout is not None and n_rows > 1:
         new_session[1:] |= gap(np.arange(n_rows - 1), np.arange(1, n_rows)) > settings.session_timeout
     session = np.cumsum(new_session) - 1
+    del new_session
+    n_sessions = int(session[-1] + 1) if n_rows else 0
 
     kofn, nn, window_lo, nn_index = _k_of_n(miss, novel, session, settings.n)
+    del session
 
     # Firings, grouped by signature (entity, type, template) and in log order within each.
     fire = np.flatnonzero(novel | (miss & (kofn >= settings.k)))
@@ -216,18 +221,20 @@ def _fire(entity_code, template_code, n_templates, order_in, ns_in, has_time_in,
 
     pair_alert, pair_pos = _evidence(fire, ftype, alert_of_fire, miss, nn, window_lo, nn_index)
 
-    verdict = np.where(miss, MISS, OK).astype(np.int8)
-    verdict[open_pos] = np.where(ftype[opens] == 1, NOVEL, ALERT)
-    verdict[fire[folded]] = SUPPRESSED
-    alert_id = np.full(n_rows, -1, dtype=np.int64)
-    alert_id[fire] = alert_of_fire
     counts = {"predictions": n_rows, "misses": int(miss.sum()), "novel": int(novel.sum()),
-              "failed": int((miss | novel).sum()), "sessions": int(session[-1] + 1) if n_rows else 0,
+              "failed": int((miss | novel).sum()), "sessions": n_sessions,
               "firings": int(len(fire)), "suppressed": int(folded.sum())}
-    return _Fired(perm[pair_pos], pair_alert, n_alerts, perm[open_pos[by_log]], ent[open_pos[by_log]],
-                  np.asarray(TYPES, dtype=object)[ftype[opens][by_log]],
-                  np.bincount(alert_of_fire, minlength=n_alerts) - 1, _unsort(kofn, perm),
-                  _unsort(verdict, perm), _unsort(alert_id, perm), counts)
+    fired = _Fired(perm[pair_pos], pair_alert, n_alerts, perm[open_pos[by_log]], ent[open_pos[by_log]],
+                   np.asarray(TYPES, dtype=object)[ftype[opens][by_log]],
+                   np.bincount(alert_of_fire, minlength=n_alerts) - 1, None, None, None, counts)
+    if per_row:
+        verdict = np.where(miss, MISS, OK).astype(np.int8)
+        verdict[open_pos] = np.where(ftype[opens] == 1, NOVEL, ALERT)
+        verdict[fire[folded]] = SUPPRESSED
+        alert_id = np.full(n_rows, -1, dtype=np.int64)
+        alert_id[fire] = alert_of_fire
+        fired.kofn, fired.verdict, fired.alert_id = _unsort(kofn, perm), _unsort(verdict, perm), _unsort(alert_id, perm)
+    return fired
 
 
 def _summary(fired: _Fired, alerts: pd.DataFrame, n_entities: int, settings: AlertSettings) -> dict:
@@ -305,7 +312,9 @@ def _k_of_n(miss, novel, session, n):
     starts = np.ones(len(nn), dtype=bool)
     starts[1:] = s_nn[1:] != s_nn[:-1]
     window_lo = np.maximum(j - n + 1, np.maximum.accumulate(np.where(starts, j, 0)))
+    del starts
     count = cum[j + 1] - cum[window_lo]
+    del cum, j
     nn_index = np.cumsum(~novel) - 1
     kofn = np.zeros(len(miss), dtype=np.int64)
     has = nn_index >= 0

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
 from anomaly_log_detector.builders.vocab import Vocab
-from anomaly_log_detector.detectors.windows import flatten, unique_rows
+from anomaly_log_detector.detectors.windows import as_arrow_lists, flatten, unique_rows
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 
@@ -118,7 +118,8 @@ def _template_names(det, seq_path: Path, vocab_path) -> list[str]:
 
 def parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
     """The parsed row of every prediction (EOS: the session's last row; -1 for an empty session)."""
-    values, lengths = flatten([] if r is None else r for r in seq["rows"])
+    values, lengths = flatten(seq["rows"] if as_arrow_lists(seq["rows"]) is not None
+                              else ([] if r is None else r for r in seq["rows"]))
     events = flatten(seq["events"])[1]
     if values.size == 0 and events.sum() > 0:
         raise DataError(f"{seq_path}: the sequences carry no parsed row positions (imported benchmark "
@@ -185,23 +186,24 @@ def predictions(per_window: pd.DataFrame, ws, rows: np.ndarray, lines: pd.DataFr
     return _predictions(per_window, ws.windows.event < 0, rows, lines, entity_column, expected)
 
 
-def run_prediction_alerts(per_window: pd.DataFrame, event: np.ndarray, rows: np.ndarray, lines: pd.DataFrame,
+def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, lines: pd.DataFrame,
                           entity_column: str, expected: list, settings: AlertSettings = AlertSettings()):
     """``run_alerts(predictions(per_window, ws, ...), settings)`` without the predictions table, from
     ``event = ws.windows.event`` (-1: EOS); here ``lines`` holds one row per *parsed* row (``rows``
     points into it), and the engine runs over integer codes of the entities
     and templates (engine.py ``run_alerts_columns``); only the rows its alerts show are turned into
     table rows, by :func:`predictions` itself. The same alerts and summary (``detailed`` is None), in a
-    fraction of the memory: a million predictions were a million rows of Python strings."""
+    fraction of the memory: a million predictions were a million rows of Python strings. ``per_window``
+    is the per-window frame or a ``WindowTable`` (detectors/deeplog_tables.py), which builds only the
+    rows the alerts show."""
     from anomaly_log_detector.alerts.engine import run_alerts_columns
 
     keep = np.flatnonzero(rows >= 0)
     keep = keep[np.argsort(rows[keep], kind="stable")]  # the table's rows, in its order
     at = rows[keep]
-    entity_code, entity_names = _entity_codes(per_window["session"], keep,
+    entity_code, entity_names = _entity_codes(lambda r: _column(per_window, "session", r), keep,
                                               lines[entity_column] if entity_column in lines.columns else None, at)
-    template_code, template_names = pd.factorize(lines["template"].astype("string").fillna("").astype(str),
-                                                 sort=False)
+    template_code, template_names = _template_codes(lines["template"])
     template_code = template_code[at]
     eos = event[keep] < 0
     if eos.any():
@@ -216,29 +218,56 @@ def run_prediction_alerts(per_window: pd.DataFrame, event: np.ndarray, rows: np.
 
     def rows_of(needed: np.ndarray) -> pd.DataFrame:
         w = keep[needed]
-        return _predictions(per_window.iloc[w].reset_index(drop=True), event[w] < 0, rows[w],
+        return _predictions(_rows(per_window, w), event[w] < 0, rows[w],
                             lines.iloc[rows[w]][shown].reset_index(drop=True), entity_column,
                             [expected[i] for i in w.tolist()])
 
     return run_alerts_columns(entity_code, len(entity_names), lambda codes: entity_names[codes], template_code,
-                              template_names, at, time_, ~per_window["in_topk"].to_numpy(bool)[keep],
-                              per_window["is_novel"].to_numpy(bool)[keep], rows_of, settings)
+                              template_names, at, time_, ~_column(per_window, "in_topk", keep).astype(bool),
+                              _column(per_window, "is_novel", keep).astype(bool), rows_of, settings)
 
 
-def _entity_codes(session: pd.Series, keep: np.ndarray, entity: pd.Series | None,
+def _template_codes(template: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(template.astype("string").fillna("").astype(str), sort=False)`` without the two
+    copies of a million strings: the column is factorized with nulls as a value of their own, and only
+    its few distinct values are filled and factorized again (a null and a real "" become one code)."""
+    codes, uniques = pd.factorize(template, sort=False, use_na_sentinel=False)
+    filled = pd.Series(pd.array(list(uniques), dtype="string")).fillna("").astype(str)
+    merged, names = pd.factorize(filled, sort=False)
+    return merged[codes], names
+
+
+def _column(per_window: Any, name: str, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` of a column of the per-window frame or ``WindowTable``."""
+    if isinstance(per_window, pd.DataFrame):
+        return per_window[name].to_numpy()[rows]
+    return per_window.column(name, rows)
+
+
+def _rows(per_window: Any, rows: np.ndarray) -> pd.DataFrame:
+    """Rows ``rows`` of the per-window frame or ``WindowTable``, numbered from 0."""
+    if isinstance(per_window, pd.DataFrame):
+        return per_window.iloc[rows].reset_index(drop=True)
+    return per_window.frame(rows)
+
+
+def _entity_codes(session_of: Any, keep: np.ndarray, entity: pd.Series | None,
                   at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of the predictions' entities (:func:`predictions`: the parsed row's entity, else
     the session name) and the names of the codes. Distinct values are turned into strings once, not
-    a million rows; equal names get one code, whichever column they come from."""
+    a million rows; equal names get one code, whichever column they come from. ``session_of(rows)``:
+    the session names of those prediction rows."""
     if entity is not None:
-        line_code, names = pd.factorize(entity.astype("string"), sort=False)
+        # A categorical column factorizes as its strings would, without making them.
+        line_code, names = pd.factorize(entity if isinstance(entity.dtype, pd.CategoricalDtype)
+                                        else entity.astype("string"), sort=False)
         code = line_code[at]
         names = np.asarray(names.astype(object), dtype=object)
     else:
         code, names = np.full(len(at), -1, dtype=np.int64), np.zeros(0, dtype=object)
     missing = np.flatnonzero(code < 0)
     if missing.size:
-        s_code, s_names = pd.factorize(session.to_numpy()[keep[missing]], sort=False)
+        s_code, s_names = pd.factorize(session_of(keep[missing]), sort=False)
         known = {name: i for i, name in enumerate(names.tolist())}
         extra = [str(n) for n in s_names if str(n) not in known]
         known.update((n, len(names) + i) for i, n in enumerate(extra))

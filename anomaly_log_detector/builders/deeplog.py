@@ -80,9 +80,13 @@ def template_vocab(templates: Iterable[str | None]) -> Vocab:
 
 def encode_templates(vocab: Vocab, templates: pd.Series) -> np.ndarray:
     """Vocab index per line; `<UNSEEN>` maps to UNK even if a vocab was built with it by mistake."""
-    idx = np.asarray(vocab.encode(templates.tolist()), dtype=np.int32)
-    idx[(templates == UNSEEN_TEMPLATE).to_numpy()] = UNK
-    return idx
+    # Each distinct template is looked up once (a million lines hold a few hundred templates); a
+    # null template (code -1) takes the table's last entry, UNK.
+    codes, uniques = pd.factorize(templates, sort=False)
+    names = list(uniques)
+    table = np.asarray(vocab.encode(names) + [UNK], dtype=np.int32)
+    table[[i for i, name in enumerate(names) if name == UNSEEN_TEMPLATE]] = UNK
+    return table[codes]
 
 
 def entity_keys(df: pd.DataFrame, with_pid: bool = False) -> pd.Series:
@@ -98,20 +102,58 @@ def entity_keys(df: pd.DataFrame, with_pid: bool = False) -> pd.Series:
     return keys.mask(both_missing)
 
 
+def entity_categories(df: pd.DataFrame, fallback: pd.Series | None = None) -> pd.Series:
+    """``entity_keys(df)`` (no pid) with its nulls filled from ``fallback`` (e.g. the source), as a
+    categorical Series whose categories are the distinct keys in order of first appearance. The same
+    values, hence the same ``pd.factorize`` codes and names as the string Series, without a million
+    strings: each column is factorized, and a key is made once per distinct (host, process, fallback)."""
+    n = len(df)
+    parts = [df[c] if c in df.columns else None for c in ENTITY_COLUMNS] + [fallback]
+    codes, names = [], []
+    for part in parts:
+        if part is None:
+            codes.append(np.full(n, -1, dtype=np.int64))
+            names.append([])
+        else:
+            c, u = pd.factorize(part.astype("string"), sort=False)  # null -> -1
+            codes.append(c.astype(np.int64))
+            names.append([str(v) for v in u])
+    host_process, hp = pd.factorize((codes[0] + 1) * (len(names[1]) + 1) + codes[1] + 1, sort=False)
+    combo, distinct = pd.factorize(host_process.astype(np.int64) * (len(names[2]) + 1) + codes[2] + 1, sort=False)
+    labels: list[str | None] = []
+    span = len(names[2]) + 1
+    for value in distinct.tolist():
+        h, p = divmod(int(hp[value // span]), len(names[1]) + 1)
+        f = value % span
+        if h == 0 and p == 0:  # both missing: the fallback (or null)
+            labels.append(names[2][f - 1] if f else None)
+        else:
+            labels.append((names[0][h - 1] if h else "") + "/" + (names[1][p - 1] if p else ""))
+    # Equal keys from different parts (say host "a/b" and host "a", process "b") are one category.
+    label_code, categories = pd.factorize(pd.array(labels, dtype=object), sort=False)
+    return pd.Series(pd.Categorical.from_codes(label_code[combo], categories=pd.Index(categories, dtype=object)),
+                     index=df.index)
+
+
 def split_at_gaps(keys: pd.Series, times: pd.Series | None, gap_seconds: float | None) -> pd.Series:
     """Cut each key's lines into pieces where consecutive lines of that key are more than
     `gap_seconds` apart in time (`key`, `key#1`, `key#2`...). Lines without a time never cut."""
     if gap_seconds is None or times is None or times.isna().all():
         return keys
     t = pd.to_datetime(times, utc=True)
-    codes, _ = pd.factorize(keys, sort=False)
+    codes, key_names = pd.factorize(keys, sort=False)  # null -> -1
     # Naive UTC datetime64: `to_numpy()` of a zone-aware column would box every value as an object.
     frame = pd.DataFrame({"k": codes, "t": t.dt.tz_convert(None).to_numpy()})
     prev = frame.groupby("k", sort=False)["t"].shift(1)
     cut = ((frame["t"] - prev).dt.total_seconds() > gap_seconds).fillna(False).to_numpy(bool)
     piece = pd.Series(cut.astype(np.int64)).groupby(codes).cumsum().to_numpy()
-    suffix = np.where(piece > 0, "#" + piece.astype(str), "")
-    return (keys.astype("string") + suffix).astype("string")
+    # `key#piece` is made once per distinct (key, piece), not once per line; a null key stays null.
+    span = int(piece.max(initial=0)) + 1
+    pair, distinct = pd.factorize(np.where(codes < 0, -1, codes * span + piece), sort=False)
+    key_names = [str(k) for k in key_names]
+    labels = [None if v < 0 else key_names[v // span] + (f"#{v % span}" if v % span else "")
+              for v in distinct.tolist()]
+    return pd.Series(pd.array(labels, dtype="string").take(pair), index=keys.index)
 
 
 def session_keys(df: pd.DataFrame, session_by: str) -> pd.Series:
@@ -143,11 +185,15 @@ def group_sequences(keys: pd.Series, events: np.ndarray, line_nos: np.ndarray,
     counts = np.bincount(codes, minlength=len(names))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     offs = pa.array(offsets, pa.int32())
-    src = sources.astype("string").to_numpy(dtype=object, na_value=None)[order]
-    session_source: list[str | None] = []
-    for i in range(len(names)):
-        chunk = set(src[offsets[i]:offsets[i + 1]])
-        session_source.append(chunk.pop() if len(chunk) == 1 else None)
+    # A session's source: the one source of all its lines, else null (a null source is one value).
+    src_code, src_names = pd.factorize(sources.astype("string"), sort=False)  # null -> -1
+    src_code = src_code[order]
+    session_source: list[str | None] = [None] * len(names)
+    if len(names):
+        lo = np.minimum.reduceat(src_code, offsets[:-1])
+        hi = np.maximum.reduceat(src_code, offsets[:-1])
+        src_names = list(src_names)
+        session_source = [src_names[a] if a == b and a >= 0 else None for a, b in zip(lo.tolist(), hi.tolist())]
     return pa.Table.from_arrays([
         pa.array([str(n) for n in names], pa.string()),
         pa.ListArray.from_arrays(offs, pa.array(events[order], pa.int32())),

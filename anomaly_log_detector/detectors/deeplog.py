@@ -46,8 +46,9 @@ from anomaly_log_detector.detectors.calibration import (MAX_SURPRISE, calibratio
 from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_log_detector.detectors.deeplog_checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 from anomaly_log_detector.detectors.deeplog_scoring import score_pairs, torch_pair_stats
-from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, flatten, rows_in,
-                                                    target_line_numbers, unique_rows)
+from anomaly_log_detector.detectors.deeplog_tables import WindowTable
+from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, compact_key_dtype,
+                                                    flatten, rows_in, target_line_numbers, unique_rows)
 from anomaly_log_detector.errors import DataError
 
 # Session score in the top-k / top-p rules = misses + SURPRISE_WEIGHT * max(1 - p(target)): the second
@@ -382,7 +383,12 @@ class DeepLogDetector(Detector):
         the networks once, in batches of ``infer_batch_size``."""
         self._check_fitted()
         values, lengths = flatten(_events(X))
-        windows = build_windows(self._known(values), lengths, self.seq_len, self.eos)
+        # Keys in the smallest dtype that holds the vocabulary (uint8 / uint16): a quarter of the
+        # bytes or less to hold and to sort, and the same distinct rows in the same order
+        # (compact_key_dtype), so every batch and every score is the same as with int64 keys.
+        windows = build_windows(self._known(values), lengths, self.seq_len, self.eos,
+                                dtype=compact_key_dtype(max(self.vocab_size_, EOS + 1)))
+        del values
         pairs, pair_inv, _ = unique_rows(windows.keys)
         rank, prob, tail, n_contexts = self._score_pairs(pairs)
         surprise = surprise_of(tail)
@@ -430,6 +436,13 @@ class DeepLogDetector(Detector):
 
     def tables(self, X: pd.DataFrame, ws: WindowScores) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``infer``'s tables from an ``evaluate`` result on the same ``X``."""
+        per_window, per_session = self.window_table(X, ws)
+        return per_window.frame(), per_session
+
+    def window_table(self, X: pd.DataFrame, ws: WindowScores) -> tuple[WindowTable, pd.DataFrame]:
+        """:meth:`tables` with the per-window table as a :class:`WindowTable` (its columns are the
+        arrays of ``ws``: no million-row frame until rows are asked for; written a row group at a
+        time)."""
         w = ws.windows
         session_ids = _session_ids(X)
         sources = (X["source"].astype("string").to_numpy(dtype=object, na_value=None) if "source" in X.columns
@@ -440,12 +453,8 @@ class DeepLogDetector(Detector):
                 lines = target_line_numbers(X["line_nos"], flatten(X["events"])[1], w)
             except ValueError as exc:
                 raise DataError(str(exc)) from None
-        per_window = pd.DataFrame({
-            "session": session_ids[w.session], "source": sources[w.session], "idx": w.pos,
-            "line_no": _nullable(lines), "target": w.targets, "in_topk": ws.in_topk, "rank": ws.rank,
-            "prob": ws.prob, "surprise": ws.surprise, "is_novel": ws.is_novel,
-            "threshold": ws.tau if (self.calibrated and ws.tau is not None) else np.full(len(w), np.nan),
-        })
+        per_window = WindowTable(session_ids, sources, ws, lines,
+                                 ws.tau if (self.calibrated and ws.tau is not None) else None)
         s = ws.per_session(SURPRISE_WEIGHT)
         first = np.full(ws.n_sessions, -1, dtype=np.int64)
         has_miss = s["first_miss"] >= 0

@@ -44,7 +44,7 @@ def score_pairs(pairs: np.ndarray, log_probs: Callable[[np.ndarray], Any], pair_
     for b, lo in enumerate(range(0, len(contexts), batch_size)):
         sel = order[bounds[b]:bounds[b + 1]]
         rank[sel], prob[sel], tail[sel] = pair_stats(log_probs(contexts[lo:lo + batch_size]), ctx_inv[sel] - lo,
-                                                     pairs[sel, -1:])
+                                                     pairs[sel, -1:].astype(np.int64))
         progress.update(min(batch_size, len(contexts) - lo))
     progress.close()
     return rank, prob, tail, len(contexts)

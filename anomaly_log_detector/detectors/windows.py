@@ -8,6 +8,7 @@ before a target. Sessions are laid out back to back, and because every session s
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -21,7 +22,7 @@ from anomaly_log_detector.builders.vocab import EOS, PAD
 class Windows:
     """``keys[:, :-1]`` is the input window, ``keys[:, -1]`` the target key."""
 
-    keys: np.ndarray      # (n, seq_len + 1) int64
+    keys: np.ndarray      # (n, seq_len + 1) int64, or the compact dtype asked of build_windows
     session: np.ndarray   # (n,) int64: row of the session in the input
     pos: np.ndarray       # (n,) int64: 0-based position of the target; == session length for EOS
     event: np.ndarray     # (n,) int64: index of the target in the flat event array, -1 for EOS
@@ -39,11 +40,40 @@ class Windows:
 
 
 def flatten(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
-    """A column of integer lists -> (flat int64 values, int64 lengths)."""
+    """A column of integer lists -> (flat int64 values, int64 lengths). A pandas column of Arrow lists
+    (``pd.ArrowDtype``, e.g. ``table.to_pandas(types_mapper=arrow_lists)``) is read from its Arrow
+    buffers, without a Python object per list; a null list counts as an empty one there."""
+    arrow = as_arrow_lists(lists)
+    if arrow is not None:
+        import pyarrow.compute as pc
+
+        lengths = pc.list_value_length(arrow).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = pc.list_flatten(arrow).to_numpy(zero_copy_only=False).astype(np.int64)
+        return values, lengths
     arrays = [np.asarray(x, dtype=np.int64).reshape(-1) for x in lists]
     lengths = np.fromiter((a.size for a in arrays), dtype=np.int64, count=len(arrays))
     values = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
     return values, lengths
+
+
+def arrow_lists(arrow_type):
+    """A ``types_mapper`` for ``pa.Table.to_pandas``: list columns stay Arrow (``pd.ArrowDtype``), which
+    :func:`flatten` reads without a numpy array per row; other columns convert as usual."""
+    import pandas as pd
+    import pyarrow as pa
+
+    return pd.ArrowDtype(arrow_type) if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) else None
+
+
+def as_arrow_lists(lists):
+    """The Arrow list array behind a pandas column of ``pd.ArrowDtype`` lists, else None."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not isinstance(getattr(lists, "dtype", None), pd.ArrowDtype) or not hasattr(lists, "array"):
+        return None
+    arrow = pa.chunked_array(lists.array.__arrow_array__()).combine_chunks()
+    return arrow if pa.types.is_list(arrow.type) or pa.types.is_large_list(arrow.type) else None
 
 
 def _ranks(lengths: np.ndarray) -> np.ndarray:
@@ -53,8 +83,25 @@ def _ranks(lengths: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - starts
 
 
-def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bool = True) -> Windows:
-    """One window per event of every session (plus one EOS target per session when ``eos``)."""
+def compact_key_dtype(n_keys: int) -> np.dtype:
+    """The smallest unsigned dtype that holds keys ``0 .. n_keys - 1`` on a little-endian machine
+    (int64 elsewhere). Such keys, compared as raw bytes, sort exactly as their int64 form does: a
+    little-endian int64 below 256**w is its ``w`` low bytes followed by zeros, so two rows first
+    differ at the same element and the same byte in both forms. :func:`unique_rows` of compact keys
+    therefore returns the same rows in the same order, with the same inverse and counts, while sorting
+    a quarter (or less) of the bytes."""
+    if sys.byteorder != "little":
+        return np.dtype(np.int64)
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if n_keys <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bool = True,
+                  dtype: np.dtype | type = np.int64) -> Windows:
+    """One window per event of every session (plus one EOS target per session when ``eos``); the keys
+    in ``dtype`` (every value, PAD and EOS included, must fit: see :func:`compact_key_dtype`)."""
     if seq_len < 1:
         raise ValueError("seq_len must be >= 1")
     values = np.asarray(values, dtype=np.int64)
@@ -62,7 +109,7 @@ def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bo
     n_targets = lengths + int(eos)
     block = seq_len + n_targets
     starts = np.cumsum(block) - block
-    layout = np.full(int(block.sum()), PAD, dtype=np.int64)
+    layout = np.full(int(block.sum()), PAD, dtype=dtype)
     layout[np.repeat(starts + seq_len, lengths) + _ranks(lengths)] = values
     if eos:
         layout[starts + seq_len + lengths] = EOS
@@ -70,7 +117,7 @@ def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bo
     session = np.repeat(np.arange(len(lengths), dtype=np.int64), n_targets)
     target_at = starts[session] + seq_len + pos
     if len(layout) <= seq_len:  # no targets at all (no sessions, or only empty ones without EOS)
-        keys = np.zeros((0, seq_len + 1), dtype=np.int64)
+        keys = np.zeros((0, seq_len + 1), dtype=dtype)
     else:
         keys = sliding_window_view(layout, seq_len + 1)[target_at - seq_len]
     first_event = np.cumsum(lengths) - lengths
@@ -140,7 +187,8 @@ class WindowScores:
 def target_line_numbers(line_nos: Iterable, event_lengths: np.ndarray, w: Windows) -> np.ndarray:
     """Line number of each window's target, -1 for EOS and for sessions without line numbers
     (imported sequences have empty ``line_nos``)."""
-    line_values, line_lengths = flatten([] if v is None else v for v in line_nos)
+    line_values, line_lengths = flatten(line_nos if as_arrow_lists(line_nos) is not None
+                                        else ([] if v is None else v for v in line_nos))
     bad = (line_lengths != event_lengths) & (line_lengths != 0)
     if bad.any():
         raise ValueError(f"session row {int(np.argmax(bad))}: line_nos and events differ in length")

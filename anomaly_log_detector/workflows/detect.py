@@ -21,9 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.builders.deeplog import (
-    encode_templates, entity_keys, group_sequences, read_parsed, session_keys, split_at_gaps, write_sequences,
+    encode_templates, entity_categories, group_sequences, read_parsed, session_keys, split_at_gaps, write_sequences,
 )
 from anomaly_log_detector.builders.vocab import PAD, UNK, Vocab
+from anomaly_log_detector.detectors.windows import arrow_lists, flatten
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 from anomaly_log_detector.reports.inputs import (
     BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER,
@@ -60,9 +61,16 @@ def sequences(lines: pd.DataFrame, vocab: Vocab, session_by: str, gap: float | N
     table = group_sequences(keys, events, lines["line_no"].to_numpy(), lines["source"])
     if "process" in lines.columns:
         # Each stream's process: DeepLog calibrates a miss threshold per process (detectors/deeplog.py).
-        group = lines["process"].astype("string").groupby(keys.to_numpy(), sort=False).first()
-        values = group.reindex(table.column("session").to_pylist())
-        table = table.append_column("group", pa.array([None if pd.isna(v) else str(v) for v in values], pa.string()))
+        # The first non-null process of each session; the table's rows are the keys' codes, in order.
+        session, _ = pd.factorize(keys, sort=False)
+        process, names = pd.factorize(lines["process"].astype("string"), sort=False)  # null -> -1
+        known = np.flatnonzero(process >= 0)
+        has, first = np.unique(session[known], return_index=True)
+        of_session = np.full(table.num_rows, -1, dtype=np.int64)
+        of_session[has] = process[known[first]]
+        names = [str(v) for v in names]
+        table = table.append_column("group", pa.array([names[c] if c >= 0 else None for c in of_session.tolist()],
+                                                      pa.string()))
     return table
 
 
@@ -131,33 +139,43 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     table = sequences(lines, model.vocab, model.session_by, model.session_gap)
     write_sequences(table, d / SEQUENCES)
     model.vocab.save(d / VOCAB)
-    seq = table.to_pandas()
+    seq = table.to_pandas(types_mapper=arrow_lists)  # list columns stay Arrow (detectors/windows.py flatten)
     del table  # the peak of a large target is in the alert engine below: hold nothing twice
+    trim_heap()  # the sessions' transient per-line arrays go back before the windows are built
     scores = det.evaluate(seq)
-    per_window, per_session = det.tables(seq, scores)
-    per_window["context_unseen"] = (scores.windows.inputs == UNK).any(axis=1)
+    # The per-window table as the score arrays themselves, written a row group at a time below.
+    per_window, per_session = det.window_table(seq, scores)
+    context_unseen = (scores.windows.inputs == UNK).any(axis=1)
+    per_window.add("context_unseen", context_unseen)
     # The stream holding a host/process's first line in the file may have been running before the file
     # began (a log cut by rotation starts daemons' streams in the middle): its first predictions, from
     # little context, are not judged. Later streams (a new pid, a stream resumed after a gap) start as
     # the training streams did, and are.
-    entity = entity_keys(lines).fillna(lines["source"].astype("string"))
-    first_row = np.array([r[0] if len(r) else -1 for r in seq["rows"]], dtype=np.int64)
+    # entity_keys(lines).fillna(source), as categories (no string per line; builders/deeplog.py).
+    entity = entity_categories(lines, lines["source"])
+    row_values, row_lengths = flatten(seq["rows"])
+    first_row = np.full(len(row_lengths), -1, dtype=np.int64)  # each session's first parsed row
+    starts = np.cumsum(row_lengths) - row_lengths
+    first_row[row_lengths > 0] = row_values[starts[row_lengths > 0]]
+    del row_values
     opens_entity = np.zeros(len(seq), dtype=bool)
     has = first_row >= 0
-    # Each entity's first row (hashing, not np.unique's sort of a million boxed strings).
-    first_of_entity = np.flatnonzero(~entity.duplicated(keep="first").to_numpy(bool))
+    # Each entity's first row (np.unique over the integer codes, not over a million strings).
+    first_of_entity = np.unique(entity.cat.codes.to_numpy(), return_index=True)[1]
     opens_entity[has] = np.isin(first_row[has], first_of_entity)
     known_context = (scores.windows.inputs != PAD).sum(axis=1)
-    per_window["context_cut"] = (known_context < det.seq_len // 2) & opens_entity[scores.windows.session]
+    context_cut = (known_context < det.seq_len // 2) & opens_entity[scores.windows.session]
+    per_window.add("context_cut", context_cut)
     expected = expected_templates(det, scores, model.vocab.strings())
-    per_window["expected"] = expected
-    _write_parquet(per_window, d / DEEPLOG_INFER)
+    per_window.add("expected", expected)
+    per_window.write(d / DEEPLOG_INFER)
     _write_parquet(per_session, d / DEEPLOG_SESSIONS)
     rows = parsed_rows(seq, scores.windows, d / SEQUENCES)
-    # What the rest needs of the scores; the windows' keys (~100 MB at 1M lines) go before the engine.
+    # What the rest needs of the scores; the windows' keys go before the engine.
     event, in_topk, is_novel = scores.windows.event, scores.in_topk, scores.is_novel
     distinct = scores.distinct_windows
     del seq, scores, known_context
+    release_memory()  # the sessions frame sits in reference cycles: it goes only with a collection
     gap = float(model.incidents.get("gap", 60.0))
     # The engine over integer codes: no table of a million predictions (alerts/enhanced.py).
     shown = lines[[c for c in PREDICTION_COLUMNS if c in lines.columns]].assign(entity=entity)  # same index
@@ -169,13 +187,12 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
                                             "k_of_n": [1, 1], "cooldown": gap, **result.summary}, indent=1)
     miss = np.zeros(len(lines), dtype=bool)
     real = (rows >= 0) & (event >= 0)
-    flagged = (real & ~in_topk & ~is_novel & ~per_window["context_unseen"].to_numpy(bool)
-               & ~per_window["context_cut"].to_numpy(bool))
+    flagged = real & ~in_topk & ~is_novel & ~context_unseen & ~context_cut
     miss[rows[flagged]] = True
     out["deeplog"] = {
         "sessions": int(len(per_session)), "flagged_sessions": int(per_session["is_anomaly"].sum()),
         "predictions": int(len(per_window)), "distinct_windows": int(distinct),
-        "misses": int((~per_window["in_topk"]).sum()), "novel": int(per_window["is_novel"].sum()),
+        "misses": int((~in_topk).sum()), "novel": int(is_novel.sum()),
         "sequence_misses": int(miss.sum()), "alerts": int(len(result.alerts)), "rule": rule_name(det)}
     return miss
 

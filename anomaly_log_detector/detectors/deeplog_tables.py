@@ -1,0 +1,131 @@
+"""DeepLog's per-window result table (`deeplog_infer.parquet`) without a million-row frame.
+
+:class:`WindowTable` holds the table's columns as the arrays the scoring already made (the windows'
+session, position and target, the verdicts, the thresholds) plus the target line numbers and any
+columns added later (``add``). :meth:`WindowTable.frame` builds the pandas frame of any rows - every
+row gives exactly the frame ``DeepLogDetector.tables`` returns - and :meth:`WindowTable.write` writes
+the Parquet file a row group at a time, each group converted to Arrow on its own: the same table
+(schema, pandas metadata and values) as ``pa.Table.from_pandas`` of the whole frame, without the
+whole frame and its whole Arrow copy in memory at once (~200 MB at a million windows).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: Rows per row group (and per pandas -> Arrow conversion) when writing.
+ROW_GROUP = 65536
+
+
+class WindowTable:
+    """The per-window table of a scored set of sessions (``tables``' first frame), column by column.
+
+    ``session_ids`` / ``sources``: one value per session (object arrays; sources may be None);
+    ``session``, ``pos``, ``targets``: per window (``Windows``); ``lines``: target line number per
+    window, -1 for none; ``scores``: the ``WindowScores`` verdict columns; ``threshold``: per window, or
+    None for NaN everywhere (top-k / top-p rules)."""
+
+    def __init__(self, session_ids: np.ndarray, sources: np.ndarray, ws: Any, lines: np.ndarray,
+                 threshold: np.ndarray | None):
+        w = ws.windows
+        self.session_ids, self.sources = session_ids, sources
+        # The targets copied out of the keys, which then need not outlive the scoring.
+        self.session, self.pos, self.targets = w.session, w.pos, np.ascontiguousarray(w.targets)
+        self.lines = lines
+        self.in_topk, self.rank, self.prob = ws.in_topk, ws.rank, ws.prob
+        self.surprise, self.is_novel, self.threshold = ws.surprise, ws.is_novel, threshold
+        self.extra: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.session)
+
+    def add(self, name: str, values: Any) -> None:
+        """A column appended after the others (a numpy array, or a list of Python values)."""
+        if len(values) != len(self):
+            raise ValueError(f"column {name!r}: {len(values)} values for {len(self)} rows")
+        self.extra[name] = values
+
+    def column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """One column's values (``rows`` only, when given) as numpy."""
+        return self.frame(rows, [name])[name].to_numpy()
+
+    def _array(self, name: str, rows: np.ndarray | None) -> np.ndarray:
+        take = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
+        if name == "session":
+            return self.session_ids[take(self.session)]
+        if name == "source":
+            return self.sources[take(self.session)]
+        if name in self.extra:
+            return take(self.extra[name])
+        plain = {"idx": self.pos, "in_topk": self.in_topk, "rank": self.rank, "prob": self.prob,
+                 "surprise": self.surprise, "is_novel": self.is_novel}
+        if name in plain:
+            return take(plain[name])
+        if name == "target":
+            return take(self.targets).astype(np.int64)
+        if name == "threshold":
+            n = len(self) if rows is None else len(rows)
+            return take(self.threshold) if self.threshold is not None else np.full(n, np.nan)
+        raise KeyError(name)
+
+    def frame(self, rows: np.ndarray | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+        """The table's rows ``rows`` (all when None; numbered from 0), columns ``columns`` (all)."""
+        names = ["session", "source", "idx", "line_no", "target", "in_topk", "rank", "prob", "surprise",
+                 "is_novel", "threshold", *self.extra]
+        data: dict[str, Any] = {}
+        for name in names if columns is None else [n for n in names if n in columns]:
+            if name == "line_no":
+                lines = self.lines if rows is None else self.lines[rows]
+                data[name] = pd.arrays.IntegerArray(lines.astype(np.int64), lines < 0)
+            elif name in self.extra and not isinstance(self.extra[name], np.ndarray):
+                values = self.extra[name]
+                data[name] = pd.Series(values if rows is None else [values[i] for i in np.asarray(rows).tolist()],
+                                       dtype=object)
+            else:
+                data[name] = self._array(name, rows)
+        if not data:
+            return pd.DataFrame(index=pd.RangeIndex(len(self) if rows is None else len(rows)))
+        return pd.DataFrame(data)
+
+    def _schema(self) -> pa.Schema:
+        """The Arrow schema of the whole frame. Only object columns can take another type from a part
+        (all None: null; all empty lists: list<null>), so it is inferred from a probe of rows holding,
+        for each of them, a row with a non-null, non-empty value where the column has one."""
+        probe = [0]
+        for name in ("source", *self.extra):
+            values = self.sources[self.session] if name == "source" else self.extra[name]
+            if isinstance(values, np.ndarray) and values.dtype != object:
+                continue
+            at = next((i for i, v in enumerate(values) if v is not None and not _empty_list(v)), None)
+            if at is not None:
+                probe.append(at)
+        return pa.Schema.from_pandas(self.frame(np.unique(np.asarray(probe, dtype=np.int64))), preserve_index=False)
+
+    def write(self, path: str | os.PathLike, row_group: int = ROW_GROUP) -> None:
+        """``deeplog_infer.parquet``, atomically, converted and written ``row_group`` rows at a time."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        if len(self) == 0:
+            pq.write_table(pa.Table.from_pandas(self.frame(), preserve_index=False), tmp)
+            os.replace(tmp, path)
+            return
+        schema = self._schema()
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for lo in range(0, len(self), row_group):
+                part = pa.Table.from_pandas(self.frame(np.arange(lo, min(lo + row_group, len(self)))), schema=schema,
+                                            preserve_index=False)
+                if not part.schema.equals(schema, check_metadata=True):
+                    raise AssertionError(f"row group at {lo}: schema differs from the table's")
+                writer.write_table(part, row_group_size=row_group)
+        os.replace(tmp, path)
+
+
+def _empty_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray)) and len(v) == 0

@@ -1,0 +1,102 @@
+"""Peak RSS and wall time of DeepLog's step of `infer` alone (`_run_deeplog`: sequences, scoring, the
+per-window tables, the Enhanced alerts), for one or more code trees, alternating; prints JSON.
+
+    .venv/bin/python -P benchmarks/deeplog_stage.py --model MODEL_DIR --processed DIR [--code DIR ...] [--repeat N]
+
+``--processed``: an `infer` output folder (its `parsed.parquet` is copied into a scratch folder per
+run). Each run is a fresh process importing the package from its tree (PYTHONPATH): it loads the
+bundle and reads the detectors' lines (not measured), hands the heap back, then samples its RSS every
+20 ms while `_run_deeplog` runs. Reported per run: the RSS when the step started, its peak, the
+step's wall time and the load average; per tree the medians; with two trees, the ratios last/first
+of the medians. Trees alternate (A B A B ...) so that a change of machine load falls on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+_CHILD = r"""
+import json, os, shutil, sys, threading, time
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+model_dir, processed, work = sys.argv[1], sys.argv[2], sys.argv[3]
+os.makedirs(work, exist_ok=True)
+shutil.copy(os.path.join(processed, "parsed.parquet"), work)
+page = os.sysconf("SC_PAGE_SIZE") / 2**20
+rss = lambda: int(open("/proc/self/statm").read().split()[1]) * page
+from pathlib import Path
+import anomaly_log_detector
+from anomaly_log_detector.workflows import detect
+from anomaly_log_detector.workflows.memory import release_memory
+from anomaly_log_detector.workflows.model import load_bundle
+model = load_bundle(model_dir)
+lines = detect.read_lines(Path(work) / "parsed.parquet")
+release_memory()
+peak, done = [0.0], threading.Event()
+def sample():
+    with open("/proc/self/statm") as f:
+        while not done.wait(0.02):
+            f.seek(0)
+            peak[0] = max(peak[0], int(f.read().split()[1]) * page)
+start_rss = rss()
+threading.Thread(target=sample, daemon=True).start()
+t0 = time.perf_counter()
+out = {}
+detect._run_deeplog(Path(work), lines, model, out)
+wall = time.perf_counter() - t0
+done.set()
+print(json.dumps({"package": os.path.dirname(anomaly_log_detector.__file__), "start_rss_mib": round(start_rss, 1),
+                  "peak_rss_mib": round(max(peak[0], rss()), 1), "wall_s": round(wall, 2), "deeplog": out["deeplog"]}))
+"""
+
+
+def run(code: Path, model: Path, processed: Path, work: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    load = [round(x, 2) for x in os.getloadavg()]
+    proc = subprocess.run([sys.executable, "-P", "-c", _CHILD, str(model), str(processed), str(work)],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"{code}: the run failed (exit status {proc.returncode})")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not out["package"].startswith(str(code)):
+        raise SystemExit(f"{code}: the package was imported from {out['package']}")
+    return {"code": str(code), "load_avg_at_start": load, **out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True, help="a trained bundle")
+    ap.add_argument("--processed", type=Path, required=True, help="an infer output folder (parsed.parquet)")
+    ap.add_argument("--code", type=Path, action="append", help="a source tree to import the package from "
+                    "(repeatable; default: this checkout)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tree (default 3)")
+    args = ap.parse_args()
+    codes = [c.resolve() for c in (args.code or [REPO])]
+    work = Path(tempfile.mkdtemp(prefix="alog-deeplog-stage-"))
+    runs = [run(code, args.model, args.processed, work / "run") for _ in range(args.repeat) for code in codes]
+    trees = []
+    for code in codes:
+        mine = [r for r in runs if r["code"] == str(code)]
+        trees.append({"code": str(code), "median_peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in mine),
+                      "median_wall_s": statistics.median(r["wall_s"] for r in mine),
+                      "median_start_rss_mib": statistics.median(r["start_rss_mib"] for r in mine)})
+    result: dict = {"runs": runs, "trees": trees}
+    if len(trees) >= 2:
+        a, b = trees[0], trees[-1]
+        result["ratios_last_over_first"] = {"peak_rss": round(b["median_peak_rss_mib"] / a["median_peak_rss_mib"], 3),
+                                            "wall": round(b["median_wall_s"] / a["median_wall_s"], 3)}
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
