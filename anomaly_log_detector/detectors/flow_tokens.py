@@ -35,10 +35,29 @@ def joined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=object)
     code_a, names_a = pd.factorize(pd.Series(a, dtype=object))
     code_b, names_b = pd.factorize(pd.Series(b, dtype=object))
-    pair, first = np.unique(code_a.astype(np.int64) * len(names_b) + code_b, return_inverse=True)
-    names = np.array([f"{names_a[p // len(names_b)]}\t{names_b[p % len(names_b)]}" for p in pair.tolist()],
-                     dtype=object)
-    return names[first.reshape(-1)]
+    names, inverse = pairs(code_a, names_a, code_b, names_b)
+    return np.asarray(names, dtype=object)[inverse]
+
+
+def pairs(code_a: np.ndarray, names_a, code_b: np.ndarray, names_b, sep: str = "\t") -> tuple[list[str], np.ndarray]:
+    """The distinct ``f"{a}{sep}{b}"`` of two coded columns (codes into ``names_a`` / ``names_b``) and
+    each row's index into them: each distinct pair made into a string once."""
+    pair, inverse = np.unique(code_a.astype(np.int64) * len(names_b) + code_b, return_inverse=True)
+    names = [f"{names_a[p // len(names_b)]}{sep}{names_b[p % len(names_b)]}" for p in pair.tolist()]
+    return names, inverse.reshape(-1)
+
+
+def _scan(message: str, last: int | None):
+    """(position, token) of the message's tokens of >= MIN_TOKEN characters, up to position ``last``
+    (all without it): the reference's ``re`` loop."""
+    k = 0
+    for match in TOKEN.finditer(message):
+        token = match.group()
+        if len(token) >= MIN_TOKEN:
+            yield k, token
+            if k == last:  # the last position scoring needs
+                return
+            k += 1
 
 
 def _frame(template: np.ndarray, source: np.ndarray, host: np.ndarray, rows, ks, values) -> pd.DataFrame:
@@ -57,16 +76,10 @@ def tokens_reference(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int
         if wanted is not None and template[i] not in wanted:
             continue
         if last is None or last >= 0:
-            k = 0
-            for match in TOKEN.finditer(content[i]):
-                token = match.group()
-                if len(token) >= MIN_TOKEN:
-                    rows.append(i)
-                    ks.append(k)
-                    values.append(token)
-                    if k == last:  # the last position scoring needs
-                        break
-                    k += 1
+            for k, token in _scan(content[i], last):
+                rows.append(i)
+                ks.append(k)
+                values.append(token)
         if with_pid and pid[i]:
             rows.append(i)
             ks.append(PID_SLOT)
@@ -116,13 +129,12 @@ def tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] |
     values = pa.concat_arrays([tok_value, pid_value.cast(pa.large_string())]).take(pa.array(order, pa.int64()))
     s_code, s_names = _codes(X, "source")
     h_code, h_names = _codes(X, "host")
-    pair, g_code = np.unique(s_code[rows] * len(h_names) + h_code[rows], return_inverse=True)
-    groups = [f"{s_names[p // len(h_names)]}\t{h_names[p % len(h_names)]}" for p in pair.tolist()]
+    groups, g_code = pairs(s_code[rows], s_names, h_code[rows], h_names)
     return pa.table({
         "row": pa.array(rows, pa.int64()),
         "template": pa.array(names.tolist(), pa.large_string()).take(pa.array(code[rows], pa.int64())),
         "k": pa.array(ks, pa.int64()), "value": values,
-        "group": pa.array(groups, pa.large_string()).take(pa.array(g_code.reshape(-1), pa.int64()))}).to_pandas()
+        "group": pa.array(groups, pa.large_string()).take(pa.array(g_code, pa.int64()))}).to_pandas()
 
 
 def _codes(X: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -180,16 +192,10 @@ def _message_tokens(X: pd.DataFrame, read: np.ndarray, last: np.ndarray):
     if len(slow):
         r, kk, v = [], [], []
         for j, message, end in zip(read[slow].tolist(), content.take(pa.array(slow)).to_pylist(), last[slow].tolist()):
-            k = 0
-            for match in TOKEN.finditer(message):
-                token = match.group()
-                if len(token) >= MIN_TOKEN:
-                    r.append(j)
-                    kk.append(k)
-                    v.append(token)
-                    if k == end:
-                        break
-                    k += 1
+            for k, token in _scan(message, end):
+                r.append(j)
+                kk.append(k)
+                v.append(token)
         rows.append(np.asarray(r, dtype=np.int64))
         ks.append(np.asarray(kk, dtype=np.int64))
         values.append(pa.array(v, pa.large_string()))

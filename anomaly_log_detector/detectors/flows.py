@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.detectors.flow_tokens import PID_SLOT, _codes, text as _text, tokens as _tokens
+from anomaly_log_detector.detectors.flow_tokens import PID_SLOT, _codes, pairs, text as _text, tokens as _tokens
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 
@@ -79,10 +79,8 @@ def _slot_codes(e: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     k_code, k_names = pd.factorize(e["k"].to_numpy(np.int64))
     t_code, t_names = pd.factorize(e["template"])
-    pair, code = np.unique(k_code.astype(np.int64) * len(t_names) + t_code, return_inverse=True)
-    names = np.array([f"{k_names[p // len(t_names)]}\t{t_names[p % len(t_names)]}" for p in pair.tolist()],
-                     dtype=object)
-    return code.reshape(-1), names
+    names, code = pairs(k_code, k_names, t_code, t_names)
+    return code, np.asarray(names, dtype=object)
 
 
 def _streams(e: pd.DataFrame, t: np.ndarray, family: np.ndarray, gap: float) -> pd.DataFrame:
@@ -228,9 +226,8 @@ class FlowDetector(Detector):
         if self.split_:
             split = pd.Index(t_names, dtype=object).isin(self.split_)[t_code]
             m_code, m_names = _codes(X, "masked")
-            pair, inv = np.unique(t_code[split] * len(m_names) + m_code[rows][split], return_inverse=True)
-            keys = [f"{t_names[p // len(m_names)]}{VARIANT}{m_names[p % len(m_names)]}" for p in pair.tolist()]
-            code[split] = index.get_indexer(pd.Index(keys, dtype=object)).astype(np.int64)[inv.reshape(-1)]
+            keys, inv = pairs(t_code[split], t_names, m_code[rows][split], m_names, sep=VARIANT)
+            code[split] = index.get_indexer(pd.Index(keys, dtype=object)).astype(np.int64)[inv]
         return code
 
     def _learn_steps(self, X: pd.DataFrame, t: np.ndarray, flows: pd.DataFrame) -> None:
