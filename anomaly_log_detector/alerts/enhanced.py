@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
 from anomaly_log_detector.builders.vocab import Vocab
-from anomaly_log_detector.detectors.windows import as_arrow_lists, flatten, unique_rows
+from anomaly_log_detector.detectors.windows import flatten, unique_rows
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 
@@ -118,8 +118,7 @@ def _template_names(det, seq_path: Path, vocab_path) -> list[str]:
 
 def parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
     """The parsed row of every prediction (EOS: the session's last row; -1 for an empty session)."""
-    values, lengths = flatten(seq["rows"] if as_arrow_lists(seq["rows"]) is not None
-                              else ([] if r is None else r for r in seq["rows"]))
+    values, lengths = flatten(seq["rows"])
     events = flatten(seq["events"])[1]
     if values.size == 0 and events.sum() > 0:
         raise DataError(f"{seq_path}: the sequences carry no parsed row positions (imported benchmark "

@@ -60,7 +60,7 @@ def calibration_windows(det: Any, X: pd.DataFrame,
     groups = session_groups(X)
     if from_row is None:
         return w.keys, None if groups is None else groups[w.session]
-    rows, row_lengths = flatten([] if r is None else r for r in X["rows"])
+    rows, row_lengths = flatten(X["rows"])
     if not np.array_equal(row_lengths, lengths):
         raise DataError("calibration sessions: 'rows' and 'events' differ in length")
     starts = np.cumsum(lengths) - lengths

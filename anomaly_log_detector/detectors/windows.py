@@ -40,17 +40,18 @@ class Windows:
 
 
 def flatten(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
-    """A column of integer lists -> (flat int64 values, int64 lengths). A pandas column of Arrow lists
-    (``pd.ArrowDtype``, e.g. ``table.to_pandas(types_mapper=arrow_lists)``) is read from its Arrow
-    buffers, without a Python object per list; a null list counts as an empty one there."""
-    arrow = as_arrow_lists(lists)
+    """A column of integer lists -> (flat int64 values, int64 lengths); a null list (None) counts as an
+    empty one. A pandas column of Arrow lists (``pd.ArrowDtype``, e.g.
+    ``table.to_pandas(types_mapper=arrow_lists)``) is read from its Arrow buffers, without a Python
+    object per list."""
+    arrow = _as_arrow_lists(lists)
     if arrow is not None:
         import pyarrow.compute as pc
 
         lengths = pc.list_value_length(arrow).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         values = pc.list_flatten(arrow).to_numpy(zero_copy_only=False).astype(np.int64)
         return values, lengths
-    arrays = [np.asarray(x, dtype=np.int64).reshape(-1) for x in lists]
+    arrays = [np.asarray([] if x is None else x, dtype=np.int64).reshape(-1) for x in lists]
     lengths = np.fromiter((a.size for a in arrays), dtype=np.int64, count=len(arrays))
     values = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
     return values, lengths
@@ -65,7 +66,7 @@ def arrow_lists(arrow_type):
     return pd.ArrowDtype(arrow_type) if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) else None
 
 
-def as_arrow_lists(lists):
+def _as_arrow_lists(lists):
     """The Arrow list array behind a pandas column of ``pd.ArrowDtype`` lists, else None."""
     import pandas as pd
     import pyarrow as pa
@@ -187,8 +188,7 @@ class WindowScores:
 def target_line_numbers(line_nos: Iterable, event_lengths: np.ndarray, w: Windows) -> np.ndarray:
     """Line number of each window's target, -1 for EOS and for sessions without line numbers
     (imported sequences have empty ``line_nos``)."""
-    line_values, line_lengths = flatten(line_nos if as_arrow_lists(line_nos) is not None
-                                        else ([] if v is None else v for v in line_nos))
+    line_values, line_lengths = flatten(line_nos)
     bad = (line_lengths != event_lengths) & (line_lengths != 0)
     if bad.any():
         raise ValueError(f"session row {int(np.argmax(bad))}: line_nos and events differ in length")
