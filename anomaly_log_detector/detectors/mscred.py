@@ -244,10 +244,7 @@ class MSCREDDetector(Detector):
         self.error_scale_ = (max(float(np.median(fit_pass.error)), 1e-12) if error_scale is None
                              else float(error_scale))
         held = np.flatnonzero(normal[n_fit:]) + n_fit
-        held_pass = self._pass(mats, index[held], self.residual_bound_)
-        self.train_scores_ = self._combine(fit_pass.error, fit_pass.broken).astype(np.float32)
-        self.heldout_scores_ = self._combine(held_pass.error, held_pass.broken).astype(np.float32)
-        self.thresholds_ = self.rule_thresholds()
+        self._store_scores(fit_pass, self._pass(mats, index[held], self.residual_bound_))
         self.history_ = list(result.losses)
         self.train_stats_ = {
             "windows": int(len(index)), "fit_windows": int(len(fit_rows)), "heldout_windows": int(len(held)),
@@ -258,6 +255,12 @@ class MSCREDDetector(Detector):
             "thresholds": dict(self.thresholds_),
         }
         self.threshold_ = self.thresholds_[self.rule]
+
+    def _store_scores(self, fit_pass, held_pass) -> None:
+        """The fitted and held-out rows' scores from their passes, and every rule's threshold."""
+        self.train_scores_ = self._combine(fit_pass.error, fit_pass.broken).astype(np.float32)
+        self.heldout_scores_ = self._combine(held_pass.error, held_pass.broken).astype(np.float32)
+        self.thresholds_ = self.rule_thresholds()
 
     def rule_thresholds(self) -> dict[str, float]:
         """Every rule's threshold, from the stored training scores only: ``heldout-max`` = ``(1 +
@@ -336,11 +339,8 @@ class MSCREDDetector(Detector):
         counts, normal, n_fit, fit_rows = self._split(X, y)
         mats, index = self._matrices(X, counts)
         held = np.flatnonzero(normal[n_fit:]) + n_fit
-        fit_pass = self._pass(mats, index[fit_rows], bound=self.residual_bound_)
-        held_pass = self._pass(mats, index[held], bound=self.residual_bound_)
-        self.train_scores_ = self._combine(fit_pass.error, fit_pass.broken).astype(np.float32)
-        self.heldout_scores_ = self._combine(held_pass.error, held_pass.broken).astype(np.float32)
-        self.thresholds_ = self.rule_thresholds()
+        self._store_scores(self._pass(mats, index[fit_rows], bound=self.residual_bound_),
+                           self._pass(mats, index[held], bound=self.residual_bound_))
         self.train_stats_["thresholds"] = dict(self.thresholds_)
         self.train_stats_.pop("covered", None)
         self.threshold_ = self.thresholds_[self.rule]
