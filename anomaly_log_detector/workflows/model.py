@@ -26,8 +26,6 @@ if TYPE_CHECKING:  # the detectors import numpy/pandas/torch: loaded when a mode
     from anomaly_log_detector.detectors.alerting import AlertingDetector
     from anomaly_log_detector.detectors.baseline import BaselineDetector
     from anomaly_log_detector.detectors.deeplog import DeepLogDetector
-    from anomaly_log_detector.detectors.flows import FlowDetector
-    from anomaly_log_detector.detectors.mscred import MSCREDDetector
 
 VOCAB, BASELINE, DEEPLOG, ALERTING = "vocab.json", "baseline_stats.json", "deeplog.pth", "alerting.json"
 MSCRED = "mscred.pth"
@@ -303,8 +301,6 @@ def _load_deeplog(data: bytes, where: Path, vocab_size: int) -> "DeepLogDetector
     arguments and shapes are checked against the bundle's vocabulary before a network is built."""
     from anomaly_log_detector.detectors.checkpoint import load_checkpoint_bytes
     from anomaly_log_detector.detectors.deeplog import DeepLogDetector
-    from anomaly_log_detector.detectors.flows import FlowDetector
-    from anomaly_log_detector.detectors.mscred import MSCREDDetector
 
     ckpt = load_checkpoint_bytes(data, str(where), "DeepLog model")
     return DeepLogDetector.from_checkpoint(ckpt, str(where), vocab_size=vocab_size)
