@@ -17,12 +17,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from code_trees import add_code_option, code_trees, run_child
+
 
 _CHILD = r"""
 import json, os, shutil, sys, threading, time
@@ -60,16 +59,8 @@ print(json.dumps({"package": os.path.dirname(anomaly_log_detector.__file__), "st
 
 
 def run(code: Path, model: Path, processed: Path, work: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(code)}
     load = [round(x, 2) for x in os.getloadavg()]
-    proc = subprocess.run([sys.executable, "-P", "-c", _CHILD, str(model), str(processed), str(work)],
-                          env=env, capture_output=True, text=True)
-    if proc.returncode:
-        sys.stderr.write(proc.stderr[-4000:])
-        raise SystemExit(f"{code}: the run failed (exit status {proc.returncode})")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    if not out["package"].startswith(str(code)):
-        raise SystemExit(f"{code}: the package was imported from {out['package']}")
+    out = run_child(code, _CHILD, str(model), str(processed), str(work))
     return {"code": str(code), "load_avg_at_start": load, **out}
 
 
@@ -77,11 +68,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, required=True, help="a trained bundle")
     ap.add_argument("--processed", type=Path, required=True, help="an infer output folder (parsed.parquet)")
-    ap.add_argument("--code", type=Path, action="append", help="a source tree to import the package from "
-                    "(repeatable; default: this checkout)")
+    add_code_option(ap)
     ap.add_argument("--repeat", type=int, default=3, help="runs per tree (default 3)")
     args = ap.parse_args()
-    codes = [c.resolve() for c in (args.code or [REPO])]
+    codes = code_trees(args)
     work = Path(tempfile.mkdtemp(prefix="alog-deeplog-stage-"))
     runs = [run(code, args.model, args.processed, work / "run") for _ in range(args.repeat) for code in codes]
     trees = []

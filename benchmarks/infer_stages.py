@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from code_trees import add_code_option, code_trees, run_child
+
 # (function name, stage): the innermost frame whose function is listed names the stage.
 STAGES = {"parse_target": "parse", "read_lines": "detect.read_lines", "score_windows": "detect.baseline",
           "_run_deeplog": "detect.deeplog", "_run_mscred": "detect.mscred", "_run_flows": "detect.flows",
@@ -69,27 +68,19 @@ print(json.dumps({"package": os.path.dirname(anomaly_log_detector.__file__), "wa
 
 
 def run(code: Path, model: Path, target: Path, out_dir: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    # -P: the working directory is not put first on sys.path (it would win over PYTHONPATH).
-    proc = subprocess.run([sys.executable, "-P", "-c", _CHILD, str(model), str(target), str(out_dir), json.dumps(STAGES)],
-                          env=env, capture_output=True, text=True, check=True)
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    if not out["package"].startswith(str(code)):
-        raise SystemExit(f"{code}: the package was imported from {out['package']}")
-    return {"code": str(code), **out}
+    return {"code": str(code), **run_child(code, _CHILD, str(model), str(target), str(out_dir), json.dumps(STAGES))}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, required=True, help="a trained bundle")
     ap.add_argument("--target", type=Path, required=True, help="the log to analyse")
-    ap.add_argument("--code", type=Path, action="append", help="a source tree to import the package from "
-                    "(repeatable; default: this checkout)")
+    add_code_option(ap)
     ap.add_argument("--out-dir", type=Path, help="infer's output folder (default: a temporary one; reused per tree)")
     args = ap.parse_args()
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="alog-stages-")) / "out"
     result: dict = {"load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
-    runs = result["runs"] = [run(c.resolve(), args.model, args.target, out_dir) for c in (args.code or [REPO])]
+    runs = result["runs"] = [run(c, args.model, args.target, out_dir) for c in code_trees(args)]
     if len(runs) >= 2:
         a, b = runs[0], runs[-1]
         result["ratios_last_over_first"] = {"peak_rss": round(b["peak_rss_mib"] / a["peak_rss_mib"], 3),
