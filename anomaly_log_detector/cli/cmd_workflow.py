@@ -74,6 +74,9 @@ _TRAIN_OPTIONS = [
          "runs; a step takes 0.5-2 s on 2 CPU cores).", _D.mscred_max_steps),
     _opt("--mscred-top-k", click.IntRange(1), "MS-CRED: templates modelled as their own series (the others are "
          "summed); the cost grows with its square.", _D.mscred_top_k),
+    click.option("--onnx/--no-onnx", default=_D.onnx, show_default=True,
+                 help="Add a validated portable ONNX export of the networks to the bundle, so that `infer` runs "
+                 "without torch (less memory, faster start; docs/hybrid.md)."),
     _opt("--alert-at", float, "Alerting layer: a line alerts above this severity + novelty + sequence score.",
          _D.alert_at),
     _opt("--incident-gap", FiniteFloatRange(0), "Result records: an entity's flagged lines more than this many "

@@ -85,8 +85,9 @@ def run_hybrid_pipeline(log_files: Iterable[str], models_dir: str | os.PathLike,
                                "stages": {}}
     started = time.perf_counter()
     t = time.perf_counter()
-    training = train_model(list(results["log_files"]), str(root / MODEL), TrainSettings().with_overrides(**settings),
-                           overwrite=overwrite)
+    # onnx=False: the export is this pipeline's next stage, with its own --portable choice
+    training = train_model(list(results["log_files"]), str(root / MODEL),
+                           TrainSettings().with_overrides(**{**settings, "onnx": False}), overwrite=overwrite)
     results["stages"]["training"] = {"bundle": str(root / MODEL), "seconds": round(time.perf_counter() - t, 3),
                                      "summary": _plain(training)}
     conversion = convert_bundle(root / MODEL, portable=portable, validate=True)

@@ -50,6 +50,8 @@ def training_lines(s: dict[str, Any], lang: str = "en") -> list[str]:
         f = s["flows"]
         out.append(t("console.train.flows", lang, slots=f["identifier_slots"], families=f["families"],
                      steps=f["steps"], transitions=f["transitions"]))
+    if s.get("onnx") and "files" in s["onnx"]:
+        out.append(t("console.train.onnx", lang, files=", ".join(s["onnx"]["files"]), seconds=s["onnx"]["seconds"]))
     if s.get("holdout_false_alarm_rate") is not None:
         out.append(t("console.train.false_alarms", lang, rate=s["holdout_false_alarm_rate"]))
     out += [t("console.time", lang, seconds=s["seconds"]), t("console.wrote", lang, path=s["model_dir"])]

@@ -31,7 +31,8 @@ from anomaly_log_detector.bundle import BundleWriter, input_fingerprints
 from anomaly_log_detector.errors import BundleError
 from anomaly_log_detector.workflows.model import DRAIN_STATE, RULES, load_bundle, trainer_metadata, write_components
 from anomaly_log_detector.workflows.settings import TrainSettings
-from anomaly_log_detector.workflows.train import fit_parsed, parse_training_logs, training_summary, work_folder
+from anomaly_log_detector.workflows.train import (export_onnx, fit_parsed, parse_training_logs, training_summary,
+                                                 work_folder)
 
 
 def _templates(state: bytes) -> dict[int, str]:
@@ -76,4 +77,4 @@ def train_incremental(old_dir: str | os.PathLike, inputs: str | Iterable[str], m
         meta["training"]["seconds"] = round(time.perf_counter() - started, 3)
         write_components(writer, model)
         final = writer.commit(trainer_metadata(model))
-    return {**training_summary(final, meta), "incremental": meta["incremental"]}
+    return {**training_summary(final, meta), "onnx": export_onnx(final, settings), "incremental": meta["incremental"]}

@@ -40,7 +40,7 @@ from anomaly_log_detector.builders.deeplog import read_parsed, template_vocab
 from anomaly_log_detector.bundle import BundleWriter, input_fingerprints
 from anomaly_log_detector.bundle.store import scratch_folder
 from anomaly_log_detector.detectors.flows import flow_columns
-from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.errors import AlogError, DataError
 from anomaly_log_detector.parsing.miner import explosion_note
 from anomaly_log_detector.parsing.sources import skipped_note
 from anomaly_log_detector.reports.escape import terminal_safe
@@ -306,9 +306,27 @@ def train_model(inputs: str | Iterable[str], model_dir: str | os.PathLike,
         model.metadata["training"]["seconds"] = round(time.perf_counter() - started, 3)
         write_components(writer, model)
         final = writer.commit(trainer_metadata(model))
+    onnx = export_onnx(final, settings)
     for warning in model.metadata["warnings"]:
         print(terminal_safe(f"WARNING: {warning}"), file=sys.stderr, flush=True)
-    return training_summary(final, model.metadata)
+    return {**training_summary(final, model.metadata), "onnx": onnx}
+
+
+def export_onnx(bundle_dir: Path, settings: TrainSettings) -> dict[str, Any] | None:
+    """With ``settings.onnx``, add the bundle's networks as a validated portable ONNX export (what
+    ``convert-onnx --portable --validate`` writes); return what was exported, or None. An export that
+    cannot be made or does not validate leaves the bundle as it is (``infer`` then runs on torch) and is
+    reported as a warning: the training itself succeeded."""
+    from anomaly_log_detector.onnx_export.pipeline import convert_bundle
+
+    if not settings.onnx or not any((bundle_dir / n).is_file() for n in ("deeplog.pth", "mscred.pth")):
+        return None
+    try:
+        result = convert_bundle(bundle_dir, portable=True, validate=True)
+    except AlogError as exc:
+        print(terminal_safe(f"WARNING: no ONNX export (infer will use torch): {exc}"), file=sys.stderr, flush=True)
+        return {"error": str(exc)}
+    return {"files": sorted(result["files"]), "seconds": result["seconds"].get("total")}
 
 
 def training_summary(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:

@@ -58,7 +58,9 @@ def train_all(sources: dict[str, str], models_dir: Path, *, convert: bool, porta
         started = time.perf_counter()
         entry: dict = {"input": path, "bundle": str(models_dir / name)}
         try:
-            entry["training"] = _plain(api.train_model([path], str(models_dir / name), overwrite=overwrite, **settings))
+            # onnx=False: whether and how to export is this script's `convert` / `portable` choice
+            entry["training"] = _plain(api.train_model([path], str(models_dir / name), overwrite=overwrite,
+                                                       **{**settings, "onnx": False}))
             if convert:
                 entry["conversion"] = _plain(convert_bundle(models_dir / name, portable=portable, validate=True))
             entry["status"] = "ok"
