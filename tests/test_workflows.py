@@ -23,7 +23,9 @@ from helpers import REPO, assert_one_line_error
 from anomaly_log_detector import api
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.synth import generate_synthetic_log
+from anomaly_log_detector.onnx_export.pipeline import export_status
 from anomaly_log_detector.workflows.detect import read_lines
+from anomaly_log_detector.workflows.model import load_bundle as load_model
 from anomaly_log_detector.workflows.validate import POINTS
 
 TINY = ["--epochs", "2", "--hidden", "16", "--layers", "1", "--embed-dim", "8", "--quiet"]
@@ -75,6 +77,11 @@ def test_bundle_round_trip_through_train_and_infer(data):
     assert len(meta["losses"]["deeplog"]) == 2 and meta["vocab_size"] == Vocab.load(model / "vocab.json").size
     assert set(meta["files"]) == set(BUNDLE_FILES) - {"metadata.json"}
     assert meta["holdout"]["lines"] == 300 and 0 <= meta["holdout"]["false_alarm_rate"] <= 1
+    # The default export is current and validated: infer scores DeepLog with ONNX Runtime.
+    assert export_status(model) is None
+    check = meta["onnx"]["validation"]["deeplog"]
+    assert check["verdicts_differ"] == 0 and check["session_verdicts_differ"] == 0 and check["predictions"] > 0
+    assert load_model(model, onnx=True).deeplog.runtime == "onnxruntime"
 
     out = data["root"] / "inference"
     stdout = ok(script("run_inference.sh", model, target, out, cwd=data["root"]), status=1)
@@ -232,6 +239,14 @@ def test_validate_and_compare_print_their_tables(data):
                   "test: flagged by both"):
         assert label in by_label, label
     assert by_label["training inputs"][2] == "3,000" and by_label["training inputs"][6] == "2,000"
+
+
+def test_no_onnx_leaves_the_export_out(data, tmp_path):
+    model = tmp_path / "model"
+    summary = api.train_model([str(data["logs"] / "normal_b.log")], str(model), epochs=2, hidden=16, layers=1,
+                              embed_dim=8, onnx=False)
+    assert summary["onnx"] is None and export_status(model) == "no ONNX export"
+    assert sorted(os.listdir(model)) == sorted(set(BUNDLE_FILES) - {"deeplog.onnx", "deeplog_seen_pairs.npz", "vocab_c.json"})
 
 
 def test_batch_analysis_trains_on_the_other_files(data):
