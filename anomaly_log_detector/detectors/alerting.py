@@ -32,7 +32,7 @@ import pandas as pd
 
 from anomaly_log_detector.detectors.alerting_frame import line_frame
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.detectors.baseline_windows import codes
+from anomaly_log_detector.detectors.baseline_codes import codes
 from anomaly_log_detector.detectors.similarity import TemplateIndex
 from anomaly_log_detector.fileio.jsonio import check_format, finite, loads_checked, read_regular, write_json_atomic
 from anomaly_log_detector.detectors.checkpoint import MAX_CHECKPOINT_BYTES, load_checkpoint_bytes, save_checkpoint

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from anomaly_log_detector.detectors.baseline_codes import text_at
+
 NUMERIC = ("severity", "novel", "novelty")
 AFTER = ("seq_miss", "score", "is_alert")
 
@@ -41,7 +43,7 @@ def line_frame(X: pd.DataFrame, parts: dict[str, np.ndarray], nearest: tuple[np.
 def _source_at(source: pd.Series, rows: np.ndarray) -> Any:
     """``source.to_numpy()[rows]``; text columns are read for those rows only."""
     if isinstance(source.dtype, pd.StringDtype):
-        return source.iloc[rows].to_numpy()
+        return text_at(source, rows)
     return source.to_numpy()[rows]  # an object column's values exist already
 
 

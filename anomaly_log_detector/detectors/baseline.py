@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from anomaly_log_detector.detectors.baseline_windows import (blocks, block_counts, codes, pair_rows, source_windows,
-                                                             window_frame)
+from anomaly_log_detector.detectors.baseline_codes import codes
+from anomaly_log_detector.detectors.baseline_windows import blocks, block_counts, pair_rows, source_windows, window_frame
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 from anomaly_log_detector.errors import DataError, ModelError
@@ -235,11 +235,14 @@ class BaselineDetector(Detector):
     # ---- pieces ------------------------------------------------------------------------------
     def _table(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray) -> pd.DataFrame:
         """Window bounds, components and score of (index-reset) parsed lines."""
-        freq, novel = self._frequencies(tidx, starts, ends)
         lengths = (ends - starts).astype(float)
+        novel, rms_z = np.zeros(len(starts)), np.zeros(len(starts))
+        # A block of windows at a time: each window's numbers come from its own row of counts.
+        for b in blocks(len(starts)):
+            freq, novel[b] = self._frequencies(tidx, starts[b], ends[b])
+            rms_z[b] = self._rms_z(freq, lengths[b])
         new_ratio = novel / lengths
-        freq_change = _squash(self._rms_z(freq, lengths), self.z_scale)
-        del freq
+        freq_change = _squash(rms_z, self.z_scale)
         severity = np.zeros(len(starts))
         if self.uses_level_:
             share = self._severe_share(X, starts, ends)

@@ -9,23 +9,17 @@ counts to the order of their entries, which the baseline's sums follow).
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
 from anomaly_log_detector.builders.mscred import check_window, count_matrix, segment_windows
+from anomaly_log_detector.detectors.baseline_codes import codes, text_at
 
-# Windows per block: with 50-line windows a block spans ~200k (window, line) pairs, a few MB each.
-BLOCK = 4096
-
-
-def codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """``pd.factorize`` of the values as strings (nulls: code -1), without a Python string per line."""
-    if not isinstance(values.dtype, pd.StringDtype):
-        values = values.astype("string")
-    return pd.factorize(values, sort=False)
+# Windows per block: with 50-line windows a block spans ~50k (window, line) pairs, under 1 MB an array
+BLOCK = 1024
 
 
 def source_windows(sources: pd.Series, window_size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,8 +29,7 @@ def source_windows(sources: pd.Series, window_size: int, stride: int) -> tuple[n
     code, uniques = codes(sources)
     if (code < 0).any():
         # window_bounds fills nulls with "": the same run as an empty source next to them.
-        empty = np.flatnonzero(uniques == "")
-        code[code < 0] = empty[0] if len(empty) else len(uniques)
+        code[code < 0] = uniques.index("") if "" in uniques else len(uniques)
     n = len(code)
     cuts = np.flatnonzero(code[1:] != code[:-1]) + 1 if n else np.zeros(0, dtype=np.int64)
     del code
@@ -52,8 +45,9 @@ def source_windows(sources: pd.Series, window_size: int, stride: int) -> tuple[n
     return np.concatenate(starts), np.concatenate(ends)
 
 
-def blocks(n_windows: int, block: int = BLOCK) -> Iterator[slice]:
-    """Consecutive slices of at most `block` windows."""
+def blocks(n_windows: int, block: int | None = None) -> Iterator[slice]:
+    """Consecutive slices of at most `block` (default `BLOCK`) windows."""
+    block = block or BLOCK
     for w in range(0, n_windows, block):
         yield slice(w, min(w + block, n_windows))
 
@@ -83,7 +77,11 @@ def pair_rows(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndar
 def window_frame(X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> pd.DataFrame:
     """``window_table(X, starts, ends)``: the source is looked up for the windows' first rows only."""
     line_no = X["line_no"].to_numpy(np.int64)
-    source = X["source"].iloc[starts].astype("string").to_numpy() if len(starts) else []
+    source: Any = []
+    if len(starts) and isinstance(X["source"].dtype, pd.StringDtype):
+        source = text_at(X["source"], starts, na=pd.NA)  # as .astype("string"): text as is, nulls NA
+    elif len(starts):
+        source = X["source"].iloc[starts].astype("string").to_numpy()
     return pd.DataFrame({
         "window": np.arange(len(starts), dtype=np.int64),
         "source": source,
