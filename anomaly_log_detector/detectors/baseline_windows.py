@@ -58,20 +58,34 @@ def block_counts(labels: np.ndarray, starts: np.ndarray, ends: np.ndarray, width
     parts = []
     for b in blocks(len(starts)):
         lo, hi = int(starts[b][0]), int(ends[b][-1])
-        parts.append(count_matrix(labels[lo:hi], starts[b] - lo, ends[b] - lo, width))
+        parts.append(_count_block(labels[lo:hi], starts[b] - lo, ends[b] - lo, width))
     if not parts:
         return count_matrix(labels, starts, ends, width)
     return sparse.vstack(parts, format="csr")
 
 
-def pair_rows(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(window within the block, row) of every line of the windows, window after window."""
+def _count_block(labels: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int) -> sparse.csr_matrix:
+    """``count_matrix``: the same product of the same two matrices, the windows' rows laid out without
+    a Python loop over the windows."""
+    n = len(labels)
+    onehot = sparse.csr_matrix((np.ones(n, dtype=np.int32), labels, np.arange(n + 1)), shape=(n, width))
+    rows = window_rows(starts, ends)
+    indptr = np.concatenate([[0], np.cumsum(ends - starts)])
+    windows = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), rows, indptr), shape=(len(starts), n))
+    return (windows @ onehot).tocsr()
+
+
+def window_rows(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The rows of the windows laid end to end (int64), window after window."""
     lengths = ends - starts
-    win = np.repeat(np.arange(len(starts)), lengths)
     # Row = the window's start + the pair's position within its window.
     first = np.cumsum(lengths) - lengths
-    rows = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - first, lengths)
-    return win, rows
+    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - first, lengths)
+
+
+def pair_rows(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(window within the block, row) of every line of the windows, window after window."""
+    return np.repeat(np.arange(len(starts)), ends - starts), window_rows(starts, ends)
 
 
 def window_frame(X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> pd.DataFrame:
