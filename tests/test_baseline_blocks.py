@@ -62,7 +62,7 @@ def _lines(n=3000, seed=0):
                          "source": pd.Series(np.where(np.arange(n) < n // 3, "a.log", "b.log"), dtype="str"),
                          "template": pd.Series(template, dtype="str"),
                          "level": pd.Series(rng.choice(["info", " ERROR", "warn", "fatal"], n), dtype="str"),
-                         "masked": pd.Series(np.where(template == None, "a brand new thing", ""), dtype="str")})  # noqa: E711
+                         "masked": pd.Series(np.where(pd.isna(template), "a brand new thing", ""), dtype="str")})
 
 
 def test_score_windows_do_not_depend_on_the_block(monkeypatch):
@@ -91,7 +91,8 @@ def test_line_alerts_are_the_components_scoring_above_zero(threshold, rows):
     got, counts = det.line_alerts(test, seq_miss=seq)
     pd.testing.assert_frame_equal(got, want)
     assert counts == {"alert_lines": int(comp["is_alert"].sum()), "novel_lines": int(comp["novel"].sum())}
-    assert pa.Table.from_pandas(got, preserve_index=False).schema == pa.Table.from_pandas(want, preserve_index=False).schema
+    schema = [pa.Table.from_pandas(frame, preserve_index=False).schema for frame in (got, want)]
+    assert schema[0] == schema[1]
 
 
 def test_line_alerts_keep_the_text_type_of_nearest_when_no_kept_line_has_one():

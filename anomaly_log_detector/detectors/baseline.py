@@ -33,7 +33,8 @@ import pandas as pd
 from scipy import sparse
 
 from anomaly_log_detector.detectors.baseline_codes import codes
-from anomaly_log_detector.detectors.baseline_windows import blocks, block_counts, pair_rows, source_windows, window_frame
+from anomaly_log_detector.detectors.baseline_windows import (block_counts, blocks, pair_rows, source_windows,
+                                                             window_frame)
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 from anomaly_log_detector.errors import DataError, ModelError
