@@ -25,12 +25,14 @@ Saved as JSON (no inner DeepLog) or, with an inner DeepLog, one ``torch.save`` f
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from anomaly_log_detector.detectors.alerting_frame import line_frame
 from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.detectors.baseline_codes import codes
 from anomaly_log_detector.detectors.similarity import TemplateIndex
 from anomaly_log_detector.fileio.jsonio import check_format, finite, loads_checked, read_regular, write_json_atomic
 from anomaly_log_detector.detectors.checkpoint import MAX_CHECKPOINT_BYTES, load_checkpoint_bytes, save_checkpoint
@@ -45,12 +47,16 @@ SEVERITY = {
     **dict.fromkeys(("warn", "warning"), 0.3),
 }
 REQUIRED = ("line_no", "source", "template")
+# Lines scored at a time by line_alerts (a few MB of arrays, not ~50 MB at a million lines).
+ROW_BLOCK = 1 << 16
 
 
 def severity(levels: pd.Series) -> np.ndarray:
     """Severity in [0, 1] per line from its level text (unknown or missing levels are 0)."""
-    key = levels.astype("string").str.strip().str.lower()
-    return key.map(SEVERITY).astype("Float64").fillna(0.0).to_numpy(float)
+    # Each distinct level is read once (a log has a handful), then looked up per line; code -1 (missing) is 0.
+    code, distinct = codes(levels)
+    key = pd.Series(distinct, dtype="string").str.strip().str.lower()
+    return np.append(key.map(SEVERITY).astype("Float64").fillna(0.0).to_numpy(float), 0.0)[code]
 
 
 def _line_sequences(X: pd.DataFrame, vocab) -> tuple[pd.DataFrame, np.ndarray]:
@@ -65,6 +71,21 @@ def _line_sequences(X: pd.DataFrame, vocab) -> tuple[pd.DataFrame, np.ndarray]:
         sessions.append({"session": name, "events": events[at], "line_nos": line_no[at]})
         rows.append(at)
     return pd.DataFrame(sessions), np.concatenate(rows) if rows else np.zeros(0, np.int64)
+
+
+class _Lines(NamedTuple):
+    """Per line: new template, sequence miss; for the new lines at rows `at` (ascending) with a
+    nearest known template: the word similarity and the template (or None)."""
+
+    novel: np.ndarray
+    seq_miss: np.ndarray
+    at: np.ndarray
+    sim: np.ndarray
+    near: list[str | None]
+
+    @property
+    def nearest(self) -> tuple[np.ndarray, list[str | None]]:
+        return self.at, self.near
 
 
 class AlertingDetector(Detector):
@@ -134,20 +155,43 @@ class AlertingDetector(Detector):
     def components(self, X: pd.DataFrame, seq_miss: np.ndarray | None = None) -> pd.DataFrame:
         """``line_no``, ``source``, ``severity``, ``novel``, ``novelty``, ``nearest``, ``seq_miss``,
         ``score``, ``is_alert`` per line. ``seq_miss`` (bool per line) replaces the inner DeepLog."""
+        lines = self._lines(X, seq_miss)
+        return line_frame(X, self._block(X, lines, 0, len(X)), lines.nearest)
+
+    def line_alerts(self, X: pd.DataFrame, seq_miss: np.ndarray | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+        """The lines scoring above 0 as `line_alerts.parquet` holds them (``row`` first, ``threshold``
+        last: ``components`` of those rows, the same columns and types), and the counts of alerting
+        and novel lines among all of them. Scored `ROW_BLOCK` lines at a time; no frame of every line."""
+        lines = self._lines(X, seq_miss)
+        kept, alert_lines = [], 0
+        for a in range(0, max(len(X), 1), ROW_BLOCK):
+            part = self._block(X, lines, a, min(a + ROW_BLOCK, len(X)))
+            keep = np.flatnonzero(part["score"] > 0)
+            kept.append({"row": keep + a, **{k: v[keep] for k, v in part.items()}})
+            alert_lines += int(part["is_alert"].sum())
+        parts = {k: np.concatenate([p[k] for p in kept]) for k in kept[0]}
+        rows = parts.pop("row").astype(np.int64)
+        table = line_frame(X, parts, lines.nearest, rows)
+        table.insert(0, "row", rows)
+        table["threshold"] = self.threshold_
+        return table, {"alert_lines": alert_lines, "novel_lines": int(lines.novel.sum())}
+
+    def _lines(self, X: pd.DataFrame, seq_miss: np.ndarray | None) -> "_Lines":
+        """What the scores need of all the lines: which are new, the nearest known templates of those,
+        and the sequence misses (given, or from the inner DeepLog)."""
         from anomaly_log_detector.builders.vocab import Vocab
 
         self._check_fitted()
         _check(X)
-        sev = severity(X["level"]) if "level" in X.columns else np.zeros(len(X))
-        novel = ~X["template"].astype("string").isin(self.templates_).fillna(False).to_numpy(bool)
-        novelty = novel.astype(float)
-        nearest: list[str | None] = [None] * len(X)
+        novel = np.concatenate([self._novel(X["template"].iloc[a:a + ROW_BLOCK])
+                                for a in range(0, max(len(X), 1), ROW_BLOCK)])
         at = np.flatnonzero(novel)
+        sim, near = np.zeros(0), []
         if self.similarity and len(at) and "masked" in X.columns:
-            sim, near = self.nearest(X["masked"].astype("string").fillna("").to_numpy(object)[at])
-            novelty[at] = 1.0 - sim
-            for i, t in zip(at, near):
-                nearest[i] = t
+            # Only the new lines' text is turned into Python strings.
+            sim, near = self.nearest(X["masked"].iloc[at].astype("string").fillna("").to_numpy(object))
+        else:
+            at = at[:0]
         if seq_miss is not None:
             seq_miss = np.asarray(seq_miss, dtype=bool).copy()
             if len(seq_miss) != len(X):
@@ -161,11 +205,30 @@ class AlertingDetector(Detector):
                 line = ws.windows.event >= 0  # EOS windows (if eos was asked for) belong to no line
                 seq_miss[rows[ws.windows.event[line]]] = ~ws.in_topk[line]
         seq_miss &= ~novel  # a new template is counted once, as novelty
+        return _Lines(novel, seq_miss, at, sim, near)
+
+    def _block(self, X: pd.DataFrame, lines: "_Lines", a: int, b: int) -> dict[str, np.ndarray]:
+        """The numeric components of rows a to b."""
+        sev = severity(X["level"].iloc[a:b]) if "level" in X.columns else np.zeros(b - a)
+        novel = lines.novel[a:b]
+        novelty = novel.astype(float)
+        i, j = np.searchsorted(lines.at, [a, b])
+        novelty[lines.at[i:j] - a] = 1.0 - lines.sim[i:j]
+        seq_miss = lines.seq_miss[a:b]
         w_sev, w_new, w_seq = self.weights
-        score = w_sev * sev + w_new * novelty + w_seq * seq_miss
-        return pd.DataFrame({"line_no": X["line_no"].to_numpy(np.int64), "source": X["source"].to_numpy(),
-                             "severity": sev, "novel": novel, "novelty": novelty, "nearest": nearest,
-                             "seq_miss": seq_miss, "score": score, "is_alert": score > self.threshold_})
+        # w_sev * sev + w_new * novelty + w_seq * seq_miss: the same sums in the same order, with one
+        # temporary array instead of three.
+        score = w_sev * sev
+        score += w_new * novelty
+        score += w_seq * seq_miss
+        return {"severity": sev, "novel": novel, "novelty": novelty, "seq_miss": seq_miss, "score": score,
+                "is_alert": score > self.threshold_}
+
+    def _novel(self, templates: pd.Series) -> np.ndarray:
+        """Whether each line's template is not a training one (a missing template is new)."""
+        code, distinct = codes(templates)
+        # Each distinct template is looked up once; code -1 (missing) takes the last entry.
+        return ~np.append(pd.Index(distinct).isin(self.templates_), False)[code]
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         return self.components(X)["score"].to_numpy(float)

@@ -32,7 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from anomaly_log_detector.builders.mscred import count_matrix, window_bounds, window_table
+from anomaly_log_detector.detectors.baseline_codes import codes
+from anomaly_log_detector.detectors.baseline_windows import (block_counts, blocks, pair_rows, source_windows,
+                                                             window_frame)
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 from anomaly_log_detector.errors import DataError, ModelError
@@ -96,6 +98,15 @@ def _squash(z: np.ndarray, scale: float) -> np.ndarray:
     return z / (z + scale)
 
 
+def _pair_counts(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """How often each element's key occurs among `keys` (integers below `n_keys`): a table lookup
+    when the keys are few enough, else a sort."""
+    if n_keys <= 1 << 22:
+        return np.bincount(keys, minlength=n_keys)[keys]
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return counts[inverse]
+
+
 class BaselineDetector(Detector):
     """Window scores from template novelty, template-frequency change and error levels.
 
@@ -141,12 +152,16 @@ class BaselineDetector(Detector):
 
     @staticmethod
     def _severe(X: pd.DataFrame) -> np.ndarray:
+        """Whether each line's level is an error level (a missing level is not)."""
         if "level" not in X.columns:
             return np.zeros(len(X), dtype=bool)
-        return X["level"].astype("string").str.strip().str.lower().isin(SEVERE_LEVELS).fillna(False).to_numpy(bool)
+        # Each distinct level is judged once (a log has a handful), then looked up per line.
+        code, distinct = codes(X["level"])
+        severe = pd.Series(distinct, dtype="string").str.strip().str.lower().isin(SEVERE_LEVELS)
+        return np.append(severe.fillna(False).to_numpy(bool), False)[code]
 
     def _windows(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        return window_bounds(X["source"], self.window_size, self.stride)
+        return source_windows(X["source"], self.window_size, self.stride)
 
     # ---- the contract ------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y=None) -> "BaselineDetector":
@@ -158,15 +173,18 @@ class BaselineDetector(Detector):
         self.templates_ = sorted(set(templates.dropna()) - {UNSEEN_TEMPLATE})
         self.uses_level_ = bool("level" in X.columns and X["level"].notna().any())
         starts, ends = self._windows(X)
-        freq, _ = self._frequencies(X, starts, ends)
+        tidx = self._template_index(X)
+        freq, _ = self._frequencies(tidx, starts, ends)
         self.mean_, self.var_ = _moments(freq, self.alpha)
+        del freq
         sev_share = self._severe_share(X, starts, ends)
         sev_mean, sev_var = _moments(sev_share[:, None], self.alpha)
         self.severity_mean_, self.severity_var_ = float(sev_mean[0]), float(sev_var[0])
         self.train_windows_ = int(len(starts))
-        self.line_threshold_ = self._line_threshold(X, starts, ends)
+        self.line_threshold_ = self._line_threshold(X, starts, ends, tidx)
         # Set last: `threshold_` is what marks the detector as fitted.
-        self.threshold_ = self.quantile_threshold(self._table(X)["score"].to_numpy(float), self.quantile)
+        self.threshold_ = self.quantile_threshold(self._table(X, starts, ends, tidx)["score"].to_numpy(float),
+                                                  self.quantile)
         return self
 
     def partial_fit(self, X: pd.DataFrame) -> "BaselineDetector":
@@ -182,7 +200,8 @@ class BaselineDetector(Detector):
         self.templates_ = [*self.templates_, *added]
         self.uses_level_ = self.uses_level_ or bool("level" in X.columns and X["level"].notna().any())
         starts, ends = self._windows(X)
-        freq, _ = self._frequencies(X, starts, ends)
+        tidx = self._template_index(X)
+        freq, _ = self._frequencies(tidx, starts, ends)
         pad = np.zeros(len(added))
         self.mean_, self.var_ = _moments(freq, self.alpha, self.train_windows_,
                                          start=(np.concatenate([self.mean_, pad]), np.concatenate([self.var_, pad])))
@@ -190,8 +209,10 @@ class BaselineDetector(Detector):
                                      start=(np.array([self.severity_mean_]), np.array([self.severity_var_])))
         self.severity_mean_, self.severity_var_ = float(sev_mean[0]), float(sev_var[0])
         self.train_windows_ += int(len(starts))
-        self.line_threshold_ = self._line_threshold(X, starts, ends)
-        self.threshold_ = self.quantile_threshold(self._table(X)["score"].to_numpy(float), self.quantile)
+        del freq
+        self.line_threshold_ = self._line_threshold(X, starts, ends, tidx)
+        self.threshold_ = self.quantile_threshold(self._table(X, starts, ends, tidx)["score"].to_numpy(float),
+                                                  self.quantile)
         return self
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
@@ -203,22 +224,26 @@ class BaselineDetector(Detector):
         self._check_fitted()
         self._check_frame(X)
         X = X.reset_index(drop=True)
-        table = self._table(X)
+        starts, ends = self._windows(X)
+        tidx = self._template_index(X)
+        table = self._table(X, starts, ends, tidx)
         table["is_anomaly"] = table["score"].to_numpy() > self.threshold_
         table["threshold"] = self.threshold_
         if evidence:
-            starts, ends = table["start_row"].to_numpy(), table["end_row"].to_numpy()
-            table["evidence_lines"] = self._evidence(X, starts, ends)
+            table["evidence_lines"] = self._evidence(X, starts, ends, tidx)
         return table
 
     # ---- pieces ------------------------------------------------------------------------------
-    def _table(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _table(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray) -> pd.DataFrame:
         """Window bounds, components and score of (index-reset) parsed lines."""
-        starts, ends = self._windows(X)
-        freq, novel = self._frequencies(X, starts, ends)
         lengths = (ends - starts).astype(float)
+        novel, rms_z = np.zeros(len(starts)), np.zeros(len(starts))
+        # A block of windows at a time: each window's numbers come from its own row of counts.
+        for b in blocks(len(starts)):
+            freq, novel[b] = self._frequencies(tidx, starts[b], ends[b])
+            rms_z[b] = self._rms_z(freq, lengths[b])
         new_ratio = novel / lengths
-        freq_change = _squash(self._rms_z(freq, lengths), self.z_scale)
+        freq_change = _squash(rms_z, self.z_scale)
         severity = np.zeros(len(starts))
         if self.uses_level_:
             share = self._severe_share(X, starts, ends)
@@ -227,7 +252,7 @@ class BaselineDetector(Detector):
                                                                  + 1.0 / lengths)
             severity = _squash(z, self.z_scale)
         w_new, w_freq, w_sev = self.weights
-        table = window_table(X, starts, ends).rename(
+        table = window_frame(X, starts, ends).rename(
             columns={"start_line": "window_start_line", "end_line": "window_end_line"})
         table["new_ratio"], table["freq_change"], table["severity"] = new_ratio, freq_change, severity
         table["score"] = w_new * new_ratio + w_freq * freq_change + w_sev * severity
@@ -236,17 +261,18 @@ class BaselineDetector(Detector):
     def _template_index(self, X: pd.DataFrame) -> np.ndarray:
         """Index into `templates_` per line; len(templates_) for templates not seen in training."""
         unknown = len(self.templates_)
-        templates = X["template"].astype("string").fillna(UNSEEN_TEMPLATE)
         # Look up each distinct template once (a log has few), not every line in a Python loop.
-        codes, distinct = pd.factorize(templates, sort=False)
+        code, distinct = codes(X["template"])
         lookup = {t: i for i, t in enumerate(self.templates_)}
         index = np.fromiter((lookup.get(t, unknown) for t in distinct), dtype=np.int64, count=len(distinct))
-        return index[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+        # Code -1, a missing template, reads as <UNSEEN> (the last entry).
+        index = np.append(index, lookup.get(UNSEEN_TEMPLATE, unknown))
+        return index[code] if len(code) else np.zeros(0, dtype=np.int64)
 
-    def _frequencies(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray):
+    def _frequencies(self, tidx: np.ndarray, starts: np.ndarray, ends: np.ndarray):
         """(windows x templates sparse frequencies of known templates, novel line count per window)."""
         T = len(self.templates_)
-        counts = count_matrix(self._template_index(X), starts, ends, T + 1).astype(float)
+        counts = block_counts(tidx, starts, ends, T + 1).astype(float)
         novel = counts[:, T].toarray().ravel()
         lengths = (ends - starts).astype(float)
         freq = sparse.diags(1.0 / lengths) @ counts[:, :T]
@@ -278,42 +304,51 @@ class BaselineDetector(Detector):
         active = int((self.mean_ > 0).sum()) + np.asarray(fresh.sum(axis=1)).ravel()
         return np.sqrt(np.maximum(sumsq, 0.0) / np.maximum(active, 1))
 
-    def _line_scores(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray):
-        """Score of every (window, line) pair: (rows, window offsets into them, line scores)."""
+    def _line_scores(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray):
+        """Score of every (window, line) pair, a block of windows at a time (a million lines make two
+        million pairs): yields (the block's slice of windows, window within the block, row, score)."""
+        severe = self._severe(X) if self.uses_level_ else None
+        for b in blocks(len(starts)):
+            win, rows = pair_rows(starts[b], ends[b])
+            yield b, win, rows, self._pair_scores(win, tidx[rows], ends[b] - starts[b],
+                                                  None if severe is None else severe[rows])
+
+    def _pair_scores(self, win: np.ndarray, t: np.ndarray, lengths: np.ndarray, severe: np.ndarray | None):
+        """Line scores of (window, line) pairs: `t` the line's template index, `lengths` per window."""
         T = len(self.templates_)
-        tidx = self._template_index(X)
-        lengths = ends - starts
-        win = np.repeat(np.arange(len(starts)), lengths)
-        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
-        t = tidx[rows]
         # Count of each (window, template) pair, to get the template's frequency in that window.
-        _, inverse, pair_counts = np.unique(win * (T + 1) + t, return_inverse=True, return_counts=True)
-        f = pair_counts[inverse] / lengths[win]
+        f = _pair_counts(win * (T + 1) + t, len(lengths) * (T + 1)) / lengths[win]
         known = t < T
-        z = np.zeros(len(rows))
+        z = np.zeros(len(t))
         tk = t[known]
         m = np.clip(self.mean_[tk], 0.0, 1.0)
         length = lengths[win][known].astype(float)
         z[known] = np.abs(f[known] - self.mean_[tk]) / (np.sqrt(self.var_[tk] + m * (1 - m) / length) + 1.0 / length)
         w_new, w_freq, w_sev = self.weights
         line_score = w_new * (~known) + w_freq * _squash(z, self.z_scale)
-        if self.uses_level_:
-            line_score = line_score + w_sev * self._severe(X)[rows]
-        return rows, np.concatenate([[0], np.cumsum(lengths)]), line_score
+        if severe is not None:
+            line_score = line_score + w_sev * severe
+        return line_score
 
-    def _line_threshold(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> float:
+    def _line_threshold(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray) -> float:
         """The `line_quantile` of the training lines' scores (a line's score: its best over its windows)."""
-        rows, _, line_score = self._line_scores(X, starts, ends)
         best = np.zeros(len(X))
-        np.maximum.at(best, rows, line_score)
+        for _, _, rows, line_score in self._line_scores(X, starts, ends, tidx):
+            np.maximum.at(best, rows, line_score)
         return self.quantile_threshold(best, self.line_quantile)
 
-    def _evidence(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> list[list[int]]:
+    def _evidence(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray) -> list[list[int]]:
         """Per window, the line numbers whose line score exceeds `line_threshold_` (maybe none)."""
-        rows, offsets, line_score = self._line_scores(X, starts, ends)
-        line_no = X["line_no"].to_numpy(np.int64)[rows]
-        hit = line_score > self.line_threshold_
-        return [line_no[a:b][hit[a:b]].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+        line_no = X["line_no"].to_numpy(np.int64)
+        out: list[list[int]] = []
+        for b, win, rows, line_score in self._line_scores(X, starts, ends, tidx):
+            hit = np.flatnonzero(line_score > self.line_threshold_)
+            lists: list[list[int]] = [[] for _ in range(b.stop - b.start)]
+            # Pairs come window after window and row after row: each list is in line order.
+            for w, n in zip(win[hit].tolist(), line_no[rows[hit]].tolist()):
+                lists[w].append(n)
+            out.extend(lists)
+        return out
 
     # ---- persistence -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -115,13 +115,11 @@ def run_detectors(processed_dir: str | os.PathLike, model: TrainedModel) -> dict
         release_memory()  # each detector's working set goes back before the next one's
     if model.alerting is not None:
         started = time.perf_counter()
-        comp = model.alerting.components(_with_masked(d, lines), seq_miss=seq_miss)
+        # Only the lines scoring above 0 become a frame (alerting.py line_alerts).
+        alerts, counts = model.alerting.line_alerts(_with_masked(d, lines), seq_miss=seq_miss)
         write_json_atomic(d / TEMPLATE_COUNTS, model.alerting.template_counts_)
-        comp.insert(0, "row", np.arange(len(comp), dtype=np.int64))
-        comp["threshold"] = model.alerting.threshold_
-        _write_parquet(comp[comp["score"] > 0].reset_index(drop=True), d / LINE_ALERTS)
-        out["alerting"] = {"alert_lines": int(comp["is_alert"].sum()), "novel_lines": int(comp["novel"].sum()),
-                           "threshold": model.alerting.threshold_,
+        _write_parquet(alerts, d / LINE_ALERTS)
+        out["alerting"] = {**counts, "threshold": model.alerting.threshold_,
                            "seconds": round(time.perf_counter() - started, 3)}
     return out
 
@@ -249,13 +247,26 @@ def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, A
 
 def _with_masked(d: Path, lines: pd.DataFrame) -> pd.DataFrame:
     """`lines` plus the masked text of the lines no training template matched (what the alerting
-    layer compares with the known templates); other rows get an empty string."""
+    layer compares with the known templates); other rows get an empty string. The text is read a row
+    group at a time and for those lines only, and held as categories (no string per line)."""
     import pyarrow.compute as pc
 
-    table = pq.read_table(d / PARSED, columns=["template_id", "masked"])
-    unseen = pc.equal(table["template_id"], UNSEEN_ID).to_numpy(zero_copy_only=False)
-    masked = np.full(len(lines), "", dtype=object)
-    at = np.flatnonzero(unseen)
-    if at.size:
-        masked[at] = table["masked"].take(pa.array(at)).to_numpy(zero_copy_only=False)
-    return lines.assign(masked=masked)
+    # Read as a dictionary, a row group's text is decoded for its unseen lines only (the whole
+    # column, decoded, is ~65 MB at a million lines).
+    f = pq.ParquetFile(d / PARSED, read_dictionary=["masked"])
+    parts, at, start = [], [], 0
+    for i in range(f.num_row_groups):
+        ids = f.read_row_group(i, columns=["template_id"]).column(0)
+        unseen = np.flatnonzero(pc.equal(ids, UNSEEN_ID).to_numpy(zero_copy_only=False))
+        if unseen.size:
+            column = f.read_row_group(i, columns=["masked"]).column(0)
+            parts.append(column.take(pa.array(unseen)).cast(pa.string()))
+            at.append(unseen + start)
+        start += len(ids)
+    # A missing text reads as the empty one, as it would in the alerting layer.
+    texts = [t if t is not None else "" for part in parts for t in part.to_pylist()]
+    code, names = pd.factorize(np.asarray(texts + [""], dtype=object), sort=False)
+    masked = np.full(len(lines), code[-1], dtype=np.int32)
+    if at:
+        masked[np.concatenate(at)] = code[:-1]
+    return lines.assign(masked=pd.Categorical.from_codes(masked, categories=pd.Index(names, dtype=object)))

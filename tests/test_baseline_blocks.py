@@ -1,0 +1,109 @@
+"""The baseline's and the alerting layer's block-wise, code-based paths give what the whole-column
+pandas / scipy forms give, to the entry order and the column types."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from anomaly_log_detector.builders.mscred import count_matrix, window_bounds, window_table
+from anomaly_log_detector.detectors import baseline_windows
+from anomaly_log_detector.detectors.alerting import AlertingDetector
+from anomaly_log_detector.detectors.baseline import BaselineDetector
+from anomaly_log_detector.detectors.baseline_codes import codes, text_at
+from anomaly_log_detector.detectors.baseline_windows import block_counts, source_windows, window_frame
+
+VALUES = ["a.log", None, "b.log", "", "a.log", "c.log", None, "b.log", "a.log"]
+
+
+def _chunked(values, dtype="str"):
+    """An Arrow-backed column of several chunks, as Parquet row groups give."""
+    data = pa.chunked_array([pa.array(values[:3], pa.large_string()), pa.array(values[3:], pa.large_string())])
+    return pd.Series(pd.array(data.to_pylist(), dtype=dtype)) if dtype != "str" else \
+        pa.table({"s": data}).to_pandas()["s"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _chunked(VALUES), lambda: _chunked(VALUES, "string"), lambda: pd.Series(VALUES, dtype="string[python]"),
+    lambda: pd.Series(VALUES, dtype=object), lambda: pd.Series([1, None, 2, 1], dtype=object),
+    lambda: pd.Series(VALUES, dtype="category")])
+def test_codes_and_text_at_match_pandas(make):
+    values = make()
+    code, distinct = codes(values)
+    want, uniques = pd.factorize(values.astype("string"), sort=False)
+    assert [distinct[c] if c >= 0 else None for c in code] == [uniques[c] if c >= 0 else None for c in want]
+    rows = np.array([0, 1, 3, len(values) - 1])
+    got, ref = text_at(values, rows), values.iloc[rows].to_numpy()
+    assert got.dtype == ref.dtype and [repr(v) for v in got] == [repr(v) for v in ref]
+
+
+def test_windows_counts_and_table_match_the_builders(monkeypatch):
+    rng = np.random.default_rng(3)
+    sources = pd.Series(np.repeat(VALUES, rng.integers(1, 120, len(VALUES))), dtype="str")
+    frame = pd.DataFrame({"line_no": np.arange(len(sources), dtype=np.int64) + 1, "source": sources})
+    for size, stride in [(50, 25), (7, 3), (1, 1)]:
+        starts, ends = source_windows(sources, size, stride)
+        want = window_bounds(sources, size, stride)
+        assert np.array_equal(starts, want[0]) and np.array_equal(ends, want[1])
+        pd.testing.assert_frame_equal(window_frame(frame, starts, ends), window_table(frame, starts, ends))
+        labels = rng.integers(0, 9, len(sources))
+        monkeypatch.setattr(baseline_windows, "BLOCK", 5)
+        got, ref = block_counts(labels, starts, ends, 9), count_matrix(labels, starts, ends, 9)
+        for part in ("data", "indices", "indptr"):
+            assert np.array_equal(getattr(got, part), getattr(ref, part))
+
+
+def _lines(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    templates = np.array([f"user <*> did thing {i}" for i in range(12)], dtype=object)
+    template = templates[rng.integers(0, 12, n)]
+    template[rng.random(n) < 0.02] = None
+    return pd.DataFrame({"line_no": np.arange(n, dtype=np.int64) + 1,
+                         "source": pd.Series(np.where(np.arange(n) < n // 3, "a.log", "b.log"), dtype="str"),
+                         "template": pd.Series(template, dtype="str"),
+                         "level": pd.Series(rng.choice(["info", " ERROR", "warn", "fatal"], n), dtype="str"),
+                         "masked": pd.Series(np.where(pd.isna(template), "a brand new thing", ""), dtype="str")})
+
+
+def test_score_windows_do_not_depend_on_the_block(monkeypatch):
+    train, test = _lines(seed=1), _lines(seed=2)
+    test.loc[test.index % 17 == 0, "template"] = "never seen"
+    det = BaselineDetector(window_size=20, stride=10, weights=(1.0, 1.0, 1.0)).fit(train)
+    whole = det.score_windows(test)
+    monkeypatch.setattr(baseline_windows, "BLOCK", 3)
+    assert BaselineDetector(window_size=20, stride=10, weights=(1.0, 1.0, 1.0)).fit(train).to_dict() == det.to_dict()
+    pd.testing.assert_frame_equal(det.score_windows(test), whole)
+
+
+@pytest.mark.parametrize("threshold", [None, -1.0])
+@pytest.mark.parametrize("rows", [slice(None), slice(0, 0), slice(0, 40)])
+def test_line_alerts_are_the_components_scoring_above_zero(threshold, rows):
+    train = _lines(seed=4)
+    test = _lines(seed=5).iloc[rows].reset_index(drop=True)
+    det = AlertingDetector(sequence=False).fit(train.dropna(subset=["template"]))
+    if threshold is not None:
+        det.threshold_ = threshold
+    seq = np.arange(len(test)) % 5 == 0
+    comp = det.components(test, seq_miss=seq)
+    comp.insert(0, "row", np.arange(len(comp), dtype=np.int64))
+    comp["threshold"] = det.threshold_
+    want = comp[comp["score"] > 0].reset_index(drop=True)
+    got, counts = det.line_alerts(test, seq_miss=seq)
+    pd.testing.assert_frame_equal(got, want)
+    assert counts == {"alert_lines": int(comp["is_alert"].sum()), "novel_lines": int(comp["novel"].sum())}
+    schema = [pa.Table.from_pandas(frame, preserve_index=False).schema for frame in (got, want)]
+    assert schema[0] == schema[1]
+
+
+def test_line_alerts_keep_the_text_type_of_nearest_when_no_kept_line_has_one():
+    train = _lines(seed=6).dropna(subset=["template"])
+    test = train.iloc[:200].reset_index(drop=True).assign(level="info")
+    renamed = test.index % 10 == 0
+    test.loc[renamed, "masked"] = test.loc[renamed, "template"]  # exactly a known message: novelty 0
+    test.loc[renamed, "template"] = "renamed"
+    det = AlertingDetector(sequence=False).fit(train)
+    seq = test.index % 10 == 5
+    comp = det.components(test, seq_miss=seq)
+    got, _ = det.line_alerts(test, seq_miss=seq)
+    assert comp["nearest"].notna().any() and got["nearest"].isna().all() and len(got) == seq.sum()
+    assert got["nearest"].dtype == comp["nearest"].dtype
