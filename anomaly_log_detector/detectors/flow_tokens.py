@@ -153,13 +153,23 @@ def _message_tokens(X: pd.DataFrame, read: np.ndarray, last: np.ndarray):
     """The tokens of the messages of rows ``read``, positions 0..``last`` of each: (row, k, value as an
     Arrow array), in row then position order."""
     import pyarrow as pa
+
+    if not len(read):
+        return message_tokens(pa.array([], pa.large_string()), read, last)
+    content = _arrow_text(X, "content")
+    if len(read) < len(content):
+        content = content.take(pa.array(read))
+    return message_tokens(content, read, last)
+
+
+def message_tokens(content, read: np.ndarray, last: np.ndarray):
+    """:func:`_message_tokens` over ``content``, the Arrow large_string messages of rows ``read`` (one
+    per row, "" for missing)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if not len(read):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), pa.array([], pa.large_string())
-    content = _arrow_text(X, "content")
-    if len(read) < len(content):
-        content = content.take(pa.array(read))
     by_re = ~(pc.string_is_ascii(content).to_numpy(zero_copy_only=False)
               & ~pc.match_substring(content, FENCE).to_numpy(zero_copy_only=False))
     rows, ks, values = [], [], []
