@@ -19,6 +19,7 @@ import pandas as pd
 from anomaly_log_detector.detectors.flow_tokens import PID_SLOT, message_tokens
 
 NO_TIME = (np.nan, np.nan)
+FILE_EDGES = "file"  # edges: each source's first and last time over all the lines scored
 VARIANT = "\x1f"  # joins a template and its masked variant in a step key (flows.VARIANT)
 
 
@@ -85,18 +86,62 @@ def collisions(rows: np.ndarray, fam: np.ndarray, value: np.ndarray, at: np.ndar
     return out
 
 
-def _text(batch, column: str):
-    """A column of an Arrow table as large_string ("" for missing; all "" without the column)."""
+def _column(batch, column: str):
+    """A column of an Arrow table or batch as one Array (None without the column)."""
+    import pyarrow as pa
+
+    if column not in batch.column_names:
+        return None
+    col = batch[column]
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks != 1 and pa.types.is_dictionary(col.type):  # chunks with their own dictionaries
+            col = col.cast(col.type.value_type)
+        col = col.combine_chunks()
+    return col
+
+
+def _text(batch, column: str, rows: np.ndarray | None = None):
+    """A column of an Arrow table as large_string ("" for missing; all "" without the column), of
+    ``rows`` only when given (taken before a dictionary column is decoded)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if column not in batch.column_names:
-        return pa.array([""] * batch.num_rows, pa.large_string())
-    col = batch[column]
-    if pa.types.is_dictionary(col.type):  # decoded chunk by chunk (each chunk has its own dictionary)
+    col = _column(batch, column)
+    n = batch.num_rows if rows is None else len(rows)
+    if col is None:
+        return pa.array([""] * n, pa.large_string())
+    if rows is not None:
+        col = col.take(pa.array(rows, pa.int64()))
+    if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
-    col = pc.fill_null(col.cast(pa.large_string()), "")
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return pc.fill_null(col.cast(pa.large_string()), "")
+
+
+def _codes(batch, column: str) -> tuple[np.ndarray, list[str]]:
+    """A text column as int64 codes into a list of names ("" for missing), from its dictionary when
+    it has one (no string per row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = _column(batch, column)
+    if col is None:
+        return np.zeros(batch.num_rows, dtype=np.int64), [""]
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(pc.fill_null(col.cast(pa.large_string()), ""))
+    names = col.dictionary.cast(pa.large_string()).to_pylist() + [""]
+    codes = pc.fill_null(col.indices.cast(pa.int64()), len(names) - 1).to_numpy()
+    return codes, names
+
+
+def _lookup(batch, column: str, value_set) -> np.ndarray:
+    """Each row's index of its ``column`` text ("" for missing) in ``value_set`` (-1 if not there):
+    looked up once per distinct value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    codes, names = _codes(batch, column)
+    found = pc.index_in(pa.array(names, pa.large_string()), value_set=value_set)
+    return pc.fill_null(found, -1).to_numpy().astype(np.int64)[codes]
 
 
 def _seconds(batch) -> np.ndarray:
@@ -108,7 +153,7 @@ def _seconds(batch) -> np.ndarray:
 class _Collector:
     """What scoring keeps of the lines, filled a batch at a time (module docstring)."""
 
-    def __init__(self, det, n_rows: int, own_edges: bool):
+    def __init__(self, det, n_rows: int):
         import pyarrow as pa
 
         self.det = det
@@ -121,7 +166,7 @@ class _Collector:
         maxk = max(int(s.split("\t", 1)[0]) for s in det.slots_)
         # Family of (template, position): column 0 is the pid slot, -1 where no identifier; and each
         # template's highest identifier position (-1: its pid only), as FlowDetector._wanted.
-        self.fam_of = np.full((len(self.templates), max(maxk, 0) + 2), -1, dtype=np.int32)
+        self.fam_of = np.full((len(self.templates), max(maxk, 0) + 2), -1, dtype=np.int16)
         self.last_of = np.full(len(self.templates), -1, dtype=np.int64)
         for slot, fam in det.slots_.items():
             k, template = slot.split("\t", 1)
@@ -129,15 +174,13 @@ class _Collector:
             self.last_of[t_index[template]] = max(self.last_of[t_index[template]], int(k))
         self.step_of = pd.Index(det.keys_, dtype=object).get_indexer(pd.Index(self.templates, dtype=object)).astype(np.int32)
         self.is_split = pd.Index(self.templates, dtype=object).isin(det.split_)
-        dtype = np.int32 if n_rows < 2**31 else np.int64
+        self.row_dtype = np.int32 if n_rows < 2**31 else np.int64
+        # Per row (only those of templates with identifiers are set): time and step.
         self.t = np.full(n_rows, np.nan)
         self.step = np.full(n_rows, -1, dtype=np.int32)
-        self.group = np.full(n_rows, -1, dtype=np.int32)
         self.groups: dict[tuple[str, str], int] = {}
-        self.own_edges = own_edges
         self.lo, self.hi = np.zeros(0), np.zeros(0)
-        self.e_row, self.e_fam, self.e_value = [], [], []
-        self.row_dtype = dtype
+        self.parts: list[tuple[list, list, list]] = []  # per group: its entries' rows, families, values
 
     def add(self, batch, start: int) -> None:
         """Take in one batch of lines, rows ``start`` onwards."""
@@ -145,85 +188,94 @@ class _Collector:
         import pyarrow.compute as pc
 
         gid = self._group_ids(batch)
-        if self.own_edges:
-            t_all = _seconds(batch)
-            np.fmin.at(self.lo, gid, t_all)  # NaN (no time) is skipped, as file_edges' min and max
-            np.fmax.at(self.hi, gid, t_all)
-        tix = pc.fill_null(pc.index_in(_text(batch, "template"), value_set=self.template_set), -1).to_numpy()
+        t_all = _seconds(batch)
+        np.fmin.at(self.lo, gid, t_all)  # NaN (no time) is skipped, as file_edges' min and max
+        np.fmax.at(self.hi, gid, t_all)
+        tix = _lookup(batch, "template", self.template_set)
         inside = np.flatnonzero(tix >= 0)
         if not len(inside):
             return
-        sub = batch.take(pa.array(inside))
         ti = tix[inside]
         rows = (inside + start).astype(self.row_dtype)
-        t = _seconds(sub)
+        t = t_all[inside]
+        del t_all, tix
         self.t[rows] = t
-        self.group[rows] = gid[inside]
-        self.step[rows] = self._steps(sub, ti)
+        self.step[rows] = self._steps(batch, inside, ti)
         live = np.isfinite(t)
         last = self.last_of[ti]
         read = np.flatnonzero(live & (last >= 0))
-        content = _text(sub, "content")
-        tok_row, tok_k, tok_value = message_tokens(content.take(pa.array(read)) if len(read) < len(content)
-                                                   else content, read, last[read])
-        del content
+        tok_row, tok_k, tok_value = message_tokens(_text(batch, "content", inside[read]), read, last[read])
         fam = self.fam_of[ti[tok_row], tok_k + 1]
         ok = np.flatnonzero(fam >= 0)
-        self._keep(rows[tok_row[ok]], fam[ok], tok_value.take(pa.array(ok)))
+        at, fams, values = [tok_row[ok]], [fam[ok]], [tok_value.take(pa.array(ok))]
         del tok_row, tok_k, tok_value, fam, ok
-        pid = _text(sub, "pid")
         fam = self.fam_of[ti, 0]
-        has = np.flatnonzero(live & (fam >= 0) & pc.not_equal(pid, "").to_numpy(zero_copy_only=False))
+        has = np.flatnonzero(live & (fam >= 0))
+        pid = _text(batch, "pid", inside[has])
+        nonempty = pc.not_equal(pid, "").to_numpy(zero_copy_only=False)
+        has, pid = has[nonempty], pid.filter(pa.array(nonempty))
         if len(has):
-            take = pa.array(has)
             bracket = [pa.scalar(x, pa.large_string()) for x in ("[", "]", "")]  # the last one joins them
-            value = pc.binary_join_element_wise(_text(sub, "process").take(take), bracket[0], pid.take(take),
-                                                *bracket[1:])
-            self._keep(rows[has], fam[has], value)
+            values.append(pc.binary_join_element_wise(_text(batch, "process", inside[has]), bracket[0], pid,
+                                                      *bracket[1:]))
+            at.append(has)
+            fams.append(fam[has])
+        self._keep(np.concatenate(at), np.concatenate(fams), pa.concat_arrays(values), rows, gid[inside])
 
-    def _keep(self, rows: np.ndarray, fam: np.ndarray, value) -> None:
-        if len(rows):
-            self.e_row.append(rows)
-            self.e_fam.append(fam)
-            self.e_value.append(value)
+    def _keep(self, at: np.ndarray, fam: np.ndarray, value, rows: np.ndarray, group: np.ndarray) -> None:
+        """Keep a batch's identifier entries (``at``: index into its lines of ``rows`` and ``group``),
+        split by group; values as string (32-bit offsets: a batch's tokens are far under 2 GB)."""
+        import pyarrow as pa
+
+        g = group[at]
+        order = np.argsort(g, kind="stable")
+        value = value.cast(pa.string())
+        for k in np.unique(g).tolist():
+            i = order[np.searchsorted(g[order], k):np.searchsorted(g[order], k, side="right")]
+            self.parts[k][0].append(rows[at[i]])
+            self.parts[k][1].append(fam[i])
+            self.parts[k][2].append(value.take(pa.array(i)))
 
     def _group_ids(self, batch) -> np.ndarray:
         """Each line's (source, host) group number (groups numbered as first seen)."""
-        import pyarrow.compute as pc
-
-        codes, names = [], []
-        for column in ("source", "host"):
-            enc = pc.dictionary_encode(_text(batch, column))
-            codes.append(enc.indices.to_numpy(zero_copy_only=False).astype(np.int64))
-            names.append(enc.dictionary.to_pylist())
-        pair, inverse = np.unique(codes[0] * len(names[1]) + codes[1], return_inverse=True)
+        (s_code, s_names), (h_code, h_names) = _codes(batch, "source"), _codes(batch, "host")
+        pair, inverse = np.unique(s_code * len(h_names) + h_code, return_inverse=True)
         ids = np.empty(len(pair), dtype=np.int32)
         for j, p in enumerate(pair.tolist()):
-            key = (names[0][p // len(names[1])], names[1][p % len(names[1])])
+            key = (s_names[p // len(h_names)], h_names[p % len(h_names)])
             if key not in self.groups:
                 self.groups[key] = len(self.groups)
                 self.lo, self.hi = np.append(self.lo, np.nan), np.append(self.hi, np.nan)
+                self.parts.append(([], [], []))
             ids[j] = self.groups[key]
         return ids[inverse.reshape(-1)]
 
-    def _steps(self, sub, ti: np.ndarray) -> np.ndarray:
-        """The step of each line: its template's, or for a split template its (template, masked) variant's."""
+    def _steps(self, batch, inside: np.ndarray, ti: np.ndarray) -> np.ndarray:
+        """The step of lines ``inside``: their template's, or for a split template their (template,
+        masked) variant's."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         step = self.step_of[ti]
         split = np.flatnonzero(self.is_split[ti])
         if len(split):
-            take = pa.array(split)
-            keys = pc.binary_join_element_wise(_text(sub, "template").take(take), _text(sub, "masked").take(take),
+            keys = pc.binary_join_element_wise(_text(batch, "template", inside[split]),
+                                               _text(batch, "masked", inside[split]),
                                                pa.scalar(VARIANT, pa.large_string()))
             step[split] = pc.fill_null(pc.index_in(keys, value_set=self.keys), -1).to_numpy()
         return step
 
-    def edges(self, edges: dict | None) -> tuple[np.ndarray, np.ndarray]:
-        """Each group's source's first and last time."""
+    def edges(self, edges: dict | str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Each group's source's first and last time: from ``edges``, the group's own (None) or its
+        source's over all the lines (FILE_EDGES)."""
         if edges is None:
             return self.lo, self.hi
+        if edges == FILE_EDGES:
+            sources = [source for source, _ in self.groups]
+            edges = {}
+            for g, source in enumerate(sources):
+                lo, hi = edges.get(source, NO_TIME)
+                edges[source] = (np.fmin(lo, self.lo[g]), np.fmax(hi, self.hi[g]))  # NaN (no time) skipped
         by = [edges.get(source, NO_TIME) for source, _ in self.groups]
         return np.array([b[0] for b in by], dtype=float), np.array([b[1] for b in by], dtype=float)
 
@@ -262,32 +314,30 @@ def _group_flags(det, col: _Collector, row: np.ndarray, fam: np.ndarray, values,
                       lambda i: np.asarray(values.take(pa.array(source[i])).to_pylist(), dtype=object))
 
 
-def flag_batches(det, batches: Iterable, n_rows: int, edges: dict | None,
+def flag_batches(det, batches: Iterable, n_rows: int, edges: dict | str | None,
                  between: Callable[[], None] | None = None) -> pd.DataFrame | None:
     """The flags of ``n_rows`` parsed lines given as Arrow tables in row order (rows numbered over all
-    of them), one (source, host) group at a time; ``edges`` as in :meth:`FlowDetector.flag` (None: each
-    group's own times). ``between`` runs after each group. None when nothing is flagged."""
+    of them), one (source, host) group at a time; ``edges`` as in :meth:`FlowDetector.flag`, None for
+    each group's own times or FILE_EDGES for each source's over all the lines. ``between`` runs after
+    each group. None when nothing is flagged."""
     import pyarrow as pa
 
-    col = _Collector(det, n_rows, edges is None)
+    col = _Collector(det, n_rows)
     start = 0
     for batch in batches:
         col.add(batch, start)
         start += batch.num_rows
+        del batch
     lo, hi = col.edges(edges)
-    if col.e_row:
-        e_row = np.concatenate(col.e_row)
-        e_fam = np.concatenate(col.e_fam)
-        e_value = pa.chunked_array(col.e_value, pa.large_string())
-        e_group = col.group[e_row]
-    else:
-        e_row = e_fam = e_group = np.zeros(0, dtype=np.int32)
-    col.e_row = col.e_fam = col.e_value = None
     parts = []
     for g in range(len(col.groups)):
-        at = np.flatnonzero(e_group == g)
-        if len(at):
-            flagged = _group_flags(det, col, e_row[at], e_fam[at], e_value.take(pa.array(at)), lo[g], hi[g])
+        rows, fams, values = col.parts[g]
+        col.parts[g] = None  # its chunks go as they are joined
+        if rows:
+            row, fam, value = np.concatenate(rows), np.concatenate(fams), pa.concat_arrays(values)
+            del rows, fams, values
+            flagged = _group_flags(det, col, row, fam, value, lo[g], hi[g])
+            del row, fam, value
             if flagged is not None:
                 parts.append(flagged)
         if between is not None:

@@ -20,7 +20,7 @@ TOKEN = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9_]*\d[A-Za-z0-9_]*(?:-[A-
 MIN_TOKEN = 3
 PID_SLOT = -1                 # the position of the header pid among a template's slots
 FENCE = "\x00"                # fences each match in the Arrow path (a message holding it is read by re)
-CHUNK = 32768                 # messages tokenised at once in the Arrow path
+CHUNK = 8192                  # messages tokenised at once in the Arrow path
 
 def text(X: pd.DataFrame, column: str) -> np.ndarray:
     """A column as an object array of Python strings ("" for missing; all "" without the column)."""

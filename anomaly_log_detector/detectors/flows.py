@@ -327,12 +327,14 @@ class FlowDetector(Detector):
                                  edges, between)
 
     def flag_batches(self, batches: Any, n_rows: int, columns: list[str],
-                     edges: dict[str, tuple[float, float]] | None = None,
+                     edges: dict[str, tuple[float, float]] | str | None = None,
                      between: Callable[[], None] | None = None) -> pd.DataFrame:
         """:meth:`flag_table` over ``n_rows`` lines that come as Arrow tables or batches with ``columns``
         (e.g. a Parquet file's row groups), rows numbered over all of them. Each batch is reduced to
         integer codes and its identifier tokens at once, flows are cut one (source, host) group at a
-        time (a flow never spans two), and ``between`` runs after each group (detectors/flow_scoring.py)."""
+        time (a flow never spans two), and ``between`` runs after each group (detectors/flow_scoring.py).
+        ``edges`` as in :meth:`flag_table`, or ``"file"``: each source's first and last time over all
+        the batches (``file_edges`` of all the lines, without reading them twice)."""
         self._check_fitted()
         missing = [c for c in REQUIRED if c not in columns]
         if missing:

@@ -215,7 +215,7 @@ def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, A
     `flows_infer.parquet`, one row per flagged step."""
     import pyarrow.compute as pc
 
-    from anomaly_log_detector.detectors.flows import file_edges, flow_columns
+    from anomaly_log_detector.detectors.flows import flow_columns
 
     det = model.flows
     path = d / PARSED
@@ -230,11 +230,16 @@ def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, A
 
     def row_groups():
         for i in range(f.num_row_groups):
+            # The previous group's transient text goes back first: it lies among what the detector
+            # keeps of it, where glibc would not reuse it for the next, larger group.
+            trim_heap()
             group = f.read_row_group(i, columns=columns)
             inside[0] += pc.sum(pc.is_in(group["template"].cast(pa.string()), value_set=value_set)).as_py() or 0
             yield group
 
-    flagged = det.flag_batches(row_groups(), f.metadata.num_rows, columns, edges=file_edges(lines))
+    # Each source's first and last time over all its lines (the file's edges), taken from the row groups.
+    flagged = det.flag_batches(row_groups(), f.metadata.num_rows, columns, edges="file",
+                               between=trim_heap)
     flagged.insert(1, "line_no", lines["line_no"].to_numpy(np.int64)[flagged["row"].to_numpy(np.int64)])
     _write_parquet(flagged, d / FLOWS_INFER)
     return {"lines_in_flows": int(inside[0]), "flagged_lines": int(flagged["row"].nunique()),
