@@ -29,59 +29,67 @@ def flag_flows(det, rows: np.ndarray, stream: np.ndarray, value: np.ndarray, fam
     """The flags (FLAG_COLUMNS, sorted by row and kind, one per (row, kind)) of flow entries sorted by
     (stream, row): each entry's output ``rows``, ``stream``, ``value`` and ``fam`` (codes, or anything
     comparable), the step ``code``, time ``tt`` and its source's first and last time; ``identifier``
-    gives the value text of some entries. None when nothing is flagged."""
-    from anomaly_log_detector.detectors.flows import _edges
+    gives the value text of some entries. None when nothing is flagged.
 
-    n = len(det.keys_)
-    first, last, nxt = _edges(stream)
+    Each test runs over the entries it concerns only (a flow's first, its last, those with a next):
+    no full-length temporary per test."""
+    n, size = len(det.keys_), len(rows)
+    if not size:
+        return None
+    new = np.ones(size, dtype=bool)
+    new[1:] = stream[1:] != stream[:-1]
+    heads = np.flatnonzero(new)  # each flow's first entry
+    del new
+    tails = np.append(heads[1:], size) - 1  # and its last
+    lines = np.diff(np.append(heads, size))  # its number of lines
     since, wait = np.asarray(det.since_), np.asarray(det.next_gap_)
-    known = code >= 0
-    at = np.arange(len(rows))
     starts = np.zeros(n, dtype=bool)
     starts[list(det.starts_)] = True
     ends = np.zeros(n, dtype=bool)
     ends[list(det.ends_)] = True
-    c = np.maximum(code, 0)
-    bad_start = (first == at) & known & ~starts[c] & (tt - start_t > since[c] + 1.0)
-    bad_end = (last == at) & known & ~ends[c] & (end_t - tt > 2 * wait[c] + 60.0)
-    has_next = nxt >= 0
-    nc = code[np.maximum(nxt, 0)]
-    pair = c.astype(np.int64) * n + np.maximum(nc, 0)
-    seen_pair = np.isin(pair, np.fromiter(det.transitions_, dtype=np.int64, count=len(det.transitions_)))
-    bad_next = has_next & known & (nc >= 0) & ~seen_pair  # flagged at the next line
-    if bad_next.any():
-        bad_next[bad_next] = ~collisions(rows, fam, value, np.flatnonzero(bad_next), nxt)
-    size = np.bincount(stream)[stream]
+    h = heads[(code[heads] >= 0) & ~starts[np.maximum(code[heads], 0)]]
+    h = h[tt[h] - start_t[h] > since[code[h]] + 1.0]
+    e = tails[(code[tails] >= 0) & ~ends[np.maximum(code[tails], 0)]]
+    e = e[end_t[e] - tt[e] > 2 * wait[code[e]] + 60.0]
+    has_next = np.ones(size, dtype=bool)
+    has_next[tails] = False
+    o = np.flatnonzero(has_next)
+    del has_next
+    o = o[(code[o] >= 0) & (code[o + 1] >= 0)]
+    pair = code[o].astype(np.int64) * n + code[o + 1]
+    o = o[~np.isin(pair, np.fromiter(det.transitions_, dtype=np.int64, count=len(det.transitions_)))]
+    del pair
+    if len(o):  # flagged at the next line
+        o = o[~collisions(rows, fam, value, o, o + 1)]
     parts = []
-    for kind, where, line, prev in (("order", bad_next, nxt, c), ("start", bad_start, at, None),
-                                    ("end", bad_end, at, None)):
-        i = np.flatnonzero(where)
+    for kind, i, line in (("order", o, o + 1), ("start", h, h), ("end", e, e)):
         if not len(i):
             continue
         parts.append(pd.DataFrame({
-            "row": rows[line[i]].astype(np.int64), "kind": kind, "identifier": identifier(i),
-            "step": [det._show(code[j]) for j in line[i]],
-            "previous": [det._show(prev[j]) for j in i] if prev is not None else None,
-            "expected": [det._expected(kind, code[j], fam_names[fam[j]]) for j in i], "flow_lines": size[i]}))
+            "row": rows[line].astype(np.int64), "kind": kind, "identifier": identifier(i),
+            "step": [det._show(x) for x in code[line].tolist()],
+            "previous": [det._show(x) for x in code[i].tolist()] if kind == "order" else None,
+            "expected": [det._expected(kind, x, fam_names[f]) for x, f in zip(code[i].tolist(), fam[i].tolist())],
+            "flow_lines": lines[np.searchsorted(heads, i, side="right") - 1].astype(np.int64)}))
     if not parts:
         return None
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["row", "kind"], kind="stable").drop_duplicates(["row", "kind"]).reset_index(drop=True)
 
 
-def collisions(rows: np.ndarray, fam: np.ndarray, value: np.ndarray, at: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-    """Which of the transitions ``at -> nxt[at]`` join two different flows that happen to share a
+def collisions(rows: np.ndarray, fam: np.ndarray, value: np.ndarray, at: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """Which of the transitions ``at -> to`` (entries) join two different flows that happen to share a
     value: the two lines also carry identifiers of another family, with different values (two SSH
     sessions from different clients on the same port number: same port, different sshd pids). A real
     disorder is within one flow, whose lines agree on every identifier they both carry."""
-    wanted = np.unique(np.concatenate([rows[at], rows[nxt[at]]]))
+    wanted = np.unique(np.concatenate([rows[at], rows[to]]))
     sub = np.flatnonzero(np.isin(rows, wanted))
     ids: dict[int, dict] = {}
     for r, f, v in zip(rows[sub].tolist(), fam[sub].tolist(), value[sub].tolist()):
         ids.setdefault(r, {}).setdefault(f, set()).add(v)
     out = np.zeros(len(at), dtype=bool)
-    for j, i in enumerate(at.tolist()):
-        a, b = ids.get(int(rows[i]), {}), ids.get(int(rows[nxt[i]]), {})
+    for j, (i, k) in enumerate(zip(at.tolist(), to.tolist())):
+        a, b = ids.get(int(rows[i]), {}), ids.get(int(rows[k]), {})
         out[j] = any(f != fam[i] and f in b and not (a[f] & b[f]) for f in a)
     return out
 
@@ -292,25 +300,25 @@ def _ranks(values) -> np.ndarray:
 
 
 def _group_flags(det, col: _Collector, row: np.ndarray, fam: np.ndarray, values, lo: float, hi: float) -> pd.DataFrame | None:
-    """The flags of one group's identifier entries: sorted into flows as :func:`flows._streams` does."""
+    """The flags of one group's identifier entries: sorted into flows as :func:`flows._streams` does
+    (by family, value and row; a flow cut at ``gap`` seconds of quiet; one entry per (flow, line))."""
     import pyarrow as pa
 
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     value = _ranks(values)
     order = np.lexsort((row, value, fam))
-    row, value, fam = row[order], value[order], fam[order]
+    value = value[order]
+    row, fam = row[order], fam[order]
     tt = col.t[row]
-    same = np.zeros(len(row), dtype=bool)
-    same[1:] = (fam[1:] == fam[:-1]) & (value[1:] == value[:-1]) & ((tt[1:] - tt[:-1]) <= det.gap)
-    stream = np.cumsum(~same) - 1
-    first = np.ones(len(row), dtype=bool)
-    first[1:] = (stream[1:] != stream[:-1]) | (row[1:] != row[:-1])
-    keep = np.flatnonzero(first)
-    row, value, fam, stream, tt = row[keep], value[keep], fam[keep], stream[keep], tt[keep]
-    source = order[keep]  # each entry's place in `values`
-    del order, same, first, keep
+    new = np.ones(len(row), dtype=bool)  # a flow starts here
+    new[1:] = (fam[1:] != fam[:-1]) | (value[1:] != value[:-1]) | ~((tt[1:] - tt[:-1]) <= det.gap)
+    keep = new.copy()  # a flow's entries are in row order: a line's repeats follow its first entry
+    keep[1:] |= row[1:] != row[:-1]
+    stream = np.cumsum(new, dtype=np.int32)[keep]
+    del new
+    row, value, fam, tt, source = row[keep], value[keep], fam[keep], tt[keep], order[keep].astype(np.int32)
+    del keep, order
     return flag_flows(det, row, stream, value, fam, col.families, col.step[row], tt,
-                      np.full(len(row), lo), np.full(len(row), hi),
+                      np.broadcast_to(lo, row.shape), np.broadcast_to(hi, row.shape),
                       lambda i: np.asarray(values.take(pa.array(source[i])).to_pylist(), dtype=object))
 
 
