@@ -141,7 +141,7 @@ def _codes(batch, column: str) -> tuple[np.ndarray, list[str]]:
     return codes, names
 
 
-def _lookup(batch, column: str, value_set) -> np.ndarray:
+def lookup(batch, column: str, value_set) -> np.ndarray:
     """Each row's index of its ``column`` text ("" for missing) in ``value_set`` (-1 if not there):
     looked up once per distinct value."""
     import pyarrow as pa
@@ -199,7 +199,7 @@ class _Collector:
         t_all = _seconds(batch)
         np.fmin.at(self.lo, gid, t_all)  # NaN (no time) is skipped, as file_edges' min and max
         np.fmax.at(self.hi, gid, t_all)
-        tix = _lookup(batch, "template", self.template_set)
+        tix = lookup(batch, "template", self.template_set)
         inside = np.flatnonzero(tix >= 0)
         if not len(inside):
             return
@@ -232,8 +232,10 @@ class _Collector:
 
     def _keep(self, at: np.ndarray, fam: np.ndarray, value, rows: np.ndarray, group: np.ndarray) -> None:
         """Keep a batch's identifier entries (``at``: index into its lines of ``rows`` and ``group``),
-        split by group; values as string (32-bit offsets: a batch's tokens are far under 2 GB)."""
+        split by group; values dictionary-encoded (a flow's lines, close in time, repeat its value:
+        a third as many strings) with 32-bit offsets (a batch's tokens are far under 2 GB)."""
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         g = group[at]
         order = np.argsort(g, kind="stable")
@@ -242,7 +244,7 @@ class _Collector:
             i = order[np.searchsorted(g[order], k):np.searchsorted(g[order], k, side="right")]
             self.parts[k][0].append(rows[at[i]])
             self.parts[k][1].append(fam[i])
-            self.parts[k][2].append(value.take(pa.array(i)))
+            self.parts[k][2].append(pc.dictionary_encode(value.take(pa.array(i))))
 
     def _group_ids(self, batch) -> np.ndarray:
         """Each line's (source, host) group number (groups numbered as first seen)."""
@@ -299,12 +301,23 @@ def _ranks(values) -> np.ndarray:
     return rank[enc.indices.to_numpy(zero_copy_only=False)]
 
 
-def _group_flags(det, col: _Collector, row: np.ndarray, fam: np.ndarray, values, lo: float, hi: float) -> pd.DataFrame | None:
-    """The flags of one group's identifier entries: sorted into flows as :func:`flows._streams` does
-    (by family, value and row; a flow cut at ``gap`` seconds of quiet; one entry per (flow, line))."""
+def _joined(chunks) -> tuple:
+    """Dictionary-encoded chunks as one array of their dictionaries' strings and each entry's index in it."""
     import pyarrow as pa
 
-    value = _ranks(values)
+    at = np.cumsum([0] + [len(c.dictionary) for c in chunks[:-1]])
+    index = np.concatenate([c.indices.to_numpy().astype(np.int32) + np.int32(a) for c, a in zip(chunks, at)])
+    return pa.concat_arrays([c.dictionary for c in chunks]), index
+
+
+def _group_flags(det, col: _Collector, row: np.ndarray, fam: np.ndarray, words, index: np.ndarray,
+                 lo: float, hi: float) -> pd.DataFrame | None:
+    """The flags of one group's identifier entries (value: ``words[index]``), sorted into flows as
+    :func:`flows._streams` does (by family, value and row; a flow cut at ``gap`` seconds of quiet; one
+    entry per (flow, line))."""
+    import pyarrow as pa
+
+    value = _ranks(words)[index]
     order = np.lexsort((row, value, fam))
     value = value[order]
     row, fam = row[order], fam[order]
@@ -315,11 +328,11 @@ def _group_flags(det, col: _Collector, row: np.ndarray, fam: np.ndarray, values,
     keep[1:] |= row[1:] != row[:-1]
     stream = np.cumsum(new, dtype=np.int32)[keep]
     del new
-    row, value, fam, tt, source = row[keep], value[keep], fam[keep], tt[keep], order[keep].astype(np.int32)
-    del keep, order
+    row, value, fam, tt, source = row[keep], value[keep], fam[keep], tt[keep], index[order[keep]]
+    del keep, order, index
     return flag_flows(det, row, stream, value, fam, col.families, col.step[row], tt,
                       np.broadcast_to(lo, row.shape), np.broadcast_to(hi, row.shape),
-                      lambda i: np.asarray(values.take(pa.array(source[i])).to_pylist(), dtype=object))
+                      lambda i: np.asarray(words.take(pa.array(source[i])).to_pylist(), dtype=object))
 
 
 def flag_batches(det, batches: Iterable, n_rows: int, edges: dict | str | None,
@@ -342,10 +355,11 @@ def flag_batches(det, batches: Iterable, n_rows: int, edges: dict | str | None,
         rows, fams, values = col.parts[g]
         col.parts[g] = None  # its chunks go as they are joined
         if rows:
-            row, fam, value = np.concatenate(rows), np.concatenate(fams), pa.concat_arrays(values)
+            row, fam = np.concatenate(rows), np.concatenate(fams)
+            words, value = _joined(values)
             del rows, fams, values
-            flagged = _group_flags(det, col, row, fam, value, lo[g], hi[g])
-            del row, fam, value
+            flagged = _group_flags(det, col, row, fam, words, value, lo[g], hi[g])
+            del row, fam, words, value
             if flagged is not None:
                 parts.append(flagged)
         if between is not None:

@@ -213,8 +213,7 @@ def _run_mscred(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, 
 def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, Any]:
     """The identifier-flow detector over the lines of templates that carry its identifiers: writes
     `flows_infer.parquet`, one row per flagged step."""
-    import pyarrow.compute as pc
-
+    from anomaly_log_detector.detectors.flow_scoring import lookup
     from anomaly_log_detector.detectors.flows import flow_columns
 
     det = model.flows
@@ -225,7 +224,7 @@ def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, A
     # A row group at a time: the detector keeps codes and identifier tokens of its templates' lines
     # only; the repetitive text columns stay dictionary-encoded.
     f = pq.ParquetFile(path, read_dictionary=[c for c in columns if c not in ("content", "timestamp")])
-    value_set = pa.array(sorted(det.templates()), pa.string())
+    value_set = pa.array(sorted(det.templates()), pa.large_string())
     inside = [0]
 
     def row_groups():
@@ -234,7 +233,7 @@ def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, A
             # keeps of it, where glibc would not reuse it for the next, larger group.
             trim_heap()
             group = f.read_row_group(i, columns=columns)
-            inside[0] += pc.sum(pc.is_in(group["template"].cast(pa.string()), value_set=value_set)).as_py() or 0
+            inside[0] += int((lookup(group, "template", value_set) >= 0).sum())  # once per distinct template
             yield group
 
     # Each source's first and last time over all its lines (the file's edges), taken from the row groups.
