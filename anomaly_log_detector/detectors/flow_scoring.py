@@ -61,7 +61,15 @@ def flag_flows(det, rows: np.ndarray, stream: np.ndarray, value: np.ndarray, fam
     del pair
     if len(o):  # flagged at the next line
         o = o[~collisions(rows, fam, value, o, o + 1)]
-    parts = []
+    parts, seen = [], {}
+
+    def expected(kind: str, step: int, f) -> list[str]:
+        # Many flags share a (kind, step, family): each list made once (and copied per row).
+        key = (kind, step, f)
+        if key not in seen:
+            seen[key] = det._expected(kind, step, fam_names[f])
+        return list(seen[key])
+
     for kind, i, line in (("order", o, o + 1), ("start", h, h), ("end", e, e)):
         if not len(i):
             continue
@@ -69,7 +77,7 @@ def flag_flows(det, rows: np.ndarray, stream: np.ndarray, value: np.ndarray, fam
             "row": rows[line].astype(np.int64), "kind": kind, "identifier": identifier(i),
             "step": [det._show(x) for x in code[line].tolist()],
             "previous": [det._show(x) for x in code[i].tolist()] if kind == "order" else None,
-            "expected": [det._expected(kind, x, fam_names[f]) for x, f in zip(code[i].tolist(), fam[i].tolist())],
+            "expected": [expected(kind, x, f) for x, f in zip(code[i].tolist(), fam[i].tolist())],
             "flow_lines": lines[np.searchsorted(heads, i, side="right") - 1].astype(np.int64)}))
     if not parts:
         return None
@@ -102,7 +110,9 @@ def _column(batch, column: str):
         return None
     col = batch[column]
     if isinstance(col, pa.ChunkedArray):
-        if col.num_chunks != 1 and pa.types.is_dictionary(col.type):  # chunks with their own dictionaries
+        if col.num_chunks == 1:  # a row group's column: no copy
+            return col.chunk(0)
+        if pa.types.is_dictionary(col.type):  # chunks with their own dictionaries
             col = col.cast(col.type.value_type)
         col = col.combine_chunks()
     return col
