@@ -210,6 +210,8 @@ def message_tokens(content, read: np.ndarray, last: np.ndarray):
         ks.append(np.asarray(kk, dtype=np.int64))
         values.append(pa.array(v, pa.large_string()))
     row = np.concatenate(rows)
+    if not len(slow):  # the chunks are in row order already
+        return row, np.concatenate(ks), pa.concat_arrays(values)
     order = np.argsort(row, kind="stable")  # each part is in row then position order
     return row[order], np.concatenate(ks)[order], pa.concat_arrays(values).take(pa.array(order, pa.int64()))
 
