@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.detectors.flow_tokens import PID_SLOT, message_tokens
+from anomaly_log_detector.detectors.flow_tokens import message_tokens
 
 NO_TIME = (np.nan, np.nan)
 FILE_EDGES = "file"  # edges: each source's first and last time over all the lines scored
@@ -351,8 +351,6 @@ def flag_batches(det, batches: Iterable, n_rows: int, edges: dict | str | None,
     of them), one (source, host) group at a time; ``edges`` as in :meth:`FlowDetector.flag`, None for
     each group's own times or FILE_EDGES for each source's over all the lines. ``between`` runs after
     each group. None when nothing is flagged."""
-    import pyarrow as pa
-
     col = _Collector(det, n_rows)
     start = 0
     for batch in batches:
