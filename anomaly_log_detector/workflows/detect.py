@@ -229,12 +229,13 @@ def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, A
 
     def row_groups():
         for i in range(f.num_row_groups):
-            # The previous group's transient text goes back first: it lies among what the detector
-            # keeps of it, where glibc would not reuse it for the next, larger group.
-            trim_heap()
             group = f.read_row_group(i, columns=columns)
             inside[0] += int((lookup(group, "template", value_set) >= 0).sum())  # once per distinct template
             yield group
+            del group
+            # The group's transient text goes back once the detector has taken it in: it lies among
+            # what the detector keeps of it, where glibc would not reuse it for the next group.
+            trim_heap()
 
     # Each source's first and last time over all its lines (the file's edges), taken from the row groups.
     flagged = det.flag_batches(row_groups(), f.metadata.num_rows, columns, edges="file",
