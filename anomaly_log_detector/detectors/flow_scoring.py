@@ -224,7 +224,7 @@ class _Collector:
         read = np.flatnonzero(live & (last >= 0))
         tok_row, tok_k, tok_value = message_tokens(_text(batch, "content", inside[read]), read, last[read])
         fam = self.fam_of[ti[tok_row], tok_k + 1]
-        ok = np.flatnonzero(fam >= 0)
+        ok = np.flatnonzero(fam >= 0)  # identifier tokens only
         at, fams, values = [tok_row[ok]], [fam[ok]], [tok_value.take(pa.array(ok))]
         del tok_row, tok_k, tok_value, fam, ok
         fam = self.fam_of[ti, 0]
@@ -248,10 +248,9 @@ class _Collector:
         import pyarrow.compute as pc
 
         g = group[at]
-        order = np.argsort(g, kind="stable")
         value = value.cast(pa.string())
-        for k in np.unique(g).tolist():
-            i = order[np.searchsorted(g[order], k):np.searchsorted(g[order], k, side="right")]
+        for k in np.flatnonzero(np.bincount(g)).tolist():  # the few groups present, in order
+            i = np.flatnonzero(g == k)
             self.parts[k][0].append(rows[at[i]])
             self.parts[k][1].append(fam[i])
             self.parts[k][2].append(pc.dictionary_encode(value.take(pa.array(i))))
