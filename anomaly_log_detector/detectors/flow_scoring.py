@@ -146,7 +146,7 @@ def _codes(batch, column: str) -> tuple[np.ndarray, list[str]]:
         return np.zeros(batch.num_rows, dtype=np.int64), [""]
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(pc.fill_null(col.cast(pa.large_string()), ""))
-    names = col.dictionary.cast(pa.large_string()).to_pylist() + [""]
+    names = pc.fill_null(col.dictionary.cast(pa.large_string()), "").to_pylist() + [""]
     codes = pc.fill_null(col.indices.cast(pa.int64()), len(names) - 1).to_numpy()
     return codes, names
 
