@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
+from anomaly_log_detector.detectors.flow_scoring import flag_batches, flag_flows
 from anomaly_log_detector.detectors.flow_tokens import PID_SLOT, _codes, pairs, text as _text, tokens as _tokens
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
@@ -291,7 +292,7 @@ class FlowDetector(Detector):
         of its lines (default: the times in ``X``)."""
         self._check_fitted()
         _check(X)
-        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in FLAG_COLUMNS}).astype({"row": "int64", "flow_lines": "int64"})
+        empty = _empty_flags()
         if not self.slots_ or not self.keys_:
             return empty
         t = _seconds(X)
@@ -310,87 +311,38 @@ class FlowDetector(Detector):
         flows = _streams(e.drop(columns=["template"]), t, family, self.gap)
         del e, family
         rows, stream = flows["row"].to_numpy(), flows["stream"].to_numpy()
-        code = self._step_codes(X, rows)
-        n = len(self.keys_)
-        first, last, nxt = _edges(stream)
-        tt = t[rows]
-        since, wait = np.asarray(self.since_), np.asarray(self.next_gap_)
         start_t, end_t = _edge_times(X, rows, edges)
-        known = code >= 0
-        at = np.arange(len(rows))
-        starts = np.zeros(n, dtype=bool)
-        starts[list(self.starts_)] = True
-        ends = np.zeros(n, dtype=bool)
-        ends[list(self.ends_)] = True
-        c = np.maximum(code, 0)
-        bad_start = (first == at) & known & ~starts[c] & (tt - start_t > since[c] + 1.0)
-        bad_end = (last == at) & known & ~ends[c] & (end_t - tt > 2 * wait[c] + 60.0)
-        has_next = nxt >= 0
-        nc = code[np.maximum(nxt, 0)]
-        pair = c * n + np.maximum(nc, 0)
-        seen_pair = np.isin(pair, np.fromiter(self.transitions_, dtype=np.int64, count=len(self.transitions_)))
-        bad_next = has_next & known & (nc >= 0) & ~seen_pair  # flagged at the next line
-        # Each entry's family as a reference to one of the few names, not a Python string per entry.
-        fam_code, fam_names = pd.factorize(flows["family"])
-        fam = np.asarray(fam_names, dtype=object)[fam_code]
-        if bad_next.any():
-            bad_next[bad_next] = ~_collisions(flows, np.flatnonzero(bad_next), nxt, fam)
-        size = np.bincount(stream)[stream]
-        parts = []
-        for kind, where, line, prev in (("order", bad_next, nxt, c), ("start", bad_start, at, None),
-                                        ("end", bad_end, at, None)):
-            i = np.flatnonzero(where)
-            if not len(i):
-                continue
-            parts.append(pd.DataFrame({
-                "row": rows[line[i]], "kind": kind, "identifier": flows["value"].iloc[i].to_numpy(),
-                "step": [self._show(code[j]) for j in line[i]],
-                "previous": [self._show(prev[j]) for j in i] if prev is not None else None,
-                "expected": [self._expected(kind, code[j], fam[j]) for j in i], "flow_lines": size[i]}))
-        if not parts:
-            return empty
-        out = pd.concat(parts, ignore_index=True)
-        return out.sort_values(["row", "kind"], kind="stable").drop_duplicates(["row", "kind"]).reset_index(drop=True)
+        fam, fam_names = pd.factorize(flows["family"])
+        value = flows["value"]
+        out = flag_flows(self, rows, stream, value.to_numpy(), fam, np.asarray(fam_names, dtype=object),
+                         self._step_codes(X, rows), t[rows], start_t, end_t, lambda i: value.iloc[i].to_numpy())
+        return empty if out is None else out
 
     def flag_table(self, table: Any, edges: dict[str, tuple[float, float]] | None = None,
                    between: Callable[[], None] | None = None) -> pd.DataFrame:
-        """:meth:`flag` over an Arrow table of parsed lines, one (source, host) group at a time: a flow
-        never spans two groups (``_tokens``' ``group``), so the flags are those of
-        ``flag(table.to_pandas(), edges)``, while only one group's Python strings and token tables are
-        alive at a time (a million-line target: ~1.5 GB at once, a fifth of it per host). Dictionary
-        columns are decoded per group; ``between`` runs after each group (e.g. to trim the heap)."""
-        import pyarrow as pa
+        """:meth:`flag` over an Arrow table of parsed lines: the frame of ``flag(table.to_pandas(), edges)``
+        (with ``edges`` None, each (source, host) group's own times), scored by :meth:`flag_batches` a
+        batch of rows at a time."""
+        return self.flag_batches(table.to_batches(max_chunksize=65536), table.num_rows, table.column_names,
+                                 edges, between)
 
-        if not self.split_ and "masked" in table.column_names:  # masked text only tells split steps apart
-            table = table.drop_columns(["masked"])
-        names = table.column_names
-
-        def key(c: str) -> pd.Series:
-            if c not in names:
-                return pd.Series("", index=range(table.num_rows), dtype="string")
-            col = table[c]
-            if pa.types.is_dictionary(col.type):
-                col = col.cast(pa.string())
-            return col.to_pandas().astype("string").fillna("")
-
-        groups = pd.DataFrame({"source": key("source"), "host": key("host")}).groupby(
-            ["source", "host"], sort=False).indices
-        plain = pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
-                           for f in table.schema])
-        parts = []
-        for at in groups.values():
-            at = np.sort(np.asarray(at, dtype=np.int64))
-            flagged = self.flag(table.take(at).cast(plain).to_pandas(), edges=edges)
-            if len(flagged):
-                flagged["row"] = at[flagged["row"].to_numpy(np.int64)]
-                parts.append(flagged)
-            del flagged
-            if between is not None:
-                between()
-        if len(parts) <= 1:
-            return parts[0] if parts else self.flag(table.slice(0, 0).cast(plain).to_pandas(), edges=edges)
-        # Rows of different groups differ, so the groups' (row, kind) sets are disjoint.
-        return pd.concat(parts, ignore_index=True).sort_values(["row", "kind"], kind="stable").reset_index(drop=True)
+    def flag_batches(self, batches: Any, n_rows: int, columns: list[str],
+                     edges: dict[str, tuple[float, float]] | str | None = None,
+                     between: Callable[[], None] | None = None) -> pd.DataFrame:
+        """:meth:`flag_table` over ``n_rows`` lines that come as Arrow tables or batches with ``columns``
+        (e.g. a Parquet file's row groups), rows numbered over all of them. Each batch is reduced to
+        integer codes and its identifier tokens at once, flows are cut one (source, host) group at a
+        time (a flow never spans two), and ``between`` runs after each group (detectors/flow_scoring.py).
+        ``edges`` as in :meth:`flag_table`, or ``"file"``: each source's first and last time over all
+        the batches (``file_edges`` of all the lines, without reading them twice)."""
+        self._check_fitted()
+        missing = [c for c in REQUIRED if c not in columns]
+        if missing:
+            raise DataError(f"parsed lines lack column(s) {', '.join(missing)}")
+        if not self.slots_ or not self.keys_:
+            return _empty_flags()
+        out = flag_batches(self, batches, n_rows, edges, between)
+        return _empty_flags() if out is None else out
 
     def summary(self) -> dict[str, int]:
         """What was learned, in counts (for the training summary)."""
@@ -485,23 +437,8 @@ class FlowDetector(Detector):
         return det
 
 
-def _collisions(flows: pd.DataFrame, at: np.ndarray, nxt: np.ndarray, fam: np.ndarray) -> np.ndarray:
-    """Which of the transitions ``at -> nxt[at]`` join two different flows that happen to share a
-    value: the two lines also carry identifiers of another family, with different values (two SSH
-    sessions from different clients on the same port number: same port, different sshd pids). A real
-    disorder is within one flow, whose lines agree on every identifier they both carry. ``fam``: each
-    entry's family."""
-    rows = flows["row"].to_numpy()
-    wanted = np.unique(np.concatenate([rows[at], rows[nxt[at]]]))
-    sub = flows[np.isin(rows, wanted)]
-    ids: dict[int, dict[str, set[str]]] = {}
-    for r, f, v in zip(sub["row"].tolist(), sub["family"].tolist(), sub["value"].tolist()):
-        ids.setdefault(r, {}).setdefault(f, set()).add(v)
-    out = np.zeros(len(at), dtype=bool)
-    for j, i in enumerate(at.tolist()):
-        a, b = ids.get(int(rows[i]), {}), ids.get(int(rows[nxt[i]]), {})
-        out[j] = any(f != fam[i] and f in b and not (a[f] & b[f]) for f in a)
-    return out
+def _empty_flags() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in FLAG_COLUMNS}).astype({"row": "int64", "flow_lines": "int64"})
 
 
 def flow_columns(available) -> list[str]:

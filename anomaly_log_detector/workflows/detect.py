@@ -209,39 +209,38 @@ def _run_mscred(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, 
 
 
 def _run_flows(d: Path, lines: pd.DataFrame, model: TrainedModel) -> dict[str, Any]:
-    """The identifier-flow detector over the lines of templates that carry its identifiers (their
-    text is read for those lines only): writes `flows_infer.parquet`, one row per flagged step."""
-    import pyarrow.compute as pc
-
-    from anomaly_log_detector.detectors.flows import file_edges, flow_columns
+    """The identifier-flow detector over the lines of templates that carry its identifiers: writes
+    `flows_infer.parquet`, one row per flagged step."""
+    from anomaly_log_detector.detectors.flow_scoring import lookup
+    from anomaly_log_detector.detectors.flows import flow_columns
 
     det = model.flows
     path = d / PARSED
     columns = flow_columns(pq.read_schema(path).names)
-    # Only the lines of templates with identifiers, read a row group at a time; the repetitive text
-    # columns stay dictionary-encoded until the detector decodes one (source, host) group.
+    if not det.split_:  # masked text only tells split steps apart
+        columns = [c for c in columns if c != "masked"]
+    # A row group at a time: the detector keeps codes and identifier tokens of its templates' lines
+    # only; the repetitive text columns stay dictionary-encoded.
     f = pq.ParquetFile(path, read_dictionary=[c for c in columns if c not in ("content", "timestamp")])
-    value_set = pa.array(sorted(det.templates()), pa.string())
-    parts, at, start = [], [], 0
-    for i in range(f.num_row_groups):
-        group = f.read_row_group(i, columns=columns)
-        wanted = pc.is_in(group["template"].cast(pa.string()), value_set=value_set).to_numpy(zero_copy_only=False)
-        inside = np.flatnonzero(wanted)
-        parts.append(group.take(pa.array(inside)))
-        at.append(inside + start)
-        start += group.num_rows
-        del group
-    at = np.concatenate(at) if at else np.zeros(0, dtype=np.int64)
-    part = pa.concat_tables(parts) if parts else f.schema_arrow.empty_table()
-    del parts
-    edges = file_edges(lines)
-    release_memory()
-    flagged = det.flag_table(part, edges=edges, between=trim_heap)
-    del part
-    flagged["row"] = at[flagged["row"].to_numpy(np.int64)]
+    value_set = pa.array(sorted(det.templates()), pa.large_string())
+    inside = [0]
+
+    def row_groups():
+        for i in range(f.num_row_groups):
+            group = f.read_row_group(i, columns=columns)
+            inside[0] += int((lookup(group, "template", value_set) >= 0).sum())  # once per distinct template
+            yield group
+            del group
+            # The group's transient text goes back once the detector has taken it in: it lies among
+            # what the detector keeps of it, where glibc would not reuse it for the next group.
+            trim_heap()
+
+    # Each source's first and last time over all its lines (the file's edges), taken from the row groups.
+    flagged = det.flag_batches(row_groups(), f.metadata.num_rows, columns, edges="file",
+                               between=trim_heap)
     flagged.insert(1, "line_no", lines["line_no"].to_numpy(np.int64)[flagged["row"].to_numpy(np.int64)])
     _write_parquet(flagged, d / FLOWS_INFER)
-    return {"lines_in_flows": int(len(at)), "flagged_lines": int(flagged["row"].nunique()),
+    return {"lines_in_flows": int(inside[0]), "flagged_lines": int(flagged["row"].nunique()),
             "by_kind": {str(k): int(v) for k, v in flagged["kind"].value_counts().items()}}
 
 
