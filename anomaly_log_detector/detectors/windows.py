@@ -57,6 +57,21 @@ def flatten(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
     return values, lengths
 
 
+def list_values(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`flatten` without its int64 copy: (flat values, int64 lengths), the values a read-only
+    view of the Arrow buffer where the column is Arrow lists without nulls inside (else flatten's
+    int64 array). For a reader: ``rows`` / ``line_nos`` are already int64, and a million-row copy of
+    them is 8 MB for nothing."""
+    arrow = _as_arrow_lists(lists)
+    if arrow is None:
+        return flatten(lists)
+    import pyarrow.compute as pc
+
+    lengths = pc.list_value_length(arrow).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = pc.list_flatten(arrow).to_numpy(zero_copy_only=False)
+    return values, lengths
+
+
 def arrow_lists(arrow_type):
     """A ``types_mapper`` for ``pa.Table.to_pandas``: list columns stay Arrow (``pd.ArrowDtype``), which
     :func:`flatten` reads without a numpy array per row; other columns convert as usual."""
@@ -105,7 +120,9 @@ def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bo
     in ``dtype`` (every value, PAD and EOS included, must fit: see :func:`compact_key_dtype`)."""
     if seq_len < 1:
         raise ValueError("seq_len must be >= 1")
-    values = np.asarray(values, dtype=np.int64)
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":  # integer keys are written into the layout as they are
+        values = values.astype(np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     n_targets = lengths + int(eos)
     block = seq_len + n_targets
@@ -134,7 +151,7 @@ def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return a, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     as_bytes = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
     _, first, inverse, counts = np.unique(as_bytes, return_index=True, return_inverse=True, return_counts=True)
-    return a[first], inverse.reshape(-1).astype(np.int64), counts.astype(np.int64)
+    return a[first], inverse.reshape(-1).astype(np.int64, copy=False), counts.astype(np.int64, copy=False)
 
 
 def rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -142,9 +159,18 @@ def rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
     bytes like :func:`unique_rows`."""
     if len(rows) == 0 or len(table) == 0:
         return np.zeros(len(rows), dtype=bool)
-    a = np.ascontiguousarray(rows, dtype=np.int64)
-    b = np.ascontiguousarray(table, dtype=np.int64)
-    void = np.dtype((np.void, 8 * a.shape[1]))
+    dtype = np.dtype(np.int64)
+    if rows.dtype.kind == "u" and rows.dtype.itemsize < 8 and sys.byteorder == "little":
+        # Compact keys (compact_key_dtype): compare in their dtype. A table row with a value the
+        # dtype cannot hold equals no row of ``rows``; the others are equal as bytes exactly when
+        # they are equal as int64.
+        fits = ((table >= 0) & (table <= np.iinfo(rows.dtype).max)).all(axis=1)
+        table, dtype = table[fits], rows.dtype
+        if len(table) == 0:
+            return np.zeros(len(rows), dtype=bool)
+    a = np.ascontiguousarray(rows, dtype=dtype)
+    b = np.ascontiguousarray(table, dtype=dtype)
+    void = np.dtype((np.void, dtype.itemsize * a.shape[1]))
     return np.isin(a.view(void).ravel(), b.view(void).ravel())
 
 
@@ -188,7 +214,7 @@ class WindowScores:
 def target_line_numbers(line_nos: Iterable, event_lengths: np.ndarray, w: Windows) -> np.ndarray:
     """Line number of each window's target, -1 for EOS and for sessions without line numbers
     (imported sequences have empty ``line_nos``)."""
-    line_values, line_lengths = flatten(line_nos)
+    line_values, line_lengths = list_values(line_nos)
     bad = (line_lengths != event_lengths) & (line_lengths != 0)
     if bad.any():
         raise ValueError(f"session row {int(np.argmax(bad))}: line_nos and events differ in length")
