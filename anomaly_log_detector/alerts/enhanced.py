@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
 from anomaly_log_detector.builders.vocab import Vocab
-from anomaly_log_detector.detectors.windows import flatten, unique_rows
+from anomaly_log_detector.detectors.windows import list_values, unique_rows
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 
@@ -39,6 +39,8 @@ TOP_EXPECTED = 3
 PARSED_REQUIRED = ("line_no", "source", "template")
 # The parsed columns a prediction shows (with the entity column).
 PREDICTION_COLUMNS = ("line_no", "source", "template", "timestamp", "raw")
+# The per-window columns a prediction row reads (_predictions).
+WINDOW_COLUMNS = ("session", "line_no", "idx", "in_topk", "is_novel", "rank", "prob", "surprise")
 # Arrow types of the list columns (pandas holds them as Python lists).
 _LISTS = {"expected": pa.list_(pa.string()), "rows": pa.list_(pa.int64()), "line_nos": pa.list_(pa.int64()),
           "templates": pa.list_(pa.string()), "expected_templates": pa.list_(pa.string()),
@@ -118,8 +120,8 @@ def _template_names(det, seq_path: Path, vocab_path) -> list[str]:
 
 def parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
     """The parsed row of every prediction (EOS: the session's last row; -1 for an empty session)."""
-    values, lengths = flatten(seq["rows"])
-    events = flatten(seq["events"])[1]
+    values, lengths = list_values(seq["rows"])  # read in place: no int64 copy of a million rows
+    events = list_values(seq["events"])[1]
     if values.size == 0 and events.sum() > 0:
         raise DataError(f"{seq_path}: the sequences carry no parsed row positions (imported benchmark "
                         f"sequences?); build them from a parsed.parquet with build-deeplog")
@@ -244,10 +246,11 @@ def _column(per_window: Any, name: str, rows: np.ndarray) -> np.ndarray:
 
 
 def _rows(per_window: Any, rows: np.ndarray) -> pd.DataFrame:
-    """Rows ``rows`` of the per-window frame or ``WindowTable``, numbered from 0."""
+    """Rows ``rows`` of the per-window frame or ``WindowTable``, numbered from 0: the columns
+    :func:`_predictions` reads (the others may be gone from a WindowTable already written)."""
     if isinstance(per_window, pd.DataFrame):
         return per_window.iloc[rows].reset_index(drop=True)
-    return per_window.frame(rows)
+    return per_window.frame(rows, list(WINDOW_COLUMNS))
 
 
 def _entity_codes(session_of: Any, keep: np.ndarray, entity: pd.Series | None,

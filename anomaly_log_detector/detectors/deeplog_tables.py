@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ class WindowTable:
         self.in_topk, self.rank, self.prob = ws.in_topk, ws.rank, ws.prob
         self.surprise, self.is_novel, self.threshold = ws.surprise, ws.is_novel, threshold
         self.extra: dict[str, Any] = {}
+        self.dropped: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.session)
@@ -52,11 +53,27 @@ class WindowTable:
             raise ValueError(f"column {name!r}: {len(values)} values for {len(self)} rows")
         self.extra[name] = values
 
+    def keep_only(self, names: Iterable[str]) -> None:
+        """Free the arrays only this table holds (``source``, ``target``, ``threshold``, the added
+        columns) except ``names``: after :meth:`write`, what a later reader of a few rows still
+        needs. Asking for a freed column afterwards raises KeyError."""
+        keep = set(names)
+        self.extra = {k: v for k, v in self.extra.items() if k in keep}
+        self.dropped = {"source", "target", "threshold"} - keep
+        if "source" in self.dropped:
+            self.sources = None
+        if "target" in self.dropped:
+            self.targets = None
+        if "threshold" in self.dropped:
+            self.threshold = None
+
     def column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """One column's values (``rows`` only, when given) as numpy."""
         return self.frame(rows, [name])[name].to_numpy()
 
     def _array(self, name: str, rows: np.ndarray | None) -> np.ndarray:
+        if name in self.dropped:
+            raise KeyError(f"column {name!r} was freed (keep_only)")
         take = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
         if name == "session":
             return self.session_ids[take(self.session)]
