@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
 from anomaly_log_detector.builders.vocab import Vocab
-from anomaly_log_detector.detectors.windows import list_values, unique_rows
+from anomaly_log_detector.detectors.windows import CHUNK, list_values, unique_rows
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 
@@ -129,10 +129,13 @@ def parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
     if bad.size:
         raise DataError(f"{seq_path}: session {seq['session'].iloc[bad[0]]!r}: 'rows' and 'events' differ in length")
     starts = np.cumsum(lengths) - lengths
-    n = lengths[w.session]
     rows = np.full(len(w), -1, dtype=np.int64)
-    has = n > 0
-    rows[has] = values[starts[w.session[has]] + np.minimum(w.pos[has], n[has] - 1)]
+    for lo in range(0, len(w), CHUNK):  # a chunk of windows at a time: no million-row temporaries
+        part = slice(lo, lo + CHUNK)
+        session = w.session[part]
+        n = lengths[session]
+        has = n > 0
+        rows[part][has] = values[starts[session[has]] + np.minimum(w.pos[part][has], n[has] - 1)]
     return rows
 
 
@@ -220,7 +223,7 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
     def rows_of(needed: np.ndarray) -> pd.DataFrame:
         w = keep[needed]
         return _predictions(_rows(per_window, w), event[w] < 0, rows[w],
-                            lines.iloc[rows[w]][shown].reset_index(drop=True), entity_column,
+                            take_rows(lines[shown], rows[w]), entity_column,
                             [expected[i] for i in w.tolist()])
 
     return run_alerts_columns(entity_code, len(entity_names), lambda codes: entity_names[codes], template_code,
@@ -228,10 +231,44 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
                               _column(per_window, "is_novel", keep).astype(bool), rows_of, settings)
 
 
+def take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[rows].reset_index(drop=True)``, column by column: Arrow's take on a text column
+    of many chunks concatenates the whole column first (~25 MB for a million lines' ``source``, to
+    fetch a few thousand rows); here each chunk gives its own rows."""
+    return pd.DataFrame({name: _take(frame[name], rows) for name in frame.columns}, index=pd.RangeIndex(len(rows)),
+                        columns=frame.columns)
+
+
+def _take(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """``values.iloc[rows]`` numbered from 0; an Arrow text column taken chunk by chunk."""
+    arrow = getattr(values.array, "__arrow_array__", None) if isinstance(values.dtype, pd.StringDtype) else None
+    chunks = pa.chunked_array(arrow()).chunks if arrow is not None else []
+    if len(chunks) < 2 or len(rows) == 0:
+        return values.iloc[rows].reset_index(drop=True)
+    bounds = np.cumsum([0] + [len(c) for c in chunks])
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.min() < 0 or rows.max() >= bounds[-1]:
+        return values.iloc[rows].reset_index(drop=True)  # pandas' own error for a bad row
+    chunk_of = np.searchsorted(bounds, rows, side="right") - 1
+    order = np.argsort(chunk_of, kind="stable")
+    starts = np.searchsorted(chunk_of[order], np.arange(len(chunks) + 1))
+    pieces = [chunks[k].take(pa.array(rows[order[starts[k]:starts[k + 1]]] - bounds[k]))
+              for k in range(len(chunks)) if starts[k + 1] > starts[k]]
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    taken = pa.concat_arrays(pieces).take(pa.array(inverse))
+    return pd.Series(taken, dtype=values.dtype)
+
+
 def _template_codes(template: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(template.astype("string").fillna("").astype(str), sort=False)`` without the two
     copies of a million strings: the column is factorized with nulls as a value of their own, and only
     its few distinct values are filled and factorized again (a null and a real "" become one code)."""
+    from anomaly_log_detector.builders.string_codes import string_codes
+
+    codes, names = string_codes(template)  # int32, null -> -1
+    if len(codes) and codes.min() >= 0:  # no null: nothing to merge, the codes are first appearances
+        return codes, pd.Index(names, dtype="str")
     codes, uniques = pd.factorize(template, sort=False, use_na_sentinel=False)
     filled = pd.Series(pd.array(list(uniques), dtype="string")).fillna("").astype(str)
     merged, names = pd.factorize(filled, sort=False)

@@ -113,13 +113,13 @@ def entity_categories(df: pd.DataFrame, fallback: pd.Series | None = None) -> pd
     codes, names = [], []
     for part in parts:
         if part is None:
-            codes.append(np.full(n, -1, dtype=np.int64))
+            codes.append(np.full(n, -1, dtype=np.int32))
             names.append([])
         else:
-            c, u = pd.factorize(part.astype("string"), sort=False)  # null -> -1
-            codes.append(c.astype(np.int64))
-            names.append([str(v) for v in u])
-    host_process, hp = pd.factorize((codes[0] + 1) * (len(names[1]) + 1) + codes[1] + 1, sort=False)
+            c, u = string_codes(part)  # int32, null -> -1
+            codes.append(c)
+            names.append(u)
+    host_process, hp = pd.factorize((codes[0].astype(np.int64) + 1) * (len(names[1]) + 1) + codes[1] + 1, sort=False)
     combo, distinct = pd.factorize(host_process.astype(np.int64) * (len(names[2]) + 1) + codes[2] + 1, sort=False)
     labels: list[str | None] = []
     span = len(names[2]) + 1

@@ -47,7 +47,7 @@ from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_chec
 from anomaly_log_detector.detectors.deeplog_checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 from anomaly_log_detector.detectors.deeplog_scoring import score_pairs, torch_pair_stats, window_hits
 from anomaly_log_detector.detectors.deeplog_tables import WindowTable
-from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, compact_key_dtype,
+from anomaly_log_detector.detectors.windows import (CHUNK, WindowScores, Windows, build_windows, compact_key_dtype,
                                                     flatten, list_values, rows_in, target_line_numbers,
                                                     unique_rows)
 from anomaly_log_detector.errors import DataError
@@ -416,11 +416,14 @@ class DeepLogDetector(Detector):
         scores at most ``tau_``); under top-k / top-p the misses + 0.5 * the largest (1 - p)."""
         if not self.calibrated:
             return ws.per_session(SURPRISE_WEIGHT)["score"]
-        tau = ws.tau if ws.tau is not None else np.full(len(ws.in_topk), float(self.tau_))
-        # On the global scale: a window's surprise relative to its own threshold, times tau_.
-        strength = (np.where(ws.in_topk, np.minimum(ws.surprise, tau), ws.surprise) * (self.tau_ / tau)).astype(np.float64)
         out = np.zeros(ws.n_sessions)
-        np.maximum.at(out, ws.windows.session, strength)
+        for lo in range(0, len(ws.in_topk), CHUNK):  # a chunk at a time: the maximum is the same
+            part = slice(lo, lo + CHUNK)
+            tau = ws.tau[part] if ws.tau is not None else np.full(len(ws.in_topk[part]), float(self.tau_))
+            # On the global scale: a window's surprise relative to its own threshold, times tau_.
+            surprise = ws.surprise[part]
+            strength = (np.where(ws.in_topk[part], np.minimum(surprise, tau), surprise) * (self.tau_ / tau)).astype(np.float64)
+            np.maximum.at(out, ws.windows.session[part], strength)
         return out
 
     def score(self, X: pd.DataFrame) -> np.ndarray:

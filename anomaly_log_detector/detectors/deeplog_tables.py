@@ -144,5 +144,19 @@ class WindowTable:
         os.replace(tmp, path)
 
 
+def context_flags(inputs: np.ndarray, unk: int, pad: int, min_known: int,
+                  chunk: int = ROW_GROUP) -> tuple[np.ndarray, np.ndarray]:
+    """Per context window (row of ``inputs``): whether it holds the key ``unk``, and whether fewer
+    than ``min_known`` of its keys are not ``pad``. A chunk of rows at a time: the element-wise
+    comparisons of a million windows were ~20 MB of booleans and counts at once."""
+    unseen = np.zeros(len(inputs), dtype=bool)
+    short = np.zeros(len(inputs), dtype=bool)
+    for lo in range(0, len(inputs), chunk):
+        part = inputs[lo:lo + chunk]
+        unseen[lo:lo + chunk] = (part == unk).any(axis=1)
+        short[lo:lo + chunk] = (part != pad).sum(axis=1) < min_known
+    return unseen, short
+
+
 def _empty_list(v: Any) -> bool:
     return isinstance(v, (list, tuple, np.ndarray)) and len(v) == 0

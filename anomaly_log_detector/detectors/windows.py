@@ -18,6 +18,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from anomaly_log_detector.builders.vocab import EOS, PAD
 
 
+#: Windows per step where a per-window result is computed a chunk at a time.
+CHUNK = 1 << 16
+
+
 @dataclass(frozen=True)
 class Windows:
     """``keys[:, :-1]`` is the input window, ``keys[:, -1]`` the target key."""
@@ -193,18 +197,19 @@ class WindowScores:
         """``windows``, ``misses``, ``novel``, ``first_miss`` (window row or -1) and ``score`` =
         misses + surprise_weight * max(1 - p(target)) per session."""
         s = self.windows.session
-        miss = ~self.in_topk
         counts = np.bincount(s, minlength=self.n_sessions)
-        misses = np.bincount(s, weights=miss, minlength=self.n_sessions).astype(np.int64)
-        novel = np.bincount(s, weights=self.is_novel, minlength=self.n_sessions).astype(np.int64)
+        miss_rows = np.flatnonzero(~self.in_topk)
+        # Counting the flagged rows' sessions: the counts a float weight per window gave, exactly.
+        misses = np.bincount(s[miss_rows], minlength=self.n_sessions).astype(np.int64)
+        novel = np.bincount(s[self.is_novel], minlength=self.n_sessions).astype(np.int64)
         surprise = np.zeros(self.n_sessions)
         has = counts > 0
         if has.any():
-            # Windows are grouped by session in order, so each session is one contiguous run.
+            # Windows are grouped by session in order, so each session is one contiguous run. x -> 1 - x
+            # is monotone in float64 too, so the largest 1 - p is 1 - (the smallest p), to the bit.
             starts = (np.cumsum(counts) - counts)[has]
-            surprise[has] = np.maximum.reduceat(1.0 - self.prob.astype(np.float64), starts)
+            surprise[has] = 1.0 - np.minimum.reduceat(self.prob, starts).astype(np.float64)
         first_miss = np.full(self.n_sessions, -1, dtype=np.int64)
-        miss_rows = np.flatnonzero(miss)
         sess_of_miss, first = np.unique(s[miss_rows], return_index=True)
         first_miss[sess_of_miss] = miss_rows[first]
         return {"windows": counts.astype(np.int64), "misses": misses, "novel": novel,
@@ -219,9 +224,12 @@ def target_line_numbers(line_nos: Iterable, event_lengths: np.ndarray, w: Window
     if bad.any():
         raise ValueError(f"session row {int(np.argmax(bad))}: line_nos and events differ in length")
     out = np.full(len(w), -1, dtype=np.int64)
-    has = (w.event >= 0) & (line_lengths[w.session] > 0)
     # The flat event index minus its session's start is the position within the session; the same
     # position in the flat line array holds its line number.
     shift = (np.cumsum(line_lengths) - line_lengths) - (np.cumsum(event_lengths) - event_lengths)
-    out[has] = line_values[w.event[has] + shift[w.session[has]]]
+    for lo in range(0, len(w), CHUNK):  # a chunk of windows at a time: no million-row temporaries
+        part = slice(lo, lo + CHUNK)
+        event, session = w.event[part], w.session[part]
+        has = (event >= 0) & (line_lengths[session] > 0)
+        out[part][has] = line_values[event[has] + shift[session[has]]]
     return out

@@ -140,6 +140,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     from anomaly_log_detector.alerts.enhanced import (PREDICTION_COLUMNS, WINDOW_COLUMNS, expected_templates,
                                                       parsed_rows, run_prediction_alerts, write_alerts_parquet)
     from anomaly_log_detector.detectors.deeplog_files import rule_name
+    from anomaly_log_detector.detectors.deeplog_tables import context_flags
     from anomaly_log_detector.detectors.windows import list_values
 
     det = model.deeplog
@@ -150,9 +151,11 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     del table  # the peak of a large target is in the alert engine below: hold nothing twice
     trim_heap()  # the sessions' transient per-line arrays go back before the windows are built
     scores = det.evaluate(seq)
+    trim_heap()  # the scoring's freed temporaries (sorts, batches) go back before the tables are built
     # The per-window table as the score arrays themselves, written a row group at a time below.
     per_window, per_session = det.window_table(seq, scores)
-    context_unseen = (scores.windows.inputs == UNK).any(axis=1)
+    # Per window: an unseen key in the context; fewer than half the context known (a chunk at a time).
+    context_unseen, short_context = context_flags(scores.windows.inputs, UNK, PAD, det.seq_len // 2)
     per_window.add("context_unseen", context_unseen)
     # The stream holding a host/process's first line in the file may have been running before the file
     # began (a log cut by rotation starts daemons' streams in the middle): its first predictions, from
@@ -170,8 +173,8 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     # Each entity's first row (np.unique over the integer codes, not over a million strings).
     first_of_entity = np.unique(entity.cat.codes.to_numpy(), return_index=True)[1]
     opens_entity[has] = np.isin(first_row[has], first_of_entity)
-    known_context = (scores.windows.inputs != PAD).sum(axis=1)
-    context_cut = (known_context < det.seq_len // 2) & opens_entity[scores.windows.session]
+    context_cut = short_context & opens_entity[scores.windows.session]
+    del short_context
     per_window.add("context_cut", context_cut)
     expected = expected_templates(det, scores, model.vocab.strings())
     per_window.add("expected", expected)
@@ -182,7 +185,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     # What the rest needs of the scores; the windows' keys go before the engine.
     event, in_topk, is_novel = scores.windows.event, scores.in_topk, scores.is_novel
     distinct = scores.distinct_windows
-    del seq, scores, known_context
+    del seq, scores
     release_memory()  # the sessions frame sits in reference cycles: it goes only with a collection
     gap = float(model.incidents.get("gap", 60.0))
     # The engine over integer codes: no table of a million predictions (alerts/enhanced.py).
