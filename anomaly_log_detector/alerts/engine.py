@@ -136,9 +136,9 @@ def run_alerts_columns(entity_code: np.ndarray, n_entities: int, entity_name: Ca
     number the distinct values in any order. The alerts and the summary are :func:`run_alerts`'s on the
     whole table; ``detailed`` is not built (None). A million predictions then cost a few arrays instead
     of a million rows of Python strings."""
-    ns, has_time = _nanoseconds(_utc(time))
+    ns, has_time = time if isinstance(time, tuple) else _nanoseconds(_utc(time))
     fired = _fire(np.asarray(entity_code), np.asarray(template_code), len(template_names),
-                  np.asarray(order, dtype=np.int64), ns, has_time, np.asarray(is_miss, dtype=bool),
+                  _integers(order), ns, has_time, np.asarray(is_miss, dtype=bool),
                   np.asarray(is_novel, dtype=bool), settings, per_row=False)
     needed = np.unique(np.concatenate([fired.evidence_rows, fired.opener_rows]))
     df = _normalise(rows_of(needed))
@@ -299,6 +299,21 @@ def _utc(time: pd.Series) -> pd.Series:
         raise DataError(f"predictions: 'time' is not a time column ({exc})") from None
 
 
+def nanoseconds_at(time: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_nanoseconds(_utc(time.iloc[rows]))`` for a datetime column, read from its int64 epoch values
+    (what a zone-aware column holds, in UTC) at ``rows`` only: no converted copies of the whole
+    column. Other columns, and values beyond what nanoseconds hold, go the general way."""
+    dtype = time.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+        scale = {"s": _NS, "ms": 1_000_000, "us": 1_000, "ns": 1}.get(time.dt.unit)
+        values = time.array.asi8[rows]
+        has = values != np.iinfo(np.int64).min  # NaT
+        limit = np.iinfo(np.int64).max // scale if scale else 0
+        if scale and not (np.abs(values[has]) > limit).any():
+            return np.where(has, values * scale, 0), has
+    return _nanoseconds(_utc(time.iloc[rows].reset_index(drop=True)))
+
+
 def _nanoseconds(time: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """int64 nanoseconds since the epoch (0 where missing) and the has-a-time mask."""
     values = time.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
@@ -332,6 +347,13 @@ def _k_of_n(miss, novel, session, n):
     has[has] = s_nn[nn_index[has]] == session[has]
     kofn[has] = count[nn_index[has]]
     return kofn, nn, window_lo, nn_index
+
+
+def _integers(values: Any) -> np.ndarray:
+    """An integer column as it is (int32 log positions stay int32: only firings' gaps are computed
+    from them, in float64); anything else as int64."""
+    values = np.asarray(values)
+    return values if values.dtype.kind in "iu" else values.astype(np.int64)
 
 
 def _small_codes(codes: np.ndarray) -> np.ndarray:

@@ -200,7 +200,7 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
     fraction of the memory: a million predictions were a million rows of Python strings. ``per_window``
     is the per-window frame or a ``WindowTable`` (detectors/deeplog_tables.py), which builds only the
     rows the alerts show."""
-    from anomaly_log_detector.alerts.engine import run_alerts_columns
+    from anomaly_log_detector.alerts.engine import nanoseconds_at, run_alerts_columns
 
     keep = np.flatnonzero(rows >= 0)
     keep = keep[np.argsort(rows[keep], kind="stable")]  # the table's rows, in its order
@@ -216,7 +216,8 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
             names.append(EOS_TEMPLATE)
         template_code[eos] = names.index(EOS_TEMPLATE)
         template_names = pd.Index(names, dtype=object)
-    time_ = (lines["timestamp"].iloc[at].reset_index(drop=True) if "timestamp" in lines.columns
+    # The engine's times as int64 nanoseconds of the rows it reads (no converted copies of the column).
+    time_ = (nanoseconds_at(lines["timestamp"], at) if "timestamp" in lines.columns
              else pd.Series(pd.NaT, index=range(len(at)), dtype="datetime64[us, UTC]"))
     shown = [c for c in (*PREDICTION_COLUMNS, entity_column) if c in lines.columns]
 
@@ -313,7 +314,7 @@ def _entity_codes(session_of: Any, keep: np.ndarray, entity: pd.Series | None,
         code[missing] = np.asarray([known[str(n)] for n in s_names], dtype=np.int64)[s_code]
         names = np.concatenate([names, np.asarray(extra, dtype=object)])
     used = np.unique(code)  # the summary counts the entities that have predictions
-    dense = np.full(len(names), -1, dtype=np.int64)
+    dense = np.full(len(names), -1, dtype=np.int32 if len(names) < 2**31 - 1 else np.int64)
     dense[used] = np.arange(len(used))
     return dense[code], names[used]
 

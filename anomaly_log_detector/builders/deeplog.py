@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anomaly_log_detector.builders.string_codes import compact_codes, string_codes
+from anomaly_log_detector.builders.string_codes import compact_codes, first_codes, string_codes
 from anomaly_log_detector.builders.vocab import UNK, Vocab
 from anomaly_log_detector.fileio.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
@@ -119,8 +119,10 @@ def entity_categories(df: pd.DataFrame, fallback: pd.Series | None = None) -> pd
             c, u = string_codes(part)  # int32, null -> -1
             codes.append(c)
             names.append(u)
-    host_process, hp = pd.factorize((codes[0].astype(np.int64) + 1) * (len(names[1]) + 1) + codes[1] + 1, sort=False)
-    combo, distinct = pd.factorize(host_process.astype(np.int64) * (len(names[2]) + 1) + codes[2] + 1, sort=False)
+    host_process, hp = first_codes((codes[0].astype(np.int64) + 1) * (len(names[1]) + 1) + codes[1] + 1,
+                                   (len(names[0]) + 1) * (len(names[1]) + 1))
+    combo, distinct = first_codes(host_process.astype(np.int64) * (len(names[2]) + 1) + codes[2] + 1,
+                                  len(hp) * (len(names[2]) + 1))
     labels: list[str | None] = []
     span = len(names[2]) + 1
     for value in distinct.tolist():

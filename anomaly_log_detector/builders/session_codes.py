@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from anomaly_log_detector.builders.deeplog import ENTITY_COLUMNS, NO_KEY_SESSION, SESSION_BY, session_keys
-from anomaly_log_detector.builders.string_codes import compact_codes, string_codes
+from anomaly_log_detector.builders.string_codes import compact_codes, first_codes, string_codes
 from anomaly_log_detector.errors import DataError
 
 
@@ -53,10 +53,13 @@ def _entity_codes(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         raise DataError("host and process are empty on every line: nothing to group by "
                         "(use --session-by none, or parse with --session-regex)")
     # Dense codes at each step keep the products far below 2**63.
-    combo, distinct = pd.factorize(parts[0][0].astype(np.int64) * (len(parts[1][1]) + 1) + parts[1][0] + 1, sort=False)
-    combo, triples = pd.factorize(combo.astype(np.int64) * (len(parts[2][1]) + 1) + parts[2][0] + 1, sort=False)
     host_names, process_names, pid_names = (p[1] for p in parts)
     span_p, span_pid = len(process_names) + 1, len(pid_names) + 1
+    # (host + 1, process + 1), then (that, pid + 1), each numbered by first appearance.
+    combo, distinct = first_codes((parts[0][0].astype(np.int64) + 1) * span_p + parts[1][0] + 1,
+                                  (len(host_names) + 1) * span_p)
+    distinct -= span_p  # back to host * span_p + process + 1, host -1 when missing
+    combo, triples = first_codes(combo.astype(np.int64) * span_pid + parts[2][0] + 1, len(distinct) * span_pid)
     labels = []
     for value in triples.tolist():
         h, p = divmod(int(distinct[value // span_pid]), span_p)  # h is host code (-1: none), p process + 1
@@ -107,6 +110,6 @@ def _split_at_gaps(codes: np.ndarray, names: list[str], times: pd.Series,
     piece[order] = piece_sorted
     del order, piece_sorted
     span = int(piece.max(initial=0)) + 1
-    pair, distinct = pd.factorize(codes.astype(np.int64) * span + piece, sort=False)
+    pair, distinct = first_codes(codes.astype(np.int64) * span + piece, (int(codes.max(initial=0)) + 1) * span)
     labels = [names[v // span] + (f"#{v % span}" if v % span else "") for v in distinct.tolist()]
     return _merge(pair, labels)

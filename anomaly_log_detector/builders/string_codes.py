@@ -40,3 +40,22 @@ def compact_codes(codes: np.ndarray, n: int) -> np.ndarray:
         if n <= np.iinfo(dtype).max + 1:
             return codes.astype(dtype)
     return codes
+
+
+def first_codes(key: np.ndarray, n_values: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(key, sort=False)`` of integers in ``0 .. n_values - 1``: (code per row, the
+    values in order of first appearance). Without a hash table sized by the rows (~30 MB for a
+    million): where the range is not much larger than the rows, each value's first row is found by
+    a scatter-min over the range."""
+    n = len(key)
+    if n == 0 or n_values > 4 * n + 1024 or n >= 2**31 - 1:
+        codes, uniques = pd.factorize(key, sort=False)
+        return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=np.int64)
+    first = np.full(n_values, n, dtype=np.int32)
+    np.minimum.at(first, key, np.arange(n, dtype=np.int32))
+    present = np.flatnonzero(first < n)
+    values = present[np.argsort(first[present], kind="stable")]
+    del first
+    code_of = np.full(n_values, -1, dtype=np.int32 if len(values) < 2**31 - 1 else np.int64)
+    code_of[values] = np.arange(len(values))
+    return code_of[key], values.astype(np.int64)

@@ -451,7 +451,7 @@ class DeepLogDetector(Detector):
         lines = np.full(len(w), -1, dtype=np.int64)
         if "line_nos" in X.columns:
             try:
-                lines = target_line_numbers(X["line_nos"], flatten(X["events"])[1], w)
+                lines = target_line_numbers(X["line_nos"], list_values(X["events"])[1], w)
             except ValueError as exc:
                 raise DataError(str(exc)) from None
         per_window = WindowTable(session_ids, sources, ws, lines,

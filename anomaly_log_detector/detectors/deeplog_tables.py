@@ -67,6 +67,13 @@ class WindowTable:
         if "threshold" in self.dropped:
             self.threshold = None
 
+    def compact(self) -> None:
+        """Hold the integer columns (session, position, rank, line number) as int32 where every value
+        fits; they are read back as int64, so frames and files do not change. Call it once the
+        scores' own int64 arrays are gone (each column is then replaced, not doubled)."""
+        for name in ("session", "pos", "rank", "lines"):
+            setattr(self, name, int32_if_fits(getattr(self, name)))
+
     def column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """One column's values (``rows`` only, when given) as numpy."""
         return self.frame(rows, [name])[name].to_numpy()
@@ -84,7 +91,9 @@ class WindowTable:
         plain = {"idx": self.pos, "in_topk": self.in_topk, "rank": self.rank, "prob": self.prob,
                  "surprise": self.surprise, "is_novel": self.is_novel}
         if name in plain:
-            return take(plain[name])
+            values = take(plain[name])
+            # Compacted columns (compact) are read back in their int64 type.
+            return values.astype(np.int64) if name in ("idx", "rank") and values.dtype == np.int32 else values
         if name == "target":
             return take(self.targets).astype(np.int64)
         if name == "threshold":
@@ -142,6 +151,13 @@ class WindowTable:
                     raise AssertionError(f"row group at {lo}: schema differs from the table's")
                 writer.write_table(part, row_group_size=row_group)
         os.replace(tmp, path)
+
+
+def int32_if_fits(values: np.ndarray) -> np.ndarray:
+    """An int64 array as int32 when every value fits (anything else as it is)."""
+    if values.dtype != np.int64 or (len(values) and not (-2**31 <= values.min() and values.max() < 2**31)):
+        return values
+    return values.astype(np.int32)
 
 
 def context_flags(inputs: np.ndarray, unk: int, pad: int, min_known: int,

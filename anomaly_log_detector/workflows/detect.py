@@ -140,7 +140,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     from anomaly_log_detector.alerts.enhanced import (PREDICTION_COLUMNS, WINDOW_COLUMNS, expected_templates,
                                                       parsed_rows, run_prediction_alerts, write_alerts_parquet)
     from anomaly_log_detector.detectors.deeplog_files import rule_name
-    from anomaly_log_detector.detectors.deeplog_tables import context_flags
+    from anomaly_log_detector.detectors.deeplog_tables import context_flags, int32_if_fits
     from anomaly_log_detector.detectors.windows import list_values
 
     det = model.deeplog
@@ -168,7 +168,11 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     starts = np.cumsum(row_lengths) - row_lengths
     first_row[row_lengths > 0] = row_values[starts[row_lengths > 0]]
     del row_values
-    opens_entity = np.zeros(len(seq), dtype=bool)
+    # Each prediction's parsed row; then the sessions' lists are not needed any more.
+    rows = int32_if_fits(parsed_rows(seq, scores.windows, d / SEQUENCES))
+    del seq
+    release_memory()  # the sessions frame sits in reference cycles: it goes only with a collection
+    opens_entity = np.zeros(len(row_lengths), dtype=bool)
     has = first_row >= 0
     # Each entity's first row (np.unique over the integer codes, not over a million strings).
     first_of_entity = np.unique(entity.cat.codes.to_numpy(), return_index=True)[1]
@@ -176,17 +180,20 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     context_cut = short_context & opens_entity[scores.windows.session]
     del short_context
     per_window.add("context_cut", context_cut)
+    trim_heap()  # the tables' and flags' per-window temporaries go back before the rows are written
     expected = expected_templates(det, scores, model.vocab.strings())
     per_window.add("expected", expected)
     per_window.write(d / DEEPLOG_INFER)
     per_window.keep_only(WINDOW_COLUMNS)  # the alerts below read a few rows of these columns only
     _write_parquet(per_session, d / DEEPLOG_SESSIONS)
-    rows = parsed_rows(seq, scores.windows, d / SEQUENCES)
     # What the rest needs of the scores; the windows' keys go before the engine.
     event, in_topk, is_novel = scores.windows.event, scores.in_topk, scores.is_novel
     distinct = scores.distinct_windows
-    del seq, scores
-    release_memory()  # the sessions frame sits in reference cycles: it goes only with a collection
+    del scores
+    trim_heap()
+    # Positions in int32 for the alert engine (values unchanged; a million-row column is 4 MB less each).
+    per_window.compact()
+    event = int32_if_fits(event)
     gap = float(model.incidents.get("gap", 60.0))
     # The engine over integer codes: no table of a million predictions (alerts/enhanced.py).
     shown = lines[[c for c in PREDICTION_COLUMNS if c in lines.columns]].assign(entity=entity)  # same index
