@@ -134,8 +134,9 @@ class WindowTable:
                 probe.append(at)
         return pa.Schema.from_pandas(self.frame(np.unique(np.asarray(probe, dtype=np.int64))), preserve_index=False)
 
-    def write(self, path: str | os.PathLike, row_group: int = ROW_GROUP) -> None:
-        """``deeplog_infer.parquet``, atomically, converted and written ``row_group`` rows at a time."""
+    def write(self, path: str | os.PathLike, row_group: int = ROW_GROUP, between: Any = None) -> None:
+        """``deeplog_infer.parquet``, atomically, converted and written ``row_group`` rows at a time;
+        ``between()``, when given, runs after each row group (e.g. handing freed heap back)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         if len(self) == 0:
@@ -150,6 +151,9 @@ class WindowTable:
                 if not part.schema.equals(schema, check_metadata=True):
                     raise AssertionError(f"row group at {lo}: schema differs from the table's")
                 writer.write_table(part, row_group_size=row_group)
+                del part
+                if between is not None:
+                    between()
         os.replace(tmp, path)
 
 

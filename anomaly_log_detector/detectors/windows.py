@@ -73,6 +73,8 @@ def list_values(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
 
     lengths = pc.list_value_length(arrow).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     values = pc.list_flatten(arrow).to_numpy(zero_copy_only=False)
+    if values.dtype.kind not in "iu":  # null elements inside the lists: flatten's way
+        return flatten(lists)
     return values, lengths
 
 

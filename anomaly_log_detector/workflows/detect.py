@@ -183,7 +183,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     trim_heap()  # the tables' and flags' per-window temporaries go back before the rows are written
     expected = expected_templates(det, scores, model.vocab.strings())
     per_window.add("expected", expected)
-    per_window.write(d / DEEPLOG_INFER)
+    per_window.write(d / DEEPLOG_INFER, between=trim_heap)  # each row group's frames go back as it is written
     per_window.keep_only(WINDOW_COLUMNS)  # the alerts below read a few rows of these columns only
     _write_parquet(per_session, d / DEEPLOG_SESSIONS)
     # What the rest needs of the scores; the windows' keys go before the engine.
