@@ -204,6 +204,8 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
 
     keep = np.flatnonzero(rows >= 0)
     keep = keep[np.argsort(rows[keep], kind="stable")]  # the table's rows, in its order
+    if len(rows) < 2**31 - 1:
+        keep = keep.astype(np.int32)  # positions of a million rows: 4 MB less through the engine
     at = rows[keep]
     entity_code, entity_names = _entity_codes(lambda r: _column(per_window, "session", r), keep,
                                               lines[entity_column] if entity_column in lines.columns else None, at)
@@ -313,7 +315,10 @@ def _entity_codes(session_of: Any, keep: np.ndarray, entity: pd.Series | None,
         known.update((n, len(names) + i) for i, n in enumerate(extra))
         code[missing] = np.asarray([known[str(n)] for n in s_names], dtype=np.int64)[s_code]
         names = np.concatenate([names, np.asarray(extra, dtype=object)])
-    used = np.unique(code)  # the summary counts the entities that have predictions
+    # The summary counts the entities that have predictions: the used codes, in order (a count per
+    # code rather than a sort of a million).
+    used = (np.flatnonzero(np.bincount(code, minlength=len(names))) if len(code) == 0 or code.min() >= 0
+            else np.unique(code))
     dense = np.full(len(names), -1, dtype=np.int32 if len(names) < 2**31 - 1 else np.int64)
     dense[used] = np.arange(len(used))
     return dense[code], names[used]

@@ -150,10 +150,14 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     seq = table.to_pandas(types_mapper=arrow_lists)  # list columns stay Arrow (detectors/windows.py flatten)
     del table  # the peak of a large target is in the alert engine below: hold nothing twice
     trim_heap()  # the sessions' transient per-line arrays go back before the windows are built
+    # entity_keys(lines).fillna(source), as categories (no string per line; builders/deeplog.py). Read
+    # only after the scoring, but made here, below the scoring's working set: it is a few MB to hold.
+    entity = entity_categories(lines, lines["source"])
     scores = det.evaluate(seq)
     trim_heap()  # the scoring's freed temporaries (sorts, batches) go back before the tables are built
     # The per-window table as the score arrays themselves, written a row group at a time below.
     per_window, per_session = det.window_table(seq, scores)
+    trim_heap()  # its per-window temporaries go back
     # Per window: an unseen key in the context; fewer than half the context known (a chunk at a time).
     context_unseen, short_context = context_flags(scores.windows.inputs, UNK, PAD, det.seq_len // 2)
     per_window.add("context_unseen", context_unseen)
@@ -161,8 +165,6 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     # began (a log cut by rotation starts daemons' streams in the middle): its first predictions, from
     # little context, are not judged. Later streams (a new pid, a stream resumed after a gap) start as
     # the training streams did, and are.
-    # entity_keys(lines).fillna(source), as categories (no string per line; builders/deeplog.py).
-    entity = entity_categories(lines, lines["source"])
     row_values, row_lengths = list_values(seq["rows"])  # in place: no int64 copy
     first_row = np.full(len(row_lengths), -1, dtype=np.int64)  # each session's first parsed row
     starts = np.cumsum(row_lengths) - row_lengths
