@@ -136,9 +136,9 @@ def run_alerts_columns(entity_code: np.ndarray, n_entities: int, entity_name: Ca
     number the distinct values in any order. The alerts and the summary are :func:`run_alerts`'s on the
     whole table; ``detailed`` is not built (None). A million predictions then cost a few arrays instead
     of a million rows of Python strings."""
-    ns, has_time = _nanoseconds(_utc(time))
+    ns, has_time = time if isinstance(time, tuple) else _nanoseconds(_utc(time))
     fired = _fire(np.asarray(entity_code), np.asarray(template_code), len(template_names),
-                  np.asarray(order, dtype=np.int64), ns, has_time, np.asarray(is_miss, dtype=bool),
+                  _integers(order), ns, has_time, np.asarray(is_miss, dtype=bool),
                   np.asarray(is_novel, dtype=bool), settings, per_row=False)
     needed = np.unique(np.concatenate([fired.evidence_rows, fired.opener_rows]))
     df = _normalise(rows_of(needed))
@@ -178,20 +178,24 @@ def _fire(entity_code, template_code, n_templates, order_in, ns_in, has_time_in,
     not made (None): a million rows' worth of arrays less at the engine's peak."""
     n_rows = len(order_in)
     # Work per entity in log order; the input position breaks ties, so the sort is stable.
-    perm = np.lexsort((np.arange(n_rows), order_in, entity_code))
-    ent, order, ns, has_time = entity_code[perm], order_in[perm], ns_in[perm], has_time_in[perm]
+    perm = _entity_log_order(entity_code, order_in)
+    # The entity codes in their smallest dtype; times and orders are read through ``perm`` where needed
+    # (at firings), not copied whole.
+    ent = _small_codes(entity_code)[perm]
     miss = miss_in[perm]
     novel = novel_in[perm]
 
     def gap(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
-        both = has_time[prev] & has_time[cur]
-        return np.where(both, (ns[cur] - ns[prev]) / _NS, (order[cur] - order[prev]).astype(np.float64))
+        prev, cur = perm[prev], perm[cur]
+        both = has_time_in[prev] & has_time_in[cur]
+        return np.where(both, (ns_in[cur] - ns_in[prev]) / _NS, (order_in[cur] - order_in[prev]).astype(np.float64))
 
     new_session = np.ones(n_rows, dtype=bool)
     new_session[1:] = ent[1:] != ent[:-1]
     if settings.session_timeout is not None and n_rows > 1:
         new_session[1:] |= gap(np.arange(n_rows - 1), np.arange(1, n_rows)) > settings.session_timeout
-    session = np.cumsum(new_session) - 1
+    session = np.cumsum(new_session, dtype=_index_dtype(n_rows))
+    session -= 1
     del new_session
     n_sessions = int(session[-1] + 1) if n_rows else 0
 
@@ -201,7 +205,7 @@ def _fire(entity_code, template_code, n_templates, order_in, ns_in, has_time_in,
     # Firings, grouped by signature (entity, type, template) and in log order within each.
     fire = np.flatnonzero(novel | (miss & (kofn >= settings.k)))
     ftype = novel[fire].astype(np.int64)
-    sig = (ent[fire].astype(np.int64) * 2 + ftype) * max(n_templates, 1) + template_code[perm][fire]
+    sig = (ent[fire].astype(np.int64) * 2 + ftype) * max(n_templates, 1) + template_code[perm[fire]]
     by_sig = np.lexsort((fire, sig))
     fire, ftype, sig = fire[by_sig], ftype[by_sig], sig[by_sig]
     same = np.zeros(len(fire), dtype=bool)
@@ -213,7 +217,7 @@ def _fire(entity_code, template_code, n_templates, order_in, ns_in, has_time_in,
     opens = ~folded
     # Alerts are numbered in log order of their opening firing.
     open_pos = fire[opens]
-    by_log = np.lexsort((perm[open_pos], order[open_pos]))
+    by_log = np.lexsort((perm[open_pos], order_in[perm[open_pos]]))
     n_alerts = len(open_pos)
     renumber = np.empty(n_alerts, dtype=np.int64)
     renumber[by_log] = np.arange(n_alerts)
@@ -233,7 +237,8 @@ def _fire(entity_code, template_code, n_templates, order_in, ns_in, has_time_in,
         verdict[fire[folded]] = SUPPRESSED
         alert_id = np.full(n_rows, -1, dtype=np.int64)
         alert_id[fire] = alert_of_fire
-        fired.kofn, fired.verdict, fired.alert_id = _unsort(kofn, perm), _unsort(verdict, perm), _unsort(alert_id, perm)
+        fired.kofn = _unsort(kofn.astype(np.int64, copy=False), perm)
+        fired.verdict, fired.alert_id = _unsort(verdict, perm), _unsort(alert_id, perm)
     return fired
 
 
@@ -294,6 +299,21 @@ def _utc(time: pd.Series) -> pd.Series:
         raise DataError(f"predictions: 'time' is not a time column ({exc})") from None
 
 
+def nanoseconds_at(time: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_nanoseconds(_utc(time.iloc[rows]))`` for a datetime column, read from its int64 epoch values
+    (what a zone-aware column holds, in UTC) at ``rows`` only: no converted copies of the whole
+    column. Other columns, and values beyond what nanoseconds hold, go the general way."""
+    dtype = time.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+        scale = {"s": _NS, "ms": 1_000_000, "us": 1_000, "ns": 1}.get(time.dt.unit)
+        values = time.array.asi8[rows]
+        has = values != np.iinfo(np.int64).min  # NaT
+        limit = np.iinfo(np.int64).max // scale if scale else 0
+        if scale and not (np.abs(values[has]) > limit).any():
+            return np.where(has, values * scale, 0), has
+    return _nanoseconds(_utc(time.iloc[rows].reset_index(drop=True)))
+
+
 def _nanoseconds(time: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """int64 nanoseconds since the epoch (0 where missing) and the has-a-time mask."""
     values = time.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
@@ -304,23 +324,62 @@ def _nanoseconds(time: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _k_of_n(miss, novel, session, n):
     """Misses among the last ``n`` non-novel predictions of each session, per row (novel rows: the
     count of the non-novel prediction before them). Also the non-novel rows ``nn``, each one's window
-    start (an index into ``nn``) and, per row, the index into ``nn`` of the last non-novel row so far."""
-    nn = np.flatnonzero(~novel)
-    cum = np.concatenate([[0], np.cumsum(miss[nn], dtype=np.int64)])
-    j = np.arange(len(nn))
+    start (an index into ``nn``) and, per row, the index into ``nn`` of the last non-novel row so far.
+    Positions and counts in int32 below 2**31 rows: the same values in half the bytes of int64."""
+    index = _index_dtype(len(miss))
+    nn = np.flatnonzero(~novel).astype(index, copy=False)
+    cum = np.zeros(len(nn) + 1, dtype=index)
+    np.cumsum(miss[nn], dtype=index, out=cum[1:])
+    j = np.arange(len(nn), dtype=index)
     s_nn = session[nn]
     starts = np.ones(len(nn), dtype=bool)
     starts[1:] = s_nn[1:] != s_nn[:-1]
-    window_lo = np.maximum(j - n + 1, np.maximum.accumulate(np.where(starts, j, 0)))
+    window_lo = np.where(starts, j, 0)
     del starts
-    count = cum[j + 1] - cum[window_lo]
+    np.maximum.accumulate(window_lo, out=window_lo)
+    np.maximum(window_lo, j - (n - 1), out=window_lo)
+    count = cum[1:] - cum[window_lo]  # cum[j + 1] - cum[window_lo]
     del cum, j
-    nn_index = np.cumsum(~novel) - 1
-    kofn = np.zeros(len(miss), dtype=np.int64)
+    nn_index = np.cumsum(~novel, dtype=index)
+    nn_index -= 1
+    kofn = np.zeros(len(miss), dtype=index)
     has = nn_index >= 0
     has[has] = s_nn[nn_index[has]] == session[has]
     kofn[has] = count[nn_index[has]]
     return kofn, nn, window_lo, nn_index
+
+
+def _integers(values: Any) -> np.ndarray:
+    """An integer column as it is (int32 log positions stay int32: only firings' gaps are computed
+    from them, in float64); anything else as int64."""
+    values = np.asarray(values)
+    return values if values.dtype.kind in "iu" else values.astype(np.int64)
+
+
+def _small_codes(codes: np.ndarray) -> np.ndarray:
+    """Non-negative codes in the smallest dtype that holds them (others as they are)."""
+    if len(codes) == 0 or codes.min() < 0:
+        return codes
+    top = int(codes.max())
+    for dtype in (np.uint8, np.uint16, np.int32):
+        if top <= np.iinfo(dtype).max:
+            return codes.astype(dtype)
+    return codes
+
+
+def _index_dtype(n: int) -> type:
+    """int32 for positions and counts of fewer than 2**31 rows, else int64."""
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
+def _entity_log_order(entity_code: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``np.lexsort((np.arange(n), order, entity_code))``: rows by entity, then log order, then input
+    position. When the input is already in log order (what run_prediction_alerts gives), that is a
+    stable sort by entity alone, a radix sort when the entities fit 16 bits."""
+    n = len(order)
+    if n > 1 and entity_code.min() >= 0 and bool(np.all(order[1:] >= order[:-1])):
+        return np.argsort(_small_codes(entity_code), kind="stable")
+    return np.lexsort((np.arange(n), order, entity_code))
 
 
 def _evidence(fire, ftype, alert_of_fire, miss, nn, window_lo, nn_index):

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
 from anomaly_log_detector.builders.vocab import Vocab
-from anomaly_log_detector.detectors.windows import flatten, unique_rows
+from anomaly_log_detector.detectors.windows import CHUNK, list_values, unique_rows
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 
@@ -39,6 +39,8 @@ TOP_EXPECTED = 3
 PARSED_REQUIRED = ("line_no", "source", "template")
 # The parsed columns a prediction shows (with the entity column).
 PREDICTION_COLUMNS = ("line_no", "source", "template", "timestamp", "raw")
+# The per-window columns a prediction row reads (_predictions).
+WINDOW_COLUMNS = ("session", "line_no", "idx", "in_topk", "is_novel", "rank", "prob", "surprise")
 # Arrow types of the list columns (pandas holds them as Python lists).
 _LISTS = {"expected": pa.list_(pa.string()), "rows": pa.list_(pa.int64()), "line_nos": pa.list_(pa.int64()),
           "templates": pa.list_(pa.string()), "expected_templates": pa.list_(pa.string()),
@@ -118,8 +120,8 @@ def _template_names(det, seq_path: Path, vocab_path) -> list[str]:
 
 def parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
     """The parsed row of every prediction (EOS: the session's last row; -1 for an empty session)."""
-    values, lengths = flatten(seq["rows"])
-    events = flatten(seq["events"])[1]
+    values, lengths = list_values(seq["rows"])  # read in place: no int64 copy of a million rows
+    events = list_values(seq["events"])[1]
     if values.size == 0 and events.sum() > 0:
         raise DataError(f"{seq_path}: the sequences carry no parsed row positions (imported benchmark "
                         f"sequences?); build them from a parsed.parquet with build-deeplog")
@@ -127,10 +129,13 @@ def parsed_rows(seq: pd.DataFrame, w, seq_path: Path) -> np.ndarray:
     if bad.size:
         raise DataError(f"{seq_path}: session {seq['session'].iloc[bad[0]]!r}: 'rows' and 'events' differ in length")
     starts = np.cumsum(lengths) - lengths
-    n = lengths[w.session]
     rows = np.full(len(w), -1, dtype=np.int64)
-    has = n > 0
-    rows[has] = values[starts[w.session[has]] + np.minimum(w.pos[has], n[has] - 1)]
+    for lo in range(0, len(w), CHUNK):  # a chunk of windows at a time: no million-row temporaries
+        part = slice(lo, lo + CHUNK)
+        session = w.session[part]
+        n = lengths[session]
+        has = n > 0
+        rows[part][has] = values[starts[session[has]] + np.minimum(w.pos[part][has], n[has] - 1)]
     return rows
 
 
@@ -195,10 +200,12 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
     fraction of the memory: a million predictions were a million rows of Python strings. ``per_window``
     is the per-window frame or a ``WindowTable`` (detectors/deeplog_tables.py), which builds only the
     rows the alerts show."""
-    from anomaly_log_detector.alerts.engine import run_alerts_columns
+    from anomaly_log_detector.alerts.engine import nanoseconds_at, run_alerts_columns
 
     keep = np.flatnonzero(rows >= 0)
     keep = keep[np.argsort(rows[keep], kind="stable")]  # the table's rows, in its order
+    if len(rows) < 2**31 - 1:
+        keep = keep.astype(np.int32)  # positions of a million rows: 4 MB less through the engine
     at = rows[keep]
     entity_code, entity_names = _entity_codes(lambda r: _column(per_window, "session", r), keep,
                                               lines[entity_column] if entity_column in lines.columns else None, at)
@@ -211,14 +218,15 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
             names.append(EOS_TEMPLATE)
         template_code[eos] = names.index(EOS_TEMPLATE)
         template_names = pd.Index(names, dtype=object)
-    time_ = (lines["timestamp"].iloc[at].reset_index(drop=True) if "timestamp" in lines.columns
+    # The engine's times as int64 nanoseconds of the rows it reads (no converted copies of the column).
+    time_ = (nanoseconds_at(lines["timestamp"], at) if "timestamp" in lines.columns
              else pd.Series(pd.NaT, index=range(len(at)), dtype="datetime64[us, UTC]"))
     shown = [c for c in (*PREDICTION_COLUMNS, entity_column) if c in lines.columns]
 
     def rows_of(needed: np.ndarray) -> pd.DataFrame:
         w = keep[needed]
         return _predictions(_rows(per_window, w), event[w] < 0, rows[w],
-                            lines.iloc[rows[w]][shown].reset_index(drop=True), entity_column,
+                            take_rows(lines[shown], rows[w]), entity_column,
                             [expected[i] for i in w.tolist()])
 
     return run_alerts_columns(entity_code, len(entity_names), lambda codes: entity_names[codes], template_code,
@@ -226,10 +234,44 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
                               _column(per_window, "is_novel", keep).astype(bool), rows_of, settings)
 
 
+def take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[rows].reset_index(drop=True)``, column by column: Arrow's take on a text column
+    of many chunks concatenates the whole column first (~25 MB for a million lines' ``source``, to
+    fetch a few thousand rows); here each chunk gives its own rows."""
+    return pd.DataFrame({name: _take(frame[name], rows) for name in frame.columns}, index=pd.RangeIndex(len(rows)),
+                        columns=frame.columns)
+
+
+def _take(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """``values.iloc[rows]`` numbered from 0; an Arrow text column taken chunk by chunk."""
+    arrow = getattr(values.array, "__arrow_array__", None) if isinstance(values.dtype, pd.StringDtype) else None
+    chunks = pa.chunked_array(arrow()).chunks if arrow is not None else []
+    if len(chunks) < 2 or len(rows) == 0:
+        return values.iloc[rows].reset_index(drop=True)
+    bounds = np.cumsum([0] + [len(c) for c in chunks])
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.min() < 0 or rows.max() >= bounds[-1]:
+        return values.iloc[rows].reset_index(drop=True)  # pandas' own error for a bad row
+    chunk_of = np.searchsorted(bounds, rows, side="right") - 1
+    order = np.argsort(chunk_of, kind="stable")
+    starts = np.searchsorted(chunk_of[order], np.arange(len(chunks) + 1))
+    pieces = [chunks[k].take(pa.array(rows[order[starts[k]:starts[k + 1]]] - bounds[k]))
+              for k in range(len(chunks)) if starts[k + 1] > starts[k]]
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    taken = pa.concat_arrays(pieces).take(pa.array(inverse))
+    return pd.Series(taken, dtype=values.dtype)
+
+
 def _template_codes(template: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(template.astype("string").fillna("").astype(str), sort=False)`` without the two
     copies of a million strings: the column is factorized with nulls as a value of their own, and only
     its few distinct values are filled and factorized again (a null and a real "" become one code)."""
+    from anomaly_log_detector.builders.string_codes import string_codes
+
+    codes, names = string_codes(template)  # int32, null -> -1
+    if len(codes) and codes.min() >= 0:  # no null: nothing to merge, the codes are first appearances
+        return codes, pd.Index(names, dtype="str")
     codes, uniques = pd.factorize(template, sort=False, use_na_sentinel=False)
     filled = pd.Series(pd.array(list(uniques), dtype="string")).fillna("").astype(str)
     merged, names = pd.factorize(filled, sort=False)
@@ -244,10 +286,11 @@ def _column(per_window: Any, name: str, rows: np.ndarray) -> np.ndarray:
 
 
 def _rows(per_window: Any, rows: np.ndarray) -> pd.DataFrame:
-    """Rows ``rows`` of the per-window frame or ``WindowTable``, numbered from 0."""
+    """Rows ``rows`` of the per-window frame or ``WindowTable``, numbered from 0: the columns
+    :func:`_predictions` reads (the others may be gone from a WindowTable already written)."""
     if isinstance(per_window, pd.DataFrame):
         return per_window.iloc[rows].reset_index(drop=True)
-    return per_window.frame(rows)
+    return per_window.frame(rows, list(WINDOW_COLUMNS))
 
 
 def _entity_codes(session_of: Any, keep: np.ndarray, entity: pd.Series | None,
@@ -272,8 +315,11 @@ def _entity_codes(session_of: Any, keep: np.ndarray, entity: pd.Series | None,
         known.update((n, len(names) + i) for i, n in enumerate(extra))
         code[missing] = np.asarray([known[str(n)] for n in s_names], dtype=np.int64)[s_code]
         names = np.concatenate([names, np.asarray(extra, dtype=object)])
-    used = np.unique(code)  # the summary counts the entities that have predictions
-    dense = np.full(len(names), -1, dtype=np.int64)
+    # The summary counts the entities that have predictions: the used codes, in order (a count per
+    # code rather than a sort of a million).
+    used = (np.flatnonzero(np.bincount(code, minlength=len(names))) if len(code) == 0 or code.min() >= 0
+            else np.unique(code))
+    dense = np.full(len(names), -1, dtype=np.int32 if len(names) < 2**31 - 1 else np.int64)
     dense[used] = np.arange(len(used))
     return dense[code], names[used]
 

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from anomaly_log_detector.builders.string_codes import compact_codes, first_codes, string_codes
 from anomaly_log_detector.builders.vocab import UNK, Vocab
 from anomaly_log_detector.fileio.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
@@ -112,14 +113,16 @@ def entity_categories(df: pd.DataFrame, fallback: pd.Series | None = None) -> pd
     codes, names = [], []
     for part in parts:
         if part is None:
-            codes.append(np.full(n, -1, dtype=np.int64))
+            codes.append(np.full(n, -1, dtype=np.int32))
             names.append([])
         else:
-            c, u = pd.factorize(part.astype("string"), sort=False)  # null -> -1
-            codes.append(c.astype(np.int64))
-            names.append([str(v) for v in u])
-    host_process, hp = pd.factorize((codes[0] + 1) * (len(names[1]) + 1) + codes[1] + 1, sort=False)
-    combo, distinct = pd.factorize(host_process.astype(np.int64) * (len(names[2]) + 1) + codes[2] + 1, sort=False)
+            c, u = string_codes(part)  # int32, null -> -1
+            codes.append(c)
+            names.append(u)
+    host_process, hp = first_codes((codes[0].astype(np.int64) + 1) * (len(names[1]) + 1) + codes[1] + 1,
+                                   (len(names[0]) + 1) * (len(names[1]) + 1))
+    combo, distinct = first_codes(host_process.astype(np.int64) * (len(names[2]) + 1) + codes[2] + 1,
+                                  len(hp) * (len(names[2]) + 1))
     labels: list[str | None] = []
     span = len(names[2]) + 1
     for value in distinct.tolist():
@@ -181,24 +184,31 @@ def group_sequences(keys: pd.Series, events: np.ndarray, line_nos: np.ndarray,
                     sources: pd.Series) -> pa.Table:
     """Group lines into sessions (order of first appearance, lines kept in input order)."""
     codes, names = pd.factorize(keys, sort=False)
-    order = np.argsort(codes, kind="stable")
+    return group_codes(codes, [str(n) for n in names], events, line_nos, sources)
+
+
+def group_codes(codes: np.ndarray, names: list[str], events: np.ndarray, line_nos: np.ndarray,
+                sources: pd.Series) -> pa.Table:
+    """:func:`group_sequences` of lines whose keys are given as codes (0.., numbered by first
+    appearance) and the names of the codes (builders/session_codes.py)."""
+    order = np.argsort(compact_codes(codes, len(names)), kind="stable")
     counts = np.bincount(codes, minlength=len(names))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     offs = pa.array(offsets, pa.int32())
     # A session's source: the one source of all its lines, else null (a null source is one value).
-    src_code, src_names = pd.factorize(sources.astype("string"), sort=False)  # null -> -1
+    src_code, src_names = string_codes(sources)  # null -> -1
     src_code = src_code[order]
     session_source: list[str | None] = [None] * len(names)
     if len(names):
         lo = np.minimum.reduceat(src_code, offsets[:-1])
         hi = np.maximum.reduceat(src_code, offsets[:-1])
-        src_names = list(src_names)
         session_source = [src_names[a] if a == b and a >= 0 else None for a, b in zip(lo.tolist(), hi.tolist())]
+    del src_code
     return pa.Table.from_arrays([
-        pa.array([str(n) for n in names], pa.string()),
-        pa.ListArray.from_arrays(offs, pa.array(events[order], pa.int32())),
-        pa.ListArray.from_arrays(offs, pa.array(line_nos[order], pa.int64())),
-        pa.ListArray.from_arrays(offs, pa.array(order.astype(np.int64), pa.int64())),
+        pa.array(names, pa.string()),
+        pa.ListArray.from_arrays(offs, pa.array(np.asarray(events)[order], pa.int32())),
+        pa.ListArray.from_arrays(offs, pa.array(np.asarray(line_nos)[order], pa.int64())),
+        pa.ListArray.from_arrays(offs, pa.array(order.astype(np.int64, copy=False), pa.int64())),
         pa.array(session_source, pa.string()),
         pa.nulls(len(names), pa.int8()),
     ], schema=SEQUENCES_SCHEMA)

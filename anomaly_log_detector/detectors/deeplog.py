@@ -45,10 +45,11 @@ from anomaly_log_detector.detectors.calibration import (MAX_SURPRISE, calibratio
                                                         surprise_of, tail_quantile)
 from anomaly_log_detector.detectors.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_log_detector.detectors.deeplog_checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-from anomaly_log_detector.detectors.deeplog_scoring import score_pairs, torch_pair_stats
+from anomaly_log_detector.detectors.deeplog_scoring import score_pairs, torch_pair_stats, window_hits
 from anomaly_log_detector.detectors.deeplog_tables import WindowTable
-from anomaly_log_detector.detectors.windows import (WindowScores, Windows, build_windows, compact_key_dtype,
-                                                    flatten, rows_in, target_line_numbers, unique_rows)
+from anomaly_log_detector.detectors.windows import (CHUNK, WindowScores, Windows, build_windows, compact_key_dtype,
+                                                    flatten, list_values, rows_in, target_line_numbers,
+                                                    unique_rows)
 from anomaly_log_detector.errors import DataError
 
 # Session score in the top-k / top-p rules = misses + SURPRISE_WEIGHT * max(1 - p(target)): the second
@@ -382,7 +383,7 @@ class DeepLogDetector(Detector):
         """Score the target of every window under the current rule. Each distinct window goes through
         the networks once, in batches of ``infer_batch_size``."""
         self._check_fitted()
-        values, lengths = flatten(_events(X))
+        values, lengths = list_values(_events(X))  # int32 as stored: no int64 copy
         # Keys in the smallest dtype that holds the vocabulary (uint8 / uint16): a quarter of the
         # bytes or less to hold and to sort, and the same distinct rows in the same order
         # (compact_key_dtype), so every batch and every score is the same as with int64 keys.
@@ -403,26 +404,26 @@ class DeepLogDetector(Detector):
         if self.top_p is not None:
             hit &= (1.0 - tail) < self.top_p  # mass ranked strictly above the key is below top_p
         seen = rows_in(pairs, self.seen_pairs_) if self.seen_pairs_ is not None else np.zeros(len(pairs), bool)
-        s_all = surprise[pair_inv]
-        hit = hit[pair_inv]
-        if self.calibrated:
-            hit &= s_all <= tau
-        hit |= seen[pair_inv]
-        hit &= ~novel[pair_inv]
-        return WindowScores(windows, rank[pair_inv], prob[pair_inv].astype(np.float32),
-                            tail[pair_inv].astype(np.float32), hit, novel[pair_inv], len(lengths),
-                            n_contexts, s_all.astype(np.float32), tau)
+        # Per window from here: each per-pair column is cast first and gathered once (a float32 of a
+        # gathered float64 is the gathered float32), and the calibrated test runs a chunk at a time.
+        return WindowScores(windows, rank[pair_inv], prob.astype(np.float32)[pair_inv],
+                            tail.astype(np.float32)[pair_inv],
+                            window_hits(hit, seen, novel, surprise, pair_inv, tau if self.calibrated else None),
+                            novel[pair_inv], len(lengths), n_contexts, surprise.astype(np.float32)[pair_inv], tau)
 
     def session_scores(self, ws: WindowScores) -> np.ndarray:
         """Per session: under the calibrated rule its largest miss surprise (a session without a miss
         scores at most ``tau_``); under top-k / top-p the misses + 0.5 * the largest (1 - p)."""
         if not self.calibrated:
             return ws.per_session(SURPRISE_WEIGHT)["score"]
-        tau = ws.tau if ws.tau is not None else np.full(len(ws.in_topk), float(self.tau_))
-        # On the global scale: a window's surprise relative to its own threshold, times tau_.
-        strength = (np.where(ws.in_topk, np.minimum(ws.surprise, tau), ws.surprise) * (self.tau_ / tau)).astype(np.float64)
         out = np.zeros(ws.n_sessions)
-        np.maximum.at(out, ws.windows.session, strength)
+        for lo in range(0, len(ws.in_topk), CHUNK):  # a chunk at a time: the maximum is the same
+            part = slice(lo, lo + CHUNK)
+            tau = ws.tau[part] if ws.tau is not None else np.full(len(ws.in_topk[part]), float(self.tau_))
+            # On the global scale: a window's surprise relative to its own threshold, times tau_.
+            surprise = ws.surprise[part]
+            strength = (np.where(ws.in_topk[part], np.minimum(surprise, tau), surprise) * (self.tau_ / tau)).astype(np.float64)
+            np.maximum.at(out, ws.windows.session[part], strength)
         return out
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
@@ -450,7 +451,7 @@ class DeepLogDetector(Detector):
         lines = np.full(len(w), -1, dtype=np.int64)
         if "line_nos" in X.columns:
             try:
-                lines = target_line_numbers(X["line_nos"], flatten(X["events"])[1], w)
+                lines = target_line_numbers(X["line_nos"], list_values(X["events"])[1], w)
             except ValueError as exc:
                 raise DataError(str(exc)) from None
         per_window = WindowTable(session_ids, sources, ws, lines,

@@ -25,6 +25,9 @@ import numpy as np
 from anomaly_log_detector.detectors.windows import unique_rows
 from anomaly_log_detector.progress import Progress
 
+#: Rows per step of numpy_pair_stats.
+STATS_ROWS = 1024
+
 PairStats = Callable[[Any, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
@@ -51,12 +54,23 @@ def score_pairs(pairs: np.ndarray, log_probs: Callable[[np.ndarray], Any], pair_
 
 
 def numpy_pair_stats(logp: Any, row_of: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rank, prob, tail) in numpy float64 from a numpy batch of log-probabilities."""
-    rows = np.asarray(logp, dtype=np.float64)[row_of]
-    target_logp = np.take_along_axis(rows, targets, 1)
-    above = rows > target_logp
-    # Summing the small side keeps precision where 1 - (mass above) would lose it.
-    return above.sum(1) + 1, np.exp(target_logp[:, 0]), (np.exp(rows) * ~above).sum(1)
+    """(rank, prob, tail) in numpy float64 from a numpy batch of log-probabilities, ``STATS_ROWS``
+    rows at a time (each row's result depends on that row alone; the float64 copies of a whole batch
+    were ~30 MB at a time)."""
+    logp = np.asarray(logp)
+    rank = np.empty(len(row_of), dtype=np.int64)
+    prob = np.empty(len(row_of), dtype=np.float64)
+    tail = np.empty(len(row_of), dtype=np.float64)
+    for lo in range(0, len(row_of), STATS_ROWS):
+        part = slice(lo, lo + STATS_ROWS)
+        rows = logp[row_of[part]].astype(np.float64)
+        target_logp = np.take_along_axis(rows, targets[part], 1)
+        above = rows > target_logp
+        rank[part] = above.sum(1) + 1
+        prob[part] = np.exp(target_logp[:, 0])
+        # Summing the small side keeps precision where 1 - (mass above) would lose it.
+        tail[part] = (np.exp(rows) * ~above).sum(1)
+    return rank, prob, tail
 
 
 def torch_pair_stats(logp: Any, row_of: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,3 +82,22 @@ def torch_pair_stats(logp: Any, row_of: np.ndarray, targets: np.ndarray) -> tupl
     above = rows > target_logp
     return ((above.sum(1) + 1).numpy(), target_logp.exp().squeeze(1).numpy(),
             (rows.exp() * ~above).sum(1).numpy())
+
+
+#: Windows per chunk when the per-pair verdicts are spread over the windows (window_hits).
+HIT_CHUNK = 1 << 16
+
+
+def window_hits(hit: np.ndarray, seen: np.ndarray, novel: np.ndarray, surprise: np.ndarray,
+                pair_inv: np.ndarray, tau: np.ndarray | None) -> np.ndarray:
+    """Per window (``pair_inv``: its distinct pair): not a miss. ``hit`` (the top-k / top-p test),
+    ``seen`` and ``novel`` are per pair; with ``tau`` (per window) the pair's float64 surprise must
+    also be <= tau. A chunk of windows at a time: no float64 column of every window."""
+    base = (hit & ~novel) | (seen & ~novel)
+    if tau is None:
+        return base[pair_inv]
+    out = np.empty(len(pair_inv), dtype=bool)
+    for lo in range(0, len(pair_inv), HIT_CHUNK):
+        inv = pair_inv[lo:lo + HIT_CHUNK]
+        out[lo:lo + HIT_CHUNK] = (hit[inv] & (surprise[inv] <= tau[lo:lo + HIT_CHUNK]) | seen[inv]) & ~novel[inv]
+    return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ class WindowTable:
         self.in_topk, self.rank, self.prob = ws.in_topk, ws.rank, ws.prob
         self.surprise, self.is_novel, self.threshold = ws.surprise, ws.is_novel, threshold
         self.extra: dict[str, Any] = {}
+        self.dropped: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.session)
@@ -52,11 +53,34 @@ class WindowTable:
             raise ValueError(f"column {name!r}: {len(values)} values for {len(self)} rows")
         self.extra[name] = values
 
+    def keep_only(self, names: Iterable[str]) -> None:
+        """Free the arrays only this table holds (``source``, ``target``, ``threshold``, the added
+        columns) except ``names``: after :meth:`write`, what a later reader of a few rows still
+        needs. Asking for a freed column afterwards raises KeyError."""
+        keep = set(names)
+        self.extra = {k: v for k, v in self.extra.items() if k in keep}
+        self.dropped = {"source", "target", "threshold"} - keep
+        if "source" in self.dropped:
+            self.sources = None
+        if "target" in self.dropped:
+            self.targets = None
+        if "threshold" in self.dropped:
+            self.threshold = None
+
+    def compact(self) -> None:
+        """Hold the integer columns (session, position, rank, line number) as int32 where every value
+        fits; they are read back as int64, so frames and files do not change. Call it once the
+        scores' own int64 arrays are gone (each column is then replaced, not doubled)."""
+        for name in ("session", "pos", "rank", "lines"):
+            setattr(self, name, int32_if_fits(getattr(self, name)))
+
     def column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """One column's values (``rows`` only, when given) as numpy."""
         return self.frame(rows, [name])[name].to_numpy()
 
     def _array(self, name: str, rows: np.ndarray | None) -> np.ndarray:
+        if name in self.dropped:
+            raise KeyError(f"column {name!r} was freed (keep_only)")
         take = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
         if name == "session":
             return self.session_ids[take(self.session)]
@@ -67,7 +91,9 @@ class WindowTable:
         plain = {"idx": self.pos, "in_topk": self.in_topk, "rank": self.rank, "prob": self.prob,
                  "surprise": self.surprise, "is_novel": self.is_novel}
         if name in plain:
-            return take(plain[name])
+            values = take(plain[name])
+            # Compacted columns (compact) are read back in their int64 type.
+            return values.astype(np.int64) if name in ("idx", "rank") and values.dtype == np.int32 else values
         if name == "target":
             return take(self.targets).astype(np.int64)
         if name == "threshold":
@@ -108,8 +134,9 @@ class WindowTable:
                 probe.append(at)
         return pa.Schema.from_pandas(self.frame(np.unique(np.asarray(probe, dtype=np.int64))), preserve_index=False)
 
-    def write(self, path: str | os.PathLike, row_group: int = ROW_GROUP) -> None:
-        """``deeplog_infer.parquet``, atomically, converted and written ``row_group`` rows at a time."""
+    def write(self, path: str | os.PathLike, row_group: int = ROW_GROUP, between: Any = None) -> None:
+        """``deeplog_infer.parquet``, atomically, converted and written ``row_group`` rows at a time;
+        ``between()``, when given, runs after each row group (e.g. handing freed heap back)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         if len(self) == 0:
@@ -124,7 +151,31 @@ class WindowTable:
                 if not part.schema.equals(schema, check_metadata=True):
                     raise AssertionError(f"row group at {lo}: schema differs from the table's")
                 writer.write_table(part, row_group_size=row_group)
+                del part
+                if between is not None:
+                    between()
         os.replace(tmp, path)
+
+
+def int32_if_fits(values: np.ndarray) -> np.ndarray:
+    """An int64 array as int32 when every value fits (anything else as it is)."""
+    if values.dtype != np.int64 or (len(values) and not (-2**31 <= values.min() and values.max() < 2**31)):
+        return values
+    return values.astype(np.int32)
+
+
+def context_flags(inputs: np.ndarray, unk: int, pad: int, min_known: int,
+                  chunk: int = ROW_GROUP) -> tuple[np.ndarray, np.ndarray]:
+    """Per context window (row of ``inputs``): whether it holds the key ``unk``, and whether fewer
+    than ``min_known`` of its keys are not ``pad``. A chunk of rows at a time: the element-wise
+    comparisons of a million windows were ~20 MB of booleans and counts at once."""
+    unseen = np.zeros(len(inputs), dtype=bool)
+    short = np.zeros(len(inputs), dtype=bool)
+    for lo in range(0, len(inputs), chunk):
+        part = inputs[lo:lo + chunk]
+        unseen[lo:lo + chunk] = (part == unk).any(axis=1)
+        short[lo:lo + chunk] = (part != pad).sum(axis=1) < min_known
+    return unseen, short
 
 
 def _empty_list(v: Any) -> bool:

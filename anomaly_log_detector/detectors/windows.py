@@ -18,6 +18,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from anomaly_log_detector.builders.vocab import EOS, PAD
 
 
+#: Windows per step where a per-window result is computed a chunk at a time.
+CHUNK = 1 << 16
+
+
 @dataclass(frozen=True)
 class Windows:
     """``keys[:, :-1]`` is the input window, ``keys[:, -1]`` the target key."""
@@ -54,6 +58,23 @@ def flatten(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
     arrays = [np.asarray([] if x is None else x, dtype=np.int64).reshape(-1) for x in lists]
     lengths = np.fromiter((a.size for a in arrays), dtype=np.int64, count=len(arrays))
     values = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+    return values, lengths
+
+
+def list_values(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`flatten` without its int64 copy: (flat values, int64 lengths), the values a read-only
+    view of the Arrow buffer where the column is Arrow lists without nulls inside (else flatten's
+    int64 array). For a reader: ``rows`` / ``line_nos`` are already int64, and a million-row copy of
+    them is 8 MB for nothing."""
+    arrow = _as_arrow_lists(lists)
+    if arrow is None:
+        return flatten(lists)
+    import pyarrow.compute as pc
+
+    lengths = pc.list_value_length(arrow).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = pc.list_flatten(arrow).to_numpy(zero_copy_only=False)
+    if values.dtype.kind not in "iu":  # null elements inside the lists: flatten's way
+        return flatten(lists)
     return values, lengths
 
 
@@ -105,7 +126,9 @@ def build_windows(values: np.ndarray, lengths: np.ndarray, seq_len: int, eos: bo
     in ``dtype`` (every value, PAD and EOS included, must fit: see :func:`compact_key_dtype`)."""
     if seq_len < 1:
         raise ValueError("seq_len must be >= 1")
-    values = np.asarray(values, dtype=np.int64)
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":  # integer keys are written into the layout as they are
+        values = values.astype(np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     n_targets = lengths + int(eos)
     block = seq_len + n_targets
@@ -134,7 +157,7 @@ def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return a, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     as_bytes = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
     _, first, inverse, counts = np.unique(as_bytes, return_index=True, return_inverse=True, return_counts=True)
-    return a[first], inverse.reshape(-1).astype(np.int64), counts.astype(np.int64)
+    return a[first], inverse.reshape(-1).astype(np.int64, copy=False), counts.astype(np.int64, copy=False)
 
 
 def rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -142,9 +165,18 @@ def rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
     bytes like :func:`unique_rows`."""
     if len(rows) == 0 or len(table) == 0:
         return np.zeros(len(rows), dtype=bool)
-    a = np.ascontiguousarray(rows, dtype=np.int64)
-    b = np.ascontiguousarray(table, dtype=np.int64)
-    void = np.dtype((np.void, 8 * a.shape[1]))
+    dtype = np.dtype(np.int64)
+    if rows.dtype.kind == "u" and rows.dtype.itemsize < 8 and sys.byteorder == "little":
+        # Compact keys (compact_key_dtype): compare in their dtype. A table row with a value the
+        # dtype cannot hold equals no row of ``rows``; the others are equal as bytes exactly when
+        # they are equal as int64.
+        fits = ((table >= 0) & (table <= np.iinfo(rows.dtype).max)).all(axis=1)
+        table, dtype = table[fits], rows.dtype
+        if len(table) == 0:
+            return np.zeros(len(rows), dtype=bool)
+    a = np.ascontiguousarray(rows, dtype=dtype)
+    b = np.ascontiguousarray(table, dtype=dtype)
+    void = np.dtype((np.void, dtype.itemsize * a.shape[1]))
     return np.isin(a.view(void).ravel(), b.view(void).ravel())
 
 
@@ -167,18 +199,19 @@ class WindowScores:
         """``windows``, ``misses``, ``novel``, ``first_miss`` (window row or -1) and ``score`` =
         misses + surprise_weight * max(1 - p(target)) per session."""
         s = self.windows.session
-        miss = ~self.in_topk
         counts = np.bincount(s, minlength=self.n_sessions)
-        misses = np.bincount(s, weights=miss, minlength=self.n_sessions).astype(np.int64)
-        novel = np.bincount(s, weights=self.is_novel, minlength=self.n_sessions).astype(np.int64)
+        miss_rows = np.flatnonzero(~self.in_topk)
+        # Counting the flagged rows' sessions: the counts a float weight per window gave, exactly.
+        misses = np.bincount(s[miss_rows], minlength=self.n_sessions).astype(np.int64)
+        novel = np.bincount(s[self.is_novel], minlength=self.n_sessions).astype(np.int64)
         surprise = np.zeros(self.n_sessions)
         has = counts > 0
         if has.any():
-            # Windows are grouped by session in order, so each session is one contiguous run.
+            # Windows are grouped by session in order, so each session is one contiguous run. x -> 1 - x
+            # is monotone in float64 too, so the largest 1 - p is 1 - (the smallest p), to the bit.
             starts = (np.cumsum(counts) - counts)[has]
-            surprise[has] = np.maximum.reduceat(1.0 - self.prob.astype(np.float64), starts)
+            surprise[has] = 1.0 - np.minimum.reduceat(self.prob, starts).astype(np.float64)
         first_miss = np.full(self.n_sessions, -1, dtype=np.int64)
-        miss_rows = np.flatnonzero(miss)
         sess_of_miss, first = np.unique(s[miss_rows], return_index=True)
         first_miss[sess_of_miss] = miss_rows[first]
         return {"windows": counts.astype(np.int64), "misses": misses, "novel": novel,
@@ -188,14 +221,17 @@ class WindowScores:
 def target_line_numbers(line_nos: Iterable, event_lengths: np.ndarray, w: Windows) -> np.ndarray:
     """Line number of each window's target, -1 for EOS and for sessions without line numbers
     (imported sequences have empty ``line_nos``)."""
-    line_values, line_lengths = flatten(line_nos)
+    line_values, line_lengths = list_values(line_nos)
     bad = (line_lengths != event_lengths) & (line_lengths != 0)
     if bad.any():
         raise ValueError(f"session row {int(np.argmax(bad))}: line_nos and events differ in length")
     out = np.full(len(w), -1, dtype=np.int64)
-    has = (w.event >= 0) & (line_lengths[w.session] > 0)
     # The flat event index minus its session's start is the position within the session; the same
     # position in the flat line array holds its line number.
     shift = (np.cumsum(line_lengths) - line_lengths) - (np.cumsum(event_lengths) - event_lengths)
-    out[has] = line_values[w.event[has] + shift[w.session[has]]]
+    for lo in range(0, len(w), CHUNK):  # a chunk of windows at a time: no million-row temporaries
+        part = slice(lo, lo + CHUNK)
+        event, session = w.event[part], w.session[part]
+        has = (event >= 0) & (line_lengths[session] > 0)
+        out[part][has] = line_values[event[has] + shift[session[has]]]
     return out

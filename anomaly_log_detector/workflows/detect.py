@@ -53,22 +53,28 @@ def sequences(lines: pd.DataFrame, vocab: Vocab, session_by: str, gap: float | N
     """The lines grouped into DeepLog sessions over `vocab` (`sequences.parquet` rows), cut at `gap`
     seconds of quiet. When the grouping column(s) are empty on every line (a target whose headers did
     not match), each source file is one sequence instead of an error: the lines are still scored."""
+    from anomaly_log_detector.builders.deeplog import group_codes
+    from anomaly_log_detector.builders.session_codes import session_codes
+    from anomaly_log_detector.builders.string_codes import string_codes
+
     columns = ["host", "process"] if session_by == "entity" else [session_by]
     if session_by != "none" and not any(c in lines.columns and lines[c].notna().any() for c in columns):
         session_by = "none"
-    keys = split_at_gaps(session_keys(lines, session_by), lines.get("timestamp"), gap)
+    # Integer codes of the session keys (builders/session_codes.py): no key string per line.
+    session, names = session_codes(lines, session_by, gap)
     events = encode_templates(vocab, lines["template"])
-    table = group_sequences(keys, events, lines["line_no"].to_numpy(), lines["source"])
+    table = group_codes(session, names, events, lines["line_no"].to_numpy(), lines["source"])
+    del events
     if "process" in lines.columns:
         # Each stream's process: DeepLog calibrates a miss threshold per process (detectors/deeplog.py).
         # The first non-null process of each session; the table's rows are the keys' codes, in order.
-        session, _ = pd.factorize(keys, sort=False)
-        process, names = pd.factorize(lines["process"].astype("string"), sort=False)  # null -> -1
+        process, names = string_codes(lines["process"])  # null -> -1
         known = np.flatnonzero(process >= 0)
-        has, first = np.unique(session[known], return_index=True)
+        first = np.full(table.num_rows, len(lines), dtype=np.int64)
+        np.minimum.at(first, session[known], known)
+        has = first < len(lines)
         of_session = np.full(table.num_rows, -1, dtype=np.int64)
-        of_session[has] = process[known[first]]
-        names = [str(v) for v in names]
+        of_session[has] = process[first[has]]
         table = table.append_column("group", pa.array([names[c] if c >= 0 else None for c in of_session.tolist()],
                                                       pa.string()))
     return table
@@ -129,9 +135,11 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     row, whether DeepLog missed the line's key from a context of known keys (the sequence signal of the
     alerting layer: after an unseen key the context itself is new, and novelty is reported anyway)."""
     from anomaly_log_detector.alerts.engine import AlertSettings
-    from anomaly_log_detector.alerts.enhanced import (PREDICTION_COLUMNS, expected_templates, parsed_rows,
-                                                      run_prediction_alerts, write_alerts_parquet)
+    from anomaly_log_detector.alerts.enhanced import (PREDICTION_COLUMNS, WINDOW_COLUMNS, expected_templates,
+                                                      parsed_rows, run_prediction_alerts, write_alerts_parquet)
     from anomaly_log_detector.detectors.deeplog_files import rule_name
+    from anomaly_log_detector.detectors.deeplog_tables import context_flags, int32_if_fits
+    from anomaly_log_detector.detectors.windows import list_values
 
     det = model.deeplog
     table = sequences(lines, model.vocab, model.session_by, model.session_gap)
@@ -140,40 +148,52 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     seq = table.to_pandas(types_mapper=arrow_lists)  # list columns stay Arrow (detectors/windows.py flatten)
     del table  # the peak of a large target is in the alert engine below: hold nothing twice
     trim_heap()  # the sessions' transient per-line arrays go back before the windows are built
+    # entity_keys(lines).fillna(source), as categories (no string per line; builders/deeplog.py). Read
+    # only after the scoring, but made here, below the scoring's working set: it is a few MB to hold.
+    entity = entity_categories(lines, lines["source"])
     scores = det.evaluate(seq)
+    trim_heap()  # the scoring's freed temporaries (sorts, batches) go back before the tables are built
     # The per-window table as the score arrays themselves, written a row group at a time below.
     per_window, per_session = det.window_table(seq, scores)
-    context_unseen = (scores.windows.inputs == UNK).any(axis=1)
+    trim_heap()  # its per-window temporaries go back
+    # Per window: an unseen key in the context; fewer than half the context known (a chunk at a time).
+    context_unseen, short_context = context_flags(scores.windows.inputs, UNK, PAD, det.seq_len // 2)
     per_window.add("context_unseen", context_unseen)
     # The stream holding a host/process's first line in the file may have been running before the file
     # began (a log cut by rotation starts daemons' streams in the middle): its first predictions, from
     # little context, are not judged. Later streams (a new pid, a stream resumed after a gap) start as
     # the training streams did, and are.
-    # entity_keys(lines).fillna(source), as categories (no string per line; builders/deeplog.py).
-    entity = entity_categories(lines, lines["source"])
-    row_values, row_lengths = flatten(seq["rows"])
+    row_values, row_lengths = list_values(seq["rows"])  # in place: no int64 copy
     first_row = np.full(len(row_lengths), -1, dtype=np.int64)  # each session's first parsed row
     starts = np.cumsum(row_lengths) - row_lengths
     first_row[row_lengths > 0] = row_values[starts[row_lengths > 0]]
     del row_values
-    opens_entity = np.zeros(len(seq), dtype=bool)
+    # Each prediction's parsed row; then the sessions' lists are not needed any more.
+    rows = int32_if_fits(parsed_rows(seq, scores.windows, d / SEQUENCES))
+    del seq
+    release_memory()  # the sessions frame sits in reference cycles: it goes only with a collection
+    opens_entity = np.zeros(len(row_lengths), dtype=bool)
     has = first_row >= 0
     # Each entity's first row (np.unique over the integer codes, not over a million strings).
     first_of_entity = np.unique(entity.cat.codes.to_numpy(), return_index=True)[1]
     opens_entity[has] = np.isin(first_row[has], first_of_entity)
-    known_context = (scores.windows.inputs != PAD).sum(axis=1)
-    context_cut = (known_context < det.seq_len // 2) & opens_entity[scores.windows.session]
+    context_cut = short_context & opens_entity[scores.windows.session]
+    del short_context
     per_window.add("context_cut", context_cut)
+    trim_heap()  # the tables' and flags' per-window temporaries go back before the rows are written
     expected = expected_templates(det, scores, model.vocab.strings())
     per_window.add("expected", expected)
-    per_window.write(d / DEEPLOG_INFER)
+    per_window.write(d / DEEPLOG_INFER, between=trim_heap)  # each row group's frames go back as it is written
+    per_window.keep_only(WINDOW_COLUMNS)  # the alerts below read a few rows of these columns only
     _write_parquet(per_session, d / DEEPLOG_SESSIONS)
-    rows = parsed_rows(seq, scores.windows, d / SEQUENCES)
     # What the rest needs of the scores; the windows' keys go before the engine.
     event, in_topk, is_novel = scores.windows.event, scores.in_topk, scores.is_novel
     distinct = scores.distinct_windows
-    del seq, scores, known_context
-    release_memory()  # the sessions frame sits in reference cycles: it goes only with a collection
+    del scores
+    trim_heap()
+    # Positions in int32 for the alert engine (values unchanged; a million-row column is 4 MB less each).
+    per_window.compact()
+    event = int32_if_fits(event)
     gap = float(model.incidents.get("gap", 60.0))
     # The engine over integer codes: no table of a million predictions (alerts/enhanced.py).
     shown = lines[[c for c in PREDICTION_COLUMNS if c in lines.columns]].assign(entity=entity)  # same index
