@@ -20,11 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anomaly_log_detector.builders.deeplog import (
-    encode_templates, entity_categories, group_sequences, read_parsed, session_keys, split_at_gaps, write_sequences,
-)
+from anomaly_log_detector.builders.deeplog import encode_templates, entity_categories, read_parsed, write_sequences
 from anomaly_log_detector.builders.vocab import PAD, UNK, Vocab
-from anomaly_log_detector.detectors.windows import arrow_lists, flatten
+from anomaly_log_detector.detectors.windows import arrow_lists
 from anomaly_log_detector.fileio.jsonio import write_json_atomic
 from anomaly_log_detector.reports.inputs import (
     BASELINE, DEEPLOG_ALERTS, DEEPLOG_INFER, DEEPLOG_SESSIONS, DEEPLOG_SUMMARY, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER,
