@@ -47,24 +47,32 @@ def read_table(path: Path, required: Iterable[str] = (), optional: Iterable[str]
     required = list(required)
     if optional is None:
         return read_parquet_checked(path, path.name, required).to_pandas()
-    try:
-        names = pq.read_schema(path).names
-    except (OSError, pa.ArrowException):
-        return read_parquet_checked(path, path.name, required).to_pandas()  # its error names the file
-    missing = [c for c in required if c not in names]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a {path.name}?)")
+    names = checked_columns(path, required)
     wanted = list(dict.fromkeys([*required, *(c for c in optional if c in names)]))
     return pq.read_table(path, columns=wanted).to_pandas()
 
 
+def checked_columns(path: Path, required: Iterable[str]) -> list[str]:
+    """The column names of a result Parquet file; DataError naming the file when it is unreadable or
+    lacks one of `required` (as :func:`read_table` says it)."""
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, pa.ArrowException):
+        read_parquet_checked(path, path.name, required)  # its error names the file
+        raise
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a {path.name}?)")
+    return names
+
+
 def read_keys(processed_dir: str | os.PathLike) -> pd.DataFrame:
-    """`source`, `line_no`, `template_id` of every parsed row; the index is the row position."""
+    """`source` (categorical), `line_no`, `template_id` of every parsed row; the index is the row position."""
     path = Path(processed_dir) / PARSED
     if not path.is_file():
         raise DataError(f"{path}: not found (run `alog-detect parse --out-dir {processed_dir}` first)")
-    try:
-        return pq.read_table(path, columns=list(KEY_COLUMNS)).to_pandas()
+    try:  # the source as a category: one code per row, not a string per row (a million at 1M lines)
+        return pq.read_table(path, columns=list(KEY_COLUMNS), read_dictionary=["source"]).to_pandas()
     except (OSError, pa.ArrowException, KeyError) as exc:
         raise DataError(f"{path}: not a parsed.parquet ({exc})") from None
 
@@ -95,8 +103,79 @@ def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: It
     return out[list(columns)]
 
 
+def take_file_rows(path: str | os.PathLike, rows: Iterable[int], columns: list[str]) -> pa.Table:
+    """`columns` of a Parquet file at the row positions `rows` (any order, repeats allowed), in that
+    order. Only the row groups holding one of them are read, one at a time, and of each only those
+    rows are kept: a column is never held whole."""
+    rows = np.asarray(rows, dtype=np.int64)
+    wanted, inverse = np.unique(rows, return_inverse=True)
+    f = pq.ParquetFile(path)
+    parts, start = [], 0
+    for i in range(f.num_row_groups):
+        n = f.metadata.row_group(i).num_rows
+        lo, hi = np.searchsorted(wanted, [start, start + n])
+        if hi > lo:
+            parts.append(f.read_row_group(i, columns=columns).take(pa.array(wanted[lo:hi] - start)))
+        start += n
+    if wanted.size and (wanted[0] < 0 or wanted[-1] >= start):
+        raise DataError(f"{path}: row {int(wanted[-1])} is beyond its {start} rows")
+    if not parts:
+        return f.schema_arrow.empty_table().select(columns)
+    table = pa.concat_tables(parts)
+    return table if len(wanted) == len(rows) and np.all(inverse == np.arange(len(rows))) else \
+        table.take(pa.array(inverse.ravel()))
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of a column (-1 = missing) and the values they stand for."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(np.int64), values.cat.categories
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64), pd.Index(uniques)
+
+
+def _line_keys(keys: pd.DataFrame, lines: pd.DataFrame, by_source: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """One int64 per parsed row and per result line for (source, line_no), equal exactly when both
+    are (missing sources equal, as in a merge); a query that can match nothing gets -1. None when
+    the numbers do not fit in 63 bits."""
+    line = keys["line_no"].to_numpy(np.int64)
+    asked = pd.to_numeric(lines["line_no"], errors="coerce").to_numpy(np.float64)
+    lo, hi = (int(line.min()), int(line.max())) if len(line) else (0, 0)
+    span = hi - lo + 1
+    ok = np.isfinite(asked) & (asked == np.floor(asked)) & (asked >= lo) & (asked <= hi)
+    query = np.where(ok, asked, lo).astype(np.int64) - lo
+    row_key = line - lo
+    if by_source:
+        codes, names = _codes(keys["source"])
+        if (len(names) + 2) * span >= 2 ** 62:
+            return None
+        asked_source = lines["source"]
+        q_codes = names.get_indexer(asked_source).astype(np.int64)
+        ok &= ~((q_codes < 0) & asked_source.notna().to_numpy(bool))  # a source the parse does not have
+        row_key = row_key + (codes + 1) * span
+        query = query + (q_codes + 1) * span
+    return row_key, np.where(ok, query, -1)
+
+
+def _first_rows(row_key: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The first row whose key is each query's, or -1."""
+    if len(row_key) < 2 or bool(np.all(row_key[1:] > row_key[:-1])):  # the parse's own order: no sort
+        sorted_key, first = row_key, None
+    else:
+        order = np.argsort(row_key, kind="stable")
+        sorted_key = row_key[order]
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = sorted_key[1:] != sorted_key[:-1]
+        sorted_key, first = sorted_key[new], order[new]
+    pos = np.minimum(np.searchsorted(sorted_key, query), max(len(sorted_key) - 1, 0))
+    hit = (query >= 0) & (sorted_key[pos] == query) if len(sorted_key) else np.zeros(len(query), dtype=bool)
+    rows = pos if first is None else first[pos]
+    return np.where(hit, rows, -1).astype(np.int64)
+
+
 def locate(keys: pd.DataFrame, lines: pd.DataFrame, where: str) -> np.ndarray:
-    """Row positions in parsed.parquet of result lines given by `line_no` (+ `source` when present).
+    """Row positions in parsed.parquet of result lines given by `line_no` (+ `source` when present):
+    for each, the first parsed row with those values.
 
     Without a `source` column the parse must have a single source: line numbers restart per source."""
     if "source" in lines.columns:
@@ -105,9 +184,17 @@ def locate(keys: pd.DataFrame, lines: pd.DataFrame, where: str) -> np.ndarray:
         on = ["line_no"]
     else:
         raise DataError(f"{where}: has line numbers but no source column, and the parse has several sources")
+    # Sorted integer keys, not a merge: a merge hashes (source, line_no) pairs of every parsed row.
+    pair = _line_keys(keys, lines, len(on) == 2)
+    found = _locate_merge(keys, lines, on) if pair is None else _first_rows(*pair)
+    if (found < 0).any():
+        bad = lines[on][found < 0].iloc[0].to_dict()
+        raise DataError(f"{where}: line {bad} is not in {PARSED} (results from another parse?)")
+    return found
+
+
+def _locate_merge(keys: pd.DataFrame, lines: pd.DataFrame, on: list[str]) -> np.ndarray:
+    """:func:`locate` by a merge (-1 = not found), for line numbers too far apart for int64 keys."""
     index = pd.DataFrame({**{c: keys[c] for c in on}, "_row": np.arange(len(keys), dtype=np.int64)})
     found = lines[on].merge(index.drop_duplicates(on), on=on, how="left")["_row"]
-    if found.isna().any():
-        bad = lines[on][found.isna().to_numpy()].iloc[0].to_dict()
-        raise DataError(f"{where}: line {bad} is not in {PARSED} (results from another parse?)")
-    return found.to_numpy(dtype=np.int64)
+    return found.fillna(-1).to_numpy(dtype=np.int64)
