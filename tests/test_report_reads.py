@@ -43,6 +43,8 @@ def test_locate_finds_the_first_row_like_a_merge(shuffled, categorical):
     lines = pd.DataFrame({"source": keys["source"].astype(object).to_numpy()[pick],
                           "line_no": keys["line_no"].to_numpy()[pick]})
     assert (locate(keys, lines, "x") == _locate_reference(keys, lines)).all()
+    as_category = lines.assign(source=lines["source"].astype("category"))  # timeline.py reads it so
+    assert (locate(keys, as_category, "x") == _locate_reference(keys, lines)).all()
     for bad in ({"source": ["c.log"], "line_no": [1]}, {"source": ["a.log"], "line_no": [10 ** 6]},
                 {"source": ["a.log"], "line_no": [1.5]}):
         if (_locate_reference(keys, pd.DataFrame(bad)) < 0).all():

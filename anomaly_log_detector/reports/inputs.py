@@ -150,7 +150,11 @@ def _line_keys(keys: pd.DataFrame, lines: pd.DataFrame, by_source: bool) -> tupl
         if (len(names) + 2) * span >= 2 ** 62:
             return None
         asked_source = lines["source"]
-        q_codes = names.get_indexer(asked_source).astype(np.int64)
+        if isinstance(asked_source.dtype, pd.CategoricalDtype):  # each category looked up once
+            q_codes = np.append(names.get_indexer(asked_source.cat.categories), -1)[asked_source.cat.codes.to_numpy()]
+        else:
+            q_codes = names.get_indexer(asked_source)
+        q_codes = q_codes.astype(np.int64)
         ok &= ~((q_codes < 0) & asked_source.notna().to_numpy(bool))  # a source the parse does not have
         row_key = row_key + (codes + 1) * span
         query = query + (q_codes + 1) * span

@@ -32,7 +32,7 @@ from markupsafe import Markup, escape
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, locate, read_table,
+    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, checked_columns, locate, read_table,
 )
 
 MAX_BINS = 400
@@ -132,7 +132,11 @@ def _alerting(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
 def _deeplog(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
     if not (d / DEEPLOG_INFER).exists():
         return None
-    df = read_table(d / DEEPLOG_INFER, ["line_no"], optional=["source", "surprise", "threshold", "prob"])
+    path = d / DEEPLOG_INFER
+    names = checked_columns(path, ["line_no"])
+    wanted = [c for c in ("line_no", "source", "surprise", "threshold", "prob") if c in names]
+    # A row per prediction: the source as a category (codes), not a million strings.
+    df = pq.read_table(path, columns=wanted, read_dictionary=["source"] if "source" in wanted else None).to_pandas()
     df = df[df["line_no"].notna()].reset_index(drop=True)  # end-of-session predictions have no line
     if df.empty:
         return None
