@@ -132,3 +132,53 @@ def test_infer_rows_reads_the_sequences(tmp_path):
                 {"session": ["s2"], "idx": [0], "line_no": [11]}):
         with pytest.raises(DataError, match="does not match"):
             infer_rows(tmp_path / "sequences.parquet", pd.DataFrame(bad), line_no)
+
+
+def _host_summary_reference(d, table, top=20):
+    """The earlier host_summary (reports/summary.py): a Python string per line, grouped per row group."""
+    from anomaly_log_detector.reports.ecs import iso_utc
+    from anomaly_log_detector.reports.summary import NO_HOST, table_rows
+
+    f = pq.ParquetFile(d / "parsed.parquet")
+    present = [c for c in ("host", "timestamp") if c in f.schema_arrow.names]
+    flagged = np.zeros(f.metadata.num_rows, dtype=bool)
+    flagged[table_rows(table)] = True
+    parts, start = [], 0
+    for i in range(f.num_row_groups):
+        group = f.read_row_group(i, columns=present).to_pandas()
+        n = f.metadata.row_group(i).num_rows
+        host = group["host"].astype("string") if "host" in group else pd.Series([None] * n, dtype="string")
+        times = (pd.to_datetime(group["timestamp"], utc=True) if "timestamp" in group
+                 else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
+        frame = pd.DataFrame({"host": host.fillna(NO_HOST).to_numpy(object), "flagged": flagged[start:start + n],
+                              "t": times.array})
+        parts.append(frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
+                                                           first=("t", "min"), last=("t", "max")))
+        start += n
+    per = pd.concat(parts).groupby(level=0).agg({"lines": "sum", "flagged_lines": "sum", "first": "min", "last": "max"})
+    if list(per.index) == [NO_HOST]:
+        return [], 0
+    hosts = table["host"].astype("string").fillna(NO_HOST)
+    per["records"] = hosts.value_counts().reindex(per.index).fillna(0).astype(int)
+    per = per.reset_index(names="host").sort_values(["flagged_lines", "lines", "host"],
+                                                    ascending=[False, False, True], kind="stable")
+    return [{"host": r["host"], "lines": int(r["lines"]), "flagged_lines": int(r["flagged_lines"]),
+             "records": int(r["records"]), "first": iso_utc(r["first"]), "last": iso_utc(r["last"])}
+            for r in per.head(top).to_dict("records")], len(per)
+
+
+@pytest.mark.parametrize("columns", [("host", "timestamp"), ("host",), ("timestamp",)])
+def test_host_summary_equals_the_per_line_grouping(tmp_path, columns):
+    from anomaly_log_detector.reports.summary import host_summary
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    host = rng.choice(np.array(["web1", "db", "-", None, "ünï"], dtype=object), n)
+    times = pd.Series(pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC"))
+    times[rng.random(n) < 0.2] = pd.NaT
+    times[(host == "db")] = pd.NaT  # a host without any time
+    full = pa.table({"line_no": np.arange(1, n + 1), "host": pa.array(host, pa.string()),
+                     "timestamp": pa.array(times, pa.timestamp("us", tz="UTC"))})
+    pq.write_table(full.select(["line_no", *columns]), tmp_path / "parsed.parquet", row_group_size=300)
+    table = pd.DataFrame({"rows": [[1, 5, 9], [300, 1999]], "host": ["web1", None]})
+    assert host_summary(tmp_path, table) == _host_summary_reference(tmp_path, table)

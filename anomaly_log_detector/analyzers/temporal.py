@@ -62,6 +62,7 @@ from anomaly_log_detector.analyzers.timerange import RangeFilter, filter_time_ra
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.escape import code_span, md_text
 from anomaly_log_detector.reports.inputs import PARSED, take_rows
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.messages import check_lang, t
 
 TEMPORAL_DIR = "temporal_analysis"
@@ -310,7 +311,8 @@ def _per_day_templates(df: pd.DataFrame, day_pos: np.ndarray) -> pd.Series:
     return pd.Series(counts, index=named)
 
 
-def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame) -> pd.DataFrame:
+def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame,
+                 parsed: ParsedRows | None = None) -> pd.DataFrame:
     """Add `first_line_no`, `first_source`, `first_raw`: the first line of the hour, or of its first
     unusual template when there is one."""
     if flagged.empty:
@@ -318,7 +320,8 @@ def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame) -> pd.
                               first_raw=pd.Series(dtype=object))
     picks = first_rows(df, flagged["hour_start"], [r[0] if r else None for r in flagged["unusual_templates"]])
     rows = [p for p in picks if p is not None]
-    shown = take_rows(data_dir, rows, ["raw", "line_no", "source"]) if rows else None
+    columns = ["raw", "line_no", "source"]
+    shown = (take_rows(data_dir, rows, columns) if parsed is None else parsed.take(rows, columns)) if rows else None
     flagged = flagged.copy()
     flagged["first_line_no"] = pd.array([None if p is None else shown.at[p, "line_no"] for p in picks], dtype="Int64")
     flagged["first_source"] = [None if p is None else shown.at[p, "source"] for p in picks]
@@ -331,7 +334,8 @@ def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame) -> pd.
 def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike, *,
                      baseline_dir: str | os.PathLike | None = None, baseline_profile: dict | None = None,
                      lang: str = "en", since: datetime | None = None,
-                     until: datetime | None = None, shown_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+                     until: datetime | None = None, shown_dir: str | os.PathLike | None = None,
+                     parsed: ParsedRows | None = None) -> dict[str, Any]:
     """Profile `data_dir`'s parsed lines by weekday x hour, flag hours that deviate from the normal
     profile (from `baseline_dir`, else `baseline_profile`, else leave-one-day-out over the data
     itself) and write the report, Parquet files and summary into `output_dir`.
@@ -340,8 +344,9 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
     "heatmap" (7 x 24 analysed lines, Monday first), "baseline_heatmap" (7 x 24 normal lines, or None
     for leave-one-day-out), "mode", "outputs": {name: Path}}``. `since` / `until` restrict the
     analysed data (not the baseline); `shown_dir` is the folder the report names for the data (default
-    `data_dir`; `infer` analyses a staging folder). DataError for a missing parsed.parquet, a baseline
-    without timestamps or an invalid profile."""
+    `data_dir`; `infer` analyses a staging folder); `parsed` the data's parse as a report reads it
+    (shared by its parts). DataError for a missing parsed.parquet, a baseline without timestamps or
+    an invalid profile."""
     check_lang(lang)
     data_dir = Path(data_dir)
     # Times and template codes only (the line numbers, sources and text of the lines shown are
@@ -389,7 +394,7 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
     if flagged.empty:
         flagged = pd.DataFrame(columns=["hour_start", "weekday", "hour", "lines", "expected", "normal_peak",
                                         "reasons", "unusual_templates"])
-    flagged = _first_lines(data_dir, timed, flagged)
+    flagged = _first_lines(data_dir, timed, flagged, parsed)
     by_reason = {r: int(sum(r in x for x in flagged["reasons"])) for r in REASONS}
     summary.update({
         "status": "ok", "first": target["first"], "last": target["last"], "days": target["days"],

@@ -45,8 +45,9 @@ from anomaly_log_detector.detectors.baseline import SEVERE_LEVELS
 from anomaly_log_detector.reports.ecs import to_ecs
 from anomaly_log_detector.reports.hits import BURST_MIN, DETECTORS, collect_hits, plain
 from anomaly_log_detector.reports.inputs import (
-    ANOMALIES_JSONL, ANOMALIES_PARQUET, LINE_ALERTS, TEMPLATE_COUNTS, read_keys, take_rows,
+    ANOMALIES_JSONL, ANOMALIES_PARQUET, LINE_ALERTS, TEMPLATE_COUNTS, read_keys,
 )
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 
 MAX_RECORD_LINES = 100
 DEFAULT_GAP = 60.0
@@ -210,7 +211,7 @@ def _is_severe(levels: pd.Series) -> np.ndarray:
 
 
 def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = DEFAULT_GAP,
-                  storm_gap: float | None | str = "folder") -> pd.DataFrame:
+                  storm_gap: float | None | str = "folder", parsed: ParsedRows | None = None) -> pd.DataFrame:
     """Group `hits` (see :func:`.hits.collect_hits`) into the ranked result table of incidents.
     `storm_gap`: seconds for :func:`group_incidents`; None = one entity per record; "folder" = what
     the folder's `incidents.json` says (`infer` writes it from the bundle), else None."""
@@ -218,8 +219,9 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
         storm_gap = folder_storm_gap(d)
     if hits.empty:
         return pd.DataFrame(columns=RECORD_COLUMNS)
-    # Every column the table needs, for the flagged rows only, in one read.
-    where = take_rows(d, np.unique(hits["row"].to_numpy()), [*_ROW_INFO, "masked"])
+    # Every column the table needs, for the flagged rows only, in one read (with their line numbers:
+    # the report shows the first records' lines, read here already when `parsed` is shared).
+    where = (parsed or ParsedRows(d)).take(np.unique(hits["row"].to_numpy()), [*_ROW_INFO, "masked", "line_no"])
     hits = hits.assign(record=assign_records(hits, where, gap),
                        _severe=_is_severe(where["level"]).astype(bool)[where.index.get_indexer(hits["row"])])
     if (d / LINE_ALERTS).exists():

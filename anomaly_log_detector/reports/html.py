@@ -35,7 +35,8 @@ from markupsafe import Markup
 
 from anomaly_log_detector.reports.escape import terminal_safe
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.reports.inputs import ANOMALIES_PARQUET, read_keys, read_table, take_rows
+from anomaly_log_detector.reports.inputs import ANOMALIES_PARQUET, read_table
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.messages import check_lang, t
 from anomaly_log_detector.reports.summary import lines_label, reason_text, template_stats
 from anomaly_log_detector.reports.timeline import heatmap_svg, timeline_svg
@@ -152,14 +153,19 @@ def _reasons(value: Any) -> list[dict]:
     return list(value) if value is not None else []
 
 
+def shown_rows(table: pd.DataFrame, source: np.ndarray, limit: int = MAX_RECORDS) -> list[int]:
+    """The parsed rows :func:`record_rows` shows (to fetch them with other parts' rows)."""
+    return [x for rows in table.head(limit)["rows"] for x in context_rows(list(rows), source)[0] if x is not None]
+
+
 def record_rows(d: Path, table: pd.DataFrame, source: np.ndarray, lang: str,
-                limit: int = MAX_RECORDS) -> list[dict[str, Any]]:
+                limit: int = MAX_RECORDS, parsed: ParsedRows | None = None) -> list[dict[str, Any]]:
     """The first `limit` records as the page's JSON: columns, reasons, and the lines to show (each
     ``[line_no, text, flagged]``, null for skipped lines)."""
     head = table.head(limit)
     plans = [context_rows(list(rows), source) for rows in head["rows"]]
     wanted = [x for plan, _ in plans for x in plan if x is not None]
-    raw = take_rows(d, wanted, ["line_no", "raw"]) if wanted else None
+    raw = (parsed or ParsedRows(d)).take(wanted, ["line_no", "raw"]) if wanted else None
     # Plain dicts: a DataFrame lookup per shown line costs ~40 us (200 records x 40 lines).
     line_of = dict(zip(raw.index.tolist(), raw["line_no"].tolist())) if raw is not None else {}
     text_of = dict(zip(raw.index.tolist(), raw["raw"].tolist())) if raw is not None else {}
@@ -202,14 +208,24 @@ def host_summary(data: dict) -> tuple[list[dict[str, Any]], int]:
     return rows, max(0, int(data.get("hosts_total") or len(hosts)) - len(rows))
 
 
-def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame) -> tuple[list[dict[str, Any]], int]:
+def _template_order(keys: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    stats = template_stats(keys, table).rename_axis("tid").reset_index()
+    return stats.sort_values(["flagged", "count", "tid"], ascending=[False, False, True], kind="stable")
+
+
+def template_summary_rows(keys: pd.DataFrame, table: pd.DataFrame) -> list[int]:
+    """The parsed rows whose template :func:`template_summary` shows (to fetch with other parts')."""
+    return _template_order(keys, table).head(MAX_TEMPLATES)["first_row"].tolist()
+
+
+def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
+                     parsed: ParsedRows | None = None) -> tuple[list[dict[str, Any]], int]:
     """Per template: lines and flagged lines (reports/summary.py `template_stats`, what the report
     data's template lists are cut from), most flagged first, then most frequent, at most
     MAX_TEMPLATES; and how many templates are not shown."""
-    stats = template_stats(keys, table).rename_axis("tid").reset_index()
-    stats = stats.sort_values(["flagged", "count", "tid"], ascending=[False, False, True], kind="stable")
+    stats = _template_order(keys, table)
     top = stats.head(MAX_TEMPLATES)
-    text = take_rows(d, top["first_row"].to_numpy(), ["template"]) if len(top) else None
+    text = (parsed or ParsedRows(d)).take(top["first_row"].to_numpy(), ["template"]) if len(top) else None
     rows = [{"id": int(s.tid), "count": int(s["count"]), "flagged": int(s.flagged),
              "template": shown(text.at[int(s.first_row), "template"])} for _, s in top.iterrows()]
     return rows, max(0, len(stats) - MAX_TEMPLATES)
@@ -284,16 +300,18 @@ def _environment():
 
 
 def render_html(processed_dir: str | os.PathLike, data: dict[str, Any], table: pd.DataFrame, *,
-                lang: str = "en", extras: dict | None = None, page_dir: str | os.PathLike | None = None) -> str:
+                lang: str = "en", extras: dict | None = None, page_dir: str | os.PathLike | None = None,
+                parsed: ParsedRows | None = None) -> str:
     """The page's text (see :func:`write_html_report`); links are relative to `page_dir`."""
     check_lang(lang)
     d = Path(processed_dir)
     extras = extras or {}
-    keys = read_keys(d)
+    parsed = parsed or ParsedRows(d)
+    keys = parsed.keys
     source = source_codes(keys["source"])
-    records = record_rows(d, table, source, lang)
+    records = record_rows(d, table, source, lang, parsed=parsed)
     hosts, more_hosts = host_summary(data)
-    templates, more_templates = template_summary(d, keys, table)
+    templates, more_templates = template_summary(d, keys, table, parsed)
     temporal = extras.get("temporal") or {}
     days = [t(f"html.day.{i}", lang) for i in range(7)]
     heatmap = heatmap_svg([(t("html.temporal.target", lang), temporal.get("heatmap")),
@@ -326,17 +344,19 @@ def render_html(processed_dir: str | os.PathLike, data: dict[str, Any], table: p
 
 
 def write_html_report(processed_dir: str | os.PathLike, data: dict[str, Any], table: pd.DataFrame, *,
-                      lang: str = "en", extras: dict | None = None, path: str | os.PathLike | None = None) -> Path:
+                      lang: str = "en", extras: dict | None = None, path: str | os.PathLike | None = None,
+                      parsed: ParsedRows | None = None) -> Path:
     """Write `report.html` (default: into the processed folder) and return its path.
 
     `data` is what :func:`.summary.report_data` builds (report.json); `table` the result table
     (:func:`.anomalies.anomaly_table`). `extras` may add ``{"temporal": {"heatmap": 7x24,
     "baseline_heatmap": 7x24 or None, "report": path}, "mscred": {"heatmaps": [PNG paths], "report":
     path}, "samples": path, "reports": {"report_md": name, "report_json": name}}``, paths relative to
-    the folder (the Markdown/JSON reports and analyses found in the folder are linked anyway)."""
+    the folder (the Markdown/JSON reports and analyses found in the folder are linked anyway).
+    `parsed`: the folder's parse as the report reads it (shared by its parts)."""
     d = Path(processed_dir)
     out = Path(path) if path is not None else d / REPORT_HTML
-    html = render_html(d, data, table, lang=lang, extras=extras, page_dir=out.parent)
+    html = render_html(d, data, table, lang=lang, extras=extras, page_dir=out.parent, parsed=parsed)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")

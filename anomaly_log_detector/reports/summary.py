@@ -13,12 +13,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.reports.anomalies import to_records
 from anomaly_log_detector.reports.ecs import iso_utc
 from anomaly_log_detector.reports.hits import BASELINE_COMPONENTS, detectors_run, plain
-from anomaly_log_detector.reports.inputs import BASELINE, PARSE_SUMMARY, PARSED, read_table, take_rows
+from anomaly_log_detector.reports.inputs import BASELINE, PARSE_SUMMARY, PARSED, read_table
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 # reason_text / render_reasons live in .reasons; imported here too for the callers that take them from here
 from anomaly_log_detector.reports.reasons import reason_text, render_reasons  # noqa: F401
 from anomaly_log_detector.fileio.schema import UNSEEN_ID
@@ -62,11 +65,12 @@ def agreement(hits: pd.DataFrame, ran: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def top_records(d: Path, table: pd.DataFrame, top: int, lang: str) -> list[dict[str, Any]]:
+def top_records(d: Path, table: pd.DataFrame, top: int, lang: str,
+                parsed: ParsedRows | None = None) -> list[dict[str, Any]]:
     """The first `top` records with their raw lines (up to MAX_SHOWN_LINES each) and reason sentences."""
     records = to_records(table.head(top))
     shown = [r["rows"][:MAX_SHOWN_LINES] for r in records]
-    raw = take_rows(d, [x for rows in shown for x in rows], ["line_no", "raw"])
+    raw = (parsed or ParsedRows(d)).take([x for rows in shown for x in rows], ["line_no", "raw"])
     for r, rows in zip(records, shown):
         r["lines"] = [{"line_no": int(raw.at[x, "line_no"]), "raw": raw.at[x, "raw"]} for x in rows]
         r["more_lines"] = len(r["rows"]) - len(rows)
@@ -105,15 +109,17 @@ def template_stats(keys: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
                          "first_row": first_row.reindex(counts.index)})
 
 
-def _template_entries(d: Path, keys: pd.DataFrame, ids: pd.Index, stats: pd.DataFrame) -> list[dict[str, Any]]:
+def _template_entries(parsed: ParsedRows, keys: pd.DataFrame, ids: pd.Index,
+                      stats: pd.DataFrame) -> list[dict[str, Any]]:
     first_row = stats["first_row"]
-    text = take_rows(d, first_row.loc[ids], ["template"])
+    text = parsed.take(first_row.loc[ids], ["template"])
     return [{"template_id": int(tid), "template": text.at[int(first_row[tid]), "template"],
              "count": int(stats.at[tid, "count"]), "share": round(stats.at[tid, "count"] / len(keys), 4),
              "flagged": int(stats.at[tid, "flagged"])} for tid in ids]
 
 
-def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
+                     parsed: ParsedRows | None = None) -> tuple[list[dict], list[dict]]:
     """(the most frequent templates, the templates with the most flagged lines): each with its `count`
     (lines), `share` of the lines and `flagged` (lines in a record of the result table)."""
     stats = template_stats(keys, table)
@@ -124,7 +130,20 @@ def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame) -> tuple[
     by_flagged = pd.DataFrame({"flagged": flagged, "count": counts.reindex(flagged.index)}).reset_index(names="tid")
     by_flagged = by_flagged.sort_values(["flagged", "count", "tid"], ascending=[False, True, True], kind="stable")
     most_flagged = pd.Index(by_flagged["tid"].head(TOP_TEMPLATES))
-    return _template_entries(d, keys, dominant, stats), _template_entries(d, keys, most_flagged, stats)
+    parsed = parsed or ParsedRows(d)
+    return _template_entries(parsed, keys, dominant, stats), _template_entries(parsed, keys, most_flagged, stats)
+
+
+def _host_codes(column: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a code per row, the host of each code): NO_HOST for a missing host (or no host column)."""
+    if column is None:
+        return np.zeros(n, dtype=np.int64), np.array([NO_HOST], dtype=object)
+    column = column.combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    names = [NO_HOST if v is None else str(v) for v in column.dictionary.to_pylist()]
+    codes = pc.fill_null(column.indices, len(names)).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, np.array([*names, NO_HOST], dtype=object)
 
 
 def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[list[dict[str, Any]], int]:
@@ -132,22 +151,25 @@ def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[li
     `host` (NO_HOST for lines without one), `lines`, `flagged_lines` (lines in a record of the result
     table), `records` (records of that host), `first`, `last` (its first and last line time, ISO 8601
     UTC, or None). ([], 0) when no line names a host (nothing to compare). Read one row group at a
-    time: a host column of a large parse is never held whole."""
-    f = pq.ParquetFile(Path(d) / PARSED)
-    present = [c for c in ("host", "timestamp") if c in f.schema_arrow.names]
+    time: a host column of a large parse is never held whole, nor a Python string per line."""
+    path = Path(d) / PARSED
+    names = pq.read_schema(path).names
+    # Hosts as dictionary codes: a group's hosts are named once, not once per line.
+    f = pq.ParquetFile(path, read_dictionary=["host"] if "host" in names else None)
+    present = [c for c in ("host", "timestamp") if c in names]
     flagged = np.zeros(f.metadata.num_rows, dtype=bool)
     flagged[table_rows(table)] = True
     parts, start = [], 0
     for i in range(f.num_row_groups):
-        group = f.read_row_group(i, columns=present).to_pandas() if present else pd.DataFrame()
+        group = f.read_row_group(i, columns=present)
         n = f.metadata.row_group(i).num_rows
-        host = (group["host"].astype("string") if "host" in group else pd.Series([None] * n, dtype="string"))
-        times = (pd.to_datetime(group["timestamp"], utc=True) if "timestamp" in group
+        code, host = _host_codes(group.column("host") if "host" in present else None, n)
+        times = (pd.to_datetime(group.column("timestamp").to_pandas(), utc=True) if "timestamp" in present
                  else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
-        frame = pd.DataFrame({"host": host.fillna(NO_HOST).to_numpy(object), "flagged": flagged[start:start + n],
-                              "t": times.array})  # zone-aware datetimes, not boxed objects
-        parts.append(frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
-                                                           first=("t", "min"), last=("t", "max")))
+        frame = pd.DataFrame({"host": code, "flagged": flagged[start:start + n], "t": times.array})
+        part = frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
+                                                     first=("t", "min"), last=("t", "max"))
+        parts.append(part.set_axis(pd.Index(host[part.index.to_numpy()], dtype=object), axis=0))
         start += n
     if not parts:
         return [], 0
@@ -164,16 +186,17 @@ def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[li
 
 
 def report_data(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, table: pd.DataFrame, top: int,
-                lang: str) -> dict[str, Any]:
-    """Everything `report.json` holds."""
+                lang: str, parsed: ParsedRows | None = None) -> dict[str, Any]:
+    """Everything `report.json` holds. `parsed`: the folder's parse as the report reads it (shared)."""
+    parsed = parsed or ParsedRows(d)
     ran = detectors_run(d)
     parse_summary = json.loads((d / PARSE_SUMMARY).read_text()) if (d / PARSE_SUMMARY).is_file() else None
-    templates, flagged_templates = template_summary(d, keys, table)
+    templates, flagged_templates = template_summary(d, keys, table, parsed)
     hosts, hosts_total = host_summary(d, table)
     return {
         "processed_dir": str(d), "lang": lang, "detectors_run": ran,
         "summary": summary(keys, hits, table, ran, parse_summary),
-        "top": top_records(d, table, top, lang),
+        "top": top_records(d, table, top, lang, parsed),
         "windows": top_windows(d, top),
         "templates": templates,
         "flagged_templates": flagged_templates,

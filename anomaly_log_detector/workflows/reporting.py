@@ -19,6 +19,7 @@ from typing import Any
 
 from anomaly_log_detector.analyzers.samples import SAMPLES_DIR
 from anomaly_log_detector.reports.anomalies import DEFAULT_GAP
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.workflows.memory import release_memory
 
 TEMPORAL_ANALYSIS = "temporal_analysis"
@@ -42,6 +43,21 @@ def _mscred_flagged(d: Path) -> int:
     return sum(1 for f in flags if f)
 
 
+def _prefetch(parsed: ParsedRows, table: Any, *, samples: bool, html: bool) -> None:
+    """Fetch the lines the log samples and report.html show in one pass over the parse's row groups
+    (each part fetching its own would decode the raw text of most row groups again)."""
+    from anomaly_log_detector.analyzers.samples import SAMPLE_COLUMNS, sample_rows
+    from anomaly_log_detector.reports.html import shown_rows, source_codes, template_summary_rows
+
+    if table.empty or not (samples or html):
+        return
+    rows = sample_rows(parsed.keys, table) if samples else []
+    if html:
+        rows += shown_rows(table, source_codes(parsed.keys["source"]))
+        rows += template_summary_rows(parsed.keys, table)
+    parsed.prefetch(rows, SAMPLE_COLUMNS)
+
+
 def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str = "en",
                   warnings: list[str] | None = None, gap: float = DEFAULT_GAP,
                   shown_dir: str | os.PathLike | None = None, samples: bool = True, temporal: bool = True,
@@ -57,7 +73,10 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
     from anomaly_log_detector.reports.markdown import build_report, write_report_files
 
     d = Path(processed_dir)
-    table, data, paths = build_report(d, top=top, lang=lang, warnings=warnings, gap=gap, shown_dir=shown_dir)
+    parsed = ParsedRows(d)  # the parse's key columns and shown lines, read once for every part
+    table, data, paths = build_report(d, top=top, lang=lang, warnings=warnings, gap=gap, shown_dir=shown_dir,
+                                      parsed=parsed)
+    _prefetch(parsed, table, samples=samples, html=html)
     release_memory()  # each analysis reads the folder again: its working set should not stack on the last one's
     links: dict[str, str] = {}
     extras: dict[str, Any] = {}
@@ -65,7 +84,7 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
     if samples:
         from anomaly_log_detector.analyzers.samples import analyze_samples
 
-        sample_paths = analyze_samples(d, lang=lang, table=table, shown_dir=shown_dir)
+        sample_paths = analyze_samples(d, lang=lang, table=table, shown_dir=shown_dir, parsed=parsed)
         paths.update(sample_paths)
         links["samples"] = _rel(sample_paths["samples_md"], d)
         extras["samples"] = links["samples"]
@@ -73,7 +92,7 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
         from anomaly_log_detector.analyzers.temporal import analyze_temporal
 
         result = analyze_temporal(d, d / TEMPORAL_ANALYSIS, baseline_profile=temporal_baseline, lang=lang,
-                                  shown_dir=shown_dir)
+                                  shown_dir=shown_dir, parsed=parsed)
         analyses["temporal"] = {k: result.get(k) for k in ("status", "flagged_hours")}
         if result["status"] == "ok":
             links["temporal"] = _rel(Path(result["report"]), d)
@@ -104,5 +123,6 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
         from anomaly_log_detector.reports.html import write_html_report
 
         extras["reports"] = {k: written[k].name for k in ("report_md", "report_json")}
-        paths["report_html"] = write_html_report(d, data, table, lang=lang, extras=extras, path=d / REPORT_HTML)
+        paths["report_html"] = write_html_report(d, data, table, lang=lang, extras=extras, path=d / REPORT_HTML,
+                                                 parsed=parsed)
     return {"paths": paths, "data": data, "analyses": analyses}
