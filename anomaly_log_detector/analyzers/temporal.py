@@ -56,7 +56,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.analyzers.temporal_read import (  # noqa: F401 (read_parsed_times: public here too)
-    first_rows, hour_numbers, read_parsed_times, read_times, template_codes,
+    distinct_counts, first_rows, hour_numbers, read_parsed_times, read_times, template_codes,
 )
 from anomaly_log_detector.analyzers.timerange import RangeFilter, filter_time_range
 from anomaly_log_detector.errors import DataError
@@ -136,10 +136,11 @@ def _template_hours(df: pd.DataFrame) -> pd.DataFrame:
     has = code >= 0
     seen = np.unique(code[has])  # the templates these rows have, in sorted order
     names = names.take(seen)
-    # One episode per distinct (dated hour, template): one sorted int64 key, not a frame's hashing.
-    episodes = np.unique(hour_no[has] * len(seen) + np.searchsorted(seen, code[has]))
+    # One episode per distinct (dated hour, template): one int64 key, not a frame's hashing.
+    first = int(hour_no.min())
+    episodes, _ = distinct_counts((hour_no[has] - first) * len(seen) + np.searchsorted(seen, code[has]))
     counts = np.zeros((len(names), 24), dtype=np.int64)
-    np.add.at(counts, (episodes % len(seen), (episodes // len(seen)) % 24), 1)
+    np.add.at(counts, (episodes % len(seen), (episodes // len(seen) + first) % 24), 1)
     return pd.DataFrame(counts, index=names.rename("template"), columns=range(24))
 
 
@@ -305,7 +306,7 @@ def _per_day_templates(df: pd.DataFrame, day_pos: np.ndarray) -> pd.Series:
     known = (code != unseen) & (code >= 0)  # a missing template is no group
     n = max(len(names), 1)
     key = (day_pos[known] * 24 + hour_numbers(df["timestamp"][known]) % 24) * n + code[known]
-    groups, counts = np.unique(key, return_counts=True)  # sorted by (date, hour, template)
+    groups, counts = distinct_counts(key)  # sorted by (date, hour, template)
     named = pd.MultiIndex.from_arrays([groups // n // 24, groups // n % 24, names.take(groups % n)],
                                       names=["d", "h", "template"])
     return pd.Series(counts, index=named)

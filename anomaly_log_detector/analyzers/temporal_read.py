@@ -97,6 +97,16 @@ def _ns(times: pd.Series) -> np.ndarray:
     return times.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").view(np.int64)
 
 
+def distinct_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_counts=True)`` of non-negative int64 keys, by counting (no sort) when
+    they span a small range (dated hours x templates do)."""
+    if not len(keys) or int(keys.max()) >= 1 << 26:
+        return np.unique(keys, return_counts=True)
+    counts = np.bincount(keys)
+    present = np.flatnonzero(counts)
+    return present.astype(keys.dtype, copy=False), counts[present]
+
+
 def hour_numbers(times: pd.Series) -> np.ndarray:
     """The UTC hour each time falls in, as hours since 1970 (its hour of day is this % 24)."""
     return _ns(times) // 3_600_000_000_000

@@ -187,6 +187,24 @@ def _session_hits(path: Path, keys: pd.DataFrame) -> pd.DataFrame:
     return make_hits(rows, "deeplog", score[keep], "reason.deeplog_session", params)
 
 
+class _Frequency:
+    """Occurrences in the parse of each row's template, looked up for the rows asked (``freq[rows]``):
+    counted per template id, not sorted and spread over a million rows."""
+
+    def __init__(self, template_ids: np.ndarray):
+        self.ids = template_ids
+        self.low = int(template_ids.min()) if len(template_ids) else 0
+        span = int(template_ids.max()) - self.low + 1 if len(template_ids) else 0
+        if span <= 1 << 24:
+            self.counts, self.full = np.bincount(template_ids - self.low, minlength=span), None
+        else:  # ids too sparse to count by position
+            _, inverse, counts = np.unique(template_ids, return_inverse=True, return_counts=True)
+            self.counts, self.full = None, counts[inverse]
+
+    def __getitem__(self, rows):
+        return self.full[rows] if self.counts is None else self.counts[self.ids[rows] - self.low]
+
+
 def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     """The evidence (or rarest) lines of every window the baseline flagged."""
     path = d / BASELINE
@@ -202,8 +220,7 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     template_ids = keys["template_id"].to_numpy()
     starts = locate(keys, windows.rename(columns={"window_start_line": "line_no"}), str(path))
     ends = locate(keys, windows.rename(columns={"window_end_line": "line_no"}), str(path))
-    _, inverse, counts = np.unique(keys["template_id"].to_numpy(), return_inverse=True, return_counts=True)
-    freq = counts[inverse]  # occurrences in this file of each row's template
+    freq = _Frequency(template_ids)  # occurrences in this file of each row's template
     components = [c for c in BASELINE_COMPONENTS if c in windows.columns]
     evidence = windows["evidence_lines"] if "evidence_lines" in windows.columns else None
     lists = [[] if evidence is None or evidence[i] is None else list(evidence[i]) for i in range(len(windows))]

@@ -85,13 +85,16 @@ def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: It
     wanted = np.unique(np.fromiter(rows, dtype=np.int64))
     f = pq.ParquetFile(path)
     present = [c for c in columns if c in f.schema_arrow.names]
+    coded = _dictionary_columns(f, present)
+    if coded:  # read as stored: codes, not a string per row of the group; decoded for the rows taken
+        f = pq.ParquetFile(path, read_dictionary=coded)
     parts: list[pd.DataFrame] = []
     start = 0
     for i in range(f.num_row_groups):
         n = f.metadata.row_group(i).num_rows
         inside = wanted[(wanted >= start) & (wanted < start + n)]
         if inside.size:
-            group = f.read_row_group(i, columns=present).take(pa.array(inside - start))
+            group = _decoded(f.read_row_group(i, columns=present).take(pa.array(inside - start)))
             parts.append(group.to_pandas().set_axis(inside, axis=0))
         start += n
     if wanted.size and (wanted[0] < 0 or wanted[-1] >= start):
@@ -101,6 +104,24 @@ def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: It
         if c not in out.columns:
             out[c] = None
     return out[list(columns)]
+
+
+def _dictionary_columns(f: pq.ParquetFile, names: list[str]) -> list[str]:
+    """The text columns of `names` that the file stores dictionary-encoded (in its first row group)."""
+    if not f.num_row_groups:
+        return []
+    group = f.metadata.row_group(0)
+    at = {group.column(j).path_in_schema: j for j in range(group.num_columns)}
+    return [c for c in names if c in at and pa.types.is_string(f.schema_arrow.field(c).type)
+            and any("DICTIONARY" in e for e in group.column(at[c]).encodings)]
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """`table` with its dictionary columns as plain values (what reading them plainly gives)."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table
 
 
 def take_file_rows(path: str | os.PathLike, rows: Iterable[int], columns: list[str]) -> pa.Table:
