@@ -52,6 +52,15 @@ def test_locate_finds_the_first_row_like_a_merge(shuffled, categorical):
                 locate(keys, pd.DataFrame(bad), "x")
 
 
+def test_locate_in_a_one_source_parse():
+    keys = pd.DataFrame({"source": pd.Categorical(["a"] * 6), "line_no": [1, 2, 4, 5, 7, 9], "template_id": 0})
+    lines = pd.DataFrame({"source": ["a", "a", "a"], "line_no": [9, 1, 5]})
+    assert locate(keys, lines, "x").tolist() == [5, 0, 3]
+    for source in ("b", None):
+        with pytest.raises(DataError, match="is not in parsed.parquet"):
+            locate(keys, pd.DataFrame({"source": [source], "line_no": [1]}), "x")
+
+
 def test_locate_by_line_number_alone_for_one_source():
     keys = pd.DataFrame({"source": ["a"] * 6, "line_no": [1, 2, 2, 5, 7, 9], "template_id": 0})
     lines = pd.DataFrame({"line_no": [2, 9, 1, 5]})

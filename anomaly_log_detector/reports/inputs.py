@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.fileio.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.reports.lines import LineIndex
 
 PARSED = "parsed.parquet"
 PARSE_SUMMARY = "parse_summary.json"
@@ -147,79 +148,17 @@ def take_file_rows(path: str | os.PathLike, rows: Iterable[int], columns: list[s
         table.take(pa.array(inverse.ravel()))
 
 
-def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes of a column (-1 = missing) and the values they stand for."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(np.int64), values.cat.categories
-    codes, uniques = pd.factorize(values)
-    return codes.astype(np.int64), pd.Index(uniques)
-
-
-def _line_keys(keys: pd.DataFrame, lines: pd.DataFrame, by_source: bool) -> tuple[np.ndarray, np.ndarray] | None:
-    """One int64 per parsed row and per result line for (source, line_no), equal exactly when both
-    are (missing sources equal, as in a merge); a query that can match nothing gets -1. None when
-    the numbers do not fit in 63 bits."""
-    line = keys["line_no"].to_numpy(np.int64)
-    asked = pd.to_numeric(lines["line_no"], errors="coerce").to_numpy(np.float64)
-    lo, hi = (int(line.min()), int(line.max())) if len(line) else (0, 0)
-    span = hi - lo + 1
-    ok = np.isfinite(asked) & (asked == np.floor(asked)) & (asked >= lo) & (asked <= hi)
-    query = np.where(ok, asked, lo).astype(np.int64) - lo
-    row_key = line - lo
-    if by_source:
-        codes, names = _codes(keys["source"])
-        if (len(names) + 2) * span >= 2 ** 62:
-            return None
-        asked_source = lines["source"]
-        if isinstance(asked_source.dtype, pd.CategoricalDtype):  # each category looked up once
-            q_codes = np.append(names.get_indexer(asked_source.cat.categories), -1)[asked_source.cat.codes.to_numpy()]
-        else:
-            q_codes = names.get_indexer(asked_source)
-        q_codes = q_codes.astype(np.int64)
-        ok &= ~((q_codes < 0) & asked_source.notna().to_numpy(bool))  # a source the parse does not have
-        row_key = row_key + (codes + 1) * span
-        query = query + (q_codes + 1) * span
-    return row_key, np.where(ok, query, -1)
-
-
-def _first_rows(row_key: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """The first row whose key is each query's, or -1."""
-    if len(row_key) < 2 or bool(np.all(row_key[1:] > row_key[:-1])):  # the parse's own order: no sort
-        sorted_key, first = row_key, None
-    else:
-        order = np.argsort(row_key, kind="stable")
-        sorted_key = row_key[order]
-        new = np.ones(len(order), dtype=bool)
-        new[1:] = sorted_key[1:] != sorted_key[:-1]
-        sorted_key, first = sorted_key[new], order[new]
-    pos = np.minimum(np.searchsorted(sorted_key, query), max(len(sorted_key) - 1, 0))
-    hit = (query >= 0) & (sorted_key[pos] == query) if len(sorted_key) else np.zeros(len(query), dtype=bool)
-    rows = pos if first is None else first[pos]
-    return np.where(hit, rows, -1).astype(np.int64)
-
-
 def locate(keys: pd.DataFrame, lines: pd.DataFrame, where: str) -> np.ndarray:
     """Row positions in parsed.parquet of result lines given by `line_no` (+ `source` when present):
     for each, the first parsed row with those values.
 
     Without a `source` column the parse must have a single source: line numbers restart per source."""
-    if "source" in lines.columns:
-        on = ["source", "line_no"]
-    elif keys["source"].nunique() <= 1:
-        on = ["line_no"]
-    else:
+    return line_index(keys, "source" in lines.columns, where).rows(lines, where)
+
+
+def line_index(keys: pd.DataFrame, by_source: bool, where: str) -> LineIndex:
+    """The :class:`.lines.LineIndex` that :func:`locate` asks, to ask it for many batches of lines;
+    DataError when the lines (of `where`) have no source and the parse has several."""
+    if not by_source and keys["source"].nunique() > 1:
         raise DataError(f"{where}: has line numbers but no source column, and the parse has several sources")
-    # Sorted integer keys, not a merge: a merge hashes (source, line_no) pairs of every parsed row.
-    pair = _line_keys(keys, lines, len(on) == 2)
-    found = _locate_merge(keys, lines, on) if pair is None else _first_rows(*pair)
-    if (found < 0).any():
-        bad = lines[on][found < 0].iloc[0].to_dict()
-        raise DataError(f"{where}: line {bad} is not in {PARSED} (results from another parse?)")
-    return found
-
-
-def _locate_merge(keys: pd.DataFrame, lines: pd.DataFrame, on: list[str]) -> np.ndarray:
-    """:func:`locate` by a merge (-1 = not found), for line numbers too far apart for int64 keys."""
-    index = pd.DataFrame({**{c: keys[c] for c in on}, "_row": np.arange(len(keys), dtype=np.int64)})
-    found = lines[on].merge(index.drop_duplicates(on), on=on, how="left")["_row"]
-    return found.fillna(-1).to_numpy(dtype=np.int64)
+    return LineIndex(keys, by_source)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -20,11 +20,17 @@ import pandas as pd
 from anomaly_log_detector.reports.inputs import read_keys, take_rows
 
 
+TEXT_COLUMNS = ["line_no", "raw", "template"]
+
+
 class ParsedRows:
     """The key columns of a folder's parse (read once) and the rows fetched so far (kept)."""
 
-    def __init__(self, processed_dir: str | os.PathLike):
+    def __init__(self, processed_dir: str | os.PathLike,
+                 shown: Callable[[pd.DataFrame], Iterable[int]] | None = None):
         self.dir = Path(processed_dir)
+        #: the rows the report shows for a result table (its parts' lines), fetched with the table's text
+        self.shown = shown
         self._keys: pd.DataFrame | None = None
         self._columns: dict[str, pd.Series] = {}  # column -> its fetched rows (index = row, sorted)
 
@@ -44,6 +50,12 @@ class ParsedRows:
             return take_rows(self.dir, [], columns)
         self.prefetch(wanted, columns)
         return pd.DataFrame({c: self._columns[c].loc[wanted] for c in columns}, index=pd.Index(wanted))[columns]
+
+    def fetch_text(self, table: pd.DataFrame, rows: Iterable[int]) -> None:
+        """Fetch the TEXT_COLUMNS of `rows` and of the rows the report shows for `table` (`shown`) in one
+        pass: the raw text is the costly column to decode, once per row group."""
+        shown = list(self.shown(table)) if self.shown is not None else []
+        self.prefetch([*np.asarray(rows, dtype=np.int64).tolist(), *shown], TEXT_COLUMNS)
 
     def prefetch(self, rows: Iterable[int], columns: Iterable[str]) -> None:
         """Fetch the columns at the rows not fetched yet, in one pass over the row groups."""

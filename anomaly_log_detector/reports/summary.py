@@ -118,10 +118,8 @@ def _template_entries(parsed: ParsedRows, keys: pd.DataFrame, ids: pd.Index,
              "flagged": int(stats.at[tid, "flagged"])} for tid in ids]
 
 
-def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
-                     parsed: ParsedRows | None = None) -> tuple[list[dict], list[dict]]:
-    """(the most frequent templates, the templates with the most flagged lines): each with its `count`
-    (lines), `share` of the lines and `flagged` (lines in a record of the result table)."""
+def _top_templates(keys: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index, pd.Index]:
+    """(template_stats, the most frequent template ids, those with the most flagged lines)."""
     stats = template_stats(keys, table)
     counts = stats["count"].sort_values(ascending=False, kind="stable")
     flagged = stats.loc[stats["flagged"] > 0, "flagged"]
@@ -130,6 +128,22 @@ def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
     by_flagged = pd.DataFrame({"flagged": flagged, "count": counts.reindex(flagged.index)}).reset_index(names="tid")
     by_flagged = by_flagged.sort_values(["flagged", "count", "tid"], ascending=[False, True, True], kind="stable")
     most_flagged = pd.Index(by_flagged["tid"].head(TOP_TEMPLATES))
+    return stats, dominant, most_flagged
+
+
+def shown_rows(keys: pd.DataFrame, table: pd.DataFrame, top: int) -> list[int]:
+    """The parsed rows the report shows (its records' lines, its templates' first lines), to fetch
+    them with other parts' rows."""
+    stats, dominant, most_flagged = _top_templates(keys, table)
+    return [*(x for rows in table.head(top)["rows"] for x in list(rows)[:MAX_SHOWN_LINES]),
+            *stats["first_row"].loc[dominant.append(most_flagged)].tolist()]
+
+
+def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
+                     parsed: ParsedRows | None = None) -> tuple[list[dict], list[dict]]:
+    """(the most frequent templates, the templates with the most flagged lines): each with its `count`
+    (lines), `share` of the lines and `flagged` (lines in a record of the result table)."""
+    stats, dominant, most_flagged = _top_templates(keys, table)
     parsed = parsed or ParsedRows(d)
     return _template_entries(parsed, keys, dominant, stats), _template_entries(parsed, keys, most_flagged, stats)
 

@@ -32,7 +32,7 @@ from markupsafe import Markup, escape
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, checked_columns, locate, read_table,
+    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, checked_columns, line_index, locate, read_table,
 )
 
 MAX_BINS = 400
@@ -135,18 +135,24 @@ def _deeplog(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
     path = d / DEEPLOG_INFER
     names = checked_columns(path, ["line_no"])
     wanted = [c for c in ("line_no", "source", "surprise", "threshold", "prob") if c in names]
-    # A row per prediction: the source as a category (codes), not a million strings.
-    df = pq.read_table(path, columns=wanted, read_dictionary=["source"] if "source" in wanted else None).to_pandas()
-    df = df[df["line_no"].notna()].reset_index(drop=True)  # end-of-session predictions have no line
-    if df.empty:
-        return None
-    df = df.assign(line_no=df["line_no"].astype("int64"))
-    rows = locate(keys, df[[c for c in ("source", "line_no") if c in df.columns]], str(d / DEEPLOG_INFER))
-    if "surprise" in df.columns:
-        y, ratio = _ratio(df["surprise"].to_numpy(float), df)
-    else:
-        y, ratio = 1.0 - df["prob"].to_numpy(float), False
-    return Track("deeplog", axis.x[rows], y, ratio, points=True)
+    # A row per prediction (a million at 1M lines): read a row group at a time, the source as a
+    # category (codes), each group's lines found in one index of the parse.
+    f = pq.ParquetFile(path, read_dictionary=["source"] if "source" in wanted else None)
+    index = line_index(keys, "source" in wanted, str(path))
+    xs, ys, ratio = [], [], False
+    for i in range(f.num_row_groups):
+        df = f.read_row_group(i, columns=wanted).to_pandas()
+        df = df[df["line_no"].notna()]  # end-of-session predictions have no line
+        if df.empty:
+            continue
+        rows = index.rows(df, str(path))
+        if "surprise" in df.columns:
+            y, ratio = _ratio(df["surprise"].to_numpy(float), df)
+        else:
+            y, ratio = 1.0 - df["prob"].to_numpy(float), False
+        xs.append(axis.x[rows])
+        ys.append(y)
+    return Track("deeplog", np.concatenate(xs), np.concatenate(ys), ratio, points=True) if xs else None
 
 
 def _mscred(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:

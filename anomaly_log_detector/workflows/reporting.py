@@ -43,19 +43,20 @@ def _mscred_flagged(d: Path) -> int:
     return sum(1 for f in flags if f)
 
 
-def _prefetch(parsed: ParsedRows, table: Any, *, samples: bool, html: bool) -> None:
-    """Fetch the lines the log samples and report.html show in one pass over the parse's row groups
-    (each part fetching its own would decode the raw text of most row groups again)."""
-    from anomaly_log_detector.analyzers.samples import SAMPLE_COLUMNS, sample_rows
+def _shown_rows(keys: Any, table: Any, *, top: int, samples: bool, html: bool) -> list[int]:
+    """The parsed rows the report, the log samples and report.html show for a result table (each part
+    fetching its own would decode the raw text of most row groups again)."""
+    from anomaly_log_detector.analyzers.samples import sample_rows
     from anomaly_log_detector.reports.html import shown_rows, source_codes, template_summary_rows
+    from anomaly_log_detector.reports.summary import shown_rows as report_rows
 
-    if table.empty or not (samples or html):
-        return
-    rows = sample_rows(parsed.keys, table) if samples else []
+    rows = report_rows(keys, table, top)
+    if samples:
+        rows += sample_rows(keys, table)
     if html:
-        rows += shown_rows(table, source_codes(parsed.keys["source"]))
-        rows += template_summary_rows(parsed.keys, table)
-    parsed.prefetch(rows, SAMPLE_COLUMNS)
+        rows += shown_rows(table, source_codes(keys["source"]))
+        rows += template_summary_rows(keys, table)
+    return rows
 
 
 def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str = "en",
@@ -73,10 +74,12 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
     from anomaly_log_detector.reports.markdown import build_report, write_report_files
 
     d = Path(processed_dir)
-    parsed = ParsedRows(d)  # the parse's key columns and shown lines, read once for every part
+    # The parse's key columns read once for every part, and the lines every part shows fetched with
+    # the result table's own (one pass over the raw text).
+    parsed = ParsedRows(d)
+    parsed.shown = lambda table: _shown_rows(parsed.keys, table, top=top, samples=samples, html=html)
     table, data, paths = build_report(d, top=top, lang=lang, warnings=warnings, gap=gap, shown_dir=shown_dir,
                                       parsed=parsed)
-    _prefetch(parsed, table, samples=samples, html=html)
     release_memory()  # each analysis reads the folder again: its working set should not stack on the last one's
     links: dict[str, str] = {}
     extras: dict[str, Any] = {}
