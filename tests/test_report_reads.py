@@ -176,7 +176,7 @@ def _host_summary_reference(d, table, top=20):
             for r in per.head(top).to_dict("records")], len(per)
 
 
-@pytest.mark.parametrize("columns", [("host", "timestamp"), ("host",), ("timestamp",)])
+@pytest.mark.parametrize("columns", [("host", "timestamp"), ("host",), ("timestamp",), ()])
 def test_host_summary_equals_the_per_line_grouping(tmp_path, columns):
     from anomaly_log_detector.reports.summary import host_summary
 
@@ -191,3 +191,19 @@ def test_host_summary_equals_the_per_line_grouping(tmp_path, columns):
     pq.write_table(full.select(["line_no", *columns]), tmp_path / "parsed.parquet", row_group_size=300)
     table = pd.DataFrame({"rows": [[1, 5, 9], [300, 1999]], "host": ["web1", None]})
     assert host_summary(tmp_path, table) == _host_summary_reference(tmp_path, table)
+
+
+@pytest.mark.parametrize("ids", [[5, -1, 5, 3, -1, 7, 3, 3], [2 ** 30, 1, 1, 2 ** 30, 4], [9]])
+def test_template_stats_count_like_a_grouping(ids):
+    from anomaly_log_detector.reports.summary import template_stats
+
+    keys = pd.DataFrame({"source": "a", "line_no": np.arange(1, len(ids) + 1), "template_id": np.array(ids, dtype=np.int64)})
+    table = pd.DataFrame({"rows": [[0], [len(ids) - 1]]})
+    tid = keys["template_id"].to_numpy()
+    first = pd.Series(np.arange(len(tid)), index=tid)
+    first_row = first[~first.index.duplicated(keep="first")]
+    counts = keys.groupby("template_id", sort=False).size()
+    flagged = pd.Series(tid[np.unique([0, len(ids) - 1])]).value_counts()
+    want = pd.DataFrame({"count": counts, "flagged": flagged.reindex(counts.index).fillna(0).astype(np.int64),
+                         "first_row": first_row.reindex(counts.index)})
+    pd.testing.assert_frame_equal(template_stats(keys, table), want)

@@ -23,6 +23,14 @@ from anomaly_log_detector.reports.inputs import read_keys, take_rows
 TEXT_COLUMNS = ["line_no", "raw", "template"]
 
 
+def _not_in(wanted: np.ndarray, have: np.ndarray) -> np.ndarray:
+    """The values of `wanted` not in the sorted array `have`."""
+    if not len(have):
+        return wanted
+    pos = np.minimum(np.searchsorted(have, wanted), len(have) - 1)
+    return wanted[have[pos] != wanted]
+
+
 class ParsedRows:
     """The key columns of a folder's parse (read once) and the rows fetched so far (kept)."""
 
@@ -60,7 +68,7 @@ class ParsedRows:
     def prefetch(self, rows: Iterable[int], columns: Iterable[str]) -> None:
         """Fetch the columns at the rows not fetched yet, in one pass over the row groups."""
         wanted = np.unique(np.fromiter(rows, dtype=np.int64))
-        missing = {c: wanted[~np.isin(wanted, self._columns[c].index.to_numpy())] if c in self._columns else wanted
+        missing = {c: _not_in(wanted, self._columns[c].index.to_numpy()) if c in self._columns else wanted
                    for c in dict.fromkeys(columns)}
         missing = {c: r for c, r in missing.items() if r.size}
         if not missing:

@@ -96,14 +96,34 @@ def table_rows(table: pd.DataFrame) -> np.ndarray:
     return np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in table["rows"]]))
 
 
+def _count_templates(tid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(template ids in order of first appearance, their lines, their first rows) by counting over
+    the id range - a grouping of a million rows otherwise; None when the ids are too sparse."""
+    if not len(tid) or int(tid.max()) - int(tid.min()) >= 1 << 24:
+        return None
+    low = int(tid.min())
+    offset = tid - low
+    counts = np.bincount(offset)
+    first = np.full(len(counts), len(tid), dtype=np.int64)
+    np.minimum.at(first, offset, np.arange(len(tid), dtype=np.int64))
+    present = np.flatnonzero(counts)
+    order = present[np.argsort(first[present], kind="stable")]
+    return order + low, counts[order].astype(np.int64), first[order]
+
+
 def template_stats(keys: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Per template id of the parsed lines (`<UNSEEN>`'s too), in order of first appearance: `count`
     (lines), `flagged` (lines in a record of the result table) and `first_row` (its first parsed row).
     What the report's template lists and report.html's template table are cut from."""
     tid = keys["template_id"].to_numpy()
-    first = pd.Series(np.arange(len(tid)), index=tid)
-    first_row = first[~first.index.duplicated(keep="first")]
-    counts = keys.groupby("template_id", sort=False).size()
+    counted = _count_templates(tid)
+    if counted is None:
+        first = pd.Series(np.arange(len(tid)), index=tid)
+        first_row = first[~first.index.duplicated(keep="first")]
+        counts = keys.groupby("template_id", sort=False).size()
+    else:
+        index = pd.Index(counted[0], name="template_id")
+        counts, first_row = pd.Series(counted[1], index=index), pd.Series(counted[2], index=index)
     flagged = pd.Series(tid[table_rows(table)]).value_counts()
     return pd.DataFrame({"count": counts, "flagged": flagged.reindex(counts.index).fillna(0).astype(np.int64),
                          "first_row": first_row.reindex(counts.index)})
@@ -148,10 +168,8 @@ def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
     return _template_entries(parsed, keys, dominant, stats), _template_entries(parsed, keys, most_flagged, stats)
 
 
-def _host_codes(column: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(a code per row, the host of each code): NO_HOST for a missing host (or no host column)."""
-    if column is None:
-        return np.zeros(n, dtype=np.int64), np.array([NO_HOST], dtype=object)
+def _host_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(a code per row, the host of each code): NO_HOST for a missing host."""
     column = column.combine_chunks()
     if not pa.types.is_dictionary(column.type):
         column = column.dictionary_encode()
@@ -164,29 +182,27 @@ def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[li
     """(the `top` hosts with the most flagged lines, then the most lines; the number of hosts). Each:
     `host` (NO_HOST for lines without one), `lines`, `flagged_lines` (lines in a record of the result
     table), `records` (records of that host), `first`, `last` (its first and last line time, ISO 8601
-    UTC, or None). ([], 0) when no line names a host (nothing to compare). Read one row group at a
-    time: a host column of a large parse is never held whole, nor a Python string per line."""
+    UTC, or None). ([], 0) when no line names a host (nothing to compare). The host column is read
+    as codes: never a Python string per line."""
     path = Path(d) / PARSED
     names = pq.read_schema(path).names
-    # Hosts as dictionary codes: a group's hosts are named once, not once per line.
-    f = pq.ParquetFile(path, read_dictionary=["host"] if "host" in names else None)
-    present = [c for c in ("host", "timestamp") if c in names]
-    flagged = np.zeros(f.metadata.num_rows, dtype=bool)
-    flagged[table_rows(table)] = True
-    parts, start = [], 0
-    for i in range(f.num_row_groups):
-        group = f.read_row_group(i, columns=present)
-        n = f.metadata.row_group(i).num_rows
-        code, host = _host_codes(group.column("host") if "host" in present else None, n)
-        times = (pd.to_datetime(group.column("timestamp").to_pandas(), utc=True) if "timestamp" in present
-                 else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
-        frame = pd.DataFrame({"host": code, "flagged": flagged[start:start + n], "t": times.array})
-        part = frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
-                                                     first=("t", "min"), last=("t", "max"))
-        parts.append(part.set_axis(pd.Index(host[part.index.to_numpy()], dtype=object), axis=0))
-        start += n
-    if not parts:
+    if "host" not in names:  # every line is NO_HOST's
         return [], 0
+    present = [c for c in ("host", "timestamp") if c in names]
+    # Hosts as dictionary codes (a code per line, each host named once) and times as datetime64: one
+    # grouping of small integer columns, not a Python string per line.
+    parsed = pq.read_table(path, columns=present, read_dictionary=["host"])
+    n = parsed.num_rows
+    flagged = np.zeros(n, dtype=bool)
+    flagged[table_rows(table)] = True
+    code, host = _host_codes(parsed.unify_dictionaries().column("host"))
+    times = (pd.to_datetime(parsed.column("timestamp").to_pandas(), utc=True) if "timestamp" in present
+             else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
+    del parsed
+    frame = pd.DataFrame({"host": code, "flagged": flagged, "t": times.array})
+    part = frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
+                                                 first=("t", "min"), last=("t", "max"))
+    parts = [part.set_axis(pd.Index(host[part.index.to_numpy()], dtype=object), axis=0)]
     per = pd.concat(parts).groupby(level=0).agg({"lines": "sum", "flagged_lines": "sum", "first": "min", "last": "max"})
     if list(per.index) == [NO_HOST]:  # no line names a host
         return [], 0
