@@ -389,12 +389,16 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
         return {**summary, "report": paths["report"], "summary": paths["summary"], "heatmap": _zeros(),
                 "baseline_heatmap": None if base is None else base["counts"], "outputs": paths}
     target = temporal_profile(timed) if len(timed) else temporal_profile(timed.iloc[:0])
+    if parsed is not None:
+        parsed.between()
     reference = _reference_from_profile(base) if base is not None else None
     flagged, info = _flag(timed, reference) if len(timed) else (pd.DataFrame(), {"comparable": True,
                                                                                  "mode_by_weekday": None})
     if flagged.empty:
         flagged = pd.DataFrame(columns=["hour_start", "weekday", "hour", "lines", "expected", "normal_peak",
                                         "reasons", "unusual_templates"])
+    if parsed is not None:
+        parsed.between()
     flagged = _first_lines(data_dir, timed, flagged, parsed)
     by_reason = {r: int(sum(r in x for x in flagged["reasons"])) for r in REASONS}
     summary.update({

@@ -44,35 +44,50 @@ def _sort_order(session: pd.Series, idx: np.ndarray) -> tuple[np.ndarray, np.nda
     return order, codes[order]
 
 
+def _misses(infer_path: Path, context: list[str], alerting: bool) -> tuple[np.ndarray, ...]:
+    """(kept: bool per prediction, the misses among them: rows, event indices, line numbers (NaN =
+    end of session)), read a row group at a time."""
+    f = pq.ParquetFile(infer_path)
+    keeps, ats, idxs, lines, start = [], [], [], [], 0
+    for i in range(f.num_row_groups):
+        group = f.read_row_group(i, columns=_CHOOSING + context)
+        keep = np.ones(group.num_rows, dtype=bool)
+        if alerting:  # novelty and what follows an unseen key belong to the alerting layer
+            for column in ["is_novel", *context]:
+                keep &= ~_flags(group, column)
+        at = np.flatnonzero(keep & ~_flags(group, "in_topk"))
+        keeps.append(keep)
+        ats.append(at + start)
+        idxs.append(group.column("idx").to_numpy()[at].astype(np.int64))
+        lines.append(group.column("line_no").to_numpy(zero_copy_only=False)[at].astype(np.float64))
+        start += group.num_rows
+    if not keeps:
+        return np.zeros(0, dtype=bool), *(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64))
+    return tuple(np.concatenate(x) for x in (keeps, ats, idxs, lines))
+
+
 def chosen_predictions(infer_path: Path, sessions_path: Path | None, alerting: bool) -> pd.DataFrame:
     """The predictions that are DeepLog hits (module docstring), sorted by (session, idx): columns
     `session`, `idx`, `line_no` (int), `in_topk`, `is_novel`, `eos`, `_at` (row in the file) and every
     other column of the file."""
     names = checked_columns(infer_path, REQUIRED)
-    small = pq.read_table(infer_path, columns=_CHOOSING + [c for c in CONTEXT if c in names])
-    idx = small.column("idx").to_numpy().astype(np.int64)
-    line = small.column("line_no").to_numpy(zero_copy_only=False).astype(np.float64)  # nulls as NaN
-    keep = np.ones(len(idx), dtype=bool)
-    if alerting:  # novelty and what follows an unseen key belong to the alerting layer
-        keep &= ~_flags(small, "is_novel")
-        for column in CONTEXT:
-            if column in names:
-                keep &= ~_flags(small, column)
-    miss = keep & ~_flags(small, "in_topk")
-    del small
-    at = np.flatnonzero(miss)
+    keep, at, idx_at, line_at = _misses(infer_path, [c for c in CONTEXT if c in names], alerting)
     session = take_file_rows(infer_path, at, ["session"]).column(0).to_pandas()
     if sessions_path is not None:
         sessions = read_table(sessions_path, ["session", "is_anomaly"])
         flagged = session.isin(sessions.loc[sessions["is_anomaly"].astype(bool), "session"]).to_numpy(bool)
         at, session = at[flagged], session[flagged].reset_index(drop=True)
-    if np.isnan(line[at]).any():  # an end of session: its line is the one before it in its session
+        idx_at, line_at = idx_at[flagged], line_at[flagged]
+    if np.isnan(line_at).any():  # an end of session: its line is the one before it in its session
+        whole = pq.read_table(infer_path, columns=["idx", "line_no"])
+        idx = whole.column("idx").to_numpy().astype(np.int64)
+        line = whole.column("line_no").to_numpy(zero_copy_only=False).astype(np.float64)  # nulls as NaN
         at, placed, new_idx, eos = _place_eos(infer_path, keep, at, idx, line)
         session = take_file_rows(infer_path, at, ["session"]).column(0).to_pandas()
     else:
-        order, _ = _sort_order(session, idx[at])
+        order, _ = _sort_order(session, idx_at)
         at, session = at[order], session.iloc[order].reset_index(drop=True)
-        placed, new_idx, eos = line[at], idx[at], np.zeros(len(at), dtype=bool)
+        placed, new_idx, eos = line_at[order], idx_at[order], np.zeros(len(at), dtype=bool)
     df = pd.DataFrame({"session": session, "idx": new_idx, "line_no": placed.astype(np.int64), "eos": eos,
                        "_at": at})
     rest = [c for c in names if c not in ("session", "idx", "line_no")]
@@ -110,15 +125,17 @@ def infer_rows(seq_path: Path, infer: pd.DataFrame, line_no: np.ndarray) -> np.n
     names = seq.column("session").combine_chunks()[::-1]
     asked = pa.array(infer["session"].astype(str).tolist(), type=pa.large_string())
     found = pc.index_in(asked, value_set=names.cast(pa.large_string())).to_numpy(zero_copy_only=False)
-    lists = seq.column("rows").combine_chunks()
-    offsets = lists.offsets.to_numpy().astype(np.int64)
-    flat = lists.flatten().to_numpy().astype(np.int64) if len(lists) else np.zeros(0, dtype=np.int64)
     idx = infer["idx"].to_numpy(np.int64)
     ok = ~np.isnan(found.astype(np.float64))
-    s = np.where(ok, len(lists) - 1 - np.nan_to_num(found, nan=0).astype(np.int64), 0)
-    length = offsets[s + 1] - offsets[s] if len(lists) else np.zeros(len(s), dtype=np.int64)
+    s = np.where(ok, len(names) - 1 - np.nan_to_num(found, nan=0).astype(np.int64), 0)
+    # Only the asked sessions' lists: a million rows otherwise.
+    lists = seq.column("rows").combine_chunks().take(pa.array(s)) if len(names) else pa.array([], pa.list_(pa.int64()))
+    offsets = lists.offsets.to_numpy().astype(np.int64)
+    flat = lists.flatten().to_numpy().astype(np.int64) if len(lists) else np.zeros(0, dtype=np.int64)
+    k = np.arange(len(s))
+    length = offsets[k + 1] - offsets[k] if len(lists) else np.zeros(len(s), dtype=np.int64)
     ok &= (idx >= 0) & (idx < length)
-    out = np.where(ok, flat[np.where(ok, offsets[s] + idx, 0)] if len(flat) else 0, 0)
+    out = np.where(ok, flat[np.where(ok, offsets[k] + idx, 0)] if len(flat) else 0, 0)
     ok &= line_no[out] == infer["line_no"].to_numpy()
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])

@@ -35,7 +35,7 @@ for that message). The rules, per detector:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -307,12 +307,17 @@ def detectors_run(d: Path) -> list[str]:
     return [name for name in DETECTORS if ran[name]]
 
 
-def collect_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
+def collect_hits(d: Path, keys: pd.DataFrame, between: Callable[[], None] | None = None) -> pd.DataFrame:
     """Every detector's hits in the folder; one per (line, detector), the strongest (a line can sit in
-    several overlapping windows)."""
+    several overlapping windows). `between` runs after each detector's (e.g. a heap trim)."""
     get = {"alerting": lambda: alerting_hits(d, keys), "novelty": lambda: novelty_hits(keys),
            "deeplog": lambda: deeplog_hits(d, keys), "flows": lambda: flow_hits(d, keys),
            "baseline": lambda: baseline_hits(d, keys), "mscred": lambda: mscred_hits(d, keys)}
-    hits = pd.concat([get[name]() for name in detectors_run(d)], ignore_index=True)
+    parts = []
+    for name in detectors_run(d):
+        parts.append(get[name]())
+        if between is not None:
+            between()
+    hits = pd.concat(parts, ignore_index=True)
     hits = hits.sort_values(["row", "detector", "score"], ascending=[True, True, False], kind="stable")
     return hits.drop_duplicates(["row", "detector"]).reset_index(drop=True)

@@ -312,6 +312,7 @@ def render_html(processed_dir: str | os.PathLike, data: dict[str, Any], table: p
     records = record_rows(d, table, source, lang, parsed=parsed)
     hosts, more_hosts = host_summary(data)
     templates, more_templates = template_summary(d, keys, table, parsed)
+    parsed.between()
     temporal = extras.get("temporal") or {}
     days = [t(f"html.day.{i}", lang) for i in range(7)]
     heatmap = heatmap_svg([(t("html.temporal.target", lang), temporal.get("heatmap")),
@@ -329,7 +330,7 @@ def render_html(processed_dir: str | os.PathLike, data: dict[str, Any], table: p
         "warnings": [shown(" ".join(str(w).split()), 4000) for w in data.get("warnings") or []],
         "summary": data.get("summary") or {},
         "links": links(d, Path(page_dir) if page_dir is not None else d, data, extras),
-        "timeline": timeline_svg(d, keys, table, lambda key: t(key, lang)),
+        "timeline": timeline_svg(d, keys, table, lambda key: t(key, lang), parsed.between),
         "records_total": int(len(table)), "records_shown": len(records), "context": CONTEXT,
         "data_json": script_json({"records": records, "i18n": i18n}),
         "hosts": hosts, "more_hosts": more_hosts,

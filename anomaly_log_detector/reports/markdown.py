@@ -68,8 +68,9 @@ def build_report(processed_dir: str | os.PathLike, top: int = 20, lang: str = "e
     d = Path(processed_dir)
     parsed = parsed or ParsedRows(d)
     keys = parsed.keys
-    hits = collect_hits(d, keys)
+    hits = collect_hits(d, keys, parsed.between)
     table = anomaly_table(d, keys, hits, gap, parsed=parsed)
+    parsed.between()
     paths = write_anomalies(table, d)
     data = {**report_data(d, keys, hits, table, top, lang, parsed), "generated_utc": _utc_now(),
             "warnings": list(warnings or [])}

@@ -39,6 +39,9 @@ class ParsedRows:
         self.dir = Path(processed_dir)
         #: the rows the report shows for a result table (its parts' lines), fetched with the table's text
         self.shown = shown
+        #: run between the steps of a part (infer: a heap trim), so that a step's freed working set
+        #: does not stay resident under the next one's
+        self.between: Callable[[], None] = lambda: None
         self._keys: pd.DataFrame | None = None
         self._columns: dict[str, pd.Series] = {}  # column -> its fetched rows (index = row, sorted)
 

@@ -226,9 +226,10 @@ def _drawing(**rc: object) -> Iterator[None]:
         yield
 
 
-def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callable[[str], str]) -> Markup | None:
+def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callable[[str], str],
+                 between: Callable[[], None] | None = None) -> Markup | None:
     """The timeline of the folder as inline SVG (None for an empty parse). `text(key)` gives the
-    catalog text of a chart label (``html.chart.*``)."""
+    catalog text of a chart label (``html.chart.*``); `between` runs once the scores are read."""
     import matplotlib
     from matplotlib import dates as mdates
     from matplotlib.figure import Figure
@@ -241,6 +242,8 @@ def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callabl
     if edges is None:
         return None
     tracks = detector_tracks(d, keys, axis)
+    if between is not None:
+        between()
     marked = incidents(table, axis)
     with _drawing():
         ratios = [0.7, 1.2] + [1.1] * len(tracks)

@@ -20,7 +20,7 @@ from typing import Any
 from anomaly_log_detector.analyzers.samples import SAMPLES_DIR
 from anomaly_log_detector.reports.anomalies import DEFAULT_GAP
 from anomaly_log_detector.reports.parsed_rows import ParsedRows
-from anomaly_log_detector.workflows.memory import release_memory
+from anomaly_log_detector.workflows.memory import release_memory, trim_heap
 
 TEMPORAL_ANALYSIS = "temporal_analysis"
 MSCRED_ANALYSIS = "mscred_analysis"
@@ -78,6 +78,7 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
     # the result table's own (one pass over the raw text).
     parsed = ParsedRows(d)
     parsed.shown = lambda table: _shown_rows(parsed.keys, table, top=top, samples=samples, html=html)
+    parsed.between = trim_heap  # each step's freed arrays back to the OS before the next step's
     table, data, paths = build_report(d, top=top, lang=lang, warnings=warnings, gap=gap, shown_dir=shown_dir,
                                       parsed=parsed)
     release_memory()  # each analysis reads the folder again: its working set should not stack on the last one's
