@@ -178,6 +178,29 @@ def _host_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.array([*names, NO_HOST], dtype=object)
 
 
+def _per_host(code: np.ndarray, n_codes: int, flagged: np.ndarray, times: pd.Series) -> pd.DataFrame:
+    """Per code present: `lines`, `flagged_lines`, `first` / `last` time (NaT when it has none) - the
+    aggregation of a groupby, by bincount and ufunc.at."""
+    naive = times.dt.tz_convert(None).to_numpy()
+    unit, ns = np.datetime_data(naive.dtype), naive.view(np.int64)  # ns: the column's own unit
+    timed = ns != np.iinfo(np.int64).min  # NaT
+    lines = np.bincount(code, minlength=n_codes)
+    marked = np.bincount(code, weights=flagged, minlength=n_codes).astype(np.int64)
+    first = np.full(n_codes, np.iinfo(np.int64).max)
+    last = np.full(n_codes, np.iinfo(np.int64).min)
+    np.minimum.at(first, code[timed], ns[timed])
+    np.maximum.at(last, code[timed], ns[timed])
+    none = last == np.iinfo(np.int64).min
+    first[none] = last[none]  # NaT
+    present = np.flatnonzero(lines)
+
+    def as_times(values: np.ndarray) -> pd.Series:
+        return pd.Series(values[present].view(f"datetime64[{unit[0]}]")).dt.tz_localize("UTC")
+
+    return pd.DataFrame({"lines": lines[present].astype(np.int64), "flagged_lines": marked[present],
+                         "first": as_times(first).array, "last": as_times(last).array}, index=present)
+
+
 def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[list[dict[str, Any]], int]:
     """(the `top` hosts with the most flagged lines, then the most lines; the number of hosts). Each:
     `host` (NO_HOST for lines without one), `lines`, `flagged_lines` (lines in a record of the result
@@ -189,20 +212,17 @@ def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[li
     if "host" not in names:  # every line is NO_HOST's
         return [], 0
     present = [c for c in ("host", "timestamp") if c in names]
-    # Hosts as dictionary codes (a code per line, each host named once) and times as datetime64: one
-    # grouping of small integer columns, not a Python string per line.
+    # Hosts as dictionary codes (a code per line, each host named once), counted and their times'
+    # bounds taken per code by numpy: not a Python string per line, nor a grouping of a million rows.
     parsed = pq.read_table(path, columns=present, read_dictionary=["host"])
-    n = parsed.num_rows
-    flagged = np.zeros(n, dtype=bool)
-    flagged[table_rows(table)] = True
     code, host = _host_codes(parsed.unify_dictionaries().column("host"))
+    flagged = np.zeros(parsed.num_rows, dtype=bool)
+    flagged[table_rows(table)] = True
     times = (pd.to_datetime(parsed.column("timestamp").to_pandas(), utc=True) if "timestamp" in present
-             else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
+             else pd.Series(pd.NaT, index=range(parsed.num_rows), dtype="datetime64[ns, UTC]"))
     del parsed
-    frame = pd.DataFrame({"host": code, "flagged": flagged, "t": times.array})
-    part = frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
-                                                 first=("t", "min"), last=("t", "max"))
-    parts = [part.set_axis(pd.Index(host[part.index.to_numpy()], dtype=object), axis=0)]
+    per = _per_host(code, len(host), flagged, times)
+    parts = [per.set_axis(pd.Index(host[per.index.to_numpy()], dtype=object), axis=0)]
     per = pd.concat(parts).groupby(level=0).agg({"lines": "sum", "flagged_lines": "sum", "first": "min", "last": "max"})
     if list(per.index) == [NO_HOST]:  # no line names a host
         return [], 0
