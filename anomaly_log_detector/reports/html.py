@@ -134,10 +134,13 @@ def context_rows(rows: list[int], source: np.ndarray, context: int = CONTEXT,
 def source_codes(source: pd.Series) -> np.ndarray:
     """One integer per row, equal where the sources are (a missing one equal to ""): what
     :func:`context_rows` compares, without a Python string per row."""
-    codes, uniques = pd.factorize(source)
+    if isinstance(source.dtype, pd.CategoricalDtype):
+        codes, uniques = source.cat.codes.to_numpy(), source.cat.categories
+    else:
+        codes, uniques = pd.factorize(source)
     names = np.array([*("" if pd.isna(u) else str(u) for u in uniques), ""], dtype=object)
     _, same = np.unique(names, return_inverse=True)
-    return same[np.where(codes < 0, len(uniques), codes)]
+    return same.astype(np.int32)[codes]  # a missing source (-1) takes the last name: ""
 
 
 def _lines(line_nos: list[int]) -> str:

@@ -74,8 +74,12 @@ def row_axis(d: Path, n_rows: int) -> RowAxis:
         ts = pd.to_datetime(f.read(columns=["timestamp"]).column(0).to_pandas(), utc=True)
         if ts.notna().mean() >= 0.5:
             ns = ts.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-            days = (ns - np.datetime64(0, "ns")) / np.timedelta64(1, "s") / _DAY
-            return RowAxis(np.asarray(days, dtype=float), True)
+            # (ns - epoch) / 1 s / _DAY, in place: numpy divides a timedelta as double(ns) / 1e9
+            days = ns.view(np.int64).astype(np.float64)
+            days /= 1e9
+            days /= _DAY
+            days[np.isnat(ns)] = np.nan
+            return RowAxis(days, True)
     return RowAxis(np.arange(1, n_rows + 1, dtype=float), False)
 
 
