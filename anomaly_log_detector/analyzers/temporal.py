@@ -96,14 +96,15 @@ TOP = 50
 def _dated_hours(ts: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
     """(M, weekday, dates): M[d, h] = lines in hour h of date d for every date from the first to the
     last timestamp (silent dates are rows of zeros), weekday[d] = 0 (Monday) .. 6."""
-    ts = ts.dropna()
+    ts = ts.dropna() if ts.isna().any() else ts
     if ts.empty:
         return np.zeros((0, 24), dtype=np.int64), np.zeros(0, dtype=np.int64), pd.DatetimeIndex([], tz="UTC")
-    day = ts.dt.floor("D")
-    dates = pd.date_range(day.min(), day.max(), freq="D")
-    pos = dates.get_indexer(day)
+    dates = pd.date_range(ts.min().floor("D"), ts.max().floor("D"), freq="D")
+    # Date position and hour of day from integer hours (UTC): what flooring to the day, looking the
+    # day up in `dates` and `.dt.hour` give, without three datetime copies of a million rows.
+    hours = hour_numbers(ts)
     m = np.zeros((len(dates), 24), dtype=np.int64)
-    np.add.at(m, (pos, ts.dt.hour.to_numpy()), 1)
+    np.add.at(m, (hours // 24 - int(hours.min()) // 24, hours % 24), 1)
     return m, np.asarray(dates.day_of_week, dtype=np.int64), dates
 
 
@@ -261,9 +262,9 @@ def _flag(df: pd.DataFrame, reference: _Reference | None) -> tuple[pd.DataFrame,
     """Flagged dated hours of the timestamped rows `df` against `reference` (None: leave-one-day-out)."""
     ts = df["timestamp"]
     m, weekday, dates = _dated_hours(ts)
-    hour_start = ts.dt.floor("h")
-    first_hour, last_hour = hour_start.min(), hour_start.max()
-    day_pos = dates.get_indexer(ts.dt.floor("D"))
+    first_hour, last_hour = ts.min().floor("h"), ts.max().floor("h")
+    days = hour_numbers(ts) // 24
+    day_pos = days - int(days.min()) if len(days) else days  # position in `dates` (consecutive days)
     per_day_tpl = _per_day_templates(df, day_pos)
     all_tpl = _template_hours(df) if reference is None else None
     rows: list[dict[str, Any]] = []

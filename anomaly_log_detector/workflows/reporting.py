@@ -92,6 +92,7 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
         paths.update(sample_paths)
         links["samples"] = _rel(sample_paths["samples_md"], d)
         extras["samples"] = links["samples"]
+        parsed.between()
     if temporal:
         from anomaly_log_detector.analyzers.temporal import analyze_temporal
 
