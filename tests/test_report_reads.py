@@ -207,3 +207,15 @@ def test_template_stats_count_like_a_grouping(ids):
     want = pd.DataFrame({"count": counts, "flagged": flagged.reindex(counts.index).fillna(0).astype(np.int64),
                          "first_row": first_row.reindex(counts.index)})
     pd.testing.assert_frame_equal(template_stats(keys, table), want)
+
+
+def test_read_keys_by_row_group_equals_the_whole_read(tmp_path):
+    from anomaly_log_detector.reports.inputs import KEY_COLUMNS, read_keys
+
+    n, rng = 5000, np.random.default_rng(0)
+    source = rng.choice(np.array(["b.log", "a.log", None, "c.log"], dtype=object), n)
+    source[:300] = "z.log"
+    pq.write_table(pa.table({"source": pa.array(source, pa.string()), "line_no": np.arange(n),
+                             "template_id": rng.integers(-1, 9, n)}), tmp_path / "parsed.parquet", row_group_size=700)
+    want = pq.read_table(tmp_path / "parsed.parquet", columns=list(KEY_COLUMNS), read_dictionary=["source"]).to_pandas()
+    pd.testing.assert_frame_equal(read_keys(tmp_path), want)
