@@ -18,7 +18,8 @@ import pandas as pd
 
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.reports.anomalies import collect_anomalies, to_records
-from anomaly_log_detector.reports.inputs import VOCAB, read_keys, take_rows
+from anomaly_log_detector.reports.inputs import VOCAB
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.escape import code_span
 from anomaly_log_detector.reports.messages import check_lang, t
 from anomaly_log_detector.reports.reasons import render_reasons
@@ -27,6 +28,7 @@ from anomaly_log_detector.reports.templating import components, render
 SAMPLES_DIR = "log_samples_analysis"
 SAMPLES_MD = "anomaly_analysis_report.md"
 SAMPLES_JSON = "anomaly_samples.json"
+SAMPLE_COLUMNS = ["line_no", "raw", "template"]
 
 
 def context_rows(keys: pd.DataFrame, rows: list[int], context: int) -> list[int]:
@@ -36,6 +38,11 @@ def context_rows(keys: pd.DataFrame, rows: list[int], context: int) -> list[int]
     src = keys["source"].iloc[lo:hi + 1].to_numpy()
     span = np.arange(lo, hi + 1)
     return span[src == src[rows[0] - lo]].tolist()
+
+
+def sample_rows(keys: pd.DataFrame, table: pd.DataFrame, max_samples: int = 10, context: int = 3) -> list[int]:
+    """The parsed rows :func:`analyze_samples` shows (to fetch them with other parts' rows)."""
+    return [x for rows in table.head(max_samples)["rows"] for x in context_rows(keys, list(rows), context)]
 
 
 def explain(record: dict[str, Any], lines: pd.DataFrame, vocab: list[str] | None, lang: str) -> list[str]:
@@ -65,18 +72,19 @@ def _render(samples: list[dict], d: str, context: int, lang: str) -> str:
 
 def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, context_lines: int = 3,
                     lang: str = "en", table: pd.DataFrame | None = None,
-                    shown_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+                    shown_dir: str | os.PathLike | None = None, parsed: ParsedRows | None = None) -> dict[str, Path]:
     """Write the samples report and JSON for the top `max_samples` anomalies; return their paths.
 
     `table` is the folder's result table when the caller already has it (else it is collected);
-    `shown_dir` the folder the report names (default: `processed_dir`)."""
+    `shown_dir` the folder the report names (default: `processed_dir`); `parsed` the folder's parse
+    as the report reads it (shared by its parts)."""
     check_lang(lang)
     d = Path(processed_dir)
-    keys = read_keys(d)
+    parsed = parsed or ParsedRows(d)
     table = collect_anomalies(d) if table is None else table
     records = to_records(table.head(max_samples))
-    spans = [context_rows(keys, r["rows"], context_lines) for r in records]
-    text = take_rows(d, [x for span in spans for x in span], ["line_no", "raw", "template"])
+    spans = [context_rows(parsed.keys, r["rows"], context_lines) for r in records]
+    text = parsed.take([x for span in spans for x in span], SAMPLE_COLUMNS)
     vocab = Vocab.load(d / VOCAB).strings() if (d / VOCAB).is_file() else None
     samples = []
     for r, span in zip(records, spans):

@@ -55,11 +55,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from anomaly_log_detector.analyzers.temporal_read import (  # noqa: F401 (read_parsed_times: public here too)
+    distinct_counts, first_rows, hour_numbers, read_parsed_times, read_times, template_codes,
+)
 from anomaly_log_detector.analyzers.timerange import RangeFilter, filter_time_range
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.fileio.schema import UNSEEN_TEMPLATE
 from anomaly_log_detector.reports.escape import code_span, md_text
 from anomaly_log_detector.reports.inputs import PARSED, take_rows
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.messages import check_lang, t
 
 TEMPORAL_DIR = "temporal_analysis"
@@ -84,47 +87,24 @@ TEMPLATE_CONCENTRATION = 0.5
 REASONS = ("unseen_hour", "volume_high", "volume_low", "template_hour")
 #: flagged hours shown in the Markdown (all of them are in the Parquet file)
 TOP = 50
-_COLUMNS = ["timestamp", "template", "line_no", "source"]
 
 
 # ---- reading ---------------------------------------------------------------------------------------
-
-def read_parsed_times(data_dir: str | os.PathLike) -> pd.DataFrame:
-    """`timestamp` (UTC, NaT when absent), `template`, `line_no`, `source` of every parsed row of
-    `data_dir`/parsed.parquet; index = row position. DataError when the file is missing or unreadable."""
-    path = Path(data_dir) / PARSED
-    if not path.is_file():
-        raise DataError(f"{path}: not found (run `alog-detect parse --out-dir {data_dir}` first)")
-    try:
-        f = pq.ParquetFile(path)
-        present = [c for c in _COLUMNS if c in f.schema_arrow.names]
-        df = f.read(columns=present).to_pandas()
-    except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: not a readable parsed.parquet ({exc})") from None
-    if "template" not in df.columns:
-        raise DataError(f"{path}: missing column template (is this a parsed.parquet?)")
-    if "timestamp" not in df.columns:
-        df["timestamp"] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
-    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
-    for c in ("line_no", "source"):
-        if c not in df.columns:
-            df[c] = None
-    return df
-
 
 # ---- profiles --------------------------------------------------------------------------------------
 
 def _dated_hours(ts: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
     """(M, weekday, dates): M[d, h] = lines in hour h of date d for every date from the first to the
     last timestamp (silent dates are rows of zeros), weekday[d] = 0 (Monday) .. 6."""
-    ts = ts.dropna()
+    ts = ts.dropna() if ts.isna().any() else ts
     if ts.empty:
         return np.zeros((0, 24), dtype=np.int64), np.zeros(0, dtype=np.int64), pd.DatetimeIndex([], tz="UTC")
-    day = ts.dt.floor("D")
-    dates = pd.date_range(day.min(), day.max(), freq="D")
-    pos = dates.get_indexer(day)
+    dates = pd.date_range(ts.min().floor("D"), ts.max().floor("D"), freq="D")
+    # Date position and hour of day from integer hours (UTC): what flooring to the day, looking the
+    # day up in `dates` and `.dt.hour` give, without three datetime copies of a million rows.
+    hours = hour_numbers(ts)
     m = np.zeros((len(dates), 24), dtype=np.int64)
-    np.add.at(m, (pos, ts.dt.hour.to_numpy()), 1)
+    np.add.at(m, (hours // 24 - int(hours.min()) // 24, hours % 24), 1)
     return m, np.asarray(dates.day_of_week, dtype=np.int64), dates
 
 
@@ -146,19 +126,23 @@ def _summarise(m: np.ndarray, weekday: np.ndarray) -> dict[str, Any]:
 def _template_hours(df: pd.DataFrame) -> pd.DataFrame:
     """Episodes (dated hours with at least one line) per template (rows) and hour of day (24 columns)
     of timestamped, known-template rows."""
-    rows = df[df["timestamp"].notna() & (df["template"] != UNSEEN_TEMPLATE)]
-    if rows.empty:
+    code, names, unseen = template_codes(df["template"])
+    keep = df["timestamp"].notna().to_numpy(bool) & (code != unseen)
+    if not keep.any():
         return pd.DataFrame(columns=range(24), dtype=np.int64)
     # Integer codes, not a Python string per line: the templates sorted as a crosstab sorts them
     # (missing ones dropped, as it drops them), the dated hours as naive UTC datetime64 integers.
-    code, names = pd.factorize(rows["template"], sort=True)
-    hour_start = rows["timestamp"].dt.floor("h").dt.tz_convert(None).to_numpy().view(np.int64)
-    hour = rows["timestamp"].dt.hour.to_numpy()
+    hour_no = hour_numbers(df["timestamp"][keep])  # dated hours, as integers
+    code = code[keep]
     has = code >= 0
-    episodes = pd.DataFrame({"t": code[has], "start": hour_start[has], "hour": hour[has]}).drop_duplicates(["t", "start"])
+    seen = np.unique(code[has])  # the templates these rows have, in sorted order
+    names = names.take(seen)
+    # One episode per distinct (dated hour, template): one int64 key, not a frame's hashing.
+    first = int(hour_no.min())
+    episodes, _ = distinct_counts((hour_no[has] - first) * len(seen) + np.searchsorted(seen, code[has]))
     counts = np.zeros((len(names), 24), dtype=np.int64)
-    np.add.at(counts, (episodes["t"].to_numpy(), episodes["hour"].to_numpy()), 1)
-    return pd.DataFrame(counts, index=pd.Index(names, name="template"), columns=range(24))
+    np.add.at(counts, (episodes % len(seen), (episodes // len(seen) + first) % 24), 1)
+    return pd.DataFrame(counts, index=names.rename("template"), columns=range(24))
 
 
 def temporal_profile(parsed_df: pd.DataFrame, top_templates: int = TOP_TEMPLATES) -> dict[str, Any]:
@@ -278,13 +262,10 @@ def _flag(df: pd.DataFrame, reference: _Reference | None) -> tuple[pd.DataFrame,
     """Flagged dated hours of the timestamped rows `df` against `reference` (None: leave-one-day-out)."""
     ts = df["timestamp"]
     m, weekday, dates = _dated_hours(ts)
-    hour_start = ts.dt.floor("h")
-    first_hour, last_hour = hour_start.min(), hour_start.max()
-    day_pos = dates.get_indexer(ts.dt.floor("D"))
-    known = df["template"] != UNSEEN_TEMPLATE
-    per_day_tpl = (pd.DataFrame({"d": day_pos[known.to_numpy()], "h": ts[known].dt.hour.to_numpy(),
-                                 "template": df.loc[known, "template"].array})  # not boxed
-                   .groupby(["d", "h", "template"]).size())
+    first_hour, last_hour = ts.min().floor("h"), ts.max().floor("h")
+    days = hour_numbers(ts) // 24
+    day_pos = days - int(days.min()) if len(days) else days  # position in `dates` (consecutive days)
+    per_day_tpl = _per_day_templates(df, day_pos)
     all_tpl = _template_hours(df) if reference is None else None
     rows: list[dict[str, Any]] = []
     info: dict[str, Any] = {"mode_by_weekday": None, "comparable": True}
@@ -319,26 +300,34 @@ def _flag(df: pd.DataFrame, reference: _Reference | None) -> tuple[pd.DataFrame,
                                        "reasons", "unusual_templates"]), info
 
 
-def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame) -> pd.DataFrame:
+def _per_day_templates(df: pd.DataFrame, day_pos: np.ndarray) -> pd.Series:
+    """Lines per (date position, hour of day, template) of known templates, sorted by all three: a
+    count over template codes (sorted as the text), named by the text afterwards."""
+    code, names, unseen = template_codes(df["template"])
+    known = (code != unseen) & (code >= 0)  # a missing template is no group
+    n = max(len(names), 1)
+    key = (day_pos[known] * 24 + hour_numbers(df["timestamp"][known]) % 24) * n + code[known]
+    groups, counts = distinct_counts(key)  # sorted by (date, hour, template)
+    named = pd.MultiIndex.from_arrays([groups // n // 24, groups // n % 24, names.take(groups % n)],
+                                      names=["d", "h", "template"])
+    return pd.Series(counts, index=named)
+
+
+def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame,
+                 parsed: ParsedRows | None = None) -> pd.DataFrame:
     """Add `first_line_no`, `first_source`, `first_raw`: the first line of the hour, or of its first
     unusual template when there is one."""
     if flagged.empty:
         return flagged.assign(first_line_no=pd.Series(dtype="Int64"), first_source=pd.Series(dtype=object),
                               first_raw=pd.Series(dtype=object))
-    hour_start = df["timestamp"].dt.floor("h")
-    picks = []
-    for r in flagged.itertuples():
-        in_hour = df[(hour_start == r.hour_start).to_numpy()]
-        if r.unusual_templates:
-            match = in_hour[in_hour["template"] == r.unusual_templates[0]]
-            in_hour = match if len(match) else in_hour
-        picks.append(in_hour.index[0] if len(in_hour) else None)
+    picks = first_rows(df, flagged["hour_start"], [r[0] if r else None for r in flagged["unusual_templates"]])
     rows = [p for p in picks if p is not None]
-    raw = take_rows(data_dir, rows, ["raw"])["raw"] if rows else pd.Series(dtype=object)
+    columns = ["raw", "line_no", "source"]
+    shown = (take_rows(data_dir, rows, columns) if parsed is None else parsed.take(rows, columns)) if rows else None
     flagged = flagged.copy()
-    flagged["first_line_no"] = pd.array([None if p is None else df.at[p, "line_no"] for p in picks], dtype="Int64")
-    flagged["first_source"] = [None if p is None else df.at[p, "source"] for p in picks]
-    flagged["first_raw"] = [None if p is None else raw.at[p] for p in picks]
+    flagged["first_line_no"] = pd.array([None if p is None else shown.at[p, "line_no"] for p in picks], dtype="Int64")
+    flagged["first_source"] = [None if p is None else shown.at[p, "source"] for p in picks]
+    flagged["first_raw"] = [None if p is None else shown.at[p, "raw"] for p in picks]
     return flagged
 
 
@@ -347,7 +336,8 @@ def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame) -> pd.
 def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike, *,
                      baseline_dir: str | os.PathLike | None = None, baseline_profile: dict | None = None,
                      lang: str = "en", since: datetime | None = None,
-                     until: datetime | None = None, shown_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+                     until: datetime | None = None, shown_dir: str | os.PathLike | None = None,
+                     parsed: ParsedRows | None = None) -> dict[str, Any]:
     """Profile `data_dir`'s parsed lines by weekday x hour, flag hours that deviate from the normal
     profile (from `baseline_dir`, else `baseline_profile`, else leave-one-day-out over the data
     itself) and write the report, Parquet files and summary into `output_dir`.
@@ -356,15 +346,19 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
     "heatmap" (7 x 24 analysed lines, Monday first), "baseline_heatmap" (7 x 24 normal lines, or None
     for leave-one-day-out), "mode", "outputs": {name: Path}}``. `since` / `until` restrict the
     analysed data (not the baseline); `shown_dir` is the folder the report names for the data (default
-    `data_dir`; `infer` analyses a staging folder). DataError for a missing parsed.parquet, a baseline
-    without timestamps or an invalid profile."""
+    `data_dir`; `infer` analyses a staging folder); `parsed` the data's parse as a report reads it
+    (shared by its parts). DataError for a missing parsed.parquet, a baseline without timestamps or
+    an invalid profile."""
     check_lang(lang)
     data_dir = Path(data_dir)
-    df = read_parsed_times(data_dir)
+    # Times and template codes only (the line numbers, sources and text of the lines shown are
+    # fetched for those); the sources when a time range needs them (filter_time_range).
+    df = read_times(data_dir, with_source=since is not None or until is not None)
     df, rng = filter_time_range(df, since, until)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    n_lines, timed = len(df), df[df["timestamp"].notna()]
+    has_time = df["timestamp"].notna()
+    n_lines, timed = len(df), (df if has_time.all() else df[has_time])
     base: dict[str, Any] | None = None
     if baseline_dir is not None:
         bdf = read_parsed_times(baseline_dir)
@@ -396,13 +390,17 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
         return {**summary, "report": paths["report"], "summary": paths["summary"], "heatmap": _zeros(),
                 "baseline_heatmap": None if base is None else base["counts"], "outputs": paths}
     target = temporal_profile(timed) if len(timed) else temporal_profile(timed.iloc[:0])
+    if parsed is not None:
+        parsed.between()
     reference = _reference_from_profile(base) if base is not None else None
     flagged, info = _flag(timed, reference) if len(timed) else (pd.DataFrame(), {"comparable": True,
                                                                                  "mode_by_weekday": None})
     if flagged.empty:
         flagged = pd.DataFrame(columns=["hour_start", "weekday", "hour", "lines", "expected", "normal_peak",
                                         "reasons", "unusual_templates"])
-    flagged = _first_lines(data_dir, timed, flagged)
+    if parsed is not None:
+        parsed.between()
+    flagged = _first_lines(data_dir, timed, flagged, parsed)
     by_reason = {r: int(sum(r in x for x in flagged["reasons"])) for r in REASONS}
     summary.update({
         "status": "ok", "first": target["first"], "last": target["last"], "days": target["days"],

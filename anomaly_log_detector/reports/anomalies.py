@@ -45,8 +45,9 @@ from anomaly_log_detector.detectors.baseline import SEVERE_LEVELS
 from anomaly_log_detector.reports.ecs import to_ecs
 from anomaly_log_detector.reports.hits import BURST_MIN, DETECTORS, collect_hits, plain
 from anomaly_log_detector.reports.inputs import (
-    ANOMALIES_JSONL, ANOMALIES_PARQUET, LINE_ALERTS, TEMPLATE_COUNTS, read_keys, take_rows,
+    ANOMALIES_JSONL, ANOMALIES_PARQUET, LINE_ALERTS, TEMPLATE_COUNTS, read_keys,
 )
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 
 MAX_RECORD_LINES = 100
 DEFAULT_GAP = 60.0
@@ -60,6 +61,7 @@ RECORD_COLUMNS = ["rank", "source", "entity", "entities", "line_nos", "rows", "t
                   "process", "pid", "level", "detectors", "score", "template_id", "template", "template_training_count",
                   "expected", "raw", "recurrence", "rank_score", "reasons"]
 _ROW_INFO = ["source", "timestamp", "host", "process", "pid", "level", "template_id", "template", "raw"]
+_ROW_KEYS = [c for c in _ROW_INFO if c not in ("template", "raw")]  # read for every flagged line
 
 
 def assign_records(hits: pd.DataFrame, info: pd.DataFrame, gap: float = DEFAULT_GAP) -> np.ndarray:
@@ -210,7 +212,7 @@ def _is_severe(levels: pd.Series) -> np.ndarray:
 
 
 def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = DEFAULT_GAP,
-                  storm_gap: float | None | str = "folder") -> pd.DataFrame:
+                  storm_gap: float | None | str = "folder", parsed: ParsedRows | None = None) -> pd.DataFrame:
     """Group `hits` (see :func:`.hits.collect_hits`) into the ranked result table of incidents.
     `storm_gap`: seconds for :func:`group_incidents`; None = one entity per record; "folder" = what
     the folder's `incidents.json` says (`infer` writes it from the bundle), else None."""
@@ -218,8 +220,10 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
         storm_gap = folder_storm_gap(d)
     if hits.empty:
         return pd.DataFrame(columns=RECORD_COLUMNS)
-    # Every column the table needs, for the flagged rows only, in one read.
-    where = take_rows(d, np.unique(hits["row"].to_numpy()), [*_ROW_INFO, "masked"])
+    # The columns the table needs, for the flagged rows only, in one read; the text (raw line, template)
+    # later, for the line each record shows only (with the lines other parts show: ParsedRows.shown).
+    parsed = parsed or ParsedRows(d)
+    where = parsed.take(np.unique(hits["row"].to_numpy()), [*_ROW_KEYS, "masked", "line_no"])
     hits = hits.assign(record=assign_records(hits, where, gap),
                        _severe=_is_severe(where["level"]).astype(bool)[where.index.get_indexer(hits["row"])])
     if (d / LINE_ALERTS).exists():
@@ -239,12 +243,9 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
     table["first_time"], table["last_time"] = span.min().to_numpy(), span.max().to_numpy()
     row_entity = dict(zip(where.index.tolist(), _entities(where).tolist()))
     table["entities"] = [sorted({row_entity[x] for x in r}) for r in table["rows"]]
-    info = where.loc[table["best_row"], _ROW_INFO].reset_index(drop=True)
+    info = where.loc[table["best_row"], _ROW_KEYS].reset_index(drop=True)
     table = pd.concat([table, info.rename(columns={"timestamp": "time"})], axis=1)
     table["entity"] = _entities(where.loc[table["best_row"]].reset_index(drop=True)).to_numpy(dtype=object)
-    counts = _training_counts(d)
-    table["template_training_count"] = [(-1 if counts is None else counts.get(str(t), 0)) if isinstance(t, str)
-                                        else -1 for t in table["template"]]
     table["expected"] = [_expected(reasons) for reasons in table["reasons"]]
     # Rank: the strongest hit, combined over the records showing the same message (module docstring);
     # more detectors, then more flagged lines, then the earliest break ties.
@@ -255,7 +256,20 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
     table = table.sort_values(["rank_score", "_n", "_lines", "_first"], ascending=[False, False, False, True],
                               kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
-    return table[RECORD_COLUMNS].reset_index(drop=True)
+    return _with_text(d, table, parsed)[RECORD_COLUMNS].reset_index(drop=True)
+
+
+def _with_text(d: Path, table: pd.DataFrame, parsed: ParsedRows) -> pd.DataFrame:
+    """The `template` and `raw` of each record's shown line (fetched in one pass with the lines the
+    report shows, ParsedRows.fetch_text) and the template's training count."""
+    best = table["best_row"].to_numpy(np.int64)
+    parsed.fetch_text(table, best)
+    text = parsed.take(best, ["template", "raw"]).loc[best]
+    table = table.assign(template=text["template"].array, raw=text["raw"].array)
+    counts = _training_counts(d)
+    table["template_training_count"] = [(-1 if counts is None else counts.get(str(t), 0)) if isinstance(t, str)
+                                        else -1 for t in table["template"]]
+    return table
 
 
 def folder_storm_gap(d: Path) -> float | None:

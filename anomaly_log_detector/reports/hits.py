@@ -35,14 +35,13 @@ for that message). The rules, per detector:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.reports.deeplog_picks import chosen_predictions, infer_rows
 from anomaly_log_detector.reports.inputs import (
     BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER, MSCRED_RESIDUALS, SEQUENCES, locate,
     read_table, take_rows,
@@ -99,28 +98,7 @@ def _infer_rows(d: Path, infer: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
     path = d / SEQUENCES
     if not path.exists():
         return locate(keys, infer, str(d / DEEPLOG_INFER))
-    seq = read_table(path, ["session", "rows"])
-    rows_of = dict(zip(seq["session"].astype(str), seq["rows"]))
-    out = np.empty(len(infer), dtype=np.int64)
-    line_no = keys["line_no"].to_numpy()
-    for i, (session, idx, line) in enumerate(zip(infer["session"].astype(str), infer["idx"], infer["line_no"])):
-        rows = rows_of.get(session)
-        if rows is None or not 0 <= idx < len(rows) or line_no[rows[idx]] != line:
-            raise DataError(f"{path} does not match {DEEPLOG_INFER} (session {session!r}, event {idx}): "
-                            f"rebuild the sequences or rerun deeplog-infer on this folder")
-        out[i] = rows[idx]
-    return out
-
-
-def _place_eos(df: pd.DataFrame) -> pd.DataFrame:
-    """Give each end-of-session prediction (null `line_no`) the session's last line and event index,
-    so a session that stopped early points at where it stopped; `eos` marks those rows."""
-    df = df.sort_values(["session", "idx"], kind="stable")
-    eos = df["line_no"].isna()
-    before = df.groupby("session", sort=False)["line_no"].shift(1)
-    df = df.assign(eos=eos, line_no=df["line_no"].where(~eos, before), idx=df["idx"].where(~eos, df["idx"] - 1))
-    # Sessions without line numbers (imported sequences) have no line to point at.
-    return df[df["line_no"].notna()].astype({"line_no": "int64"}).reset_index(drop=True)
+    return infer_rows(path, infer, keys["line_no"].to_numpy())
 
 
 def alerting_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
@@ -143,27 +121,10 @@ def deeplog_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     infer_path, sessions_path = d / DEEPLOG_INFER, d / DEEPLOG_SESSIONS
     if not infer_path.exists():
         return _session_hits(sessions_path, keys)
-    sessions = read_table(sessions_path, ["session", "is_anomaly"]) if sessions_path.exists() else None
-    # One row per prediction (a million at 1M lines): the columns that choose the hits first, the
-    # others (the `expected` lists, the sources) for the chosen rows only.
-    df = read_table(infer_path, ["session", "idx", "line_no", "in_topk", "rank", "prob", "is_novel"],
-                    optional=["context_unseen", "context_cut"])
-    df["_at"] = np.arange(len(df), dtype=np.int64)
-    if (d / LINE_ALERTS).exists():  # novelty and what follows an unseen key belong to the alerting layer
-        keep = ~df["is_novel"].astype(bool)
-        for column in ("context_unseen", "context_cut"):  # see workflows/detect.py
-            if column in df.columns:
-                keep &= ~df[column].astype(bool)
-        df = df[keep]
-    df = _place_eos(df)
-    keep = ~df["in_topk"].astype(bool)
-    if sessions is not None:
-        keep &= df["session"].isin(sessions.loc[sessions["is_anomaly"].astype(bool), "session"])
-    df = df[keep].reset_index(drop=True)
-    rest = [c for c in pq.read_schema(infer_path).names if c not in df.columns]
-    if rest:
-        chosen = pq.read_table(infer_path, columns=rest).take(pa.array(df["_at"].to_numpy()))
-        df = pd.concat([df, chosen.to_pandas()], axis=1)
+    # One row per prediction (a million at 1M lines): deeplog_picks.py reads the choosing columns as
+    # arrays and the rest for the chosen rows only.
+    df = chosen_predictions(infer_path, sessions_path if sessions_path.exists() else None,
+                            alerting=(d / LINE_ALERTS).exists())
     if "expected" in df.columns and len(df):  # template strings (infer) rather than vocab indices;
         # converted for the misses kept only (a per-row loop over every prediction is slow)
         df["expected"] = [[x if isinstance(x, str) else int(x) for x in v] if v is not None else []
@@ -226,6 +187,24 @@ def _session_hits(path: Path, keys: pd.DataFrame) -> pd.DataFrame:
     return make_hits(rows, "deeplog", score[keep], "reason.deeplog_session", params)
 
 
+class _Frequency:
+    """Occurrences in the parse of each row's template, looked up for the rows asked (``freq[rows]``):
+    counted per template id, not sorted and spread over a million rows."""
+
+    def __init__(self, template_ids: np.ndarray):
+        self.ids = template_ids
+        self.low = int(template_ids.min()) if len(template_ids) else 0
+        span = int(template_ids.max()) - self.low + 1 if len(template_ids) else 0
+        if span <= 1 << 24:
+            self.counts, self.full = np.bincount(template_ids - self.low, minlength=span), None
+        else:  # ids too sparse to count by position
+            _, inverse, counts = np.unique(template_ids, return_inverse=True, return_counts=True)
+            self.counts, self.full = None, counts[inverse]
+
+    def __getitem__(self, rows):
+        return self.full[rows] if self.counts is None else self.counts[self.ids[rows] - self.low]
+
+
 def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     """The evidence (or rarest) lines of every window the baseline flagged."""
     path = d / BASELINE
@@ -241,8 +220,7 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     template_ids = keys["template_id"].to_numpy()
     starts = locate(keys, windows.rename(columns={"window_start_line": "line_no"}), str(path))
     ends = locate(keys, windows.rename(columns={"window_end_line": "line_no"}), str(path))
-    _, inverse, counts = np.unique(keys["template_id"].to_numpy(), return_inverse=True, return_counts=True)
-    freq = counts[inverse]  # occurrences in this file of each row's template
+    freq = _Frequency(template_ids)  # occurrences in this file of each row's template
     components = [c for c in BASELINE_COMPONENTS if c in windows.columns]
     evidence = windows["evidence_lines"] if "evidence_lines" in windows.columns else None
     lists = [[] if evidence is None or evidence[i] is None else list(evidence[i]) for i in range(len(windows))]
@@ -329,12 +307,17 @@ def detectors_run(d: Path) -> list[str]:
     return [name for name in DETECTORS if ran[name]]
 
 
-def collect_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
+def collect_hits(d: Path, keys: pd.DataFrame, between: Callable[[], None] | None = None) -> pd.DataFrame:
     """Every detector's hits in the folder; one per (line, detector), the strongest (a line can sit in
-    several overlapping windows)."""
+    several overlapping windows). `between` runs after each detector's (e.g. a heap trim)."""
     get = {"alerting": lambda: alerting_hits(d, keys), "novelty": lambda: novelty_hits(keys),
            "deeplog": lambda: deeplog_hits(d, keys), "flows": lambda: flow_hits(d, keys),
            "baseline": lambda: baseline_hits(d, keys), "mscred": lambda: mscred_hits(d, keys)}
-    hits = pd.concat([get[name]() for name in detectors_run(d)], ignore_index=True)
+    parts = []
+    for name in detectors_run(d):
+        parts.append(get[name]())
+        if between is not None:
+            between()
+    hits = pd.concat(parts, ignore_index=True)
     hits = hits.sort_values(["row", "detector", "score"], ascending=[True, True, False], kind="stable")
     return hits.drop_duplicates(["row", "detector"]).reset_index(drop=True)

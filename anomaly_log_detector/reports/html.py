@@ -35,7 +35,8 @@ from markupsafe import Markup
 
 from anomaly_log_detector.reports.escape import terminal_safe
 from anomaly_log_detector.errors import DataError
-from anomaly_log_detector.reports.inputs import ANOMALIES_PARQUET, read_keys, read_table, take_rows
+from anomaly_log_detector.reports.inputs import ANOMALIES_PARQUET, read_table
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.messages import check_lang, t
 from anomaly_log_detector.reports.summary import lines_label, reason_text, template_stats
 from anomaly_log_detector.reports.timeline import heatmap_svg, timeline_svg
@@ -130,6 +131,18 @@ def context_rows(rows: list[int], source: np.ndarray, context: int = CONTEXT,
     return out, sum(1 for r in set(rows) if int(r) not in placed)
 
 
+def source_codes(source: pd.Series) -> np.ndarray:
+    """One integer per row, equal where the sources are (a missing one equal to ""): what
+    :func:`context_rows` compares, without a Python string per row."""
+    if isinstance(source.dtype, pd.CategoricalDtype):
+        codes, uniques = source.cat.codes.to_numpy(), source.cat.categories
+    else:
+        codes, uniques = pd.factorize(source)
+    names = np.array([*("" if pd.isna(u) else str(u) for u in uniques), ""], dtype=object)
+    _, same = np.unique(names, return_inverse=True)
+    return same.astype(np.int32)[codes]  # a missing source (-1) takes the last name: ""
+
+
 def _lines(line_nos: list[int]) -> str:
     """`5-9`, `3, 7, 8`, or for many scattered lines `3, 7, 8, …, 95`."""
     label = lines_label(line_nos)
@@ -143,14 +156,22 @@ def _reasons(value: Any) -> list[dict]:
     return list(value) if value is not None else []
 
 
+def shown_rows(table: pd.DataFrame, source: np.ndarray, limit: int = MAX_RECORDS) -> list[int]:
+    """The parsed rows :func:`record_rows` shows (to fetch them with other parts' rows)."""
+    return [x for rows in table.head(limit)["rows"] for x in context_rows(list(rows), source)[0] if x is not None]
+
+
 def record_rows(d: Path, table: pd.DataFrame, source: np.ndarray, lang: str,
-                limit: int = MAX_RECORDS) -> list[dict[str, Any]]:
+                limit: int = MAX_RECORDS, parsed: ParsedRows | None = None) -> list[dict[str, Any]]:
     """The first `limit` records as the page's JSON: columns, reasons, and the lines to show (each
     ``[line_no, text, flagged]``, null for skipped lines)."""
     head = table.head(limit)
     plans = [context_rows(list(rows), source) for rows in head["rows"]]
     wanted = [x for plan, _ in plans for x in plan if x is not None]
-    raw = take_rows(d, wanted, ["line_no", "raw"]) if wanted else None
+    raw = (parsed or ParsedRows(d)).take(wanted, ["line_no", "raw"]) if wanted else None
+    # Plain dicts: a DataFrame lookup per shown line costs ~40 us (200 records x 40 lines).
+    line_of = dict(zip(raw.index.tolist(), raw["line_no"].tolist())) if raw is not None else {}
+    text_of = dict(zip(raw.index.tolist(), raw["raw"].tolist())) if raw is not None else {}
     out = []
     for r, (plan, hidden) in zip(head.to_dict("records"), plans):
         flagged = {int(x) for x in r["rows"]}
@@ -171,7 +192,7 @@ def record_rows(d: Path, table: pd.DataFrame, source: np.ndarray, lang: str,
             "summary": shown(r.get("raw"), MAX_SUMMARY_CHARS),
             "template": shown(r.get("template"), MAX_LINE_CHARS),
             "reasons": [shown(reason_text(x, lang), 2000) for x in _reasons(r.get("reasons"))],
-            "ctx": [None if x is None else [int(raw.at[x, "line_no"]), shown(raw.at[x, "raw"]), int(x in flagged)]
+            "ctx": [None if x is None else [int(line_of[x]), shown(text_of[x]), int(x in flagged)]
                     for x in plan],
             "hidden": hidden,
         })
@@ -190,14 +211,24 @@ def host_summary(data: dict) -> tuple[list[dict[str, Any]], int]:
     return rows, max(0, int(data.get("hosts_total") or len(hosts)) - len(rows))
 
 
-def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame) -> tuple[list[dict[str, Any]], int]:
+def _template_order(keys: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    stats = template_stats(keys, table).rename_axis("tid").reset_index()
+    return stats.sort_values(["flagged", "count", "tid"], ascending=[False, False, True], kind="stable")
+
+
+def template_summary_rows(keys: pd.DataFrame, table: pd.DataFrame) -> list[int]:
+    """The parsed rows whose template :func:`template_summary` shows (to fetch with other parts')."""
+    return _template_order(keys, table).head(MAX_TEMPLATES)["first_row"].tolist()
+
+
+def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
+                     parsed: ParsedRows | None = None) -> tuple[list[dict[str, Any]], int]:
     """Per template: lines and flagged lines (reports/summary.py `template_stats`, what the report
     data's template lists are cut from), most flagged first, then most frequent, at most
     MAX_TEMPLATES; and how many templates are not shown."""
-    stats = template_stats(keys, table).rename_axis("tid").reset_index()
-    stats = stats.sort_values(["flagged", "count", "tid"], ascending=[False, False, True], kind="stable")
+    stats = _template_order(keys, table)
     top = stats.head(MAX_TEMPLATES)
-    text = take_rows(d, top["first_row"].to_numpy(), ["template"]) if len(top) else None
+    text = (parsed or ParsedRows(d)).take(top["first_row"].to_numpy(), ["template"]) if len(top) else None
     rows = [{"id": int(s.tid), "count": int(s["count"]), "flagged": int(s.flagged),
              "template": shown(text.at[int(s.first_row), "template"])} for _, s in top.iterrows()]
     return rows, max(0, len(stats) - MAX_TEMPLATES)
@@ -272,16 +303,19 @@ def _environment():
 
 
 def render_html(processed_dir: str | os.PathLike, data: dict[str, Any], table: pd.DataFrame, *,
-                lang: str = "en", extras: dict | None = None, page_dir: str | os.PathLike | None = None) -> str:
+                lang: str = "en", extras: dict | None = None, page_dir: str | os.PathLike | None = None,
+                parsed: ParsedRows | None = None) -> str:
     """The page's text (see :func:`write_html_report`); links are relative to `page_dir`."""
     check_lang(lang)
     d = Path(processed_dir)
     extras = extras or {}
-    keys = read_keys(d)
-    source = keys["source"].astype("string").fillna("").to_numpy(dtype=object)
-    records = record_rows(d, table, source, lang)
+    parsed = parsed or ParsedRows(d)
+    keys = parsed.keys
+    source = source_codes(keys["source"])
+    records = record_rows(d, table, source, lang, parsed=parsed)
     hosts, more_hosts = host_summary(data)
-    templates, more_templates = template_summary(d, keys, table)
+    templates, more_templates = template_summary(d, keys, table, parsed)
+    parsed.between()
     temporal = extras.get("temporal") or {}
     days = [t(f"html.day.{i}", lang) for i in range(7)]
     heatmap = heatmap_svg([(t("html.temporal.target", lang), temporal.get("heatmap")),
@@ -299,7 +333,7 @@ def render_html(processed_dir: str | os.PathLike, data: dict[str, Any], table: p
         "warnings": [shown(" ".join(str(w).split()), 4000) for w in data.get("warnings") or []],
         "summary": data.get("summary") or {},
         "links": links(d, Path(page_dir) if page_dir is not None else d, data, extras),
-        "timeline": timeline_svg(d, keys, table, lambda key: t(key, lang)),
+        "timeline": timeline_svg(d, keys, table, lambda key: t(key, lang), parsed.between),
         "records_total": int(len(table)), "records_shown": len(records), "context": CONTEXT,
         "data_json": script_json({"records": records, "i18n": i18n}),
         "hosts": hosts, "more_hosts": more_hosts,
@@ -314,17 +348,19 @@ def render_html(processed_dir: str | os.PathLike, data: dict[str, Any], table: p
 
 
 def write_html_report(processed_dir: str | os.PathLike, data: dict[str, Any], table: pd.DataFrame, *,
-                      lang: str = "en", extras: dict | None = None, path: str | os.PathLike | None = None) -> Path:
+                      lang: str = "en", extras: dict | None = None, path: str | os.PathLike | None = None,
+                      parsed: ParsedRows | None = None) -> Path:
     """Write `report.html` (default: into the processed folder) and return its path.
 
     `data` is what :func:`.summary.report_data` builds (report.json); `table` the result table
     (:func:`.anomalies.anomaly_table`). `extras` may add ``{"temporal": {"heatmap": 7x24,
     "baseline_heatmap": 7x24 or None, "report": path}, "mscred": {"heatmaps": [PNG paths], "report":
     path}, "samples": path, "reports": {"report_md": name, "report_json": name}}``, paths relative to
-    the folder (the Markdown/JSON reports and analyses found in the folder are linked anyway)."""
+    the folder (the Markdown/JSON reports and analyses found in the folder are linked anyway).
+    `parsed`: the folder's parse as the report reads it (shared by its parts)."""
     d = Path(processed_dir)
     out = Path(path) if path is not None else d / REPORT_HTML
-    html = render_html(d, data, table, lang=lang, extras=extras, page_dir=out.parent)
+    html = render_html(d, data, table, lang=lang, extras=extras, page_dir=out.parent, parsed=parsed)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")

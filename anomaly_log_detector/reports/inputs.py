@@ -14,10 +14,12 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.fileio.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.reports.lines import LineIndex
 
 PARSED = "parsed.parquet"
 PARSE_SUMMARY = "parse_summary.json"
@@ -47,26 +49,66 @@ def read_table(path: Path, required: Iterable[str] = (), optional: Iterable[str]
     required = list(required)
     if optional is None:
         return read_parquet_checked(path, path.name, required).to_pandas()
-    try:
-        names = pq.read_schema(path).names
-    except (OSError, pa.ArrowException):
-        return read_parquet_checked(path, path.name, required).to_pandas()  # its error names the file
-    missing = [c for c in required if c not in names]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a {path.name}?)")
+    names = checked_columns(path, required)
     wanted = list(dict.fromkeys([*required, *(c for c in optional if c in names)]))
     return pq.read_table(path, columns=wanted).to_pandas()
 
 
+def checked_columns(path: Path, required: Iterable[str]) -> list[str]:
+    """The column names of a result Parquet file; DataError naming the file when it is unreadable or
+    lacks one of `required` (as :func:`read_table` says it)."""
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, pa.ArrowException):
+        read_parquet_checked(path, path.name, required)  # its error names the file
+        raise
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (is this a {path.name}?)")
+    return names
+
+
 def read_keys(processed_dir: str | os.PathLike) -> pd.DataFrame:
-    """`source`, `line_no`, `template_id` of every parsed row; the index is the row position."""
+    """`source` (categorical), `line_no`, `template_id` of every parsed row; the index is the row position."""
     path = Path(processed_dir) / PARSED
     if not path.is_file():
         raise DataError(f"{path}: not found (run `alog-detect parse --out-dir {processed_dir}` first)")
-    try:
-        return pq.read_table(path, columns=list(KEY_COLUMNS)).to_pandas()
+    try:  # the source as a category: one code per row, not a string per row (a million at 1M lines)
+        keys = _read_keys_by_group(path)
+        return keys if keys is not None else \
+            pq.read_table(path, columns=list(KEY_COLUMNS), read_dictionary=["source"]).to_pandas()
     except (OSError, pa.ArrowException, KeyError) as exc:
         raise DataError(f"{path}: not a parsed.parquet ({exc})") from None
+
+
+def _read_keys_by_group(path: Path) -> pd.DataFrame | None:
+    """:func:`read_keys`' frame filled a row group at a time (the whole Arrow table and its pandas copy
+    are never both held); None when the file is not the plain case (missing columns, null numbers)."""
+    f = pq.ParquetFile(path, read_dictionary=["source"])
+    if any(c not in f.schema_arrow.names for c in KEY_COLUMNS):
+        return None
+    n = f.metadata.num_rows
+    numbers = {c: np.empty(n, dtype=np.int64) for c in ("line_no", "template_id")}
+    codes, names, start = np.empty(n, dtype=np.int32), {}, 0
+    for i in range(f.num_row_groups):
+        group = f.read_row_group(i, columns=list(KEY_COLUMNS))
+        for c, out in numbers.items():
+            column = group.column(c)
+            if column.null_count or not pa.types.is_integer(column.type):
+                return None
+            out[start:start + group.num_rows] = column.to_numpy()
+        source = group.column("source").combine_chunks()
+        if not pa.types.is_dictionary(source.type):
+            return None
+        # Each group's dictionary onto one list of names in order of first appearance (as Arrow
+        # unifies them): a conversion of 26 dictionaries at once takes a second.
+        local = np.array([names.setdefault(v, len(names)) for v in source.dictionary.to_pylist()] + [-1], np.int32)
+        codes[start:start + group.num_rows] = local[pc.fill_null(source.indices, -1).to_numpy(zero_copy_only=False)]
+        start += group.num_rows
+    if not names or None in names:
+        return None
+    source = pd.Categorical.from_codes(codes, categories=pd.Index(list(names)))
+    return pd.DataFrame({"source": source, **numbers}, copy=False)
 
 
 def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: Iterable[str]) -> pd.DataFrame:
@@ -77,13 +119,16 @@ def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: It
     wanted = np.unique(np.fromiter(rows, dtype=np.int64))
     f = pq.ParquetFile(path)
     present = [c for c in columns if c in f.schema_arrow.names]
+    coded = _dictionary_columns(f, present)
+    if coded:  # read as stored: codes, not a string per row of the group; decoded for the rows taken
+        f = pq.ParquetFile(path, read_dictionary=coded)
     parts: list[pd.DataFrame] = []
     start = 0
     for i in range(f.num_row_groups):
         n = f.metadata.row_group(i).num_rows
         inside = wanted[(wanted >= start) & (wanted < start + n)]
         if inside.size:
-            group = f.read_row_group(i, columns=present).take(pa.array(inside - start))
+            group = _decoded(f.read_row_group(i, columns=present).take(pa.array(inside - start)))
             parts.append(group.to_pandas().set_axis(inside, axis=0))
         start += n
     if wanted.size and (wanted[0] < 0 or wanted[-1] >= start):
@@ -95,19 +140,58 @@ def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: It
     return out[list(columns)]
 
 
+def _dictionary_columns(f: pq.ParquetFile, names: list[str]) -> list[str]:
+    """The text columns of `names` that the file stores dictionary-encoded (in its first row group)."""
+    if not f.num_row_groups:
+        return []
+    group = f.metadata.row_group(0)
+    at = {group.column(j).path_in_schema: j for j in range(group.num_columns)}
+    return [c for c in names if c in at and pa.types.is_string(f.schema_arrow.field(c).type)
+            and any("DICTIONARY" in e for e in group.column(at[c]).encodings)]
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """`table` with its dictionary columns as plain values (what reading them plainly gives)."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table
+
+
+def take_file_rows(path: str | os.PathLike, rows: Iterable[int], columns: list[str]) -> pa.Table:
+    """`columns` of a Parquet file at the row positions `rows` (any order, repeats allowed), in that
+    order. Only the row groups holding one of them are read, one at a time, and of each only those
+    rows are kept: a column is never held whole."""
+    rows = np.asarray(rows, dtype=np.int64)
+    wanted, inverse = np.unique(rows, return_inverse=True)
+    f = pq.ParquetFile(path)
+    parts, start = [], 0
+    for i in range(f.num_row_groups):
+        n = f.metadata.row_group(i).num_rows
+        lo, hi = np.searchsorted(wanted, [start, start + n])
+        if hi > lo:
+            parts.append(f.read_row_group(i, columns=columns).take(pa.array(wanted[lo:hi] - start)))
+        start += n
+    if wanted.size and (wanted[0] < 0 or wanted[-1] >= start):
+        raise DataError(f"{path}: row {int(wanted[-1])} is beyond its {start} rows")
+    if not parts:
+        return f.schema_arrow.empty_table().select(columns)
+    table = pa.concat_tables(parts)
+    return table if len(wanted) == len(rows) and np.all(inverse == np.arange(len(rows))) else \
+        table.take(pa.array(inverse.ravel()))
+
+
 def locate(keys: pd.DataFrame, lines: pd.DataFrame, where: str) -> np.ndarray:
-    """Row positions in parsed.parquet of result lines given by `line_no` (+ `source` when present).
+    """Row positions in parsed.parquet of result lines given by `line_no` (+ `source` when present):
+    for each, the first parsed row with those values.
 
     Without a `source` column the parse must have a single source: line numbers restart per source."""
-    if "source" in lines.columns:
-        on = ["source", "line_no"]
-    elif keys["source"].nunique() <= 1:
-        on = ["line_no"]
-    else:
+    return line_index(keys, "source" in lines.columns, where).rows(lines, where)
+
+
+def line_index(keys: pd.DataFrame, by_source: bool, where: str) -> LineIndex:
+    """The :class:`.lines.LineIndex` that :func:`locate` asks, to ask it for many batches of lines;
+    DataError when the lines (of `where`) have no source and the parse has several."""
+    if not by_source and keys["source"].nunique() > 1:
         raise DataError(f"{where}: has line numbers but no source column, and the parse has several sources")
-    index = pd.DataFrame({**{c: keys[c] for c in on}, "_row": np.arange(len(keys), dtype=np.int64)})
-    found = lines[on].merge(index.drop_duplicates(on), on=on, how="left")["_row"]
-    if found.isna().any():
-        bad = lines[on][found.isna().to_numpy()].iloc[0].to_dict()
-        raise DataError(f"{where}: line {bad} is not in {PARSED} (results from another parse?)")
-    return found.to_numpy(dtype=np.int64)
+    return LineIndex(keys, by_source)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from anomaly_log_detector.reports.anomalies import DEFAULT_GAP, anomaly_table, write_anomalies
 from anomaly_log_detector.reports.hits import collect_hits
-from anomaly_log_detector.reports.inputs import read_keys
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.messages import check_lang
 from anomaly_log_detector.reports.summary import report_data
 from anomaly_log_detector.reports.templating import render
@@ -55,21 +55,24 @@ def _write_text(path: Path, text: str) -> None:
 
 def build_report(processed_dir: str | os.PathLike, top: int = 20, lang: str = "en",
                  warnings: list[str] | None = None, gap: float = DEFAULT_GAP,
-                 shown_dir: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Path]]:
+                 shown_dir: str | os.PathLike | None = None,
+                 parsed: ParsedRows | None = None) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Path]]:
     """The result table of the folder, written as `anomalies.jsonl` + `anomalies.parquet`, and the
     report's data: returns (table, data, {"jsonl": path, "parquet": path}). `warnings` (plain
     sentences, e.g. "this log does not fit the model") become a banner under the title and the report
     JSON's `warnings`. `shown_dir` is the folder the report names (default: the one written; `infer`
     writes into a staging folder moved into place at the end). Add analyses to ``data["links"]``
     (name -> path relative to the folder) before :func:`write_report_files` to list them under
-    "Further analysis"."""
+    "Further analysis". `parsed`: the folder's parse as every part of the report reads it (shared)."""
     check_lang(lang)
     d = Path(processed_dir)
-    keys = read_keys(d)
-    hits = collect_hits(d, keys)
-    table = anomaly_table(d, keys, hits, gap)
+    parsed = parsed or ParsedRows(d)
+    keys = parsed.keys
+    hits = collect_hits(d, keys, parsed.between)
+    table = anomaly_table(d, keys, hits, gap, parsed=parsed)
+    parsed.between()
     paths = write_anomalies(table, d)
-    data = {**report_data(d, keys, hits, table, top, lang), "generated_utc": _utc_now(),
+    data = {**report_data(d, keys, hits, table, top, lang, parsed), "generated_utc": _utc_now(),
             "warnings": list(warnings or [])}
     if shown_dir is not None:
         data["processed_dir"] = str(shown_dir)

@@ -32,7 +32,7 @@ from markupsafe import Markup, escape
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, locate, read_table,
+    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, checked_columns, line_index, locate, read_table,
 )
 
 MAX_BINS = 400
@@ -74,8 +74,12 @@ def row_axis(d: Path, n_rows: int) -> RowAxis:
         ts = pd.to_datetime(f.read(columns=["timestamp"]).column(0).to_pandas(), utc=True)
         if ts.notna().mean() >= 0.5:
             ns = ts.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-            days = (ns - np.datetime64(0, "ns")) / np.timedelta64(1, "s") / _DAY
-            return RowAxis(np.asarray(days, dtype=float), True)
+            # (ns - epoch) / 1 s / _DAY, in place: numpy divides a timedelta as double(ns) / 1e9
+            days = ns.view(np.int64).astype(np.float64)
+            days /= 1e9
+            days /= _DAY
+            days[np.isnat(ns)] = np.nan
+            return RowAxis(days, True)
     return RowAxis(np.arange(1, n_rows + 1, dtype=float), False)
 
 
@@ -132,17 +136,27 @@ def _alerting(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
 def _deeplog(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
     if not (d / DEEPLOG_INFER).exists():
         return None
-    df = read_table(d / DEEPLOG_INFER, ["line_no"], optional=["source", "surprise", "threshold", "prob"])
-    df = df[df["line_no"].notna()].reset_index(drop=True)  # end-of-session predictions have no line
-    if df.empty:
-        return None
-    df = df.assign(line_no=df["line_no"].astype("int64"))
-    rows = locate(keys, df[[c for c in ("source", "line_no") if c in df.columns]], str(d / DEEPLOG_INFER))
-    if "surprise" in df.columns:
-        y, ratio = _ratio(df["surprise"].to_numpy(float), df)
-    else:
-        y, ratio = 1.0 - df["prob"].to_numpy(float), False
-    return Track("deeplog", axis.x[rows], y, ratio, points=True)
+    path = d / DEEPLOG_INFER
+    names = checked_columns(path, ["line_no"])
+    wanted = [c for c in ("line_no", "source", "surprise", "threshold", "prob") if c in names]
+    # A row per prediction (a million at 1M lines): read a row group at a time, the source as a
+    # category (codes), each group's lines found in one index of the parse.
+    f = pq.ParquetFile(path, read_dictionary=["source"] if "source" in wanted else None)
+    index = line_index(keys, "source" in wanted, str(path))
+    xs, ys, ratio = [], [], False
+    for i in range(f.num_row_groups):
+        df = f.read_row_group(i, columns=wanted).to_pandas()
+        df = df[df["line_no"].notna()]  # end-of-session predictions have no line
+        if df.empty:
+            continue
+        rows = index.rows(df, str(path))
+        if "surprise" in df.columns:
+            y, ratio = _ratio(df["surprise"].to_numpy(float), df)
+        else:
+            y, ratio = 1.0 - df["prob"].to_numpy(float), False
+        xs.append(axis.x[rows])
+        ys.append(y)
+    return Track("deeplog", np.concatenate(xs), np.concatenate(ys), ratio, points=True) if xs else None
 
 
 def _mscred(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
@@ -216,9 +230,10 @@ def _drawing(**rc: object) -> Iterator[None]:
         yield
 
 
-def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callable[[str], str]) -> Markup | None:
+def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callable[[str], str],
+                 between: Callable[[], None] | None = None) -> Markup | None:
     """The timeline of the folder as inline SVG (None for an empty parse). `text(key)` gives the
-    catalog text of a chart label (``html.chart.*``)."""
+    catalog text of a chart label (``html.chart.*``); `between` runs once the scores are read."""
     import matplotlib
     from matplotlib import dates as mdates
     from matplotlib.figure import Figure
@@ -231,6 +246,8 @@ def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callabl
     if edges is None:
         return None
     tracks = detector_tracks(d, keys, axis)
+    if between is not None:
+        between()
     marked = incidents(table, axis)
     with _drawing():
         ratios = [0.7, 1.2] + [1.1] * len(tracks)

@@ -19,7 +19,8 @@ from typing import Any
 
 from anomaly_log_detector.analyzers.samples import SAMPLES_DIR
 from anomaly_log_detector.reports.anomalies import DEFAULT_GAP
-from anomaly_log_detector.workflows.memory import release_memory
+from anomaly_log_detector.reports.parsed_rows import ParsedRows
+from anomaly_log_detector.workflows.memory import release_memory, trim_heap
 
 TEMPORAL_ANALYSIS = "temporal_analysis"
 MSCRED_ANALYSIS = "mscred_analysis"
@@ -42,6 +43,22 @@ def _mscred_flagged(d: Path) -> int:
     return sum(1 for f in flags if f)
 
 
+def _shown_rows(keys: Any, table: Any, *, top: int, samples: bool, html: bool) -> list[int]:
+    """The parsed rows the report, the log samples and report.html show for a result table (each part
+    fetching its own would decode the raw text of most row groups again)."""
+    from anomaly_log_detector.analyzers.samples import sample_rows
+    from anomaly_log_detector.reports.html import shown_rows, source_codes, template_summary_rows
+    from anomaly_log_detector.reports.summary import shown_rows as report_rows
+
+    rows = report_rows(keys, table, top)
+    if samples:
+        rows += sample_rows(keys, table)
+    if html:
+        rows += shown_rows(table, source_codes(keys["source"]))
+        rows += template_summary_rows(keys, table)
+    return rows
+
+
 def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str = "en",
                   warnings: list[str] | None = None, gap: float = DEFAULT_GAP,
                   shown_dir: str | os.PathLike | None = None, samples: bool = True, temporal: bool = True,
@@ -57,7 +74,13 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
     from anomaly_log_detector.reports.markdown import build_report, write_report_files
 
     d = Path(processed_dir)
-    table, data, paths = build_report(d, top=top, lang=lang, warnings=warnings, gap=gap, shown_dir=shown_dir)
+    # The parse's key columns read once for every part, and the lines every part shows fetched with
+    # the result table's own (one pass over the raw text).
+    parsed = ParsedRows(d)
+    parsed.shown = lambda table: _shown_rows(parsed.keys, table, top=top, samples=samples, html=html)
+    parsed.between = trim_heap  # each step's freed arrays back to the OS before the next step's
+    table, data, paths = build_report(d, top=top, lang=lang, warnings=warnings, gap=gap, shown_dir=shown_dir,
+                                      parsed=parsed)
     release_memory()  # each analysis reads the folder again: its working set should not stack on the last one's
     links: dict[str, str] = {}
     extras: dict[str, Any] = {}
@@ -65,15 +88,16 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
     if samples:
         from anomaly_log_detector.analyzers.samples import analyze_samples
 
-        sample_paths = analyze_samples(d, lang=lang, table=table, shown_dir=shown_dir)
+        sample_paths = analyze_samples(d, lang=lang, table=table, shown_dir=shown_dir, parsed=parsed)
         paths.update(sample_paths)
         links["samples"] = _rel(sample_paths["samples_md"], d)
         extras["samples"] = links["samples"]
+        parsed.between()
     if temporal:
         from anomaly_log_detector.analyzers.temporal import analyze_temporal
 
         result = analyze_temporal(d, d / TEMPORAL_ANALYSIS, baseline_profile=temporal_baseline, lang=lang,
-                                  shown_dir=shown_dir)
+                                  shown_dir=shown_dir, parsed=parsed)
         analyses["temporal"] = {k: result.get(k) for k in ("status", "flagged_hours")}
         if result["status"] == "ok":
             links["temporal"] = _rel(Path(result["report"]), d)
@@ -104,5 +128,6 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
         from anomaly_log_detector.reports.html import write_html_report
 
         extras["reports"] = {k: written[k].name for k in ("report_md", "report_json")}
-        paths["report_html"] = write_html_report(d, data, table, lang=lang, extras=extras, path=d / REPORT_HTML)
+        paths["report_html"] = write_html_report(d, data, table, lang=lang, extras=extras, path=d / REPORT_HTML,
+                                                 parsed=parsed)
     return {"paths": paths, "data": data, "analyses": analyses}

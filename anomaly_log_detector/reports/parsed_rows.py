@@ -1,0 +1,86 @@
+"""One processed folder's `parsed.parquet` as every part of a report reads it: once.
+
+The result table, the log samples, the temporal analysis and report.html each read the parse's key
+columns and fetch the text of the lines they show. Fetching a few rows still reads and decodes their
+whole row groups (~40k rows of raw text each), so each part fetching its own rows read the text columns
+several times over. :class:`ParsedRows` keeps the key columns and every fetched row's columns, so a
+part asks for what an earlier one fetched without a read, and the report can fetch the lines of
+several parts in one pass (:meth:`ParsedRows.prefetch`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from anomaly_log_detector.reports.inputs import read_keys, take_rows
+
+
+TEXT_COLUMNS = ["line_no", "raw", "template"]
+
+
+def _not_in(wanted: np.ndarray, have: np.ndarray) -> np.ndarray:
+    """The values of `wanted` not in the sorted array `have`."""
+    if not len(have):
+        return wanted
+    pos = np.minimum(np.searchsorted(have, wanted), len(have) - 1)
+    return wanted[have[pos] != wanted]
+
+
+class ParsedRows:
+    """The key columns of a folder's parse (read once) and the rows fetched so far (kept)."""
+
+    def __init__(self, processed_dir: str | os.PathLike,
+                 shown: Callable[[pd.DataFrame], Iterable[int]] | None = None):
+        self.dir = Path(processed_dir)
+        #: the rows the report shows for a result table (its parts' lines), fetched with the table's text
+        self.shown = shown
+        #: run between the steps of a part (infer: a heap trim), so that a step's freed working set
+        #: does not stay resident under the next one's
+        self.between: Callable[[], None] = lambda: None
+        self._keys: pd.DataFrame | None = None
+        self._columns: dict[str, pd.Series] = {}  # column -> its fetched rows (index = row, sorted)
+
+    @property
+    def keys(self) -> pd.DataFrame:
+        """:func:`.inputs.read_keys` of the folder, read on first use."""
+        if self._keys is None:
+            self._keys = read_keys(self.dir)
+        return self._keys
+
+    def take(self, rows: Iterable[int], columns: Iterable[str]) -> pd.DataFrame:
+        """:func:`.inputs.take_rows`: the columns at the rows (index = row, sorted), fetching only
+        the (row, column)s not fetched before."""
+        columns = list(columns)
+        wanted = np.unique(np.fromiter(rows, dtype=np.int64))
+        if not wanted.size:
+            return take_rows(self.dir, [], columns)
+        self.prefetch(wanted, columns)
+        return pd.DataFrame({c: self._columns[c].loc[wanted] for c in columns}, index=pd.Index(wanted))[columns]
+
+    def fetch_text(self, table: pd.DataFrame, rows: Iterable[int]) -> None:
+        """Fetch the TEXT_COLUMNS of `rows` and of the rows the report shows for `table` (`shown`) in one
+        pass: the raw text is the costly column to decode, once per row group."""
+        shown = list(self.shown(table)) if self.shown is not None else []
+        self.prefetch([*np.asarray(rows, dtype=np.int64).tolist(), *shown], TEXT_COLUMNS)
+
+    def prefetch(self, rows: Iterable[int], columns: Iterable[str]) -> None:
+        """Fetch the columns at the rows not fetched yet, in one pass over the row groups."""
+        wanted = np.unique(np.fromiter(rows, dtype=np.int64))
+        missing = {c: _not_in(wanted, self._columns[c].index.to_numpy()) if c in self._columns else wanted
+                   for c in dict.fromkeys(columns)}
+        missing = {c: r for c, r in missing.items() if r.size}
+        if not missing:
+            return
+        need = np.unique(np.concatenate(list(missing.values())))
+        fetched = take_rows(self.dir, need, list(missing))
+        for c in missing:
+            new = fetched[c]
+            old = self._columns.get(c)
+            if old is not None:
+                new = pd.concat([old, new[~new.index.isin(old.index)]]).sort_index()
+            self._columns[c] = new

@@ -1,0 +1,221 @@
+"""The report's lean reads of result files give what the earlier whole-frame code gave.
+
+Each test keeps the earlier pandas implementation as the reference and compares on adversarial data:
+several sources, repeated and missing values, unsorted files, end-of-session predictions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from anomaly_log_detector.errors import DataError
+from anomaly_log_detector.reports.deeplog_picks import chosen_predictions, infer_rows
+from anomaly_log_detector.reports.inputs import locate, take_file_rows
+
+
+def _locate_reference(keys: pd.DataFrame, lines: pd.DataFrame) -> np.ndarray:
+    on = ["source", "line_no"] if "source" in lines.columns else ["line_no"]
+    index = pd.DataFrame({**{c: keys[c] for c in on}, "_row": np.arange(len(keys), dtype=np.int64)})
+    found = lines[on].merge(index.drop_duplicates(on), on=on, how="left")["_row"]
+    return found.fillna(-1).to_numpy(np.int64)
+
+
+def _keys(rng: np.random.Generator, n: int, shuffled: bool) -> pd.DataFrame:
+    source = rng.choice(np.array(["a.log", "b.log", None], dtype=object), n, p=[0.5, 0.4, 0.1])
+    line = rng.integers(1, n // 2, n) if shuffled else np.arange(1, n + 1)
+    return pd.DataFrame({"source": pd.Series(source, dtype="str"), "line_no": line.astype(np.int64),
+                         "template_id": np.zeros(n, dtype=np.int64)})
+
+
+@pytest.mark.filterwarnings("ignore:You are merging on int and float")
+@pytest.mark.parametrize("shuffled", [False, True])
+@pytest.mark.parametrize("categorical", [False, True])
+def test_locate_finds_the_first_row_like_a_merge(shuffled, categorical):
+    rng = np.random.default_rng(3)
+    keys = _keys(rng, 500, shuffled)
+    if categorical:
+        keys["source"] = keys["source"].astype("category")
+    pick = rng.integers(0, len(keys), 200)
+    lines = pd.DataFrame({"source": keys["source"].astype(object).to_numpy()[pick],
+                          "line_no": keys["line_no"].to_numpy()[pick]})
+    assert (locate(keys, lines, "x") == _locate_reference(keys, lines)).all()
+    as_category = lines.assign(source=lines["source"].astype("category"))  # timeline.py reads it so
+    assert (locate(keys, as_category, "x") == _locate_reference(keys, lines)).all()
+    for bad in ({"source": ["c.log"], "line_no": [1]}, {"source": ["a.log"], "line_no": [10 ** 6]},
+                {"source": ["a.log"], "line_no": [1.5]}):
+        if (_locate_reference(keys, pd.DataFrame(bad)) < 0).all():
+            with pytest.raises(DataError, match="is not in parsed.parquet"):
+                locate(keys, pd.DataFrame(bad), "x")
+
+
+def test_locate_in_a_one_source_parse():
+    keys = pd.DataFrame({"source": pd.Categorical(["a"] * 6), "line_no": [1, 2, 4, 5, 7, 9], "template_id": 0})
+    lines = pd.DataFrame({"source": ["a", "a", "a"], "line_no": [9, 1, 5]})
+    assert locate(keys, lines, "x").tolist() == [5, 0, 3]
+    for source in ("b", None):
+        with pytest.raises(DataError, match="is not in parsed.parquet"):
+            locate(keys, pd.DataFrame({"source": [source], "line_no": [1]}), "x")
+
+
+def test_locate_by_line_number_alone_for_one_source():
+    keys = pd.DataFrame({"source": ["a"] * 6, "line_no": [1, 2, 2, 5, 7, 9], "template_id": 0})
+    lines = pd.DataFrame({"line_no": [2, 9, 1, 5]})
+    assert locate(keys, lines, "x").tolist() == _locate_reference(keys, lines).tolist() == [1, 5, 0, 3]
+
+
+def test_take_file_rows_keeps_the_order_asked(tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"v": np.arange(100), "s": [f"s{i}" for i in range(100)]}), path, row_group_size=7)
+    asked = [50, 3, 99, 3, 0]
+    assert take_file_rows(path, asked, ["s", "v"]).column("v").to_pylist() == asked
+    assert take_file_rows(path, [], ["s"]).num_rows == 0
+    with pytest.raises(DataError):
+        take_file_rows(path, [100], ["v"])
+
+
+def _chosen_reference(infer_path, sessions_path, alerting: bool) -> pd.DataFrame:
+    """The earlier deeplog_hits selection over the whole frame (reports/hits.py before)."""
+    sessions = pd.read_parquet(sessions_path) if sessions_path is not None else None
+    df = pd.read_parquet(infer_path, columns=["session", "idx", "line_no", "in_topk", "rank", "prob", "is_novel",
+                                              "context_unseen", "context_cut"])
+    df["_at"] = np.arange(len(df), dtype=np.int64)
+    if alerting:
+        df = df[~df["is_novel"].astype(bool) & ~df["context_unseen"].astype(bool) & ~df["context_cut"].astype(bool)]
+    df = df.sort_values(["session", "idx"], kind="stable")
+    eos = df["line_no"].isna()
+    before = df.groupby("session", sort=False)["line_no"].shift(1)
+    df = df.assign(eos=eos, line_no=df["line_no"].where(~eos, before), idx=df["idx"].where(~eos, df["idx"] - 1))
+    df = df[df["line_no"].notna()].astype({"line_no": "int64"}).reset_index(drop=True)
+    keep = ~df["in_topk"].astype(bool)
+    if sessions is not None:
+        keep &= df["session"].isin(sessions.loc[sessions["is_anomaly"].astype(bool), "session"])
+    return df[keep].reset_index(drop=True)
+
+
+def _predictions(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    names = np.array([f"h{i % 7}/p[{i}]" for i in range(40)] + [None], dtype=object)
+    line = pd.array(rng.integers(1, 1000, n), dtype="Int64")
+    line[rng.random(n) < 0.1] = pd.NA  # ends of sessions
+    return pd.DataFrame({
+        "session": pd.Series(rng.choice(names, n), dtype="str"), "source": "a.log",
+        "idx": rng.integers(0, 30, n), "line_no": line, "in_topk": rng.random(n) < 0.6,
+        "rank": rng.integers(0, 9, n), "prob": rng.random(n).astype(np.float32),
+        "surprise": rng.random(n).astype(np.float32), "is_novel": rng.random(n) < 0.1,
+        "context_unseen": rng.random(n) < 0.05, "context_cut": rng.random(n) < 0.05,
+        "expected": [["x", "y"] if i % 3 else None for i in range(n)]})
+
+
+@pytest.mark.parametrize("alerting", [False, True])
+@pytest.mark.parametrize("with_sessions", [False, True])
+@pytest.mark.parametrize("with_eos", [False, True])
+def test_chosen_predictions_equal_the_whole_frame_selection(tmp_path, alerting, with_sessions, with_eos):
+    rng = np.random.default_rng(11)
+    df = _predictions(rng, 3000)
+    if not with_eos:
+        df["line_no"] = df["line_no"].fillna(1)
+    df.to_parquet(tmp_path / "deeplog_infer.parquet", row_group_size=512)
+    sessions_path = None
+    if with_sessions:
+        sessions_path = tmp_path / "deeplog_sessions.parquet"
+        names = df["session"].dropna().unique()
+        pd.DataFrame({"session": names, "is_anomaly": np.arange(len(names)) % 3 > 0}).to_parquet(sessions_path)
+    got = chosen_predictions(tmp_path / "deeplog_infer.parquet", sessions_path, alerting)
+    want = _chosen_reference(tmp_path / "deeplog_infer.parquet", sessions_path, alerting)
+    assert len(want) and (not with_eos or want["eos"].any())
+    for column in ("session", "idx", "line_no", "eos", "_at", "rank", "prob", "is_novel", "in_topk"):
+        pd.testing.assert_series_equal(got[column], want[column], check_dtype=column != "idx", check_names=False)
+    assert got["surprise"].dtype == np.float32 and got["expected"].map(lambda v: v is None).any()
+
+
+def test_infer_rows_reads_the_sequences(tmp_path):
+    seq = pd.DataFrame({"session": ["s1", "s2", "s1"], "rows": [[0, 1], [2, 3, 4], [5, 6]]})
+    seq.to_parquet(tmp_path / "sequences.parquet")
+    line_no = np.arange(10, 17)
+    infer = pd.DataFrame({"session": ["s2", "s1"], "idx": [2, 1], "line_no": [14, 16]})
+    assert infer_rows(tmp_path / "sequences.parquet", infer, line_no).tolist() == [4, 6]  # the last s1 wins
+    for bad in ({"session": ["s3"], "idx": [0], "line_no": [10]}, {"session": ["s2"], "idx": [3], "line_no": [10]},
+                {"session": ["s2"], "idx": [0], "line_no": [11]}):
+        with pytest.raises(DataError, match="does not match"):
+            infer_rows(tmp_path / "sequences.parquet", pd.DataFrame(bad), line_no)
+
+
+def _host_summary_reference(d, table, top=20):
+    """The earlier host_summary (reports/summary.py): a Python string per line, grouped per row group."""
+    from anomaly_log_detector.reports.ecs import iso_utc
+    from anomaly_log_detector.reports.summary import NO_HOST, table_rows
+
+    f = pq.ParquetFile(d / "parsed.parquet")
+    present = [c for c in ("host", "timestamp") if c in f.schema_arrow.names]
+    flagged = np.zeros(f.metadata.num_rows, dtype=bool)
+    flagged[table_rows(table)] = True
+    parts, start = [], 0
+    for i in range(f.num_row_groups):
+        group = f.read_row_group(i, columns=present).to_pandas()
+        n = f.metadata.row_group(i).num_rows
+        host = group["host"].astype("string") if "host" in group else pd.Series([None] * n, dtype="string")
+        times = (pd.to_datetime(group["timestamp"], utc=True) if "timestamp" in group
+                 else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
+        frame = pd.DataFrame({"host": host.fillna(NO_HOST).to_numpy(object), "flagged": flagged[start:start + n],
+                              "t": times.array})
+        parts.append(frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
+                                                           first=("t", "min"), last=("t", "max")))
+        start += n
+    per = pd.concat(parts).groupby(level=0).agg({"lines": "sum", "flagged_lines": "sum", "first": "min", "last": "max"})
+    if list(per.index) == [NO_HOST]:
+        return [], 0
+    hosts = table["host"].astype("string").fillna(NO_HOST)
+    per["records"] = hosts.value_counts().reindex(per.index).fillna(0).astype(int)
+    per = per.reset_index(names="host").sort_values(["flagged_lines", "lines", "host"],
+                                                    ascending=[False, False, True], kind="stable")
+    return [{"host": r["host"], "lines": int(r["lines"]), "flagged_lines": int(r["flagged_lines"]),
+             "records": int(r["records"]), "first": iso_utc(r["first"]), "last": iso_utc(r["last"])}
+            for r in per.head(top).to_dict("records")], len(per)
+
+
+@pytest.mark.parametrize("columns", [("host", "timestamp"), ("host",), ("timestamp",), ()])
+def test_host_summary_equals_the_per_line_grouping(tmp_path, columns):
+    from anomaly_log_detector.reports.summary import host_summary
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    host = rng.choice(np.array(["web1", "db", "-", None, "ünï"], dtype=object), n)
+    times = pd.Series(pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC"))
+    times[rng.random(n) < 0.2] = pd.NaT
+    times[(host == "db")] = pd.NaT  # a host without any time
+    full = pa.table({"line_no": np.arange(1, n + 1), "host": pa.array(host, pa.string()),
+                     "timestamp": pa.array(times, pa.timestamp("us", tz="UTC"))})
+    pq.write_table(full.select(["line_no", *columns]), tmp_path / "parsed.parquet", row_group_size=300)
+    table = pd.DataFrame({"rows": [[1, 5, 9], [300, 1999]], "host": ["web1", None]})
+    assert host_summary(tmp_path, table) == _host_summary_reference(tmp_path, table)
+
+
+@pytest.mark.parametrize("ids", [[5, -1, 5, 3, -1, 7, 3, 3], [2 ** 30, 1, 1, 2 ** 30, 4], [9]])
+def test_template_stats_count_like_a_grouping(ids):
+    from anomaly_log_detector.reports.summary import template_stats
+
+    keys = pd.DataFrame({"source": "a", "line_no": np.arange(1, len(ids) + 1), "template_id": np.array(ids, dtype=np.int64)})
+    table = pd.DataFrame({"rows": [[0], [len(ids) - 1]]})
+    tid = keys["template_id"].to_numpy()
+    first = pd.Series(np.arange(len(tid)), index=tid)
+    first_row = first[~first.index.duplicated(keep="first")]
+    counts = keys.groupby("template_id", sort=False).size()
+    flagged = pd.Series(tid[np.unique([0, len(ids) - 1])]).value_counts()
+    want = pd.DataFrame({"count": counts, "flagged": flagged.reindex(counts.index).fillna(0).astype(np.int64),
+                         "first_row": first_row.reindex(counts.index)})
+    pd.testing.assert_frame_equal(template_stats(keys, table), want)
+
+
+def test_read_keys_by_row_group_equals_the_whole_read(tmp_path):
+    from anomaly_log_detector.reports.inputs import KEY_COLUMNS, read_keys
+
+    n, rng = 5000, np.random.default_rng(0)
+    source = rng.choice(np.array(["b.log", "a.log", None, "c.log"], dtype=object), n)
+    source[:300] = "z.log"
+    pq.write_table(pa.table({"source": pa.array(source, pa.string()), "line_no": np.arange(n),
+                             "template_id": rng.integers(-1, 9, n)}), tmp_path / "parsed.parquet", row_group_size=700)
+    want = pq.read_table(tmp_path / "parsed.parquet", columns=list(KEY_COLUMNS), read_dictionary=["source"]).to_pandas()
+    pd.testing.assert_frame_equal(read_keys(tmp_path), want)
