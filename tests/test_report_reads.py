@@ -145,8 +145,7 @@ def test_infer_rows_reads_the_sequences(tmp_path):
 
 def _host_summary_reference(d, table, top=20):
     """The earlier host_summary (reports/summary.py): a Python string per line, grouped per row group."""
-    from anomaly_log_detector.reports.ecs import iso_utc
-    from anomaly_log_detector.reports.summary import NO_HOST, table_rows
+    from anomaly_log_detector.reports.summary import NO_HOST, host_rows, table_rows
 
     f = pq.ParquetFile(d / "parsed.parquet")
     present = [c for c in ("host", "timestamp") if c in f.schema_arrow.names]
@@ -164,16 +163,7 @@ def _host_summary_reference(d, table, top=20):
         parts.append(frame.groupby("host", sort=False).agg(lines=("flagged", "size"), flagged_lines=("flagged", "sum"),
                                                            first=("t", "min"), last=("t", "max")))
         start += n
-    per = pd.concat(parts).groupby(level=0).agg({"lines": "sum", "flagged_lines": "sum", "first": "min", "last": "max"})
-    if list(per.index) == [NO_HOST]:
-        return [], 0
-    hosts = table["host"].astype("string").fillna(NO_HOST)
-    per["records"] = hosts.value_counts().reindex(per.index).fillna(0).astype(int)
-    per = per.reset_index(names="host").sort_values(["flagged_lines", "lines", "host"],
-                                                    ascending=[False, False, True], kind="stable")
-    return [{"host": r["host"], "lines": int(r["lines"]), "flagged_lines": int(r["flagged_lines"]),
-             "records": int(r["records"]), "first": iso_utc(r["first"]), "last": iso_utc(r["last"])}
-            for r in per.head(top).to_dict("records")], len(per)
+    return host_rows(pd.concat(parts), table, top)  # the shared tail: only the grouping is the reference
 
 
 @pytest.mark.parametrize("columns", [("host", "timestamp"), ("host",), ("timestamp",), ()])

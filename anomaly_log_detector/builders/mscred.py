@@ -65,9 +65,13 @@ def segment_windows(n: int, window_size: int, stride: int) -> np.ndarray:
 def window_bounds(sources: pd.Series, window_size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """(start_row, end_row) of every window; rows of one source run are windowed on their own."""
     check_window(window_size, stride)
-    src = sources.astype("string").fillna("").to_numpy()
-    n = len(src)
-    cuts = np.flatnonzero(src[1:] != src[:-1]) + 1 if n else np.zeros(0, dtype=np.int64)
+    return run_windows(sources.astype("string").fillna("").to_numpy(), window_size, stride)
+
+
+def run_windows(values: np.ndarray, window_size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start_row, end_row) of every window over `values`, each run of equal values windowed on its own."""
+    n = len(values)
+    cuts = np.flatnonzero(values[1:] != values[:-1]) + 1 if n else np.zeros(0, dtype=np.int64)
     seg_starts = np.concatenate([[0], cuts]).astype(np.int64) if n else cuts
     seg_ends = np.append(seg_starts[1:], n)
     starts, ends = [], []

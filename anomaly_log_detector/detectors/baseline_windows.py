@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from anomaly_log_detector.builders.mscred import check_window, count_matrix, segment_windows
+from anomaly_log_detector.builders.mscred import check_window, count_matrix, run_windows
 from anomaly_log_detector.detectors.baseline_codes import codes, text_at
 
 # Windows per block: with 50-line windows a block spans ~50k (window, line) pairs, under 1 MB an array
@@ -30,19 +30,7 @@ def source_windows(sources: pd.Series, window_size: int, stride: int) -> tuple[n
     if (code < 0).any():
         # window_bounds fills nulls with "": the same run as an empty source next to them.
         code[code < 0] = uniques.index("") if "" in uniques else len(uniques)
-    n = len(code)
-    cuts = np.flatnonzero(code[1:] != code[:-1]) + 1 if n else np.zeros(0, dtype=np.int64)
-    del code
-    seg_starts = np.concatenate([[0], cuts]).astype(np.int64) if n else cuts
-    seg_ends = np.append(seg_starts[1:], n)
-    starts, ends = [], []
-    for s, e in zip(seg_starts, seg_ends):
-        w = segment_windows(int(e - s), window_size, stride) + s
-        starts.append(w)
-        ends.append(np.minimum(w + window_size, e))
-    if not starts:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(starts), np.concatenate(ends)
+    return run_windows(code, window_size, stride)
 
 
 def blocks(n_windows: int, block: int | None = None) -> Iterator[slice]:

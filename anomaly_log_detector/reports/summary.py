@@ -223,7 +223,13 @@ def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[li
     del parsed
     per = _per_host(code, len(host), flagged, times)
     parts = [per.set_axis(pd.Index(host[per.index.to_numpy()], dtype=object), axis=0)]
-    per = pd.concat(parts).groupby(level=0).agg({"lines": "sum", "flagged_lines": "sum", "first": "min", "last": "max"})
+    return host_rows(pd.concat(parts), table, top)
+
+
+def host_rows(parts: pd.DataFrame, table: pd.DataFrame, top: int) -> tuple[list[dict[str, Any]], int]:
+    """`host_summary`'s result from per-host partial counts (`parts`: index host; lines, flagged_lines,
+    first, last; a host may repeat)."""
+    per = parts.groupby(level=0).agg({"lines": "sum", "flagged_lines": "sum", "first": "min", "last": "max"})
     if list(per.index) == [NO_HOST]:  # no line names a host
         return [], 0
     hosts = table["host"].astype("string").fillna(NO_HOST) if len(table) else pd.Series([], dtype="string")
