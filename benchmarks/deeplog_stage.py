@@ -37,7 +37,7 @@ import anomaly_log_detector
 from anomaly_log_detector.workflows import detect
 from anomaly_log_detector.workflows.memory import release_memory
 from anomaly_log_detector.workflows.model import load_bundle
-model = load_bundle(model_dir)
+model = load_bundle(model_dir, onnx=True)  # as infer loads it: the ONNX export when the bundle holds one
 lines = detect.read_lines(Path(work) / "parsed.parquet")
 release_memory()
 peak, done = [0.0], threading.Event()
