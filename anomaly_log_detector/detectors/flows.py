@@ -207,35 +207,31 @@ class FlowDetector(Detector):
         return sorted(str(x) for x in share.index[share >= self.min_split]
                       if variants.get(x, 0) <= self.max_variants)
 
-    def _step_keys(self, X: pd.DataFrame) -> np.ndarray:
-        template = _text(X, "template")
-        if not self.split_:
-            return template
-        masked = _text(X, "masked")
-        split = pd.Series(template, dtype=object).isin(self.split_).to_numpy(bool)  # hashing, not sorting
-        keys = template.copy()
-        keys[split] = [f"{a}{VARIANT}{b}" for a, b in zip(template[split], masked[split])]
-        return keys
-
-    def _step_codes(self, X: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-        """The step (index in ``keys_``, -1 if unknown) of each of ``rows``: :meth:`_step_keys` looked up
-        once per distinct template, or (template, masked) pair of a split template."""
-        index = pd.Index(self.keys_, dtype=object)
+    def _step_names(self, X: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The step key of each of ``rows`` - its template, or ``template<VARIANT>masked`` for a split
+        template - as (code per row, the keys coded): each distinct key made into a string once."""
         t_code, t_names = _codes(X, "template")
         t_code = t_code[rows]
-        code = index.get_indexer(pd.Index(t_names, dtype=object)).astype(np.int64)[t_code]
+        names = list(t_names)
         if self.split_:
             split = pd.Index(t_names, dtype=object).isin(self.split_)[t_code]
             m_code, m_names = _codes(X, "masked")
             keys, inv = pairs(t_code[split], t_names, m_code[rows][split], m_names, sep=VARIANT)
-            code[split] = index.get_indexer(pd.Index(keys, dtype=object)).astype(np.int64)[inv]
-        return code
+            t_code = t_code.copy()
+            t_code[split] = len(names) + inv
+            names += keys
+        return t_code, names
+
+    def _step_codes(self, X: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+        """The step (index in ``keys_``, -1 if unknown) of each of ``rows``."""
+        code, names = self._step_names(X, rows)
+        return pd.Index(self.keys_, dtype=object).get_indexer(pd.Index(names, dtype=object)).astype(np.int64)[code]
 
     def _learn_steps(self, X: pd.DataFrame, t: np.ndarray, flows: pd.DataFrame) -> None:
-        keys_all = self._step_keys(X)
         rows = flows["row"].to_numpy()
         stream = flows["stream"].to_numpy()
-        key = keys_all[rows]
+        code, names = self._step_names(X, rows)
+        key = np.asarray(names, dtype=object)[code]
         names, code = np.unique(key.astype(str), return_inverse=True)
         self.keys_ = [str(x) for x in names]
         first, last, nxt = _edges(stream)
