@@ -306,7 +306,7 @@ def test_prediction_alerts_equal_the_engine_over_the_predictions_table():
     the parsed rows or, where missing, the session; EOS rows (event -1) at their session's last row."""
     from types import SimpleNamespace
 
-    from anomaly_log_detector.alerts.enhanced import predictions, run_prediction_alerts
+    from anomaly_log_detector.alerts.enhanced import FrameWindows, predictions, run_prediction_alerts
 
     rng = np.random.default_rng(7)
     n_lines = 300
@@ -334,7 +334,7 @@ def test_prediction_alerts_equal_the_engine_over_the_predictions_table():
     at = np.maximum(rows, 0)
     shown = lines.iloc[at].reset_index(drop=True)
     want = run_alerts(predictions(per_window, ws, rows, shown, "host", expected), settings)
-    got = run_prediction_alerts(per_window, event, rows, lines, "host", expected, settings)
+    got = run_prediction_alerts(FrameWindows(per_window), event, rows, lines, "host", expected, settings)
     assert len(want.alerts) > 5
     pd.testing.assert_frame_equal(got.alerts, want.alerts)
     assert got.summary == want.summary

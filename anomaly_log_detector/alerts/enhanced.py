@@ -198,8 +198,9 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
     and templates (engine.py ``run_alerts_columns``); only the rows its alerts show are turned into
     table rows, by :func:`predictions` itself. The same alerts and summary (``detailed`` is None), in a
     fraction of the memory: a million predictions were a million rows of Python strings. ``per_window``
-    is the per-window frame or a ``WindowTable`` (detectors/deeplog_tables.py), which builds only the
-    rows the alerts show."""
+    is a ``WindowTable`` (detectors/deeplog_tables.py), which builds only the rows the alerts show, or
+    any object with its ``column(name, rows)`` and ``frame(rows, columns)`` (:class:`FrameWindows`
+    over a per-window frame)."""
     from anomaly_log_detector.alerts.engine import nanoseconds_at, run_alerts_columns
 
     keep = np.flatnonzero(rows >= 0)
@@ -207,7 +208,7 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
     if len(rows) < 2**31 - 1:
         keep = keep.astype(np.int32)  # positions of a million rows: 4 MB less through the engine
     at = rows[keep]
-    entity_code, entity_names = _entity_codes(lambda r: _column(per_window, "session", r), keep,
+    entity_code, entity_names = _entity_codes(lambda r: per_window.column("session", r), keep,
                                               lines[entity_column] if entity_column in lines.columns else None, at)
     template_code, template_names = _template_codes(lines["template"])
     template_code = template_code[at]
@@ -225,13 +226,13 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
 
     def rows_of(needed: np.ndarray) -> pd.DataFrame:
         w = keep[needed]
-        return _predictions(_rows(per_window, w), event[w] < 0, rows[w],
+        return _predictions(per_window.frame(w, list(WINDOW_COLUMNS)), event[w] < 0, rows[w],
                             take_rows(lines[shown], rows[w]), entity_column,
                             [expected[i] for i in w.tolist()])
 
     return run_alerts_columns(entity_code, len(entity_names), lambda codes: entity_names[codes], template_code,
-                              template_names, at, time_, ~_column(per_window, "in_topk", keep).astype(bool),
-                              _column(per_window, "is_novel", keep).astype(bool), rows_of, settings)
+                              template_names, at, time_, ~per_window.column("in_topk", keep).astype(bool),
+                              per_window.column("is_novel", keep).astype(bool), rows_of, settings)
 
 
 def take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
@@ -278,19 +279,20 @@ def _template_codes(template: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return merged[codes], names
 
 
-def _column(per_window: Any, name: str, rows: np.ndarray) -> np.ndarray:
-    """Rows ``rows`` of a column of the per-window frame or ``WindowTable``."""
-    if isinstance(per_window, pd.DataFrame):
-        return per_window[name].to_numpy()[rows]
-    return per_window.column(name, rows)
+class FrameWindows:
+    """A per-window frame (``DeepLogDetector.tables``' first) seen as :func:`run_prediction_alerts`
+    reads a ``WindowTable``: ``column(name, rows)`` and ``frame(rows, columns)``."""
 
+    def __init__(self, frame: pd.DataFrame):
+        self._frame = frame
 
-def _rows(per_window: Any, rows: np.ndarray) -> pd.DataFrame:
-    """Rows ``rows`` of the per-window frame or ``WindowTable``, numbered from 0: the columns
-    :func:`_predictions` reads (the others may be gone from a WindowTable already written)."""
-    if isinstance(per_window, pd.DataFrame):
-        return per_window.iloc[rows].reset_index(drop=True)
-    return per_window.frame(rows, list(WINDOW_COLUMNS))
+    def column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        values = self._frame[name].to_numpy()
+        return values if rows is None else values[rows]
+
+    def frame(self, rows: np.ndarray | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+        part = self._frame if columns is None else self._frame[[c for c in columns if c in self._frame.columns]]
+        return (part if rows is None else part.iloc[rows]).reset_index(drop=True)
 
 
 def _entity_codes(session_of: Any, keep: np.ndarray, entity: pd.Series | None,
