@@ -194,7 +194,8 @@ def test_prediction_alerts_from_the_window_table(stream):
     expected = [["x"] if m else [] for m in ~ws.in_topk]
     shown = lines.assign(entity=entity_keys(lines).fillna(lines["source"]))
     settings = AlertSettings(k=1, n=1, cooldown_seq=30, cooldown_novelty=30)
-    want = run_prediction_alerts(FrameWindows(table.frame()), ws.windows.event, rows, shown, "entity", expected, settings)
+    want = run_prediction_alerts(FrameWindows(table.frame()), ws.windows.event, rows, shown, "entity", expected,
+                                 settings)
     shown = lines.assign(entity=entity_categories(lines, lines["source"]))
     got = run_prediction_alerts(table, ws.windows.event, rows, shown, "entity", expected, settings)
     assert len(want.alerts) > 0
