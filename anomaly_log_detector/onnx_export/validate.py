@@ -4,8 +4,8 @@
 2. DeepLog, per window: ONNX Runtime's log-probabilities against :meth:`DeepLogDetector.log_probs`
    (``|ORT - torch| <= TOLERANCE + RELATIVE * |torch|``, numpy's ``allclose`` form: float32 rounding
    grows with the magnitude, and the log-probability of an unlikely key is large - a trained
-   20k-line model differed by 1.3e-05 at -11.5, 2e-06 in probability) and the top-k sets (k = 1, 3, 5 and the model's k): a set
-   may differ only where torch itself ranks two keys within ``TOLERANCE`` of each other at the k-th
+   20k-line model differed by 1.3e-05 at -11.5, 2e-06 in probability) and the top-k sets (k = 1, 3,
+   5 and the model's k): a set may differ only where torch itself ranks two keys within ``TOLERANCE`` of each other at the k-th
    place (a tie that float rounding may break either way; counted and reported). The windows: random
    keys, padded starts, windows of other lengths than the recommended one (the sequence axis is
    dynamic), and the windows of a real ``sequences.parquet`` when one is given.
@@ -133,7 +133,8 @@ def validate_deeplog(det: Any, scorer: Any, optimized: Any | None, sequences: pd
     flagged_onnx = scorer.session_scores(ws_onnx) > scorer.threshold_
     session_diff = int((flagged_torch != flagged_onnx).sum())
     report = {
-        "tolerance": TOLERANCE, "relative_tolerance": RELATIVE, "windows": int(len(contexts)), "real_windows": int(len(contexts) - RANDOM_WINDOWS),
+        "tolerance": TOLERANCE, "relative_tolerance": RELATIVE, "windows": int(len(contexts)),
+        "real_windows": int(len(contexts) - RANDOM_WINDOWS),
         "max_abs_diff": diffs, "topk": {"k": ks, "sets_differ": topk_differ, "sets_differ_at_ties": topk_ties},
         "predictions": int(len(ws_torch.in_topk)), "sessions": int(len(seq)), "verdicts_differ": verdicts,
         "novelty_differs": novel, "ranks_differ": ranks, "max_surprise_diff": surprise,
