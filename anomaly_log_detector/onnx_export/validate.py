@@ -3,12 +3,12 @@
 1. ``onnx.checker.check_model`` (full check, shape inference included) on every portable graph.
 2. DeepLog, per window: ONNX Runtime's log-probabilities against :meth:`DeepLogDetector.log_probs`
    (``|ORT - torch| <= TOLERANCE + RELATIVE * |torch|``, numpy's ``allclose`` form: float32 rounding
-   grows with the magnitude, and the log-probability of an unlikely key is large - a trained
-   20k-line model differed by 1.3e-05 at -11.5, 2e-06 in probability) and the top-k sets (k = 1, 3,
-   5 and the model's k): a set may differ only where torch itself ranks two keys within
-   ``TOLERANCE`` of each other at the k-th place (a tie that float rounding may break either way; counted and reported). The windows: random
-   keys, padded starts, windows of other lengths than the recommended one (the sequence axis is
-   dynamic), and the windows of a real ``sequences.parquet`` when one is given.
+   grows with the magnitude, and the log-probability of an unlikely key is large - a trained 20k-line
+   model differed by 1.3e-05 at -11.5, 2e-06 in probability) and the top-k sets (k = 1, 3, 5 and the
+   model's k): a set may differ only where torch itself ranks two keys within ``TOLERANCE`` of each
+   other at the k-th place (a tie that float rounding may break either way; counted and reported). The
+   windows: random keys, padded starts, windows of other lengths than the recommended one (the sequence
+   axis is dynamic), and the windows of a real ``sequences.parquet`` when one is given.
 3. DeepLog, per prediction and per session: :meth:`DeepLogOnnx.evaluate` against the torch detector's
    ``evaluate`` on the same sessions (random ones, with the bundle's process groups so per-group
    thresholds apply, plus the real ones): every verdict (``in_topk``), novelty flag and session verdict
