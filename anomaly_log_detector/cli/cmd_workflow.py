@@ -74,9 +74,6 @@ _TRAIN_OPTIONS = [
          "runs; a step takes 0.5-2 s on 2 CPU cores).", _D.mscred_max_steps),
     _opt("--mscred-top-k", click.IntRange(1), "MS-CRED: templates modelled as their own series (the others are "
          "summed); the cost grows with its square.", _D.mscred_top_k),
-    click.option("--onnx/--no-onnx", default=_D.onnx, show_default=True,
-                 help="Add a validated portable ONNX export of the networks to the bundle, so that `infer` runs "
-                 "without torch (less memory, faster start; docs/hybrid.md)."),
     _opt("--alert-at", float, "Alerting layer: a line alerts above this severity + novelty + sequence score.",
          _D.alert_at),
     _opt("--incident-gap", FiniteFloatRange(0), "Result records: an entity's flagged lines more than this many "
@@ -94,6 +91,12 @@ def train_options(f):
     for option in reversed(_TRAIN_OPTIONS):
         f = option(f)
     return mask_options(f)
+
+
+# Commands that write a bundle for `infer` (not hybrid-pipeline, whose next stage is the export itself).
+onnx_option = click.option("--onnx/--no-onnx", default=_D.onnx, show_default=True,
+                           help="Add a validated portable ONNX export of the networks to the bundle, so that "
+                           "`infer` runs without torch (less memory, faster start; docs/hybrid.md).")
 
 
 def settings_from(kw: dict, quiet: bool) -> TrainSettings:
@@ -136,6 +139,7 @@ def echo_inference(s: dict, lang: str = "en") -> None:
                    "a copy in the bundle). A rejected file: --vet or --vet=refuse stops with exit status 2 naming "
                    "it; --vet=drop trains without it; --vet=keep trains on it anyway. [default: no vetting]")
 @train_options
+@onnx_option
 @threads_option
 @quiet_option
 @verbose_option
@@ -286,6 +290,7 @@ def train_incremental_command(old_model_dir, inputs, model_dir, epochs, lr, hold
 @click.option("--enhanced", is_flag=True, help="Also write comparative statistics (templates only in the target, "
               "frequency ratios target vs baseline).")
 @train_options
+@onnx_option
 @threads_option
 @quiet_option
 @verbose_option
