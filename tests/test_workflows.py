@@ -249,6 +249,29 @@ def test_no_onnx_leaves_the_export_out(data, tmp_path):
     assert sorted(os.listdir(model)) == sorted(set(BUNDLE_FILES) - {"deeplog.onnx", "deeplog_seen_pairs.npz", "vocab_c.json"})
 
 
+def test_a_failed_export_is_a_warning_and_leaves_the_bundle(data, tmp_path, monkeypatch, capsys):
+    import torch
+
+    from anomaly_log_detector.workflows.settings import TrainSettings
+    from anomaly_log_detector.workflows.train import export_onnx
+
+    model = tmp_path / "model"
+    api.train_model([str(data["logs"] / "normal_b.log")], str(model), epochs=2, hidden=16, layers=1, embed_dim=8,
+                    onnx=False)
+    before = sorted(os.listdir(model))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter broke\nsecond line")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)  # torch's exporter failing, as a new torch might
+    assert export_onnx(model, TrainSettings()) == {"error": "exporter broke"}
+    assert "WARNING: no ONNX export (infer will use torch): exporter broke" in capsys.readouterr().err
+    assert sorted(os.listdir(model)) == before and export_status(model) == "no ONNX export"
+    monkeypatch.undo()
+    assert export_onnx(model, TrainSettings())["files"] == ["deeplog.onnx", "deeplog_seen_pairs.npz", "vocab_c.json"]
+    assert export_status(model) is None
+
+
 def test_batch_analysis_trains_on_the_other_files(data):
     root = data["root"]
     out = root / "batch"
