@@ -55,7 +55,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anomaly_log_detector.analyzers.temporal_read import (  # noqa: F401 (read_parsed_times: public here too)
+from anomaly_log_detector.analyzers.temporal_read import (
     distinct_counts, first_rows, hour_numbers, read_parsed_times, read_times, template_codes,
 )
 from anomaly_log_detector.analyzers.timerange import RangeFilter, filter_time_range

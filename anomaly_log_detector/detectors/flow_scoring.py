@@ -16,11 +16,10 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.detectors.flow_tokens import message_tokens
+from anomaly_log_detector.detectors.flow_tokens import VARIANT, message_tokens
 
 NO_TIME = (np.nan, np.nan)
 FILE_EDGES = "file"  # edges: each source's first and last time over all the lines scored
-VARIANT = "\x1f"  # joins a template and its masked variant in a step key (flows.VARIANT)
 
 
 def flag_flows(det, rows: np.ndarray, stream: np.ndarray, value: np.ndarray, fam: np.ndarray,

@@ -19,6 +19,8 @@ import pandas as pd
 TOKEN = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9_]*\d[A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
 MIN_TOKEN = 3
 PID_SLOT = -1                 # the position of the header pid among a template's slots
+VARIANT = "\x1f"              # joins a template and its masked variant in a step key (not NUL:
+                              # numpy strings drop trailing NULs)
 FENCE = "\x00"                # fences each match in the Arrow path (a message holding it is read by re)
 CHUNK = 8192                  # messages tokenised at once in the Arrow path
 

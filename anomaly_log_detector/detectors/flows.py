@@ -51,15 +51,14 @@ import pandas as pd
 
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.detectors.flow_scoring import flag_batches, flag_flows
-from anomaly_log_detector.detectors.flow_tokens import PID_SLOT, _codes, pairs, text as _text, tokens as _tokens
+from anomaly_log_detector.detectors.flow_tokens import (PID_SLOT, VARIANT, _codes, pairs, text as _text,
+                                                        tokens as _tokens)
 from anomaly_log_detector.errors import DataError, ModelError
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 
 FORMAT = "alog-detect/flows"
 VERSION = 1
 REQUIRED = ("template", "content", "timestamp")
-VARIANT = "\x1f"              # joins a template and its masked variant in a step key (not NUL:
-                              # numpy strings drop trailing NULs)
 KINDS = ("order", "start", "end")
 FLAG_COLUMNS = ["row", "kind", "identifier", "step", "previous", "expected", "flow_lines"]
 

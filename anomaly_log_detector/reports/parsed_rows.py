@@ -34,11 +34,11 @@ def _not_in(wanted: np.ndarray, have: np.ndarray) -> np.ndarray:
 class ParsedRows:
     """The key columns of a folder's parse (read once) and the rows fetched so far (kept)."""
 
-    def __init__(self, processed_dir: str | os.PathLike,
-                 shown: Callable[[pd.DataFrame], Iterable[int]] | None = None):
+    def __init__(self, processed_dir: str | os.PathLike):
         self.dir = Path(processed_dir)
-        #: the rows the report shows for a result table (its parts' lines), fetched with the table's text
-        self.shown = shown
+        #: the rows the report shows for a result table (its parts' lines), fetched with the table's text;
+        #: set by the caller, since it reads these very keys (workflows/reporting.py)
+        self.shown: Callable[[pd.DataFrame], Iterable[int]] | None = None
         #: run between the steps of a part (infer: a heap trim), so that a step's freed working set
         #: does not stay resident under the next one's
         self.between: Callable[[], None] = lambda: None

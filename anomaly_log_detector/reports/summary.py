@@ -222,8 +222,7 @@ def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[li
              else pd.Series(pd.NaT, index=range(parsed.num_rows), dtype="datetime64[ns, UTC]"))
     del parsed
     per = _per_host(code, len(host), flagged, times)
-    parts = [per.set_axis(pd.Index(host[per.index.to_numpy()], dtype=object), axis=0)]
-    return host_rows(pd.concat(parts), table, top)
+    return host_rows(per.set_axis(pd.Index(host[per.index.to_numpy()], dtype=object), axis=0), table, top)
 
 
 def host_rows(parts: pd.DataFrame, table: pd.DataFrame, top: int) -> tuple[list[dict[str, Any]], int]:
