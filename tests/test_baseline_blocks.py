@@ -10,31 +10,9 @@ from anomaly_log_detector.builders.mscred import count_matrix, window_bounds, wi
 from anomaly_log_detector.detectors import baseline_windows
 from anomaly_log_detector.detectors.alerting import AlertingDetector
 from anomaly_log_detector.detectors.baseline import BaselineDetector
-from anomaly_log_detector.detectors.baseline_codes import codes, text_at
 from anomaly_log_detector.detectors.baseline_windows import block_counts, source_windows, window_frame
 
 VALUES = ["a.log", None, "b.log", "", "a.log", "c.log", None, "b.log", "a.log"]
-
-
-def _chunked(values, dtype="str"):
-    """An Arrow-backed column of several chunks, as Parquet row groups give."""
-    data = pa.chunked_array([pa.array(values[:3], pa.large_string()), pa.array(values[3:], pa.large_string())])
-    return pd.Series(pd.array(data.to_pylist(), dtype=dtype)) if dtype != "str" else \
-        pa.table({"s": data}).to_pandas()["s"]
-
-
-@pytest.mark.parametrize("make", [
-    lambda: _chunked(VALUES), lambda: _chunked(VALUES, "string"), lambda: pd.Series(VALUES, dtype="string[python]"),
-    lambda: pd.Series(VALUES, dtype=object), lambda: pd.Series([1, None, 2, 1], dtype=object),
-    lambda: pd.Series(VALUES, dtype="category")])
-def test_codes_and_text_at_match_pandas(make):
-    values = make()
-    code, distinct = codes(values)
-    want, uniques = pd.factorize(values.astype("string"), sort=False)
-    assert [distinct[c] if c >= 0 else None for c in code] == [uniques[c] if c >= 0 else None for c in want]
-    rows = np.array([0, 1, 3, len(values) - 1])
-    got, ref = text_at(values, rows), values.iloc[rows].to_numpy()
-    assert got.dtype == ref.dtype and [repr(v) for v in got] == [repr(v) for v in ref]
 
 
 def test_windows_counts_and_table_match_the_builders(monkeypatch):

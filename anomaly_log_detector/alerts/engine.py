@@ -52,6 +52,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from anomaly_log_detector.builders.string_codes import index_dtype
 from anomaly_log_detector.errors import DataError
 
 REQUIRED = ("entity", "order", "is_miss", "is_novel", "template")
@@ -194,7 +195,7 @@ def _fire(entity_code, template_code, n_templates, order_in, ns_in, has_time_in,
     new_session[1:] = ent[1:] != ent[:-1]
     if settings.session_timeout is not None and n_rows > 1:
         new_session[1:] |= gap(np.arange(n_rows - 1), np.arange(1, n_rows)) > settings.session_timeout
-    session = np.cumsum(new_session, dtype=_index_dtype(n_rows))
+    session = np.cumsum(new_session, dtype=index_dtype(n_rows))
     session -= 1
     del new_session
     n_sessions = int(session[-1] + 1) if n_rows else 0
@@ -326,7 +327,7 @@ def _k_of_n(miss, novel, session, n):
     count of the non-novel prediction before them). Also the non-novel rows ``nn``, each one's window
     start (an index into ``nn``) and, per row, the index into ``nn`` of the last non-novel row so far.
     Positions and counts in int32 below 2**31 rows: the same values in half the bytes of int64."""
-    index = _index_dtype(len(miss))
+    index = index_dtype(len(miss))
     nn = np.flatnonzero(~novel).astype(index, copy=False)
     cum = np.zeros(len(nn) + 1, dtype=index)
     np.cumsum(miss[nn], dtype=index, out=cum[1:])
@@ -365,11 +366,6 @@ def _small_codes(codes: np.ndarray) -> np.ndarray:
         if top <= np.iinfo(dtype).max:
             return codes.astype(dtype)
     return codes
-
-
-def _index_dtype(n: int) -> type:
-    """int32 for positions and counts of fewer than 2**31 rows, else int64."""
-    return np.int32 if n < 2**31 - 1 else np.int64
 
 
 def _entity_log_order(entity_code: np.ndarray, order: np.ndarray) -> np.ndarray:

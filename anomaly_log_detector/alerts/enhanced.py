@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
+from anomaly_log_detector.builders.string_codes import index_dtype, string_codes, take_frame
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.detectors.windows import CHUNK, list_values, unique_rows
 from anomaly_log_detector.errors import DataError
@@ -205,8 +206,7 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
 
     keep = np.flatnonzero(rows >= 0)
     keep = keep[np.argsort(rows[keep], kind="stable")]  # the table's rows, in its order
-    if len(rows) < 2**31 - 1:
-        keep = keep.astype(np.int32)  # positions of a million rows: 4 MB less through the engine
+    keep = keep.astype(index_dtype(len(rows)), copy=False)  # positions of a million rows: 4 MB less through the engine
     at = rows[keep]
     entity_code, entity_names = _entity_codes(lambda r: per_window.column("session", r), keep,
                                               lines[entity_column] if entity_column in lines.columns else None, at)
@@ -227,7 +227,7 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
     def rows_of(needed: np.ndarray) -> pd.DataFrame:
         w = keep[needed]
         return _predictions(per_window.frame(w, list(WINDOW_COLUMNS)), event[w] < 0, rows[w],
-                            take_rows(lines[shown], rows[w]), entity_column,
+                            take_frame(lines[shown], rows[w]), entity_column,
                             [expected[i] for i in w.tolist()])
 
     return run_alerts_columns(entity_code, len(entity_names), lambda codes: entity_names[codes], template_code,
@@ -235,41 +235,10 @@ def run_prediction_alerts(per_window: Any, event: np.ndarray, rows: np.ndarray, 
                               per_window.column("is_novel", keep).astype(bool), rows_of, settings)
 
 
-def take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """``frame.iloc[rows].reset_index(drop=True)``, column by column: Arrow's take on a text column
-    of many chunks concatenates the whole column first (~25 MB for a million lines' ``source``, to
-    fetch a few thousand rows); here each chunk gives its own rows."""
-    return pd.DataFrame({name: _take(frame[name], rows) for name in frame.columns}, index=pd.RangeIndex(len(rows)),
-                        columns=frame.columns)
-
-
-def _take(values: pd.Series, rows: np.ndarray) -> pd.Series:
-    """``values.iloc[rows]`` numbered from 0; an Arrow text column taken chunk by chunk."""
-    arrow = getattr(values.array, "__arrow_array__", None) if isinstance(values.dtype, pd.StringDtype) else None
-    chunks = pa.chunked_array(arrow()).chunks if arrow is not None else []
-    if len(chunks) < 2 or len(rows) == 0:
-        return values.iloc[rows].reset_index(drop=True)
-    bounds = np.cumsum([0] + [len(c) for c in chunks])
-    rows = np.asarray(rows, dtype=np.int64)
-    if rows.min() < 0 or rows.max() >= bounds[-1]:
-        return values.iloc[rows].reset_index(drop=True)  # pandas' own error for a bad row
-    chunk_of = np.searchsorted(bounds, rows, side="right") - 1
-    order = np.argsort(chunk_of, kind="stable")
-    starts = np.searchsorted(chunk_of[order], np.arange(len(chunks) + 1))
-    pieces = [chunks[k].take(pa.array(rows[order[starts[k]:starts[k + 1]]] - bounds[k]))
-              for k in range(len(chunks)) if starts[k + 1] > starts[k]]
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    taken = pa.concat_arrays(pieces).take(pa.array(inverse))
-    return pd.Series(taken, dtype=values.dtype)
-
-
 def _template_codes(template: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(template.astype("string").fillna("").astype(str), sort=False)`` without the two
     copies of a million strings: the column is factorized with nulls as a value of their own, and only
     its few distinct values are filled and factorized again (a null and a real "" become one code)."""
-    from anomaly_log_detector.builders.string_codes import string_codes
-
     codes, names = string_codes(template)  # int32, null -> -1
     if len(codes) and codes.min() >= 0:  # no null: nothing to merge, the codes are first appearances
         return codes, pd.Index(names, dtype="str")
@@ -321,7 +290,7 @@ def _entity_codes(session_of: Any, keep: np.ndarray, entity: pd.Series | None,
     # code rather than a sort of a million).
     used = (np.flatnonzero(np.bincount(code, minlength=len(names))) if len(code) == 0 or code.min() >= 0
             else np.unique(code))
-    dense = np.full(len(names), -1, dtype=np.int32 if len(names) < 2**31 - 1 else np.int64)
+    dense = np.full(len(names), -1, dtype=index_dtype(len(names)))
     dense[used] = np.arange(len(used))
     return dense[code], names[used]
 

@@ -1,36 +1,143 @@
-"""Integer codes of text columns, without the int64 copies ``pd.factorize`` makes on the way.
+"""Integer codes of text columns, and rows taken from them, without a Python string per row.
 
 ``pd.factorize`` of a million-row Arrow string column allocates ~20 MB for its 8 MB of codes; Arrow's
 own dictionary encoding gives the same codes (first appearance order, the same uniques) as int32 in
-4 MB. Used by the session grouping of `infer` (builders/session_codes.py, builders/deeplog.py).
+4 MB. The parsed lines' text columns are Arrow-backed and, read from Parquet, made of one chunk per
+row group: pandas' ``take`` over such a column first joins its chunks (a copy of the whole column,
+~25 MB for the sources of a million lines); here each chunk gives its own rows. Positions and codes
+are int32 below 2**31 values (:func:`index_dtype`): the same values in half the bytes of int64.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 
-def string_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """``pd.factorize(values.astype("string"), sort=False)`` as (int32 codes, null -> -1; the uniques
-    as Python strings)."""
+def index_dtype(n: int) -> type:
+    """int32 for codes, positions and counts of fewer than 2**31 - 1 things, else int64."""
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
+def int32_if_fits(values: np.ndarray) -> np.ndarray:
+    """An int64 array as int32 when every value fits (anything else as it is)."""
+    if values.dtype != np.int64 or (len(values) and not (-2**31 <= values.min() and values.max() < 2**31)):
+        return values
+    return values.astype(np.int32)
+
+
+def _arrow_text(values: pd.Series) -> Any:
+    """The Arrow chunked array behind an Arrow-backed text column, not a copy (None for any other
+    column: converting it would be a copy of every value)."""
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return None
+    return values.array.__arrow_array__()
+
+
+def arrow_codes(column: Any) -> tuple[np.ndarray, list[Any]]:
+    """(a code per row, null -> -1, in :func:`index_dtype`; the values the codes stand for) of an Arrow
+    array or chunked array: a dictionary column's own dictionary (several chunks' dictionaries joined
+    in chunk order), any other column's distinct values in order of first appearance."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arrow = getattr(values.array, "__arrow_array__", None) if isinstance(values.dtype, pd.StringDtype) else None
-    if arrow is not None and len(values):
-        encoded = pc.dictionary_encode(pa.chunked_array(arrow()))
-        chunks = encoded.chunks
-        # Encoding a chunked array shares one dictionary across its chunks; anything else takes pandas' way.
-        if chunks and all(c.dictionary.equals(chunks[0].dictionary) for c in chunks[1:]):
-            codes = np.empty(len(values), dtype=np.int32)
-            at = 0
-            for c in chunks:
-                codes[at:at + len(c)] = c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-                at += len(c)
-            return codes, [str(v) for v in chunks[0].dictionary.to_pylist()]
-    codes, uniques = pd.factorize(values.astype("string"), sort=False)
-    return codes.astype(np.int32 if len(uniques) < 2**31 - 1 else np.int64), [str(v) for v in uniques]
+    if not isinstance(column, pa.ChunkedArray):
+        column = pa.chunked_array([column], column.type)
+    # Either way the chunks share one dictionary: encoding a chunked array keeps one across its chunks.
+    column = column.unify_dictionaries() if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    chunks = column.chunks
+    dictionary = chunks[0].dictionary.to_pylist() if chunks else []
+    codes = np.empty(len(column), dtype=index_dtype(len(dictionary)))
+    at = 0
+    for c in chunks:
+        codes[at:at + len(c)] = c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        at += len(c)
+    return codes, dictionary
+
+
+def string_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """``pd.factorize(values.astype("string"), sort=False)`` as (codes in :func:`index_dtype`, null ->
+    -1; the uniques, in order of first appearance, as Python strings)."""
+    arrow = _arrow_text(values)
+    if arrow is not None:
+        codes, uniques = arrow_codes(arrow)
+        return codes, [str(v) for v in uniques]
+    codes, uniques = pd.factorize(values if isinstance(values.dtype, pd.StringDtype) else values.astype("string"),
+                                  sort=False)
+    return codes.astype(index_dtype(len(uniques))), [str(v) for v in uniques]
+
+
+def column_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(values)`` as (codes, -1 = missing; an Index of the values), a categorical column's
+    own codes and categories (sorted or not, as the column has them) without factorizing it."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), values.cat.categories
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Index(uniques)
+
+
+def missing_last(codes: np.ndarray, names: list[Any], fill: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes with no missing one: (int64 codes, -1 -> a last name; the names as strings, None and
+    that last name ``fill``)."""
+    names = np.array([*(fill if v is None else str(v) for v in names), fill], dtype=object)
+    codes = codes.astype(np.int64)
+    codes[codes < 0] = len(names) - 1
+    return codes, names
+
+
+def take_text(values: pd.Series, rows: np.ndarray) -> Any:
+    """``values.iloc[rows]`` of an Arrow-backed text column as an Arrow chunked array, each chunk
+    taking its own rows (None for any other column). Rows in any order; ascending ones need no sort,
+    and their pieces are not joined."""
+    import pyarrow as pa
+
+    arrow = _arrow_text(values)
+    if arrow is None:
+        return None
+    rows = np.asarray(rows, dtype=np.int64)
+    bounds = np.cumsum([0] + [len(c) for c in arrow.chunks])
+    order = None
+    if len(rows) > 1 and not bool(np.all(rows[1:] >= rows[:-1])):
+        order = np.argsort(rows, kind="stable")
+        rows = rows[order]
+    if len(rows) and (rows[0] < 0 or rows[-1] >= bounds[-1]):
+        raise IndexError("positional indexers are out-of-bounds")
+    starts = np.searchsorted(rows, bounds)
+    pieces = [chunk.take(pa.array(rows[starts[k]:starts[k + 1]] - bounds[k]))
+              for k, chunk in enumerate(arrow.chunks) if starts[k + 1] > starts[k]]
+    if order is None:
+        return pa.chunked_array(pieces, arrow.type)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return pa.chunked_array([pa.concat_arrays(pieces).take(pa.array(inverse))], arrow.type)
+
+
+def text_at(values: pd.Series, rows: np.ndarray, na: Any = None) -> np.ndarray:
+    """``values.iloc[rows].to_numpy()`` (object array; in an Arrow-backed text column a null is `na`, by
+    default the column's own missing value)."""
+    taken = take_text(values, rows)
+    if taken is None:
+        return values.iloc[rows].to_numpy()
+    out = taken.to_numpy()
+    out[pd.isna(out)] = values.dtype.na_value if na is None else na
+    return out
+
+
+def take_series(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """``values.iloc[rows]`` numbered from 0; an Arrow text column taken chunk by chunk."""
+    taken = take_text(values, rows)
+    if taken is None:
+        return values.iloc[rows].reset_index(drop=True)
+    return pd.Series(taken, dtype=values.dtype, name=values.name)
+
+
+def take_frame(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[rows].reset_index(drop=True)``, column by column (:func:`take_series`)."""
+    return pd.DataFrame({name: take_series(frame[name], rows) for name in frame.columns},
+                        index=pd.RangeIndex(len(rows)), columns=frame.columns)
 
 
 def compact_codes(codes: np.ndarray, n: int) -> np.ndarray:
@@ -56,6 +163,6 @@ def first_codes(key: np.ndarray, n_values: int) -> tuple[np.ndarray, np.ndarray]
     present = np.flatnonzero(first < n)
     values = present[np.argsort(first[present], kind="stable")]
     del first
-    code_of = np.full(n_values, -1, dtype=np.int32 if len(values) < 2**31 - 1 else np.int64)
+    code_of = np.full(n_values, -1, dtype=index_dtype(len(values)))
     code_of[values] = np.arange(len(values))
     return code_of[key], values.astype(np.int64)

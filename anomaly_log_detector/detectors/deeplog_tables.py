@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from anomaly_log_detector.builders.string_codes import int32_if_fits
+
 #: Rows per row group (and per pandas -> Arrow conversion) when writing.
 ROW_GROUP = 65536
 
@@ -155,13 +157,6 @@ class WindowTable:
                 if between is not None:
                     between()
         os.replace(tmp, path)
-
-
-def int32_if_fits(values: np.ndarray) -> np.ndarray:
-    """An int64 array as int32 when every value fits (anything else as it is)."""
-    if values.dtype != np.int64 or (len(values) and not (-2**31 <= values.min() and values.max() < 2**31)):
-        return values
-    return values.astype(np.int32)
 
 
 def context_flags(inputs: np.ndarray, unk: int, pad: int, min_known: int,

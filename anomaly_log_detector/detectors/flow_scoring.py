@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from anomaly_log_detector.builders.string_codes import arrow_codes, index_dtype, missing_last
 from anomaly_log_detector.detectors.flow_tokens import VARIANT, message_tokens
 
 NO_TIME = (np.nan, np.nan)
@@ -134,20 +135,18 @@ def _text(batch, column: str, rows: np.ndarray | None = None):
     return pc.fill_null(col.cast(pa.large_string()), "")
 
 
-def _codes(batch, column: str) -> tuple[np.ndarray, list[str]]:
-    """A text column as int64 codes into a list of names ("" for missing), from its dictionary when
-    it has one (no string per row)."""
+def _codes(batch, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """A text column as int64 codes into its names (object array; "" for missing), from its dictionary
+    when it has one (no string per row)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     col = _column(batch, column)
     if col is None:
-        return np.zeros(batch.num_rows, dtype=np.int64), [""]
+        return np.zeros(batch.num_rows, dtype=np.int64), np.array([""], dtype=object)
     if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(pc.fill_null(col.cast(pa.large_string()), ""))
-    names = pc.fill_null(col.dictionary.cast(pa.large_string()), "").to_pylist() + [""]
-    codes = pc.fill_null(col.indices.cast(pa.int64()), len(names) - 1).to_numpy()
-    return codes, names
+        col = pc.fill_null(col.cast(pa.large_string()), "")  # a missing value is one with ""
+    return missing_last(*arrow_codes(col), "")
 
 
 def lookup(batch, column: str, value_set) -> np.ndarray:
@@ -191,7 +190,7 @@ class _Collector:
             self.last_of[t_index[template]] = max(self.last_of[t_index[template]], int(k))
         self.step_of = pd.Index(det.keys_, dtype=object).get_indexer(pd.Index(self.templates, dtype=object)).astype(np.int32)
         self.is_split = pd.Index(self.templates, dtype=object).isin(det.split_)
-        self.row_dtype = np.int32 if n_rows < 2**31 else np.int64
+        self.row_dtype = index_dtype(n_rows)
         # Per row (only those of templates with identifiers are set): time and step.
         self.t = np.full(n_rows, np.nan)
         self.step = np.full(n_rows, -1, dtype=np.int32)

@@ -15,6 +15,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from anomaly_log_detector.builders.string_codes import missing_last, string_codes
+
 # An IPv4 address, or a word with a digit with its dash-joined parts (a UUID is one token, not five).
 TOKEN = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9_]*\d[A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
 MIN_TOKEN = 3
@@ -140,15 +142,12 @@ def tokens(X: pd.DataFrame, t: np.ndarray, wanted: dict[str, tuple[int, bool]] |
 
 
 def _codes(X: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """A text column (as :func:`text` reads it) as int64 codes into its distinct values (object array)."""
-    if column in X.columns and isinstance(X[column].dtype, pd.StringDtype):
-        code, names = pd.factorize(X[column])  # Arrow's dictionary encoding, no Python string per row
-        names = np.append(np.asarray(names, dtype=object), "")
-        code = code.astype(np.int64)
-        code[code < 0] = len(names) - 1  # missing: ""
-        return code, names
-    code, names = pd.factorize(pd.Series(text(X, column), dtype=object))
-    return code.astype(np.int64), np.asarray(names, dtype=object)
+    """A text column (as :func:`text` reads it) as int64 codes into its distinct values (object array;
+    a missing value, and every row without the column, is ""). A missing value and a real "" may have
+    codes of their own: their names are equal."""
+    if column not in X.columns:
+        return np.zeros(len(X), dtype=np.int64), np.array([""], dtype=object)
+    return missing_last(*string_codes(X[column]), "")
 
 
 def _message_tokens(X: pd.DataFrame, read: np.ndarray, last: np.ndarray):

@@ -13,17 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from anomaly_log_detector.builders.string_codes import column_codes
 from anomaly_log_detector.errors import DataError
 
 PARSED = "parsed.parquet"
-
-
-def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes of a column (-1 = missing) and the values they stand for."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(), values.cat.categories
-    codes, uniques = pd.factorize(values)
-    return codes, pd.Index(uniques)
 
 
 class LineIndex:
@@ -39,7 +32,7 @@ class LineIndex:
         self.merge = False  # line numbers too far apart for int64 keys: a merge instead
         row_key = line  # no copy: a one-source parse is keyed by its line numbers
         if by_source:
-            codes, self.names = _codes(keys["source"])
+            codes, self.names = column_codes(keys["source"])
             if not len(codes) or bool((codes == codes[0]).all()):
                 self.single = int(codes[0]) if len(codes) else -1
             elif (len(self.names) + 2) * self.span >= 2 ** 62:

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from anomaly_log_detector.builders.string_codes import arrow_codes, missing_last
 from anomaly_log_detector.reports.anomalies import to_records
 from anomaly_log_detector.reports.ecs import iso_utc
 from anomaly_log_detector.reports.hits import BASELINE_COMPONENTS, detectors_run, plain
@@ -168,16 +167,6 @@ def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
     return _template_entries(parsed, keys, dominant, stats), _template_entries(parsed, keys, most_flagged, stats)
 
 
-def _host_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(a code per row, the host of each code): NO_HOST for a missing host."""
-    column = column.combine_chunks()
-    if not pa.types.is_dictionary(column.type):
-        column = column.dictionary_encode()
-    names = [NO_HOST if v is None else str(v) for v in column.dictionary.to_pylist()]
-    codes = pc.fill_null(column.indices, len(names)).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, np.array([*names, NO_HOST], dtype=object)
-
-
 def _per_host(code: np.ndarray, n_codes: int, flagged: np.ndarray, times: pd.Series) -> pd.DataFrame:
     """Per code present: `lines`, `flagged_lines`, `first` / `last` time (NaT when it has none) - the
     aggregation of a groupby, by bincount and ufunc.at."""
@@ -215,7 +204,7 @@ def host_summary(d: Path, table: pd.DataFrame, top: int = TOP_HOSTS) -> tuple[li
     # Hosts as dictionary codes (a code per line, each host named once), counted and their times'
     # bounds taken per code by numpy: not a Python string per line, nor a grouping of a million rows.
     parsed = pq.read_table(path, columns=present, read_dictionary=["host"])
-    code, host = _host_codes(parsed.unify_dictionaries().column("host"))
+    code, host = missing_last(*arrow_codes(parsed.column("host")), NO_HOST)  # int64 codes; a missing host: NO_HOST
     flagged = np.zeros(parsed.num_rows, dtype=bool)
     flagged[table_rows(table)] = True
     times = (pd.to_datetime(parsed.column("timestamp").to_pandas(), utc=True) if "timestamp" in present
