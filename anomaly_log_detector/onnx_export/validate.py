@@ -93,8 +93,9 @@ def _topk_compare(a: np.ndarray, b: np.ndarray, ks: list[int]) -> tuple[int, int
 
 def validate_deeplog(det: Any, scorer: Any, optimized: Any | None, sequences: pd.DataFrame | None) -> dict[str, Any]:
     """Compare the torch detector ``det`` with the ONNX scorer ``scorer`` (a DeepLogOnnx over the
-    portable graph, and its step and head graphs when exported: both paths are checked) and, when given, ``optimized`` (one over the ORT-optimised graph). Returns the
-    numbers; ModelError when a check fails."""
+    portable graph, and its step and head graphs when exported: both paths are checked) and, when
+    given, ``optimized`` (one over the ORT-optimised graph). Returns the numbers; ModelError when a
+    check fails."""
     from anomaly_log_detector.detectors.windows import build_windows, flatten, unique_rows
 
     started = time.perf_counter()
