@@ -96,7 +96,8 @@ def test_metadata_records_the_export_and_every_checksum(trained, export):
     b = open_bundle(export["dir"])  # verifies every sha256
     for name, entry in b.files.items():
         assert hashlib.sha256((export["dir"] / name).read_bytes()).hexdigest() == entry["sha256"]
-    assert set(b.files) == {L.DEEPLOG_ONNX, L.DEEPLOG_OPTIMIZED, L.DEEPLOG_SEEN_PAIRS, L.VOCAB_C}
+    assert set(b.files) == {L.DEEPLOG_ONNX, L.DEEPLOG_OPTIMIZED, L.DEEPLOG_SEEN_PAIRS, L.DEEPLOG_STEP, L.DEEPLOG_HEAD,
+                            L.VOCAB_C}
     s, det = b.metadata["onnx"], trained["det"]
     assert s["format"] == L.FORMAT and s["opset"] == L.OPSET and s["vocab_size"] == trained["vocab"].size
     assert s["seq_len"] == det.seq_len and s["k"] is None and s["top_p"] is None
@@ -209,7 +210,7 @@ def test_seq_len_override_is_a_recommendation(trained, tmp_path):
     meta = open_bundle(tmp_path / "short").metadata["onnx"]
     assert meta["seq_len"] == 5 and meta["deeplog"]["trained_seq_len"] == trained["det"].seq_len
     assert meta["deeplog"]["seen_pairs"] is None and any("seen" in n for n in s["notes"])
-    assert set(s["files"]) == {L.DEEPLOG_ONNX, L.VOCAB_C}  # --portable: no optimised graph
+    assert set(s["files"]) == {L.DEEPLOG_ONNX, L.DEEPLOG_STEP, L.DEEPLOG_HEAD, L.VOCAB_C}  # --portable: no optimised graph
     assert s["validation"]["deeplog"]["verdicts_differ"] == 0
 
 

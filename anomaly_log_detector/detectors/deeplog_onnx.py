@@ -12,6 +12,15 @@ parent's code. So ``evaluate`` / ``tables`` / ``score`` / ``predict`` give the t
 probabilities agree to float32 rounding (the graph's output differs from torch's by <= 1e-5, checked
 by ``convert-onnx --validate``).
 
+The network pass. ``deeplog.onnx`` is the whole network (what the C engine runs). Exports made since
+also hold it in two parts (``onnx.deeplog.trie``): ``deeplog_step.onnx``, one key through every
+member's LSTM from given states, and ``deeplog_head.onnx``, the top layer's h to the same
+log-probabilities. With them :meth:`DeepLogOnnx.log_probs` walks the windows as a prefix trie: the
+windows of a call, sorted, share the LSTM steps of their common prefixes (on a 1M-line target 228,612
+distinct windows of 10 keys are 2.29M steps, their distinct prefixes 869k), and ONNX Runtime's LSTM
+gives the same float32 either way (``convert-onnx --validate`` checks both paths against torch and
+reports whether they are bit-identical). Without them (older exports), the whole graph.
+
 It scores only: ``fit``, ``continue_fit``, ``absorb``, ``grow_to`` and ``save`` raise. Importing this
 module, loading a bundle and scoring never import torch (tests/test_onnx_export.py runs it with torch
 made unimportable).
@@ -30,12 +39,16 @@ from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 from anomaly_log_detector.detectors.deeplog_scoring import numpy_pair_stats
 from anomaly_log_detector.errors import AlogError, BundleError, ModelError
 from anomaly_log_detector.onnx_export.layout import (
-    DEEPLOG_INPUT, DEEPLOG_OUTPUT, DeepLogExport, deeplog_export, read_seen_pairs, section,
+    DEEPLOG_INPUT, DEEPLOG_OUTPUT, HEAD_INPUT, HEAD_OUTPUT, STEP_KEY, STEP_OUTPUT, STEP_STATE, DeepLogExport,
+    deeplog_export, read_seen_pairs, section,
 )
 from anomaly_log_detector.onnx_export.vocab_c import read_c_vocab
 
 #: Rows per ONNX Runtime call (the scoring loop's batches are cut to this size).
 ORT_BATCH = 1024
+#: Prefixes per call of the step graph (and windows per call of the head): the state arrays ORT sizes
+#: its arena by stay small (2 KB a prefix per member), and the call overhead is amortised.
+TRIE_BATCH = 2048
 _SCORES_ONLY = "DeepLogOnnx only scores; train with DeepLogDetector (torch) and export with convert-onnx"
 
 
@@ -43,6 +56,8 @@ class DeepLogOnnx(DeepLogDetector):
     """DeepLog on ONNX Runtime. Build it with :meth:`from_bundle`; ``session_`` is the ORT session."""
 
     runtime = "onnxruntime"  # what scores (the torch detector has none: callers read "torch")
+    #: (step session, head session, state shape after the batch axis), or None: the whole graph only
+    trie_: tuple[Any, Any, tuple[int, int, int, int]] | None = None
 
     # ---- loading ----------------------------------------------------------------------------
     @classmethod
@@ -66,12 +81,15 @@ class DeepLogOnnx(DeepLogDetector):
         strings = read_c_vocab(b.read_bytes(vocab_file), str(b.dir / vocab_file))
         pairs = (read_seen_pairs(b.read_bytes(d.seen_pairs), d.seq_len, d.vocab_size, str(b.dir / d.seen_pairs))
                  if d.seen_pairs is not None else None)
-        return cls.from_export(b.read_bytes(d.model), d, strings, pairs, str(b.dir / d.model), threads)
+        trie = (b.read_bytes(d.trie.step), b.read_bytes(d.trie.head)) if d.trie is not None else None
+        return cls.from_export(b.read_bytes(d.model), d, strings, pairs, str(b.dir / d.model), threads, trie)
 
     @classmethod
     def from_export(cls, model: bytes | str | os.PathLike, d: DeepLogExport, strings: list[str],
-                    seen_pairs: np.ndarray | None, where: str, threads: int = 0) -> "DeepLogOnnx":
-        """Build the scorer from the parts of an export (``model``: the graph's bytes or path). What
+                    seen_pairs: np.ndarray | None, where: str, threads: int = 0,
+                    trie: tuple[bytes | str | os.PathLike, bytes | str | os.PathLike] | None = None) -> "DeepLogOnnx":
+        """Build the scorer from the parts of an export (``model``: the graph's bytes or path; ``trie``:
+        those of the step and head graphs, when the export has them and they are to be used). What
         :meth:`from_bundle` and ``convert-onnx --validate`` (before the bundle is committed) call."""
         names = [p for p in inspect.signature(DeepLogDetector.__init__).parameters if p != "self"]
         try:
@@ -91,14 +109,35 @@ class DeepLogOnnx(DeepLogDetector):
         det.history_ = list(d.history)
         det.train_stats_ = dict(d.train_stats)
         det.session_ = _session(model, threads, where)
-        _check_io(det.session_, d.vocab_size, where)
+        _check_io(det.session_, {DEEPLOG_INPUT}, DEEPLOG_OUTPUT, d.vocab_size, where)
+        if trie is not None:
+            if d.trie is None:
+                raise BundleError(f"{where}: step and head graphs given, but the export does not describe them")
+            # No spinning: the trie's calls are many and short, with numpy between them, where the
+            # waiting threads' spinning took a core from the caller (slower than one thread).
+            step = _session(trie[0], threads, f"{where} ({d.trie.step})", spinning=False)
+            head = _session(trie[1], threads, f"{where} ({d.trie.head})", spinning=False)
+            _check_io(step, {STEP_KEY, STEP_STATE}, STEP_OUTPUT, None, f"{where} ({d.trie.step})")
+            _check_io(head, {HEAD_INPUT}, HEAD_OUTPUT, d.vocab_size, f"{where} ({d.trie.head})")
+            dims = [x for x in step.get_inputs() if x.name == STEP_STATE][0].shape[1:]
+            if [x if isinstance(x, int) else None for x in dims] != list(d.trie.state_shape):
+                raise BundleError(f"{where} ({d.trie.step}): the state is {dims}, the export says "
+                                  f"{list(d.trie.state_shape)}")
+            det.trie_ = (step, head, d.trie.state_shape)
         det.threshold_ = det._threshold()
         return det
 
     # ---- the network, on ONNX Runtime -------------------------------------------------------
     def log_probs(self, contexts: np.ndarray) -> np.ndarray:
         """Ensemble log-probabilities of the next key for (n, seq_len) context windows: float32
-        (n, vocab_size), a numpy array where the torch detector returns a tensor."""
+        (n, vocab_size), a numpy array where the torch detector returns a tensor. By the step and head
+        graphs when the export has them (:meth:`trie_log_probs`), else by the whole graph."""
+        if self.trie_ is not None and np.ndim(contexts) == 2 and np.shape(contexts)[1] > 0:
+            return self.trie_log_probs(contexts)
+        return self.graph_log_probs(contexts)
+
+    def graph_log_probs(self, contexts: np.ndarray) -> np.ndarray:
+        """:meth:`log_probs` by the whole graph, ``deeplog.onnx``."""
         x = np.ascontiguousarray(contexts, dtype=np.int64)
         if len(x) == 0:
             return np.zeros((0, self.vocab_size_), dtype=np.float32)
@@ -106,6 +145,58 @@ class DeepLogOnnx(DeepLogDetector):
         # held ~250 MB for the rest of a 1M-line `infer`; 1,024 hold ~30 MB and run no slower.
         return np.concatenate([self.session_.run([DEEPLOG_OUTPUT], {DEEPLOG_INPUT: x[lo:lo + ORT_BATCH]})[0]
                                for lo in range(0, len(x), ORT_BATCH)])
+
+    def trie_log_probs(self, contexts: np.ndarray) -> np.ndarray:
+        """:meth:`log_probs` by the step and head graphs, over the windows as a prefix trie.
+
+        The rows are taken in lexicographic order (sorted here unless they already are), so that the
+        windows sharing their first t keys are a run of rows. Level t steps every run of level t - 1
+        by its t-th key: a new run starts where the previous level's did or where the t-th key differs
+        from the row above; each run's prefix goes through the LSTM once, from its parent run's
+        states. The last level's top-layer h goes through the head, once per run (a repeated window
+        is computed once). Each row's result is its own (ORT computes the rows of a batch
+        independently), so the order and the batching change no value."""
+        x = np.ascontiguousarray(contexts, dtype=np.int64)
+        n, length = x.shape
+        if n == 0:
+            return np.zeros((0, self.vocab_size_), dtype=np.float32)
+        step, head, shape = self.trie_
+        order = None if _lexsorted(x) else np.lexsort(x.T[::-1])
+        if order is not None:
+            x = x[order]
+        state = np.zeros((1, *shape), dtype=np.float32)  # the empty prefix: zero h and c
+        parent = np.zeros(n, dtype=np.int64)  # each row's run at the previous level (its row in `state`)
+        new = np.zeros(n, dtype=bool)
+        new[0] = True
+        for t in range(length):
+            key = x[:, t]
+            new[1:] |= key[1:] != key[:-1]
+            starts = np.flatnonzero(new)
+            keys, src = key[starts], parent[starts]
+            nxt = np.empty((len(starts), *shape), dtype=np.float32)
+            for lo in range(0, len(starts), TRIE_BATCH):
+                hi = lo + TRIE_BATCH
+                nxt[lo:hi] = step.run([STEP_OUTPUT], {STEP_KEY: keys[lo:hi], STEP_STATE: state[src[lo:hi]]})[0]
+            state, parent = nxt, np.cumsum(new) - 1
+        top = np.ascontiguousarray(state[:, :, -1, 0, :])  # (runs, members, hidden): the top layer's h
+        del state
+        runs = np.empty((len(top), self.vocab_size_), dtype=np.float32)
+        for lo in range(0, len(top), TRIE_BATCH):
+            runs[lo:lo + TRIE_BATCH] = head.run([HEAD_OUTPUT], {HEAD_INPUT: top[lo:lo + TRIE_BATCH]})[0]
+        out = runs if len(runs) == n else runs[parent]
+        if order is not None:
+            back = np.empty_like(out)
+            back[order] = out
+            return back
+        return out
+
+    def without_trie(self) -> "DeepLogOnnx":
+        """A copy of this scorer that runs the whole graph only (``convert-onnx --validate`` checks both)."""
+        import copy
+
+        other = copy.copy(self)
+        other.trie_ = None
+        return other
 
     def top_keys(self, contexts: np.ndarray, n: int = 3) -> np.ndarray:
         """The ``n`` most likely next keys for each context window, most likely first (ties: lower key
@@ -157,7 +248,18 @@ def bundle_deeplog(bundle: Any, vocab: Vocab | None = None, threads: int = 0) ->
     return det
 
 
-def _session(model: bytes | str | os.PathLike, threads: int, where: str) -> Any:
+def _lexsorted(x: np.ndarray) -> bool:
+    """Rows in lexicographic order (equal rows allowed): each row's first key that differs from the
+    row above is larger."""
+    if len(x) < 2:
+        return True
+    differ = x[1:] != x[:-1]
+    first = differ.argmax(1)
+    rows = np.arange(len(x) - 1)
+    return bool((~differ[rows, first] | (x[1:][rows, first] > x[:-1][rows, first])).all())
+
+
+def _session(model: bytes | str | os.PathLike, threads: int, where: str, spinning: bool = True) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -165,6 +267,8 @@ def _session(model: bytes | str | os.PathLike, threads: int, where: str) -> Any:
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         source = model if isinstance(model, bytes) else os.fspath(model)
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
@@ -173,12 +277,14 @@ def _session(model: bytes | str | os.PathLike, threads: int, where: str) -> Any:
         raise BundleError(f"{where}: ONNX Runtime cannot load the model: {first}") from None
 
 
-def _check_io(session: Any, vocab_size: int, where: str) -> None:
+def _check_io(session: Any, inputs_wanted: set[str], output: str, vocab_size: int | None, where: str) -> None:
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = {o.name: o for o in session.get_outputs()}
-    if set(inputs) != {DEEPLOG_INPUT} or DEEPLOG_OUTPUT not in outputs:
-        raise BundleError(f"{where}: expected input {DEEPLOG_INPUT!r} and output {DEEPLOG_OUTPUT!r}, found "
+    if set(inputs) != inputs_wanted or output not in outputs:
+        raise BundleError(f"{where}: expected input(s) {sorted(inputs_wanted)} and output {output!r}, found "
                           f"{sorted(inputs)} -> {sorted(outputs)}")
-    width = outputs[DEEPLOG_OUTPUT].shape[-1]
+    if vocab_size is None:
+        return
+    width = outputs[output].shape[-1]
     if isinstance(width, int) and width != vocab_size:
         raise BundleError(f"{where}: the graph predicts {width:,} keys, the export says {vocab_size:,}")

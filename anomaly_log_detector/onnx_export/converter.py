@@ -11,8 +11,10 @@ atomic (a failed export or a failed ``--validate`` leaves the folder as it was):
 Files (names in :mod:`.layout`; hybrid_system/README.md specifies them): ``deeplog.onnx`` (the raw
 TorchScript export: portable, generic), ``deeplog_optimized.onnx`` (ONNX Runtime's ``ORT_ENABLE_ALL``
 graph for this machine; not with ``portable``), ``deeplog_seen_pairs.npz`` (transitions never judged
-misses, when the model has them), ``vocab_c.json`` (the C engine's ``{index: template}``), and with an
-MS-CRED model ``mscred.onnx`` (+ ``mscred_optimized.onnx``) and ``mscred_state.npz``.
+misses, when the model has them), ``deeplog_step.onnx`` and ``deeplog_head.onnx`` (the same network
+one key at a time and its head, for the prefix-trie pass of ONNX Runtime in Python), ``vocab_c.json``
+(the C engine's ``{index: template}``), and with an MS-CRED model ``mscred.onnx`` (+
+``mscred_optimized.onnx``) and ``mscred_state.npz``.
 """
 
 from __future__ import annotations
@@ -71,9 +73,11 @@ def _strict(obj: Any) -> Any:
         return None
 
 
-def deeplog_section(det: Any, trained_seq_len: int, optimized: bool, seen_pairs: bool) -> dict[str, Any]:
+def deeplog_section(det: Any, trained_seq_len: int, optimized: bool, seen_pairs: bool,
+                    trie: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """``metadata["onnx"]["deeplog"]``: the graph's interface and everything the scorer reads
-    (``det.seq_len`` is the window length the scorer uses, ``trained_seq_len`` the training's)."""
+    (``det.seq_len`` is the window length the scorer uses, ``trained_seq_len`` the training's;
+    ``trie``: (members, layers, hidden) of the step and head graphs when they are exported)."""
     from anomaly_log_detector.detectors.calibration import MAX_SURPRISE
     from anomaly_log_detector.detectors.deeplog import SURPRISE_WEIGHT
 
@@ -92,6 +96,7 @@ def deeplog_section(det: Any, trained_seq_len: int, optimized: bool, seen_pairs:
         "max_surprise": MAX_SURPRISE, "surprise_weight": SURPRISE_WEIGHT,
         "params": _strict(params) or {}, "history": _strict(list(det.history_)) or [],
         "train_stats": _strict(dict(det.train_stats_)) or {},
+        "trie": None if trie is None else L.trie_section(*trie, int(det.vocab_size_)),
     }
 
 
@@ -214,10 +219,11 @@ def _check_same_sources(old: Any, deeplog_model: Any, det_sha: str | None, vocab
 
 def _export_deeplog(det: Any, trained_seq_len: int, writer: Any, portable: bool, notes: list[str],
                     timings: dict[str, float]) -> dict[str, Any]:
-    from anomaly_log_detector.onnx_export.graph import export_deeplog, optimize
+    from anomaly_log_detector.onnx_export.graph import export_deeplog, export_deeplog_trie, optimize
 
     started = time.perf_counter()
     export_deeplog(det.models_, det.seq_len, writer.path(L.DEEPLOG_ONNX))
+    trie = export_deeplog_trie(det.models_, writer.path(L.DEEPLOG_STEP), writer.path(L.DEEPLOG_HEAD))
     timings["export_deeplog"] = round(time.perf_counter() - started, 3)
     if not portable:
         started = time.perf_counter()
@@ -233,7 +239,7 @@ def _export_deeplog(det: Any, trained_seq_len: int, writer: Any, portable: bool,
     if det.seq_len != trained_seq_len:
         notes.append(f"--seq-len {det.seq_len} overrides the trained window of {trained_seq_len} keys (a "
                      f"recommendation: the graph takes any length; the threshold was calibrated on {trained_seq_len})")
-    return deeplog_section(det, trained_seq_len, not portable, pairs is not None)
+    return deeplog_section(det, trained_seq_len, not portable, pairs is not None, trie)
 
 
 def _load_mscred(path: str | os.PathLike, vocab: Vocab, feature_dim: int | None) -> Any:
@@ -306,12 +312,14 @@ def _validate(folder: Path, section: dict[str, Any], det: Any, mscred: Any, seq_
     report: dict[str, Any] = {}
     strings = read_c_vocab((folder / L.VOCAB_C).read_bytes(), str(folder / L.VOCAB_C))
     if det is not None:
-        check_graph(folder / L.DEEPLOG_ONNX)
         export = L.deeplog_export(section, str(folder))
+        for name in (L.DEEPLOG_ONNX, *((export.trie.step, export.trie.head) if export.trie else ())):
+            check_graph(folder / name)
         pairs = (L.read_seen_pairs((folder / export.seen_pairs).read_bytes(), export.seq_len, export.vocab_size,
                                    str(folder / export.seen_pairs)) if export.seen_pairs else None)
         where = str(folder / L.DEEPLOG_ONNX)
-        scorer = DeepLogOnnx.from_export(folder / L.DEEPLOG_ONNX, export, strings, pairs, where)
+        trie = (folder / export.trie.step, folder / export.trie.head) if export.trie else None
+        scorer = DeepLogOnnx.from_export(folder / L.DEEPLOG_ONNX, export, strings, pairs, where, trie=trie)
         optimized = (DeepLogOnnx.from_export(folder / L.DEEPLOG_OPTIMIZED, export, strings, pairs, where)
                      if section["deeplog"]["optimized"] else None)
         report["deeplog"] = validate_deeplog(det, scorer, optimized, seq_df)

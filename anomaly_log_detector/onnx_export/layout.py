@@ -27,19 +27,28 @@ OPSET = 17
 DEEPLOG_ONNX = "deeplog.onnx"
 DEEPLOG_OPTIMIZED = "deeplog_optimized.onnx"
 DEEPLOG_SEEN_PAIRS = "deeplog_seen_pairs.npz"
+DEEPLOG_STEP = "deeplog_step.onnx"
+DEEPLOG_HEAD = "deeplog_head.onnx"
 MSCRED_ONNX = "mscred.onnx"
 MSCRED_OPTIMIZED = "mscred_optimized.onnx"
 MSCRED_STATE = "mscred_state.npz"
 VOCAB_C = "vocab_c.json"
 #: Every file an export may write; re-exporting into a bundle replaces all of them.
-EXPORT_FILES = (DEEPLOG_ONNX, DEEPLOG_OPTIMIZED, DEEPLOG_SEEN_PAIRS, MSCRED_ONNX, MSCRED_OPTIMIZED, MSCRED_STATE,
-                VOCAB_C)
+EXPORT_FILES = (DEEPLOG_ONNX, DEEPLOG_OPTIMIZED, DEEPLOG_SEEN_PAIRS, DEEPLOG_STEP, DEEPLOG_HEAD, MSCRED_ONNX,
+                MSCRED_OPTIMIZED, MSCRED_STATE, VOCAB_C)
 
 DEEPLOG_INPUT = "input_sequence"     # (batch, sequence) int64 keys (the original's input name)
 DEEPLOG_OUTPUT = "log_probs"         # (batch, vocab_size) float32: ensemble log-probabilities of the next key
 MSCRED_INPUT = "input_features"      # (batch, history, scales, n, n) float32 signature matrices
 MSCRED_OUTPUT = "reconstructed"      # (batch, scales, n, n) float32
 SEEN_PAIRS_ARRAY = "seen_pairs"      # the one array of deeplog_seen_pairs.npz
+# deeplog_step.onnx: one LSTM step of every member, every layer (the prefix-trie path, DeepLogOnnx.log_probs)
+STEP_KEY = "key"                     # (batch,) int64: the next key of each prefix
+STEP_STATE = "state"                 # (batch, members, layers, 2, hidden) float32: [..., 0, :] h, [..., 1, :] c
+STEP_OUTPUT = "next_state"           # the same shape: the states after the key
+# deeplog_head.onnx: the top layer's h of every member -> what deeplog.onnx outputs for the window
+HEAD_INPUT = "hidden"                # (batch, members, hidden) float32
+HEAD_OUTPUT = "log_probs"            # (batch, vocab_size) float32
 
 # Bounds on what a metadata section may claim (the same as DeepLog's checkpoint checks).
 _MAX_SEQ_LEN = 1024
@@ -60,6 +69,24 @@ class DeepLogExport:
     seen_pairs: str | None           # file name of the seen (window, next key) table, or None
     history: list[float]
     train_stats: dict[str, Any]
+    trie: "TrieExport | None" = None  # the step and head graphs; None in exports made before them
+
+
+@dataclass(frozen=True)
+class TrieExport:
+    """``onnx.deeplog.trie``: the graphs that run the network one key at a time, so that windows sharing
+    a prefix share its LSTM steps (``deeplog.onnx`` split in two; the C engine keeps the whole graph)."""
+
+    step: str                        # file name of the step graph
+    head: str                        # file name of the head graph
+    members: int
+    layers: int
+    hidden: int
+
+    @property
+    def state_shape(self) -> tuple[int, int, int, int]:
+        """The shape of one prefix's state, after the batch axis: (members, layers, 2, hidden)."""
+        return (self.members, self.layers, 2, self.hidden)
 
 
 def section(meta: dict[str, Any], where: str) -> dict[str, Any] | None:
@@ -117,7 +144,36 @@ def deeplog_export(s: dict[str, Any], where: str) -> DeepLogExport:
     need("train_stats", isinstance(stats, dict), "an object")
     return DeepLogExport(model, seq_len, vocab_size, dict(params), tau, tau_by_group,
                          np.asarray(seen, dtype=np.int64), pairs, [float(x) for x in history if isinstance(x, (int, float))],
-                         dict(stats))
+                         dict(stats), _trie(d.get("trie"), where))
+
+
+def trie_section(members: int, layers: int, hidden: int, vocab_size: int) -> dict[str, Any]:
+    """``onnx.deeplog.trie`` as the exporter writes it."""
+    state = ["batch", members, layers, 2, hidden]
+    return {"step": DEEPLOG_STEP, "head": DEEPLOG_HEAD, "members": members, "layers": layers, "hidden": hidden,
+            "step_inputs": {STEP_KEY: {"type": "int64", "shape": ["batch"]},
+                            STEP_STATE: {"type": "float32", "shape": state}},
+            "step_output": {"name": STEP_OUTPUT, "type": "float32", "shape": state},
+            "head_input": {"name": HEAD_INPUT, "type": "float32", "shape": ["batch", members, hidden]},
+            "head_output": {"name": HEAD_OUTPUT, "type": "float32", "shape": ["batch", vocab_size]}}
+
+
+def _trie(t: Any, where: str) -> TrieExport | None:
+    """``onnx.deeplog.trie`` checked; None when absent (an export made before the step graphs)."""
+    if t is None:
+        return None
+    if not isinstance(t, dict):
+        raise BundleError(f"{where}: onnx.deeplog.trie must be an object or null, not {t!r}")
+    for key in ("step", "head"):
+        if not isinstance(t.get(key), str):
+            raise BundleError(f"{where}: onnx.deeplog.trie.{key} must be a file name, not {t.get(key)!r}")
+    sizes = {}
+    for key, high in (("members", 1024), ("layers", 64), ("hidden", 1 << 16)):
+        v = t.get(key)
+        if type(v) is not int or not 1 <= v <= high:
+            raise BundleError(f"{where}: onnx.deeplog.trie.{key} must be an integer in [1, {high}], not {v!r}")
+        sizes[key] = v
+    return TrieExport(t["step"], t["head"], **sizes)
 
 
 def seen_pairs_bytes(pairs: np.ndarray) -> bytes:

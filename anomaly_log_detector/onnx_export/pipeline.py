@@ -48,7 +48,9 @@ def export_status(bundle_dir: str | os.PathLike) -> str | None:
     for part in ("deeplog", "mscred"):
         entry = s.get(part)
         if isinstance(entry, dict):
-            wanted = [entry.get("model"), entry.get("optimized"), entry.get("seen_pairs"), entry.get("state")]
+            trie = entry.get("trie") if isinstance(entry.get("trie"), dict) else {}
+            wanted = [entry.get("model"), entry.get("optimized"), entry.get("seen_pairs"), entry.get("state"),
+                      trie.get("step"), trie.get("head")]
             missing = [n for n in wanted if isinstance(n, str) and not b.has(n)]
             if missing:
                 return f"export file(s) missing: {', '.join(missing)}"

@@ -1,7 +1,9 @@
 """``convert-onnx --validate``: the exported graphs against torch, on the same inputs, or a loud failure.
 
 1. ``onnx.checker.check_model`` (full check, shape inference included) on every portable graph.
-2. DeepLog, per window: ONNX Runtime's log-probabilities against :meth:`DeepLogDetector.log_probs`
+2. DeepLog, per window, on each path of the scorer (the whole graph, and when exported the step and
+   head graphs walked as a prefix trie, which ``infer`` runs; whether the two give bit-identical
+   float32 is reported): ONNX Runtime's log-probabilities against :meth:`DeepLogDetector.log_probs`
    (``|ORT - torch| <= TOLERANCE + RELATIVE * |torch|``, numpy's ``allclose`` form: float32 rounding
    grows with the magnitude, and the log-probability of an unlikely key is large - a trained 20k-line
    model differed by 1.3e-05 at -11.5, 2e-06 in probability) and the top-k sets (k = 1, 3, 5 and the
@@ -12,7 +14,7 @@
 3. DeepLog, per prediction and per session: :meth:`DeepLogOnnx.evaluate` against the torch detector's
    ``evaluate`` on the same sessions (random ones, with the bundle's process groups so per-group
    thresholds apply, plus the real ones): every verdict (``in_topk``), novelty flag and session verdict
-   must be equal, under the model's own rule and thresholds.
+   must be equal, under the model's own rule and thresholds, on each path.
 4. MS-CRED: the reconstruction of random signature matrices, ORT against torch (<= ``TOLERANCE``).
 
 Any failure raises ModelError with the numbers; the caller then writes nothing.
@@ -91,8 +93,9 @@ def _topk_compare(a: np.ndarray, b: np.ndarray, ks: list[int]) -> tuple[int, int
 
 def validate_deeplog(det: Any, scorer: Any, optimized: Any | None, sequences: pd.DataFrame | None) -> dict[str, Any]:
     """Compare the torch detector ``det`` with the ONNX scorer ``scorer`` (a DeepLogOnnx over the
-    portable graph) and, when given, ``optimized`` (one over the ORT-optimised graph). Returns the
-    numbers; ModelError when a check fails."""
+    portable graph, and its step and head graphs when exported: both paths are checked) and, when
+    given, ``optimized`` (one over the ORT-optimised graph). Returns the numbers; ModelError when a
+    check fails."""
     from anomaly_log_detector.detectors.windows import build_windows, flatten, unique_rows
 
     started = time.perf_counter()
@@ -105,18 +108,32 @@ def validate_deeplog(det: Any, scorer: Any, optimized: Any | None, sequences: pd
         blocks.append(real[rng.permutation(len(real))[:MAX_REAL_WINDOWS]] if len(real) > MAX_REAL_WINDOWS else real)
     contexts = np.concatenate(blocks)
     torch_logp = det.log_probs(contexts).numpy()
+    # The scorer's paths: the whole graph and, when exported, the step and head graphs (the prefix
+    # trie, what `infer` runs); each must agree with torch on its own.
+    paths = {"portable": scorer.graph_log_probs}
+    if scorer.trie_ is not None:
+        paths["trie"] = scorer.trie_log_probs
     diffs, excess = {}, {}
-    diffs["portable"], excess["portable"] = _differences(scorer.log_probs(contexts), torch_logp)
+    got = {name: f(contexts) for name, f in paths.items()}
+    for name, logp in got.items():
+        diffs[name], excess[name] = _differences(logp, torch_logp)
     if optimized is not None:
         diffs["optimized"], excess["optimized"] = _differences(optimized.log_probs(contexts), torch_logp)
     # Other window lengths: the sequence axis is dynamic.
     other_lengths = sorted({1, max(1, L // 2), L + 5} - {L})
     for length in other_lengths:
         ctx = _contexts(rng, 200, length, V)
-        name = f"length {length}"
-        diffs[name], excess[name] = _differences(scorer.log_probs(ctx), det.log_probs(ctx).numpy())
+        want = det.log_probs(ctx).numpy()
+        for name, f in paths.items():
+            key = f"length {length}" if name == "portable" else f"{name}, length {length}"
+            diffs[key], excess[key] = _differences(f(ctx), want)
     ks = sorted({k for k in (1, 3, 5, det.k) if k is not None and k < V})
-    topk_differ, topk_ties = _topk_compare(torch_logp, scorer.log_probs(contexts), ks)
+    topk_differ = topk_ties = 0
+    for logp in got.values():
+        differ, ties = _topk_compare(torch_logp, logp, ks)
+        topk_differ, topk_ties = topk_differ + differ, topk_ties + ties
+    trie_identical = bool(np.array_equal(got["trie"], got["portable"])) if "trie" in got else None
+    del got
 
     groups = sorted(det.tau_by_group_)
     sessions = [_sessions(rng, RANDOM_SESSIONS, L, det, groups)]
@@ -124,14 +141,19 @@ def validate_deeplog(det: Any, scorer: Any, optimized: Any | None, sequences: pd
         keep = [c for c in ("session", "events", "group") if c in sequences.columns]
         sessions.append(sequences[keep].reset_index(drop=True))
     seq = pd.concat(sessions, ignore_index=True)
-    ws_torch, ws_onnx = det.evaluate(seq), scorer.evaluate(seq)
-    verdicts = int((ws_torch.in_topk != ws_onnx.in_topk).sum())
-    novel = int((ws_torch.is_novel != ws_onnx.is_novel).sum())
-    ranks = int((ws_torch.rank != ws_onnx.rank).sum())
-    surprise = float(np.abs(ws_torch.surprise.astype(np.float64) - ws_onnx.surprise.astype(np.float64)).max(initial=0.0))
+    ws_torch = det.evaluate(seq)
     flagged_torch = det.session_scores(ws_torch) > det.threshold_
-    flagged_onnx = scorer.session_scores(ws_onnx) > scorer.threshold_
-    session_diff = int((flagged_torch != flagged_onnx).sum())
+    verdicts = novel = ranks = session_diff = 0
+    surprise = 0.0
+    for scoring in [scorer] + ([scorer.without_trie()] if scorer.trie_ is not None else []):
+        ws_onnx = scoring.evaluate(seq)
+        verdicts += int((ws_torch.in_topk != ws_onnx.in_topk).sum())
+        novel += int((ws_torch.is_novel != ws_onnx.is_novel).sum())
+        ranks += int((ws_torch.rank != ws_onnx.rank).sum())
+        surprise = max(surprise, float(np.abs(ws_torch.surprise.astype(np.float64)
+                                              - ws_onnx.surprise.astype(np.float64)).max(initial=0.0)))
+        flagged_onnx = scoring.session_scores(ws_onnx) > scoring.threshold_
+        session_diff += int((flagged_torch != flagged_onnx).sum())
     report = {
         "tolerance": TOLERANCE, "relative_tolerance": RELATIVE, "windows": int(len(contexts)),
         "real_windows": int(len(contexts) - RANDOM_WINDOWS),
@@ -139,6 +161,7 @@ def validate_deeplog(det: Any, scorer: Any, optimized: Any | None, sequences: pd
         "predictions": int(len(ws_torch.in_topk)), "sessions": int(len(seq)), "verdicts_differ": verdicts,
         "novelty_differs": novel, "ranks_differ": ranks, "max_surprise_diff": surprise,
         "session_verdicts_differ": session_diff, "misses": int((~ws_torch.in_topk).sum()),
+        "paths": sorted(paths), "trie_identical_to_graph": trie_identical,
         "seconds": round(time.perf_counter() - started, 3),
     }
     problems = [f"|ORT - torch| of the log-probabilities exceeds {TOLERANCE:g} + {RELATIVE:g} x |torch| by "
@@ -147,8 +170,8 @@ def validate_deeplog(det: Any, scorer: Any, optimized: Any | None, sequences: pd
     if topk_differ:
         problems.append(f"{topk_differ:,} top-k sets differ (k in {ks}) beyond float ties")
     if verdicts or novel or session_diff:
-        problems.append(f"{verdicts:,} of {len(ws_torch.in_topk):,} verdicts, {novel:,} novelty flags and "
-                        f"{session_diff:,} of {len(seq):,} session verdicts differ")
+        problems.append(f"{verdicts:,} verdicts (of {len(ws_torch.in_topk):,} per path), {novel:,} novelty flags "
+                        f"and {session_diff:,} session verdicts (of {len(seq):,}) differ")
     if problems:
         raise ModelError("ONNX validation failed: " + "; ".join(problems) + f" (windows {len(contexts):,}, "
                          f"predictions {len(ws_torch.in_topk):,})")
