@@ -29,9 +29,10 @@ from anomaly_log_detector.workflows.model import load_bundle as load_model
 from anomaly_log_detector.workflows.validate import POINTS
 
 TINY = ["--epochs", "2", "--hidden", "16", "--layers", "1", "--embed-dim", "8", "--quiet"]
-# The last three: the validated ONNX export `train` adds by default (infer then runs without torch).
+# The last five: the validated ONNX export `train` adds by default (infer then runs without torch).
+EXPORT_FILES = ["deeplog.onnx", "deeplog_head.onnx", "deeplog_seen_pairs.npz", "deeplog_step.onnx", "vocab_c.json"]
 BUNDLE_FILES = ["alerting.json", "baseline_stats.json", "deeplog.pth", "drain3_state.json", "flows.json", "metadata.json",
-                "rules.json", "temporal_profile.json", "vocab.json", "deeplog.onnx", "deeplog_seen_pairs.npz", "vocab_c.json"]
+                "rules.json", "temporal_profile.json", "vocab.json", *EXPORT_FILES]
 
 
 def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -246,7 +247,7 @@ def test_no_onnx_leaves_the_export_out(data, tmp_path):
     summary = api.train_model([str(data["logs"] / "normal_b.log")], str(model), epochs=2, hidden=16, layers=1,
                               embed_dim=8, onnx=False)
     assert summary["onnx"] is None and export_status(model) == "no ONNX export"
-    assert sorted(os.listdir(model)) == sorted(set(BUNDLE_FILES) - {"deeplog.onnx", "deeplog_seen_pairs.npz", "vocab_c.json"})
+    assert sorted(os.listdir(model)) == sorted(set(BUNDLE_FILES) - set(EXPORT_FILES))
 
 
 def test_a_failed_export_is_a_warning_and_leaves_the_bundle(data, tmp_path, monkeypatch, capsys):
@@ -268,7 +269,7 @@ def test_a_failed_export_is_a_warning_and_leaves_the_bundle(data, tmp_path, monk
     assert "WARNING: no ONNX export (infer will use torch): exporter broke" in capsys.readouterr().err
     assert sorted(os.listdir(model)) == before and export_status(model) == "no ONNX export"
     monkeypatch.undo()
-    assert export_onnx(model, TrainSettings())["files"] == ["deeplog.onnx", "deeplog_seen_pairs.npz", "vocab_c.json"]
+    assert export_onnx(model, TrainSettings())["files"] == EXPORT_FILES
     assert export_status(model) is None
 
 
