@@ -32,9 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from anomaly_log_detector.builders.mscred import blocks, count_matrix, pair_rows, window_bounds, window_table
 from anomaly_log_detector.detectors.baseline_codes import codes
-from anomaly_log_detector.detectors.baseline_windows import (block_counts, blocks, pair_rows, source_windows,
-                                                             window_frame)
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 from anomaly_log_detector.errors import DataError, ModelError
@@ -161,7 +160,7 @@ class BaselineDetector(Detector):
         return np.append(severe.fillna(False).to_numpy(bool), False)[code]
 
     def _windows(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        return source_windows(X["source"], self.window_size, self.stride)
+        return window_bounds(X["source"], self.window_size, self.stride)
 
     # ---- the contract ------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y=None) -> "BaselineDetector":
@@ -252,7 +251,7 @@ class BaselineDetector(Detector):
                                                                  + 1.0 / lengths)
             severity = _squash(z, self.z_scale)
         w_new, w_freq, w_sev = self.weights
-        table = window_frame(X, starts, ends).rename(
+        table = window_table(X, starts, ends).rename(
             columns={"start_line": "window_start_line", "end_line": "window_end_line"})
         table["new_ratio"], table["freq_change"], table["severity"] = new_ratio, freq_change, severity
         table["score"] = w_new * new_ratio + w_freq * freq_change + w_sev * severity
@@ -272,7 +271,7 @@ class BaselineDetector(Detector):
     def _frequencies(self, tidx: np.ndarray, starts: np.ndarray, ends: np.ndarray):
         """(windows x templates sparse frequencies of known templates, novel line count per window)."""
         T = len(self.templates_)
-        counts = block_counts(tidx, starts, ends, T + 1).astype(float)
+        counts = count_matrix(tidx, starts, ends, T + 1).astype(float)
         novel = counts[:, T].toarray().ravel()
         lengths = (ends - starts).astype(float)
         freq = sparse.diags(1.0 / lengths) @ counts[:, :T]
