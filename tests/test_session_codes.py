@@ -1,6 +1,6 @@
 """The session keys as integer codes (builders/session_codes.py), which `infer`, `train` and
 `build-deeplog` all group lines by, against the per-line strings they stand for: ``session_keys``,
-cut at gaps by the pandas groupby the code replaced (kept here as the reference), then factorized."""
+cut at gaps one line at a time, then factorized."""
 
 from __future__ import annotations
 
@@ -14,18 +14,21 @@ from anomaly_log_detector.builders.session_codes import session_codes
 from anomaly_log_detector.errors import DataError
 
 
-def _old_split(keys: pd.Series, times: pd.Series, gap: float | None) -> pd.Series:
-    """The string gap split as it was before it ran on codes."""
+def _split_line_by_line(keys: pd.Series, times: pd.Series, gap: float | None) -> pd.Series:
+    """Key strings cut where a line is more than `gap` seconds after the key's previous line (a line
+    or a previous line without a time never cuts), one line at a time."""
     if gap is None or times.isna().all():
         return keys
-    t = pd.to_datetime(times, utc=True)
-    codes, _ = pd.factorize(keys, sort=False)
-    frame = pd.DataFrame({"k": codes, "t": t.dt.tz_convert(None).to_numpy()})
-    prev = frame.groupby("k", sort=False)["t"].shift(1)
-    cut = ((frame["t"] - prev).dt.total_seconds() > gap).fillna(False).to_numpy(bool)
-    piece = pd.Series(cut.astype(np.int64)).groupby(codes).cumsum().to_numpy()
-    suffix = np.where(piece > 0, "#" + piece.astype(str), "")
-    return (keys.astype("string") + suffix).astype("string")
+    previous: dict = {}
+    pieces: dict = {}
+    out = []
+    for key, t in zip(keys.tolist(), pd.to_datetime(times, utc=True).tolist()):
+        before = previous.get(key, pd.NaT)
+        if not pd.isna(t) and not pd.isna(before) and (t - before).total_seconds() > gap:
+            pieces[key] = pieces.get(key, 0) + 1
+        previous[key] = t
+        out.append(key + (f"#{pieces[key]}" if pieces.get(key) else ""))
+    return pd.Series(out, dtype="string")
 
 
 def _lines(n: int = 1500, seed: int = 7) -> pd.DataFrame:
@@ -55,7 +58,7 @@ def _lines(n: int = 1500, seed: int = 7) -> pd.DataFrame:
 def test_codes_are_the_factorized_key_strings(session_by, gap):
     df = _lines()
     codes, names = session_codes(df, session_by, gap)
-    want, want_names = pd.factorize(_old_split(session_keys(df, session_by), df["timestamp"], gap), sort=False)
+    want, want_names = pd.factorize(_split_line_by_line(session_keys(df, session_by), df["timestamp"], gap), sort=False)
     assert names == [str(v) for v in want_names]
     assert np.array_equal(codes, want)
 
@@ -79,7 +82,7 @@ def test_build_deeplog_inputs_groups_by_the_codes(tmp_path, session_by):
     summary = build_deeplog_inputs(tmp_path / "parsed.parquet", tmp_path / "out", session_by=session_by,
                                    session_gap=120.0)
     seq = read_sequences(tmp_path / "out" / "sequences.parquet")
-    keys = _old_split(session_keys(df, session_by), df["timestamp"], 120.0)
+    keys = _split_line_by_line(session_keys(df, session_by), df["timestamp"], 120.0)
     codes, names = pd.factorize(keys, sort=False)
     assert seq["session"].tolist() == [str(v) for v in names]
     assert [list(r) for r in seq["rows"]] == [np.flatnonzero(codes == c).tolist() for c in range(len(names))]
