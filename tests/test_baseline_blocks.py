@@ -1,34 +1,67 @@
 """The baseline's and the alerting layer's block-wise, code-based paths give what the whole-column
-pandas / scipy forms give, to the entry order and the column types."""
+pandas / scipy forms give, to the entry order and the column types. The line windows, counts and
+window table (builders/mscred.py, shared by MS-CRED and the baseline) are compared with the
+whole-column forms they replaced, kept here as the reference."""
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from anomaly_log_detector.builders.mscred import count_matrix, window_bounds, window_table
-from anomaly_log_detector.detectors import baseline_windows
+from scipy import sparse
+
+from anomaly_log_detector.builders import mscred
+from anomaly_log_detector.builders.mscred import count_matrix, run_windows, window_bounds, window_table
 from anomaly_log_detector.detectors.alerting import AlertingDetector
 from anomaly_log_detector.detectors.baseline import BaselineDetector
-from anomaly_log_detector.detectors.baseline_windows import block_counts, source_windows, window_frame
 
 VALUES = ["a.log", None, "b.log", "", "a.log", "c.log", None, "b.log", "a.log"]
 
 
-def test_windows_counts_and_table_match_the_builders(monkeypatch):
+def _old_bounds(sources, size, stride):
+    return run_windows(sources.astype("string").fillna("").to_numpy(), size, stride)
+
+
+def _old_counts(labels, starts, ends, width):
+    n = len(labels)
+    onehot = sparse.csr_matrix((np.ones(n, dtype=np.int32), labels, np.arange(n + 1)), shape=(n, width))
+    cols = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(starts) else np.zeros(0, int)
+    indptr = np.concatenate([[0], np.cumsum(ends - starts)])
+    windows = sparse.csr_matrix((np.ones(len(cols), dtype=np.int32), cols, indptr), shape=(len(starts), n))
+    return (windows @ onehot).tocsr()
+
+
+def _old_table(df, starts, ends):
+    line_no = df["line_no"].to_numpy(np.int64)
+    return pd.DataFrame({
+        "window": np.arange(len(starts), dtype=np.int64),
+        "source": df["source"].astype("string").to_numpy()[starts] if len(starts) else [],
+        "start_line": line_no[starts], "end_line": line_no[ends - 1], "start_row": starts, "end_row": ends,
+        "n_lines": (ends - starts).astype(np.int64),
+    })
+
+
+@pytest.mark.parametrize("dtype", ["str", "string[python]", object, "category"])
+@pytest.mark.parametrize("block", [5, 1024])
+def test_windows_counts_and_table_match_the_whole_column_forms(monkeypatch, dtype, block):
     rng = np.random.default_rng(3)
-    sources = pd.Series(np.repeat(VALUES, rng.integers(1, 120, len(VALUES))), dtype="str")
+    sources = pd.Series(np.repeat(VALUES, rng.integers(1, 120, len(VALUES))), dtype=dtype)
     frame = pd.DataFrame({"line_no": np.arange(len(sources), dtype=np.int64) + 1, "source": sources})
-    for size, stride in [(50, 25), (7, 3), (1, 1)]:
-        starts, ends = source_windows(sources, size, stride)
-        want = window_bounds(sources, size, stride)
+    monkeypatch.setattr(mscred, "BLOCK", block)
+    for size, stride in [(50, 25), (7, 3), (1, 1), (5000, 10)]:
+        starts, ends = window_bounds(sources, size, stride)
+        want = _old_bounds(sources, size, stride)
         assert np.array_equal(starts, want[0]) and np.array_equal(ends, want[1])
-        pd.testing.assert_frame_equal(window_frame(frame, starts, ends), window_table(frame, starts, ends))
+        pd.testing.assert_frame_equal(window_table(frame, starts, ends), _old_table(frame, starts, ends))
         labels = rng.integers(0, 9, len(sources))
-        monkeypatch.setattr(baseline_windows, "BLOCK", 5)
-        got, ref = block_counts(labels, starts, ends, 9), count_matrix(labels, starts, ends, 9)
+        got, ref = count_matrix(labels, starts, ends, 9), _old_counts(labels, starts, ends, 9)
+        assert got.dtype == ref.dtype and got.shape == ref.shape
         for part in ("data", "indices", "indptr"):
             assert np.array_equal(getattr(got, part), getattr(ref, part))
+    empty = np.zeros(0, np.int64)
+    pd.testing.assert_frame_equal(window_table(frame, empty, empty), _old_table(frame, empty, empty))
+    got, ref = count_matrix(np.zeros(0, np.int64), empty, empty, 9), _old_counts(np.zeros(0, np.int64), empty, empty, 9)
+    assert got.shape == ref.shape == (0, 9) and got.dtype == ref.dtype
 
 
 def _lines(n=3000, seed=0):
@@ -48,7 +81,7 @@ def test_score_windows_do_not_depend_on_the_block(monkeypatch):
     test.loc[test.index % 17 == 0, "template"] = "never seen"
     det = BaselineDetector(window_size=20, stride=10, weights=(1.0, 1.0, 1.0)).fit(train)
     whole = det.score_windows(test)
-    monkeypatch.setattr(baseline_windows, "BLOCK", 3)
+    monkeypatch.setattr(mscred, "BLOCK", 3)
     assert BaselineDetector(window_size=20, stride=10, weights=(1.0, 1.0, 1.0)).fit(train).to_dict() == det.to_dict()
     pd.testing.assert_frame_equal(det.score_windows(test), whole)
 

@@ -103,60 +103,56 @@ def entity_keys(df: pd.DataFrame, with_pid: bool = False) -> pd.Series:
     return keys.mask(both_missing)
 
 
+def entity_combinations(df: pd.DataFrame, third: pd.Series | None) -> tuple[np.ndarray, list[tuple]]:
+    """(code per line, (host, process, third) of each code): the distinct combinations of the lines'
+    host, process and `third` (pid, a fallback; None: absent) numbered by first appearance, a missing
+    value None. Each column is factorized once and the codes combined, so no string is made per line."""
+    n = len(df)
+    parts = [string_codes(c) if c is not None else (np.full(n, -1, dtype=np.int32), [])  # null -> -1
+             for c in [df[c] if c in df.columns else None for c in ENTITY_COLUMNS] + [third]]
+    # (host + 1, process + 1), then (that, third + 1), each numbered by first appearance: dense codes
+    # at each step keep the products far below 2**63.
+    span_p, span_t = len(parts[1][1]) + 1, len(parts[2][1]) + 1
+    host_process, hp = first_codes((parts[0][0].astype(np.int64) + 1) * span_p + parts[1][0] + 1,
+                                   (len(parts[0][1]) + 1) * span_p)
+    combo, distinct = first_codes(host_process.astype(np.int64) * span_t + parts[2][0] + 1, len(hp) * span_t)
+    host, process, rest = (p[1] for p in parts)
+    combos = []
+    for value in distinct.tolist():
+        h, p = divmod(int(hp[value // span_t]), span_p)
+        t = value % span_t
+        combos.append((host[h - 1] if h else None, process[p - 1] if p else None, rest[t - 1] if t else None))
+    return combo, combos
+
+
 def entity_categories(df: pd.DataFrame, fallback: pd.Series | None = None) -> pd.Series:
     """``entity_keys(df)`` (no pid) with its nulls filled from ``fallback`` (e.g. the source), as a
     categorical Series whose categories are the distinct keys in order of first appearance. The same
     values, hence the same ``pd.factorize`` codes and names as the string Series, without a million
-    strings: each column is factorized, and a key is made once per distinct (host, process, fallback)."""
-    n = len(df)
-    parts = [df[c] if c in df.columns else None for c in ENTITY_COLUMNS] + [fallback]
-    codes, names = [], []
-    for part in parts:
-        if part is None:
-            codes.append(np.full(n, -1, dtype=np.int32))
-            names.append([])
-        else:
-            c, u = string_codes(part)  # int32, null -> -1
-            codes.append(c)
-            names.append(u)
-    host_process, hp = first_codes((codes[0].astype(np.int64) + 1) * (len(names[1]) + 1) + codes[1] + 1,
-                                   (len(names[0]) + 1) * (len(names[1]) + 1))
-    combo, distinct = first_codes(host_process.astype(np.int64) * (len(names[2]) + 1) + codes[2] + 1,
-                                  len(hp) * (len(names[2]) + 1))
-    labels: list[str | None] = []
-    span = len(names[2]) + 1
-    for value in distinct.tolist():
-        h, p = divmod(int(hp[value // span]), len(names[1]) + 1)
-        f = value % span
-        if h == 0 and p == 0:  # both missing: the fallback (or null)
-            labels.append(names[2][f - 1] if f else None)
-        else:
-            labels.append((names[0][h - 1] if h else "") + "/" + (names[1][p - 1] if p else ""))
-    # Equal keys from different parts (say host "a/b" and host "a", process "b") are one category.
-    label_code, categories = pd.factorize(pd.array(labels, dtype=object), sort=False)
-    return pd.Series(pd.Categorical.from_codes(label_code[combo], categories=pd.Index(categories, dtype=object)),
-                     index=df.index)
+    strings (:func:`entity_combinations`)."""
+    from anomaly_log_detector.builders.session_codes import merge_labels  # it builds on this module
+
+    combo, combos = entity_combinations(df, fallback)
+    labels = [f if h is None and p is None else f"{h or ''}/{p or ''}" for h, p, f in combos]
+    codes, names = merge_labels(combo, labels)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object)), index=df.index)
 
 
 def split_at_gaps(keys: pd.Series, times: pd.Series | None, gap_seconds: float | None) -> pd.Series:
     """Cut each key's lines into pieces where consecutive lines of that key are more than
-    `gap_seconds` apart in time (`key`, `key#1`, `key#2`...). Lines without a time never cut."""
+    `gap_seconds` apart in time (`key`, `key#1`, `key#2`...). Lines without a time never cut; a null
+    key stays null. The string form of ``session_codes.split_codes``."""
+    from anomaly_log_detector.builders.session_codes import split_codes  # it builds on this module
+
     if gap_seconds is None or times is None or times.isna().all():
         return keys
-    t = pd.to_datetime(times, utc=True)
-    codes, key_names = pd.factorize(keys, sort=False)  # null -> -1
-    # Naive UTC datetime64: `to_numpy()` of a zone-aware column would box every value as an object.
-    frame = pd.DataFrame({"k": codes, "t": t.dt.tz_convert(None).to_numpy()})
-    prev = frame.groupby("k", sort=False)["t"].shift(1)
-    cut = ((frame["t"] - prev).dt.total_seconds() > gap_seconds).fillna(False).to_numpy(bool)
-    piece = pd.Series(cut.astype(np.int64)).groupby(codes).cumsum().to_numpy()
-    # `key#piece` is made once per distinct (key, piece), not once per line; a null key stays null.
-    span = int(piece.max(initial=0)) + 1
-    pair, distinct = pd.factorize(np.where(codes < 0, -1, codes * span + piece), sort=False)
-    key_names = [str(k) for k in key_names]
-    labels = [None if v < 0 else key_names[v // span] + (f"#{v % span}" if v % span else "")
-              for v in distinct.tolist()]
-    return pd.Series(pd.array(labels, dtype="string").take(pair), index=keys.index)
+    codes, key_names = pd.factorize(keys, sort=False)
+    known = codes >= 0
+    piece, names = split_codes(codes[known].astype(np.int64), [str(k) for k in key_names],
+                               times[known], gap_seconds)
+    labels = np.full(len(keys), None, dtype=object)
+    labels[known] = np.asarray(names, dtype=object)[piece]
+    return pd.Series(pd.array(labels, dtype="string"), index=keys.index)
 
 
 def session_keys(df: pd.DataFrame, session_by: str) -> pd.Series:
@@ -239,17 +235,21 @@ def build_deeplog_inputs(parsed_path: str | os.PathLike, out_dir: str | os.PathL
     With `vocab_path` the existing vocabulary is reused (templates not in it encode to UNK) and copied
     into `out_dir`, so the folder is self-contained; otherwise a new one is built from these templates.
     """
+    from anomaly_log_detector.builders.session_codes import session_codes  # it builds on this module
+
     df = read_parsed(parsed_path, ["line_no", "source", "template"],
                      optional=["host", "process", "pid", "session", "timestamp"])
-    keys = split_at_gaps(session_keys(df, session_by), df.get("timestamp"), session_gap)
+    codes, names = session_codes(df, session_by, session_gap)
     vocab = Vocab.load(vocab_path) if vocab_path else template_vocab(df["template"].unique())
     events = encode_templates(vocab, df["template"])
-    table = group_sequences(keys, events, df["line_no"].to_numpy(np.int64), df["source"])
+    table = group_codes(codes, names, events, df["line_no"].to_numpy(np.int64), df["source"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_sequences(table, out / "sequences.parquet")
     vocab.save(out / "vocab.json")
     lengths = np.diff(table.column("events").combine_chunks().offsets.to_numpy())
+    # The table's rows are the sessions in code order: the lines of the keyless sessions.
+    keyless = [i for i, name in enumerate(names) if name.startswith(NO_KEY_SESSION)]
     return {
         "sequences": str(out / "sequences.parquet"),
         "vocab": str(out / "vocab.json"),
@@ -257,7 +257,7 @@ def build_deeplog_inputs(parsed_path: str | os.PathLike, out_dir: str | os.PathL
         "session_by": session_by,
         "lines": int(len(df)),
         "sessions": int(table.num_rows),
-        "lines_without_key": int(keys.str.startswith(NO_KEY_SESSION).sum()) if session_by != "none" else 0,
+        "lines_without_key": int(lengths[keyless].sum()) if session_by != "none" else 0,
         "session_gap": session_gap,
         "unknown_events": int((events == UNK).sum()),
         "vocab_size": vocab.size,

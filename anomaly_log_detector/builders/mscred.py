@@ -21,6 +21,11 @@ largest-plus-one row (equal for an empty bucket; when timestamps go backwards th
 lines of other buckets). A line without a timestamp takes the time of the line before it in its source
 (the first lines of a source: of the first timestamped line); a source without any timestamp is an
 error.
+
+The line windows, their counts and their table are also the baseline's (detectors/baseline.py), so they
+are built for a million lines: from integer codes of the sources, a block of windows at a time, and the
+source looked up for the windows' first rows only, with no Python object per line and no windows x
+rows matrix of the whole file (which at a million lines adds ~200 MB).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -37,6 +43,7 @@ from scipy import sparse
 
 from anomaly_log_detector.builders.deeplog import encode_templates, read_parsed, template_vocab
 from anomaly_log_detector.builders.vocab import UNK, Vocab
+from anomaly_log_detector.builders.string_codes import string_codes as codes, text_at
 from anomaly_log_detector.fileio.parquetio import read_parquet_checked
 from anomaly_log_detector.errors import DataError
 
@@ -45,6 +52,8 @@ BUCKET_COLUMNS = ("start_time", "end_time", "bucket_seconds")
 # More buckets than this in one run means a bucket far too small for the log's time span.
 MAX_BUCKETS = 2_000_000
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+# Windows per block: with 50-line windows a block spans ~50k (window, line) pairs, under 1 MB an array.
+BLOCK = 1024
 
 
 def check_window(window_size: int, stride: int) -> None:
@@ -63,9 +72,14 @@ def segment_windows(n: int, window_size: int, stride: int) -> np.ndarray:
 
 
 def window_bounds(sources: pd.Series, window_size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """(start_row, end_row) of every window; rows of one source run are windowed on their own."""
+    """(start_row, end_row) of every window; rows of one source run are windowed on their own (a
+    missing source is the empty one)."""
     check_window(window_size, stride)
-    return run_windows(sources.astype("string").fillna("").to_numpy(), window_size, stride)
+    code, uniques = codes(sources)
+    if (code < 0).any():
+        # A null is the same run as an empty source next to it.
+        code[code < 0] = uniques.index("") if "" in uniques else len(uniques)
+    return run_windows(code, window_size, stride)
 
 
 def run_windows(values: np.ndarray, window_size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,28 +98,61 @@ def run_windows(values: np.ndarray, window_size: int, stride: int) -> tuple[np.n
     return np.concatenate(starts), np.concatenate(ends)
 
 
-def window_matrix(starts: np.ndarray, ends: np.ndarray, n_rows: int) -> sparse.csr_matrix:
-    """Windows x rows 0/1 matrix: row w has ones on the rows window w covers."""
+def blocks(n_windows: int, block: int | None = None) -> Iterator[slice]:
+    """Consecutive slices of at most `block` (default `BLOCK`) windows."""
+    block = block or BLOCK
+    for w in range(0, n_windows, block):
+        yield slice(w, min(w + block, n_windows))
+
+
+def window_rows(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The rows of the windows laid end to end (int64), window after window."""
     lengths = ends - starts
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    cols = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(starts) else np.zeros(0, int)
-    data = np.ones(len(cols), dtype=np.int32)
-    return sparse.csr_matrix((data, cols, indptr), shape=(len(starts), n_rows))
+    # Row = the window's start + the pair's position within its window.
+    first = np.cumsum(lengths) - lengths
+    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - first, lengths)
+
+
+def pair_rows(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(window within the block, row) of every line of the windows, window after window."""
+    return np.repeat(np.arange(len(starts)), ends - starts), window_rows(starts, ends)
 
 
 def count_matrix(labels: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int) -> sparse.csr_matrix:
-    """Windows x `width` sparse counts of the integer `labels` of each row."""
+    """Windows x `width` sparse counts of the integer `labels` of each row, for windows in row order
+    (as :func:`window_bounds` gives them): a block of windows at a time, which covers rows
+    starts[first] to ends[last]. The entries are in the order of the whole product's."""
+    parts = []
+    for b in blocks(len(starts)):
+        lo, hi = int(starts[b][0]), int(ends[b][-1])
+        parts.append(_count_block(labels[lo:hi], starts[b] - lo, ends[b] - lo, width))
+    if not parts:
+        return _count_block(labels, starts, ends, width)
+    return sparse.vstack(parts, format="csr")
+
+
+def _count_block(labels: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int) -> sparse.csr_matrix:
+    """Windows x `width` counts: the windows x rows 0/1 matrix times the rows' one-hot labels."""
     n = len(labels)
     onehot = sparse.csr_matrix((np.ones(n, dtype=np.int32), labels, np.arange(n + 1)), shape=(n, width))
-    return (window_matrix(starts, ends, n) @ onehot).tocsr()
+    rows = window_rows(starts, ends)
+    indptr = np.concatenate([[0], np.cumsum(ends - starts)])
+    windows = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), rows, indptr), shape=(len(starts), n))
+    return (windows @ onehot).tocsr()
 
 
 def window_table(df: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> pd.DataFrame:
-    """The per-window columns shared by window counts and baseline scores."""
+    """The per-window columns shared by window counts and baseline scores (the source as
+    ``.astype("string")`` gives it: text as is, a null NA)."""
     line_no = df["line_no"].to_numpy(np.int64)
+    source: Any = []
+    if len(starts) and isinstance(df["source"].dtype, pd.StringDtype):
+        source = text_at(df["source"], starts, na=pd.NA)
+    elif len(starts):
+        source = df["source"].iloc[starts].astype("string").to_numpy()
     return pd.DataFrame({
         "window": np.arange(len(starts), dtype=np.int64),
-        "source": df["source"].astype("string").to_numpy()[starts] if len(starts) else [],
+        "source": source,
         "start_line": line_no[starts],
         "end_line": line_no[ends - 1],
         "start_row": starts,

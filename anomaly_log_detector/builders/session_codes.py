@@ -6,7 +6,9 @@ strings (``host/process[pid]``, then ``key#piece``) and factorizes them; here ea
 factorized once, the codes are combined into one integer per line, and a name is made once per
 distinct key. Codes number the keys in order of first appearance, as ``pd.factorize`` does, and keys
 that come out as equal strings get one code, so the sessions, their order and their names are the
-same.
+same. The one grouping of lines into sessions: `infer` and `train` (workflows/detect.py ``sequences``)
+and `build-deeplog` (builders/deeplog.py) group by these codes; deeplog.py's ``split_at_gaps`` is the
+string form of :func:`split_codes`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.builders.deeplog import ENTITY_COLUMNS, NO_KEY_SESSION, SESSION_BY, session_keys
+from anomaly_log_detector.builders.deeplog import NO_KEY_SESSION, SESSION_BY, entity_combinations, session_keys
 from anomaly_log_detector.builders.string_codes import compact_codes, first_codes, string_codes
 from anomaly_log_detector.errors import DataError
 
@@ -32,49 +34,32 @@ def session_codes(df: pd.DataFrame, session_by: str, gap_seconds: float | None =
     times = df.get("timestamp")
     if gap_seconds is None or times is None or times.isna().all():
         return codes, names
-    return _split_at_gaps(codes, names, times, gap_seconds)
+    return split_codes(codes, names, times, gap_seconds)
 
 
 def _column_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     """One column's values as keys, a null as ``NO_KEY_SESSION``."""
     codes, names = string_codes(values)
     if (codes < 0).any():
-        return _merge(codes, [*names, NO_KEY_SESSION], null=len(names))
+        return merge_labels(codes, [*names, NO_KEY_SESSION], null=len(names))
     return codes, names
 
 
 def _entity_codes(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """``host/process[pid]`` keys (``entity_keys(df, with_pid=True)``), both parts missing ->
     ``NO_KEY_SESSION``."""
-    n = len(df)
-    parts = [string_codes(df[c]) if c in df.columns else (np.full(n, -1, dtype=np.int32), [])
-             for c in (*ENTITY_COLUMNS, "pid")]
-    if not ((parts[0][0] >= 0) | (parts[1][0] >= 0)).any():
+    combo, combos = entity_combinations(df, df["pid"] if "pid" in df.columns else None)
+    if all(h is None and p is None for h, p, _ in combos):
         raise DataError("host and process are empty on every line: nothing to group by "
                         "(use --session-by none, or parse with --session-regex)")
-    # Dense codes at each step keep the products far below 2**63.
-    host_names, process_names, pid_names = (p[1] for p in parts)
-    span_p, span_pid = len(process_names) + 1, len(pid_names) + 1
-    # (host + 1, process + 1), then (that, pid + 1), each numbered by first appearance.
-    combo, distinct = first_codes((parts[0][0].astype(np.int64) + 1) * span_p + parts[1][0] + 1,
-                                  (len(host_names) + 1) * span_p)
-    distinct -= span_p  # back to host * span_p + process + 1, host -1 when missing
-    combo, triples = first_codes(combo.astype(np.int64) * span_pid + parts[2][0] + 1, len(distinct) * span_pid)
-    labels = []
-    for value in triples.tolist():
-        h, p = divmod(int(distinct[value // span_pid]), span_p)  # h is host code (-1: none), p process + 1
-        pid = value % span_pid - 1
-        if h < 0 and p == 0:
-            labels.append(NO_KEY_SESSION)
-        else:
-            labels.append((host_names[h] if h >= 0 else "") + "/" + (process_names[p - 1] if p else "")
-                          + (f"[{pid_names[pid]}]" if pid >= 0 else ""))
-    return _merge(combo, labels)
+    labels = [NO_KEY_SESSION if h is None and p is None
+              else f"{h or ''}/{p or ''}" + (f"[{pid}]" if pid is not None else "") for h, p, pid in combos]
+    return merge_labels(combo, labels)
 
 
-def _merge(codes: np.ndarray, labels: list[str], null: int | None = None) -> tuple[np.ndarray, list[str]]:
+def merge_labels(codes: np.ndarray, labels: list[str], null: int | None = None) -> tuple[np.ndarray, list[str]]:
     """Codes renumbered so that equal labels share one code (first appearance order kept, as the
-    codes are); ``null`` is the label index of code -1."""
+    codes are); ``null`` is the label index of code -1. A None label stays a null: code -1."""
     if null is not None:
         codes = np.where(codes < 0, null, codes)
     label_code, names = pd.factorize(pd.array(labels, dtype=object), sort=False)
@@ -86,10 +71,11 @@ def _merge(codes: np.ndarray, labels: list[str], null: int | None = None) -> tup
     return merged.astype(np.int64, copy=False), [str(names[i]) for i in used.tolist()]
 
 
-def _split_at_gaps(codes: np.ndarray, names: list[str], times: pd.Series,
-                   gap_seconds: float) -> tuple[np.ndarray, list[str]]:
-    """``split_at_gaps`` on codes: ``key``, ``key#1``, ``key#2``... where consecutive lines of a key
-    are more than ``gap_seconds`` apart (lines without a time never cut)."""
+def split_codes(codes: np.ndarray, names: list[str], times: pd.Series,
+                gap_seconds: float) -> tuple[np.ndarray, list[str]]:
+    """Keys given as codes (0.., first appearance) cut where consecutive lines of a key are more than
+    ``gap_seconds`` apart: ``key``, ``key#1``, ``key#2``... (lines without a time never cut), as
+    (code per line, name per code), numbered by first appearance."""
     t = pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy()
     order = np.argsort(compact_codes(codes, len(names)), kind="stable")
     ts = t[order]
@@ -112,4 +98,4 @@ def _split_at_gaps(codes: np.ndarray, names: list[str], times: pd.Series,
     span = int(piece.max(initial=0)) + 1
     pair, distinct = first_codes(codes.astype(np.int64) * span + piece, (int(codes.max(initial=0)) + 1) * span)
     labels = [names[v // span] + (f"#{v % span}" if v % span else "") for v in distinct.tolist()]
-    return _merge(pair, labels)
+    return merge_labels(pair, labels)

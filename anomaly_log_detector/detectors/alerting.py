@@ -24,7 +24,6 @@ Saved as JSON (no inner DeepLog) or, with an inner DeepLog, one ``torch.save`` f
 
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,7 +31,7 @@ import pandas as pd
 
 from anomaly_log_detector.detectors.alerting_frame import line_frame
 from anomaly_log_detector.detectors.base import Detector
-from anomaly_log_detector.detectors.baseline_codes import codes
+from anomaly_log_detector.builders.string_codes import string_codes as codes
 from anomaly_log_detector.detectors.similarity import TemplateIndex
 from anomaly_log_detector.fileio.jsonio import check_format, finite, loads_checked, read_regular, write_json_atomic
 from anomaly_log_detector.detectors.checkpoint import MAX_CHECKPOINT_BYTES, load_checkpoint_bytes, save_checkpoint

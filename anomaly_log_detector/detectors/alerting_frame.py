@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.detectors.baseline_codes import text_at
+from anomaly_log_detector.builders.string_codes import text_at
 
 NUMERIC = ("severity", "novel", "novelty")
 AFTER = ("seq_miss", "score", "is_alert")

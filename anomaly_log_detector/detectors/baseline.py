@@ -32,9 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from anomaly_log_detector.detectors.baseline_codes import codes
-from anomaly_log_detector.detectors.baseline_windows import (block_counts, blocks, pair_rows, source_windows,
-                                                             window_frame)
+from anomaly_log_detector.builders.mscred import blocks, count_matrix, pair_rows, window_bounds, window_table
+from anomaly_log_detector.builders.string_codes import string_codes as codes
 from anomaly_log_detector.detectors.base import Detector
 from anomaly_log_detector.fileio.jsonio import check_format, finite, read_json, write_json_atomic
 from anomaly_log_detector.errors import DataError, ModelError
@@ -96,6 +95,12 @@ def _ewm(rows: np.ndarray | sparse.csr_matrix, alpha: float, block: int = 1024,
 
 def _squash(z: np.ndarray, scale: float) -> np.ndarray:
     return z / (z + scale)
+
+
+def _severe_share(severe: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Share of each window's lines that are at an error level."""
+    csum = np.concatenate([[0], np.cumsum(severe)])
+    return (csum[ends] - csum[starts]) / (ends - starts)
 
 
 def _pair_counts(keys: np.ndarray, n_keys: int) -> np.ndarray:
@@ -161,7 +166,7 @@ class BaselineDetector(Detector):
         return np.append(severe.fillna(False).to_numpy(bool), False)[code]
 
     def _windows(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        return source_windows(X["source"], self.window_size, self.stride)
+        return window_bounds(X["source"], self.window_size, self.stride)
 
     # ---- the contract ------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y=None) -> "BaselineDetector":
@@ -177,13 +182,13 @@ class BaselineDetector(Detector):
         freq, _ = self._frequencies(tidx, starts, ends)
         self.mean_, self.var_ = _moments(freq, self.alpha)
         del freq
-        sev_share = self._severe_share(X, starts, ends)
-        sev_mean, sev_var = _moments(sev_share[:, None], self.alpha)
+        severe = self._severe(X)
+        sev_mean, sev_var = _moments(_severe_share(severe, starts, ends)[:, None], self.alpha)
         self.severity_mean_, self.severity_var_ = float(sev_mean[0]), float(sev_var[0])
         self.train_windows_ = int(len(starts))
-        self.line_threshold_ = self._line_threshold(X, starts, ends, tidx)
+        self.line_threshold_ = self._line_threshold(X, starts, ends, tidx, severe)
         # Set last: `threshold_` is what marks the detector as fitted.
-        self.threshold_ = self.quantile_threshold(self._table(X, starts, ends, tidx)["score"].to_numpy(float),
+        self.threshold_ = self.quantile_threshold(self._table(X, starts, ends, tidx, severe)["score"].to_numpy(float),
                                                   self.quantile)
         return self
 
@@ -205,13 +210,14 @@ class BaselineDetector(Detector):
         pad = np.zeros(len(added))
         self.mean_, self.var_ = _moments(freq, self.alpha, self.train_windows_,
                                          start=(np.concatenate([self.mean_, pad]), np.concatenate([self.var_, pad])))
-        sev_mean, sev_var = _moments(self._severe_share(X, starts, ends)[:, None], self.alpha, self.train_windows_,
+        severe = self._severe(X)
+        sev_mean, sev_var = _moments(_severe_share(severe, starts, ends)[:, None], self.alpha, self.train_windows_,
                                      start=(np.array([self.severity_mean_]), np.array([self.severity_var_])))
         self.severity_mean_, self.severity_var_ = float(sev_mean[0]), float(sev_var[0])
         self.train_windows_ += int(len(starts))
         del freq
-        self.line_threshold_ = self._line_threshold(X, starts, ends, tidx)
-        self.threshold_ = self.quantile_threshold(self._table(X, starts, ends, tidx)["score"].to_numpy(float),
+        self.line_threshold_ = self._line_threshold(X, starts, ends, tidx, severe)
+        self.threshold_ = self.quantile_threshold(self._table(X, starts, ends, tidx, severe)["score"].to_numpy(float),
                                                   self.quantile)
         return self
 
@@ -226,16 +232,20 @@ class BaselineDetector(Detector):
         X = X.reset_index(drop=True)
         starts, ends = self._windows(X)
         tidx = self._template_index(X)
-        table = self._table(X, starts, ends, tidx)
+        # Only a model trained with levels scores severity.
+        severe = self._severe(X) if self.uses_level_ else None
+        table = self._table(X, starts, ends, tidx, severe)
         table["is_anomaly"] = table["score"].to_numpy() > self.threshold_
         table["threshold"] = self.threshold_
         if evidence:
-            table["evidence_lines"] = self._evidence(X, starts, ends, tidx)
+            table["evidence_lines"] = self._evidence(X, starts, ends, tidx, severe)
         return table
 
     # ---- pieces ------------------------------------------------------------------------------
-    def _table(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray) -> pd.DataFrame:
-        """Window bounds, components and score of (index-reset) parsed lines."""
+    def _table(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray,
+               severe: np.ndarray | None) -> pd.DataFrame:
+        """Window bounds, components and score of (index-reset) parsed lines; `severe` is
+        :meth:`_severe` of the lines (needed when `uses_level_`)."""
         lengths = (ends - starts).astype(float)
         novel, rms_z = np.zeros(len(starts)), np.zeros(len(starts))
         # A block of windows at a time: each window's numbers come from its own row of counts.
@@ -246,13 +256,13 @@ class BaselineDetector(Detector):
         freq_change = _squash(rms_z, self.z_scale)
         severity = np.zeros(len(starts))
         if self.uses_level_:
-            share = self._severe_share(X, starts, ends)
+            share = _severe_share(severe, starts, ends)
             m = min(max(self.severity_mean_, 0.0), 1.0)
             z = np.maximum(0.0, share - self.severity_mean_) / (np.sqrt(self.severity_var_ + m * (1 - m) / lengths)
                                                                  + 1.0 / lengths)
             severity = _squash(z, self.z_scale)
         w_new, w_freq, w_sev = self.weights
-        table = window_frame(X, starts, ends).rename(
+        table = window_table(X, starts, ends).rename(
             columns={"start_line": "window_start_line", "end_line": "window_end_line"})
         table["new_ratio"], table["freq_change"], table["severity"] = new_ratio, freq_change, severity
         table["score"] = w_new * new_ratio + w_freq * freq_change + w_sev * severity
@@ -272,15 +282,11 @@ class BaselineDetector(Detector):
     def _frequencies(self, tidx: np.ndarray, starts: np.ndarray, ends: np.ndarray):
         """(windows x templates sparse frequencies of known templates, novel line count per window)."""
         T = len(self.templates_)
-        counts = block_counts(tidx, starts, ends, T + 1).astype(float)
+        counts = count_matrix(tidx, starts, ends, T + 1).astype(float)
         novel = counts[:, T].toarray().ravel()
         lengths = (ends - starts).astype(float)
         freq = sparse.diags(1.0 / lengths) @ counts[:, :T]
         return freq.tocsr(), novel
-
-    def _severe_share(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        csum = np.concatenate([[0], np.cumsum(self._severe(X))])
-        return (csum[ends] - csum[starts]) / (ends - starts)
 
     def _scale(self, length: float) -> np.ndarray:
         """Per template: the spread of a window frequency over ``length`` lines (see the docstring)."""
@@ -304,10 +310,11 @@ class BaselineDetector(Detector):
         active = int((self.mean_ > 0).sum()) + np.asarray(fresh.sum(axis=1)).ravel()
         return np.sqrt(np.maximum(sumsq, 0.0) / np.maximum(active, 1))
 
-    def _line_scores(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray):
+    def _line_scores(self, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray, severe: np.ndarray | None):
         """Score of every (window, line) pair, a block of windows at a time (a million lines make two
-        million pairs): yields (the block's slice of windows, window within the block, row, score)."""
-        severe = self._severe(X) if self.uses_level_ else None
+        million pairs): yields (the block's slice of windows, window within the block, row, score).
+        Error levels count only when `uses_level_`."""
+        severe = severe if self.uses_level_ else None
         for b in blocks(len(starts)):
             win, rows = pair_rows(starts[b], ends[b])
             yield b, win, rows, self._pair_scores(win, tidx[rows], ends[b] - starts[b],
@@ -330,18 +337,20 @@ class BaselineDetector(Detector):
             line_score = line_score + w_sev * severe
         return line_score
 
-    def _line_threshold(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray) -> float:
+    def _line_threshold(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray,
+                        severe: np.ndarray) -> float:
         """The `line_quantile` of the training lines' scores (a line's score: its best over its windows)."""
         best = np.zeros(len(X))
-        for _, _, rows, line_score in self._line_scores(X, starts, ends, tidx):
+        for _, _, rows, line_score in self._line_scores(starts, ends, tidx, severe):
             np.maximum.at(best, rows, line_score)
         return self.quantile_threshold(best, self.line_quantile)
 
-    def _evidence(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray) -> list[list[int]]:
+    def _evidence(self, X: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, tidx: np.ndarray,
+                  severe: np.ndarray | None) -> list[list[int]]:
         """Per window, the line numbers whose line score exceeds `line_threshold_` (maybe none)."""
         line_no = X["line_no"].to_numpy(np.int64)
         out: list[list[int]] = []
-        for b, win, rows, line_score in self._line_scores(X, starts, ends, tidx):
+        for b, win, rows, line_score in self._line_scores(starts, ends, tidx, severe):
             hit = np.flatnonzero(line_score > self.line_threshold_)
             lists: list[list[int]] = [[] for _ in range(b.stop - b.start)]
             # Pairs come window after window and row after row: each list is in line order.
