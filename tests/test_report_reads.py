@@ -14,7 +14,7 @@ import pytest
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.deeplog_picks import chosen_predictions, infer_rows
-from anomaly_log_detector.reports.inputs import locate, take_file_rows
+from anomaly_log_detector.reports.inputs import _dictionary_columns, locate, take_file_rows, take_rows
 
 
 def _locate_reference(keys: pd.DataFrame, lines: pd.DataFrame) -> np.ndarray:
@@ -67,14 +67,51 @@ def test_locate_by_line_number_alone_for_one_source():
     assert locate(keys, lines, "x").tolist() == _locate_reference(keys, lines).tolist() == [1, 5, 0, 3]
 
 
+def _coded_file(path, n: int = 100) -> pa.Table:
+    """A file with plain and dictionary-encoded text (string, large_string, lists of strings, nulls)."""
+    words = np.array(["alpha", "beta", None, "gamma"], dtype=object)
+    table = pa.table({"v": np.arange(n), "s": [f"s{i}" for i in range(n)],
+                      "w": pa.array(words[np.arange(n) % 4], pa.large_string()),
+                      "e": pa.array([None if i % 5 == 0 else ["x", "y"][: i % 3] for i in range(n)],
+                                    pa.list_(pa.string()))})
+    pq.write_table(table, path, row_group_size=7, use_dictionary=["w", "e.list.element"])
+    return table
+
+
 def test_take_file_rows_keeps_the_order_asked(tmp_path):
     path = tmp_path / "t.parquet"
-    pq.write_table(pa.table({"v": np.arange(100), "s": [f"s{i}" for i in range(100)]}), path, row_group_size=7)
-    asked = [50, 3, 99, 3, 0]
-    assert take_file_rows(path, asked, ["s", "v"]).column("v").to_pylist() == asked
+    whole = _coded_file(path)
+    for asked in ([50, 3, 99, 3, 0], [7, 6], [0, 1, 2], [13, 13, 13]):  # any order, repeats, across groups
+        got = take_file_rows(path, asked, ["s", "w", "e", "v"])
+        assert got.equals(whole.select(["s", "w", "e", "v"]).take(pa.array(asked)))  # the file's own types
     assert take_file_rows(path, [], ["s"]).num_rows == 0
-    with pytest.raises(DataError):
-        take_file_rows(path, [100], ["v"])
+    for beyond in ([100], [3, -1]):
+        with pytest.raises(DataError, match="is beyond its 100 rows"):
+            take_file_rows(path, beyond, ["v"])
+
+
+def test_take_file_rows_reads_stored_dictionaries_as_codes(tmp_path):
+    path = tmp_path / "t.parquet"
+    _coded_file(path)
+    assert _dictionary_columns(pq.ParquetFile(path), ["v", "s", "w", "e"]) == ["w", "e.list.element"]
+
+
+def test_take_rows_of_a_parse_by_position(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 300
+    parsed = pd.DataFrame({"line_no": np.arange(1, n + 1), "raw": [f"line {i}" for i in range(n)],
+                           "host": rng.choice(np.array(["a", "b", None], dtype=object), n)})
+    pq.write_table(pa.Table.from_pandas(parsed, preserve_index=False), tmp_path / "parsed.parquet", row_group_size=40)
+    asked = [299, 5, 41, 5, 0]
+    got = take_rows(tmp_path, asked, ["raw", "pid", "host", "line_no"])
+    want = sorted(set(asked))
+    assert got.index.tolist() == want and got.columns.tolist() == ["raw", "pid", "host", "line_no"]
+    assert got["raw"].tolist() == parsed["raw"].iloc[want].tolist()
+    assert got["host"].tolist() == parsed["host"].iloc[want].tolist() and got["pid"].isna().all()
+    assert got["line_no"].tolist() == [w + 1 for w in want]
+    assert take_rows(tmp_path, [], ["raw", "pid"]).shape == (0, 2)
+    with pytest.raises(DataError, match="another parse"):
+        take_rows(tmp_path, [n], ["raw"])
 
 
 def _chosen_reference(infer_path, sessions_path, alerting: bool) -> pd.DataFrame:

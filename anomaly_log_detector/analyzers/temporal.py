@@ -61,7 +61,7 @@ from anomaly_log_detector.analyzers.temporal_read import (
 from anomaly_log_detector.analyzers.timerange import RangeFilter, filter_time_range
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.escape import code_span, md_text
-from anomaly_log_detector.reports.inputs import PARSED, take_rows
+from anomaly_log_detector.reports.inputs import PARSED
 from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.messages import check_lang, t
 
@@ -313,8 +313,7 @@ def _per_day_templates(df: pd.DataFrame, day_pos: np.ndarray) -> pd.Series:
     return pd.Series(counts, index=named)
 
 
-def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame,
-                 parsed: ParsedRows | None = None) -> pd.DataFrame:
+def _first_lines(df: pd.DataFrame, flagged: pd.DataFrame, parsed: ParsedRows) -> pd.DataFrame:
     """Add `first_line_no`, `first_source`, `first_raw`: the first line of the hour, or of its first
     unusual template when there is one."""
     if flagged.empty:
@@ -322,12 +321,13 @@ def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame,
                               first_raw=pd.Series(dtype=object))
     picks = first_rows(df, flagged["hour_start"], [r[0] if r else None for r in flagged["unusual_templates"]])
     rows = [p for p in picks if p is not None]
-    columns = ["raw", "line_no", "source"]
-    shown = (take_rows(data_dir, rows, columns) if parsed is None else parsed.take(rows, columns)) if rows else None
+    # The line number and source from the parse's key columns; only the text is fetched.
+    raw = parsed.take(rows, ["raw"])["raw"] if rows else None
+    keys = parsed.keys
     flagged = flagged.copy()
-    flagged["first_line_no"] = pd.array([None if p is None else shown.at[p, "line_no"] for p in picks], dtype="Int64")
-    flagged["first_source"] = [None if p is None else shown.at[p, "source"] for p in picks]
-    flagged["first_raw"] = [None if p is None else shown.at[p, "raw"] for p in picks]
+    flagged["first_line_no"] = pd.array([None if p is None else keys["line_no"].iat[p] for p in picks], dtype="Int64")
+    flagged["first_source"] = [None if p is None else keys["source"].iat[p] for p in picks]
+    flagged["first_raw"] = [None if p is None else raw.at[p] for p in picks]
     return flagged
 
 
@@ -351,6 +351,7 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
     an invalid profile."""
     check_lang(lang)
     data_dir = Path(data_dir)
+    parsed = parsed or ParsedRows(data_dir)
     # Times and template codes only (the line numbers, sources and text of the lines shown are
     # fetched for those); the sources when a time range needs them (filter_time_range).
     df = read_times(data_dir, with_source=since is not None or until is not None)
@@ -390,17 +391,15 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
         return {**summary, "report": paths["report"], "summary": paths["summary"], "heatmap": _zeros(),
                 "baseline_heatmap": None if base is None else base["counts"], "outputs": paths}
     target = temporal_profile(timed) if len(timed) else temporal_profile(timed.iloc[:0])
-    if parsed is not None:
-        parsed.between()
+    parsed.between()
     reference = _reference_from_profile(base) if base is not None else None
     flagged, info = _flag(timed, reference) if len(timed) else (pd.DataFrame(), {"comparable": True,
                                                                                  "mode_by_weekday": None})
     if flagged.empty:
         flagged = pd.DataFrame(columns=["hour_start", "weekday", "hour", "lines", "expected", "normal_peak",
                                         "reasons", "unusual_templates"])
-    if parsed is not None:
-        parsed.between()
-    flagged = _first_lines(data_dir, timed, flagged, parsed)
+    parsed.between()
+    flagged = _first_lines(timed, flagged, parsed)
     by_reason = {r: int(sum(r in x for x in flagged["reasons"])) for r in REASONS}
     summary.update({
         "status": "ok", "first": target["first"], "last": target["last"], "days": target["days"],

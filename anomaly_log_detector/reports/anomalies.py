@@ -256,20 +256,22 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
     table = table.sort_values(["rank_score", "_n", "_lines", "_first"], ascending=[False, False, False, True],
                               kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
-    return _with_text(d, table, parsed)[RECORD_COLUMNS].reset_index(drop=True)
-
-
-def _with_text(d: Path, table: pd.DataFrame, parsed: ParsedRows) -> pd.DataFrame:
-    """The `template` and `raw` of each record's shown line (fetched in one pass with the lines the
-    report shows, ParsedRows.fetch_text) and the template's training count."""
     best = table["best_row"].to_numpy(np.int64)
+    table = table.assign(template=None, raw=None, template_training_count=-1)[RECORD_COLUMNS].reset_index(drop=True)
+    _add_text(d, table, best, parsed)
+    return table
+
+
+def _add_text(d: Path, table: pd.DataFrame, best: np.ndarray, parsed: ParsedRows) -> None:
+    """Fill in the `template` and `raw` of each record's shown line (`best`: its row; fetched in one
+    pass with the lines the report shows, ParsedRows.fetch_text) and the template's training count.
+    In place: the parts of the report that ask `parsed` about this very table find what it computed."""
     parsed.fetch_text(table, best)
     text = parsed.take(best, ["template", "raw"]).loc[best]
-    table = table.assign(template=text["template"].array, raw=text["raw"].array)
+    table["template"], table["raw"] = text["template"].array, text["raw"].array
     counts = _training_counts(d)
     table["template_training_count"] = [(-1 if counts is None else counts.get(str(t), 0)) if isinstance(t, str)
                                         else -1 for t in table["template"]]
-    return table
 
 
 def folder_storm_gap(d: Path) -> float | None:

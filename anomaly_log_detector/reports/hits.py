@@ -43,8 +43,8 @@ import pandas as pd
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.deeplog_picks import chosen_predictions, infer_rows
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER, MSCRED_RESIDUALS, SEQUENCES, locate,
-    read_table, take_rows,
+    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER, MSCRED_RESIDUALS, SEQUENCES, line_index,
+    locate, read_table, take_rows,
 )
 from anomaly_log_detector.fileio.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 
@@ -218,8 +218,9 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     if frequency_only and "threshold" in windows.columns:
         norm = strength(windows["score"].to_numpy(float) / np.maximum(windows["threshold"].to_numpy(float), 1e-9))
     template_ids = keys["template_id"].to_numpy()
-    starts = locate(keys, windows.rename(columns={"window_start_line": "line_no"}), str(path))
-    ends = locate(keys, windows.rename(columns={"window_end_line": "line_no"}), str(path))
+    index = line_index(keys, True, str(path))  # built once for the three lookups (every line has its source)
+    starts = index.rows(windows.rename(columns={"window_start_line": "line_no"}), str(path))
+    ends = index.rows(windows.rename(columns={"window_end_line": "line_no"}), str(path))
     freq = _Frequency(template_ids)  # occurrences in this file of each row's template
     components = [c for c in BASELINE_COMPONENTS if c in windows.columns]
     evidence = windows["evidence_lines"] if "evidence_lines" in windows.columns else None
@@ -227,7 +228,7 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     n_evidence = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
     # Every window's evidence lines are located in one lookup: one per window would scan all parsed
     # rows each time (minutes on a million-line target with thousands of flagged windows).
-    located = locate(keys, pd.DataFrame({
+    located = index.rows(pd.DataFrame({
         "source": np.repeat(windows["source"].to_numpy(), n_evidence),
         "line_no": np.fromiter((x for lines in lists for x in lines), dtype=np.int64, count=int(n_evidence.sum())),
     }), str(path))

@@ -211,14 +211,15 @@ def host_summary(data: dict) -> tuple[list[dict[str, Any]], int]:
     return rows, max(0, int(data.get("hosts_total") or len(hosts)) - len(rows))
 
 
-def _template_order(keys: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    stats = template_stats(keys, table).rename_axis("tid").reset_index()
+def _template_order(keys: pd.DataFrame, table: pd.DataFrame, stats: pd.DataFrame | None = None) -> pd.DataFrame:
+    stats = (template_stats(keys, table) if stats is None else stats).rename_axis("tid").reset_index()
     return stats.sort_values(["flagged", "count", "tid"], ascending=[False, False, True], kind="stable")
 
 
-def template_summary_rows(keys: pd.DataFrame, table: pd.DataFrame) -> list[int]:
-    """The parsed rows whose template :func:`template_summary` shows (to fetch with other parts')."""
-    return _template_order(keys, table).head(MAX_TEMPLATES)["first_row"].tolist()
+def template_summary_rows(keys: pd.DataFrame, table: pd.DataFrame, stats: pd.DataFrame | None = None) -> list[int]:
+    """The parsed rows whose template :func:`template_summary` shows (to fetch with other parts').
+    `stats`: reports/summary.py `template_stats` when the caller has it."""
+    return _template_order(keys, table, stats).head(MAX_TEMPLATES)["first_row"].tolist()
 
 
 def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
@@ -226,7 +227,7 @@ def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
     """Per template: lines and flagged lines (reports/summary.py `template_stats`, what the report
     data's template lists are cut from), most flagged first, then most frequent, at most
     MAX_TEMPLATES; and how many templates are not shown."""
-    stats = _template_order(keys, table)
+    stats = _template_order(keys, table, parsed.per_table(table, template_stats) if parsed is not None else None)
     top = stats.head(MAX_TEMPLATES)
     text = (parsed or ParsedRows(d)).take(top["first_row"].to_numpy(), ["template"]) if len(top) else None
     rows = [{"id": int(s.tid), "count": int(s["count"]), "flagged": int(s.flagged),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from anomaly_log_detector.reports.inputs import read_keys, take_rows
 
 
 TEXT_COLUMNS = ["line_no", "raw", "template"]
+T = TypeVar("T")
 
 
 def _not_in(wanted: np.ndarray, have: np.ndarray) -> np.ndarray:
@@ -44,6 +45,7 @@ class ParsedRows:
         self.between: Callable[[], None] = lambda: None
         self._keys: pd.DataFrame | None = None
         self._columns: dict[str, pd.Series] = {}  # column -> its fetched rows (index = row, sorted)
+        self._per_table: dict[Callable, tuple[pd.DataFrame, Any]] = {}  # compute -> (table, its result)
 
     @property
     def keys(self) -> pd.DataFrame:
@@ -51,6 +53,14 @@ class ParsedRows:
         if self._keys is None:
             self._keys = read_keys(self.dir)
         return self._keys
+
+    def per_table(self, table: pd.DataFrame, compute: Callable[[pd.DataFrame, pd.DataFrame], T]) -> T:
+        """``compute(keys, table)`` once per result table (the very object): several parts of a report
+        cut their lists from the same numbers (reports/summary.py `template_stats`)."""
+        held = self._per_table.get(compute)
+        if held is None or held[0] is not table:
+            held = self._per_table[compute] = (table, compute(self.keys, table))
+        return held[1]
 
     def take(self, rows: Iterable[int], columns: Iterable[str]) -> pd.DataFrame:
         """:func:`.inputs.take_rows`: the columns at the rows (index = row, sorted), fetching only

@@ -32,7 +32,7 @@ from markupsafe import Markup, escape
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, checked_columns, line_index, locate, read_table,
+    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, checked_columns, line_index, read_table,
 )
 
 MAX_BINS = 400
@@ -96,8 +96,9 @@ def _window_rows(df: pd.DataFrame, keys: pd.DataFrame, where: str, start: str, e
     if {"start_row", "end_row"} <= set(df.columns):
         a, b = df["start_row"].to_numpy(np.int64), df["end_row"].to_numpy(np.int64)
         return np.clip((a + np.maximum(b - 1, a)) // 2, 0, max(len(keys) - 1, 0))
-    a = locate(keys, df.rename(columns={start: "line_no"}), where)
-    b = locate(keys, df.rename(columns={end: "line_no"}), where)
+    index = line_index(keys, "source" in df.columns, where)  # built once for both ends
+    a = index.rows(df.rename(columns={start: "line_no"}), where)
+    b = index.rows(df.rename(columns={end: "line_no"}), where)
     return (a + b) // 2
 
 
