@@ -14,7 +14,7 @@ import pytest
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.deeplog_picks import chosen_predictions, infer_rows
-from anomaly_log_detector.reports.inputs import _dictionary_columns, locate, take_file_rows, take_rows
+from anomaly_log_detector.reports.inputs import _dictionary_columns, line_index, locate, take_file_rows, take_rows
 
 
 def _locate_reference(keys: pd.DataFrame, lines: pd.DataFrame) -> np.ndarray:
@@ -24,19 +24,21 @@ def _locate_reference(keys: pd.DataFrame, lines: pd.DataFrame) -> np.ndarray:
     return found.fillna(-1).to_numpy(np.int64)
 
 
-def _keys(rng: np.random.Generator, n: int, shuffled: bool) -> pd.DataFrame:
+def _keys(rng: np.random.Generator, n: int, shuffled: bool, gaps: int = 1) -> pd.DataFrame:
     source = rng.choice(np.array(["a.log", "b.log", None], dtype=object), n, p=[0.5, 0.4, 0.1])
     line = rng.integers(1, n // 2, n) if shuffled else np.arange(1, n + 1)
-    return pd.DataFrame({"source": pd.Series(source, dtype="str"), "line_no": line.astype(np.int64),
+    return pd.DataFrame({"source": pd.Series(source, dtype="str"), "line_no": line.astype(np.int64) * gaps,
                          "template_id": np.zeros(n, dtype=np.int64)})
 
 
 @pytest.mark.filterwarnings("ignore:You are merging on int and float")
 @pytest.mark.parametrize("shuffled", [False, True])
 @pytest.mark.parametrize("categorical", [False, True])
-def test_locate_finds_the_first_row_like_a_merge(shuffled, categorical):
+@pytest.mark.parametrize("gaps", [1, 10])  # line numbers close together (a table of positions) or far apart
+def test_locate_finds_the_first_row_like_a_merge(shuffled, categorical, gaps):
     rng = np.random.default_rng(3)
-    keys = _keys(rng, 500, shuffled)
+    keys = _keys(rng, 500, shuffled, gaps)
+    assert (line_index(keys, True, "x").dense is None) == (gaps > 1)
     if categorical:
         keys["source"] = keys["source"].astype("category")
     pick = rng.integers(0, len(keys), 200)
@@ -246,3 +248,61 @@ def test_read_keys_by_row_group_equals_the_whole_read(tmp_path):
                              "template_id": rng.integers(-1, 9, n)}), tmp_path / "parsed.parquet", row_group_size=700)
     want = pq.read_table(tmp_path / "parsed.parquet", columns=list(KEY_COLUMNS), read_dictionary=["source"]).to_pandas()
     pd.testing.assert_frame_equal(read_keys(tmp_path), want)
+
+
+def _parse_folder(tmp_path, n: int = 200, times: bool = True):
+    rng = np.random.default_rng(4)
+    columns = {"line_no": np.arange(1, n + 1), "source": pa.array(["a.log"] * (n // 2) + ["b.log"] * (n - n // 2)),
+               "template_id": rng.integers(0, 5, n), "raw": [f"line {i}" for i in range(n)]}
+    if times:
+        stamps = pd.Series(pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC"))
+        stamps[rng.random(n) < 0.2] = pd.NaT
+        columns["timestamp"] = pa.array(stamps, pa.timestamp("us", tz="UTC"))
+    pq.write_table(pa.table(columns), tmp_path / "parsed.parquet", row_group_size=30)
+
+
+def test_parsed_rows_give_what_a_fetch_gives(tmp_path):
+    from anomaly_log_detector.reports.parsed_rows import ParsedRows
+
+    _parse_folder(tmp_path)
+    parsed = ParsedRows(tmp_path)
+    parsed.keys  # read: line_no and template_id then come from the keys, not the file
+    asked = [150, 3, 31, 3, 199]
+    got = parsed.take(asked, ["raw", "line_no", "template_id", "source"])
+    pd.testing.assert_frame_equal(got, take_rows(tmp_path, asked, ["raw", "line_no", "template_id", "source"]))
+    assert "line_no" not in parsed._columns and "raw" in parsed._columns
+    with pytest.raises(DataError, match="beyond"):
+        parsed.take([200], ["line_no"])
+
+
+@pytest.mark.parametrize("times", [True, False])
+def test_parsed_rows_times_are_read_once(tmp_path, times):
+    from anomaly_log_detector.reports.parsed_rows import ParsedRows
+
+    _parse_folder(tmp_path, times=times)
+    parsed = ParsedRows(tmp_path)
+    if times:
+        want = pd.to_datetime(pq.read_table(tmp_path / "parsed.parquet").column("timestamp").to_pandas(), utc=True)
+        pd.testing.assert_series_equal(parsed.times, want)
+        assert parsed.times is parsed.times
+    else:
+        assert parsed.times is None
+
+
+def test_per_table_computes_once_per_table(tmp_path):
+    from anomaly_log_detector.reports.parsed_rows import ParsedRows
+    from anomaly_log_detector.reports.summary import template_stats
+
+    _parse_folder(tmp_path)
+    parsed, calls = ParsedRows(tmp_path), []
+
+    def stats(keys, table):
+        calls.append(table)
+        return template_stats(keys, table)
+
+    table = pd.DataFrame({"rows": [[0, 5], [7]]})
+    first = parsed.per_table(table, stats)
+    assert parsed.per_table(table, stats) is first and len(calls) == 1
+    other = table.copy()  # equal, yet another table: computed for it
+    pd.testing.assert_frame_equal(parsed.per_table(other, stats), first)
+    assert len(calls) == 2

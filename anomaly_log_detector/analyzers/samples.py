@@ -94,8 +94,10 @@ def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, con
             **{k: r[k] for k in ("rank", "source", "line_nos", "time", "host", "process", "detectors", "score")},
             "explanation": explain(r, lines, vocab, lang),
             "reasons": render_reasons(r["reasons"], lang),
-            "lines": [{"line_no": int(x.line_no), "raw": x.raw, "template": x.template, "flagged": x.Index in flagged}
-                      for x in lines.itertuples()],
+            # Columns as lists: iterating rows of text columns (Arrow-backed) costs ~4 us per value
+            "lines": [{"line_no": int(n), "raw": raw, "template": template, "flagged": x in flagged}
+                      for x, n, raw, template in zip(lines.index.tolist(), lines["line_no"].tolist(),
+                                                     lines["raw"].tolist(), lines["template"].tolist())],
         })
     out = d / SAMPLES_DIR
     out.mkdir(exist_ok=True)

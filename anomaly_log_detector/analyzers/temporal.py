@@ -354,7 +354,7 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
     parsed = parsed or ParsedRows(data_dir)
     # Times and template codes only (the line numbers, sources and text of the lines shown are
     # fetched for those); the sources when a time range needs them (filter_time_range).
-    df = read_times(data_dir, with_source=since is not None or until is not None)
+    df = read_times(data_dir, with_source=since is not None or until is not None, times=parsed.times)
     df, rng = filter_time_range(df, since, until)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -53,15 +53,22 @@ def _pid(value: Any) -> tuple[int | None, str | None]:
     return None, str(value) or None
 
 
+# Values json_safe keeps as they are, by exact type: checked inline, not by a call per list item
+# (a record's line numbers and rows are lists of up to a hundred ints).
+_KEPT = frozenset({str, int, bool, type(None)})
+
+
 def json_safe(value: Any) -> Any:
     """`value` with every NaN or infinite float (nested in lists and dicts) as None: JSON has no NaN,
     and Elasticsearch refuses a document holding one."""
+    if type(value) in _KEPT:
+        return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
+        return {k: v if type(v) in _KEPT else json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
+        return [v if type(v) in _KEPT else json_safe(v) for v in value]
     return value
 
 

@@ -61,14 +61,15 @@ _KNOWN_LINKS = [("html.link.report", "report.md"), ("html.link.report", "inferen
                 ("html.link.temporal", "temporal_analysis/temporal_report.md")]
 _PNG = b"\x89PNG\r\n\x1a\n"
 # In JSON inside <script>: nothing that could end the element or start a comment or CDATA section.
-_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
-                              "\u2029": "\\u2029"})
+_SCRIPT_SAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
 def script_json(value: Any) -> Markup:
     """`value` as JSON that is safe inside a `<script>` element (``</script>``, ``<!--`` cannot occur)."""
-    return Markup(json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-                  .translate(_SCRIPT_SAFE))
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for char, escaped in _SCRIPT_SAFE.items():  # str.replace per character: str.translate is ~7x slower here
+        text = text.replace(char, escaped)
+    return Markup(text)
 
 
 def shown(text: Any, limit: int = MAX_LINE_CHARS) -> str:
@@ -334,7 +335,7 @@ def render_html(processed_dir: str | os.PathLike, data: dict[str, Any], table: p
         "warnings": [shown(" ".join(str(w).split()), 4000) for w in data.get("warnings") or []],
         "summary": data.get("summary") or {},
         "links": links(d, Path(page_dir) if page_dir is not None else d, data, extras),
-        "timeline": timeline_svg(d, keys, table, lambda key: t(key, lang), parsed.between),
+        "timeline": timeline_svg(d, keys, parsed.times, table, lambda key: t(key, lang), parsed.between),
         "records_total": int(len(table)), "records_shown": len(records), "context": CONTEXT,
         "data_json": script_json({"records": records, "i18n": i18n}),
         "hosts": hosts, "more_hosts": more_hosts,

@@ -111,6 +111,20 @@ def _read_keys_by_group(path: Path) -> pd.DataFrame | None:
     return pd.DataFrame({"source": source, **numbers}, copy=False)
 
 
+def read_times_column(processed_dir: str | os.PathLike) -> pd.Series | None:
+    """Every parsed row's `timestamp` as UTC times (index = row position); None when the parse has no
+    such column."""
+    path = Path(processed_dir) / PARSED
+    if not path.is_file():
+        raise DataError(f"{path}: not found (run `alog-detect parse --out-dir {processed_dir}` first)")
+    try:
+        if "timestamp" not in pq.read_schema(path).names:
+            return None
+        return pd.to_datetime(pq.read_table(path, columns=["timestamp"]).column(0).to_pandas(), utc=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: not a readable parsed.parquet ({exc})") from None
+
+
 def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: Iterable[str]) -> pd.DataFrame:
     """The given columns of parsed.parquet at the given row positions (index = row position, sorted,
     repeats dropped). Columns the file lacks are returned as nulls (e.g. `host` for a format without one)."""

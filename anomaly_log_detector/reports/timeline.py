@@ -32,7 +32,7 @@ from markupsafe import Markup, escape
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, checked_columns, line_index, read_table,
+    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, checked_columns, line_index, read_table,
 )
 
 MAX_BINS = 400
@@ -67,13 +67,12 @@ class Track:
     points: bool  # scattered line scores (drawn as stems) rather than a series of windows
 
 
-def row_axis(d: Path, n_rows: int) -> RowAxis:
-    """Time when at least half of the parsed rows have a timestamp, else the row position."""
-    f = pq.ParquetFile(d / PARSED)
-    if "timestamp" in f.schema_arrow.names and n_rows:
-        ts = pd.to_datetime(f.read(columns=["timestamp"]).column(0).to_pandas(), utc=True)
-        if ts.notna().mean() >= 0.5:
-            ns = ts.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+def row_axis(times: pd.Series | None, n_rows: int) -> RowAxis:
+    """Time when at least half of the parsed rows have a timestamp, else the row position. `times`:
+    every row's UTC time (:attr:`.parsed_rows.ParsedRows.times`), None when the parse has none."""
+    if times is not None and n_rows:
+        if times.notna().mean() >= 0.5:
+            ns = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
             # (ns - epoch) / 1 s / _DAY, in place: numpy divides a timedelta as double(ns) / 1e9
             days = ns.view(np.int64).astype(np.float64)
             days /= 1e9
@@ -231,10 +230,11 @@ def _drawing(**rc: object) -> Iterator[None]:
         yield
 
 
-def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callable[[str], str],
-                 between: Callable[[], None] | None = None) -> Markup | None:
-    """The timeline of the folder as inline SVG (None for an empty parse). `text(key)` gives the
-    catalog text of a chart label (``html.chart.*``); `between` runs once the scores are read."""
+def timeline_svg(d: Path, keys: pd.DataFrame, times: pd.Series | None, table: pd.DataFrame,
+                 text: Callable[[str], str], between: Callable[[], None] | None = None) -> Markup | None:
+    """The timeline of the folder as inline SVG (None for an empty parse). `keys` and `times`: the
+    parse's key columns and times (:class:`.parsed_rows.ParsedRows`); `text(key)` gives the catalog
+    text of a chart label (``html.chart.*``); `between` runs once the scores are read."""
     import matplotlib
     from matplotlib import dates as mdates
     from matplotlib.figure import Figure
@@ -242,7 +242,7 @@ def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callabl
 
     if not len(keys):
         return None
-    axis = row_axis(d, len(keys))
+    axis = row_axis(times, len(keys))
     edges = _bins(axis.x)
     if edges is None:
         return None
