@@ -306,3 +306,26 @@ def test_per_table_computes_once_per_table(tmp_path):
     other = table.copy()  # equal, yet another table: computed for it
     pd.testing.assert_frame_equal(parsed.per_table(other, stats), first)
     assert len(calls) == 2
+
+
+def test_iso_utc_of_record_times_as_pandas_writes_them():
+    """ECS times from the records' ISO strings (a check and a slice) equal the parse-and-convert path."""
+    from anomaly_log_detector.reports.ecs import iso_utc
+
+    def parsed(value):  # the general path
+        ts = pd.Timestamp(value)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return ts.tz_localize(None).isoformat() + "Z"
+
+    rng = np.random.default_rng(8)
+    values = []
+    for ns in rng.integers(-2 ** 62, 2 ** 62, 2000):
+        t = pd.Timestamp(int(ns), unit="ns", tz="UTC")
+        for x in (t, t.floor("us"), t.floor("ms"), t.floor("s")):
+            values += [x, x.isoformat(), x.tz_convert("Etc/GMT-5").isoformat()]
+    values += ["2026-03-01T01:02:03.000000+00:00", "2026-03-01T01:02:03.120000+00:00", "2026-03-01 01:02:03"]
+    assert [iso_utc(v) for v in values] == [parsed(v) for v in values]
+    assert iso_utc(None) is None and iso_utc(pd.NaT) is None
+    for impossible in ("2026-02-30T00:00:00+00:00", "2026-03-01T24:00:00+00:00"):
+        with pytest.raises(ValueError):
+            iso_utc(impossible)

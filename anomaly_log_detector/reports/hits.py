@@ -67,6 +67,11 @@ def plain(v: Any) -> Any:
     return None if isinstance(v, float) and not np.isfinite(v) else v
 
 
+def _lists(df: pd.DataFrame, *columns: str) -> list[list[Any]]:
+    """The columns of `df` as Python lists (what iterating each gives)."""
+    return [df[c].tolist() for c in columns]
+
+
 def strength(ratio: np.ndarray) -> np.ndarray:
     """A hit's score from how many times its detector's own threshold it reaches: 1 - 0.5 ** ratio
     (0.5 at the threshold, 0.75 at twice it...): one scale for every detector of a bundle, so records
@@ -108,10 +113,12 @@ def alerting_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     df = df[df["is_alert"].astype(bool)].reset_index(drop=True)
     if df.empty:
         return make_hits([], "alerting", [], "reason.alert_line", [])
-    nearest = df["nearest"] if "nearest" in df.columns else pd.Series([None] * len(df))
-    params = [{"score": float(r.score), "severity": float(r.severity), "novel": bool(r.novel),
-               "novelty": float(r.novelty), "nearest": plain(n), "seq_miss": bool(r.seq_miss)}
-              for r, n in zip(df.itertuples(), nearest)]
+    nearest = df["nearest"].tolist() if "nearest" in df.columns else [None] * len(df)
+    # Column lists, not rows: a row tuple holds every column, Arrow-backed text ones included (slow to iterate)
+    params = [{"score": float(score), "severity": float(severity), "novel": bool(novel), "novelty": float(novelty),
+               "nearest": plain(n), "seq_miss": bool(miss)}
+              for score, severity, novel, novelty, n, miss in zip(*_lists(df, "score", "severity", "novel", "novelty"),
+                                                                   nearest, df["seq_miss"].tolist())]
     ratio = df["score"].to_numpy(float) / np.maximum(df["threshold"].to_numpy(float), 1e-9)
     return make_hits(df["row"].to_numpy(np.int64), "alerting", strength(ratio), "reason.alert_line", params)
 
@@ -156,10 +163,11 @@ def flow_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     """Flagged steps of identifier flows (`flows_infer.parquet`), one hit per line (its first kind)."""
     df = read_table(d / FLOWS_INFER, ["row", "kind", "identifier", "step", "expected", "flow_lines"])
     df = df.drop_duplicates("row").reset_index(drop=True)
-    previous = df["previous"] if "previous" in df.columns else pd.Series([None] * len(df))
-    params = [{"identifier": str(r.identifier), "step": str(r.step), "previous": plain(p),
-               "expected": [str(x) for x in (r.expected if r.expected is not None else [])],
-               "flow_lines": int(r.flow_lines)} for r, p in zip(df.itertuples(), previous)]
+    previous = df["previous"].tolist() if "previous" in df.columns else [None] * len(df)
+    params = [{"identifier": str(identifier), "step": str(step), "previous": plain(p),
+               "expected": [str(x) for x in (expected if expected is not None else [])], "flow_lines": int(lines)}
+              for identifier, step, expected, lines, p in zip(*_lists(df, "identifier", "step", "expected", "flow_lines"),
+                                                               previous)]
     hits = make_hits(df["row"].to_numpy(np.int64), "flows", np.full(len(df), strength(FLOW_RATIO)), "", params)
     return hits.assign(key=("reason.flow_" + df["kind"].astype(str)).to_numpy())
 
