@@ -103,8 +103,8 @@ def _dated_hours(ts: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.DatetimeInde
     # Date position and hour of day from integer hours (UTC): what flooring to the day, looking the
     # day up in `dates` and `.dt.hour` give, without three datetime copies of a million rows.
     hours = hour_numbers(ts)
-    m = np.zeros((len(dates), 24), dtype=np.int64)
-    np.add.at(m, (hours // 24 - int(hours.min()) // 24, hours % 24), 1)
+    slot = (hours // 24 - int(hours.min()) // 24) * 24 + hours % 24  # date position x 24 + hour of day
+    m = np.bincount(slot, minlength=len(dates) * 24).astype(np.int64, copy=False).reshape(len(dates), 24)
     return m, np.asarray(dates.day_of_week, dtype=np.int64), dates
 
 
@@ -135,11 +135,15 @@ def _template_hours(df: pd.DataFrame) -> pd.DataFrame:
     hour_no = hour_numbers(df["timestamp"][keep])  # dated hours, as integers
     code = code[keep]
     has = code >= 0
-    seen = np.unique(code[has])  # the templates these rows have, in sorted order
+    # The templates these rows have, in sorted order, and each row's position among them: by counting
+    # codes (a few hundred), not a sort and a binary search per row.
+    present = np.bincount(code[has], minlength=len(names)) > 0
+    seen = np.flatnonzero(present)
     names = names.take(seen)
     # One episode per distinct (dated hour, template): one int64 key, not a frame's hashing.
     first = int(hour_no.min())
-    episodes, _ = distinct_counts((hour_no[has] - first) * len(seen) + np.searchsorted(seen, code[has]))
+    position = np.cumsum(present) - 1
+    episodes, _ = distinct_counts((hour_no[has] - first) * len(seen) + position[code[has]])
     counts = np.zeros((len(names), 24), dtype=np.int64)
     np.add.at(counts, (episodes % len(seen), (episodes // len(seen) + first) % 24), 1)
     return pd.DataFrame(counts, index=names.rename("template"), columns=range(24))
