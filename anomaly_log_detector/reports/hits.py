@@ -241,7 +241,10 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
         "line_no": np.fromiter((x for lines in lists for x in lines), dtype=np.int64, count=int(n_evidence.sum())),
     }), str(path))
     offsets = np.concatenate([[0], np.cumsum(n_evidence)])
-    parts = []
+    picked: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    kinds: list[str] = []
+    params: list[dict] = []
     for i, w in enumerate(windows.to_dict("records")):
         base = {"start": int(w["window_start_line"]), "end": int(w["window_end_line"]),
                 "score": float(w["score"]), "components": {c: plain(w[c]) for c in components}}
@@ -256,9 +259,14 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
             ids, n_in = np.unique(in_window, return_counts=True)
             bursting = ids[(n_in >= BURST_MIN) & (ids != UNSEEN_ID)]
             rows = rows[np.isin(template_ids[rows], bursting)]
-        parts.append(make_hits(rows, "baseline", np.full(len(rows), norm[i]), key,
-                               [{**base, "count": int(freq[r])} for r in rows]))
-    return pd.concat(parts, ignore_index=True)
+        picked.append(rows)
+        scores.append(np.full(len(rows), norm[i]))
+        kinds += [key] * len(rows)
+        params += [{**base, "count": int(freq[r])} for r in rows]
+    if not params:  # (the empty frame a concatenation of empty ones gives)
+        return make_hits([], "baseline", [], "reason.baseline_evidence", [])
+    # One frame for every window's hits (a frame per window and their concatenation cost more).
+    return make_hits(np.concatenate(picked), "baseline", np.concatenate(scores), "", params).assign(key=kinds)
 
 
 def mscred_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
