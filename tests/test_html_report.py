@@ -276,3 +276,25 @@ def test_report_in_headless_chromium(folder, tmp_path):
     assert not problems, problems
     assert requests and set(requests) == {page_url, extras_url}, requests
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_timeline_bins_values_as_numpy_does(seed):
+    """The timeline's binning (a bin by arithmetic, then corrected) gives np.histogram's counts and
+    np.searchsorted's bins exactly, values on and next to the edges included."""
+    import numpy as np
+
+    from anomaly_log_detector.reports.timeline import _bins, bin_counts, bin_index
+
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        x = rng.normal(size=int(rng.integers(1, 3000))) * rng.uniform(1e-9, 1e7) + rng.uniform(-1e5, 1e5)
+        if seed % 2:
+            x = np.round(x)
+        edges = _bins(x)
+        x = np.concatenate([x, edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf),
+                            [edges[0] - 1, edges[-1] + 1], np.full(3, x[0])])
+        assert bin_counts(edges, x).tolist() == np.histogram(x, bins=edges)[0].tolist()
+        assert (bin_index(edges, x) == np.searchsorted(edges, x, side="right") - 1).all()
+    uneven = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 1000.0])  # not a linspace: still right
+    assert bin_index(uneven, np.array([500.0, 0.5, 7.5, 1000.0])).tolist() == [8, 0, 7, 9]

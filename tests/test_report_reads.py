@@ -14,7 +14,7 @@ import pytest
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.deeplog_picks import chosen_predictions, infer_rows
-from anomaly_log_detector.reports.inputs import locate, take_file_rows
+from anomaly_log_detector.reports.inputs import _dictionary_columns, line_index, locate, take_file_rows, take_rows
 
 
 def _locate_reference(keys: pd.DataFrame, lines: pd.DataFrame) -> np.ndarray:
@@ -24,19 +24,21 @@ def _locate_reference(keys: pd.DataFrame, lines: pd.DataFrame) -> np.ndarray:
     return found.fillna(-1).to_numpy(np.int64)
 
 
-def _keys(rng: np.random.Generator, n: int, shuffled: bool) -> pd.DataFrame:
+def _keys(rng: np.random.Generator, n: int, shuffled: bool, gaps: int = 1) -> pd.DataFrame:
     source = rng.choice(np.array(["a.log", "b.log", None], dtype=object), n, p=[0.5, 0.4, 0.1])
     line = rng.integers(1, n // 2, n) if shuffled else np.arange(1, n + 1)
-    return pd.DataFrame({"source": pd.Series(source, dtype="str"), "line_no": line.astype(np.int64),
+    return pd.DataFrame({"source": pd.Series(source, dtype="str"), "line_no": line.astype(np.int64) * gaps,
                          "template_id": np.zeros(n, dtype=np.int64)})
 
 
 @pytest.mark.filterwarnings("ignore:You are merging on int and float")
 @pytest.mark.parametrize("shuffled", [False, True])
 @pytest.mark.parametrize("categorical", [False, True])
-def test_locate_finds_the_first_row_like_a_merge(shuffled, categorical):
+@pytest.mark.parametrize("gaps", [1, 10])  # line numbers close together (a table of positions) or far apart
+def test_locate_finds_the_first_row_like_a_merge(shuffled, categorical, gaps):
     rng = np.random.default_rng(3)
-    keys = _keys(rng, 500, shuffled)
+    keys = _keys(rng, 500, shuffled, gaps)
+    assert (line_index(keys, True, "x").dense is None) == (gaps > 1)
     if categorical:
         keys["source"] = keys["source"].astype("category")
     pick = rng.integers(0, len(keys), 200)
@@ -67,14 +69,51 @@ def test_locate_by_line_number_alone_for_one_source():
     assert locate(keys, lines, "x").tolist() == _locate_reference(keys, lines).tolist() == [1, 5, 0, 3]
 
 
+def _coded_file(path, n: int = 100) -> pa.Table:
+    """A file with plain and dictionary-encoded text (string, large_string, lists of strings, nulls)."""
+    words = np.array(["alpha", "beta", None, "gamma"], dtype=object)
+    table = pa.table({"v": np.arange(n), "s": [f"s{i}" for i in range(n)],
+                      "w": pa.array(words[np.arange(n) % 4], pa.large_string()),
+                      "e": pa.array([None if i % 5 == 0 else ["x", "y"][: i % 3] for i in range(n)],
+                                    pa.list_(pa.string()))})
+    pq.write_table(table, path, row_group_size=7, use_dictionary=["w", "e.list.element"])
+    return table
+
+
 def test_take_file_rows_keeps_the_order_asked(tmp_path):
     path = tmp_path / "t.parquet"
-    pq.write_table(pa.table({"v": np.arange(100), "s": [f"s{i}" for i in range(100)]}), path, row_group_size=7)
-    asked = [50, 3, 99, 3, 0]
-    assert take_file_rows(path, asked, ["s", "v"]).column("v").to_pylist() == asked
+    whole = _coded_file(path)
+    for asked in ([50, 3, 99, 3, 0], [7, 6], [0, 1, 2], [13, 13, 13]):  # any order, repeats, across groups
+        got = take_file_rows(path, asked, ["s", "w", "e", "v"])
+        assert got.equals(whole.select(["s", "w", "e", "v"]).take(pa.array(asked)))  # the file's own types
     assert take_file_rows(path, [], ["s"]).num_rows == 0
-    with pytest.raises(DataError):
-        take_file_rows(path, [100], ["v"])
+    for beyond in ([100], [3, -1]):
+        with pytest.raises(DataError, match="is beyond its 100 rows"):
+            take_file_rows(path, beyond, ["v"])
+
+
+def test_take_file_rows_reads_stored_dictionaries_as_codes(tmp_path):
+    path = tmp_path / "t.parquet"
+    _coded_file(path)
+    assert _dictionary_columns(pq.ParquetFile(path), ["v", "s", "w", "e"]) == ["w", "e.list.element"]
+
+
+def test_take_rows_of_a_parse_by_position(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 300
+    parsed = pd.DataFrame({"line_no": np.arange(1, n + 1), "raw": [f"line {i}" for i in range(n)],
+                           "host": rng.choice(np.array(["a", "b", None], dtype=object), n)})
+    pq.write_table(pa.Table.from_pandas(parsed, preserve_index=False), tmp_path / "parsed.parquet", row_group_size=40)
+    asked = [299, 5, 41, 5, 0]
+    got = take_rows(tmp_path, asked, ["raw", "pid", "host", "line_no"])
+    want = sorted(set(asked))
+    assert got.index.tolist() == want and got.columns.tolist() == ["raw", "pid", "host", "line_no"]
+    assert got["raw"].tolist() == parsed["raw"].iloc[want].tolist()
+    assert got["host"].tolist() == parsed["host"].iloc[want].tolist() and got["pid"].isna().all()
+    assert got["line_no"].tolist() == [w + 1 for w in want]
+    assert take_rows(tmp_path, [], ["raw", "pid"]).shape == (0, 2)
+    with pytest.raises(DataError, match="another parse"):
+        take_rows(tmp_path, [n], ["raw"])
 
 
 def _chosen_reference(infer_path, sessions_path, alerting: bool) -> pd.DataFrame:
@@ -209,3 +248,84 @@ def test_read_keys_by_row_group_equals_the_whole_read(tmp_path):
                              "template_id": rng.integers(-1, 9, n)}), tmp_path / "parsed.parquet", row_group_size=700)
     want = pq.read_table(tmp_path / "parsed.parquet", columns=list(KEY_COLUMNS), read_dictionary=["source"]).to_pandas()
     pd.testing.assert_frame_equal(read_keys(tmp_path), want)
+
+
+def _parse_folder(tmp_path, n: int = 200, times: bool = True):
+    rng = np.random.default_rng(4)
+    columns = {"line_no": np.arange(1, n + 1), "source": pa.array(["a.log"] * (n // 2) + ["b.log"] * (n - n // 2)),
+               "template_id": rng.integers(0, 5, n), "raw": [f"line {i}" for i in range(n)]}
+    if times:
+        stamps = pd.Series(pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC"))
+        stamps[rng.random(n) < 0.2] = pd.NaT
+        columns["timestamp"] = pa.array(stamps, pa.timestamp("us", tz="UTC"))
+    pq.write_table(pa.table(columns), tmp_path / "parsed.parquet", row_group_size=30)
+
+
+def test_parsed_rows_give_what_a_fetch_gives(tmp_path):
+    from anomaly_log_detector.reports.parsed_rows import ParsedRows
+
+    _parse_folder(tmp_path)
+    parsed = ParsedRows(tmp_path)
+    parsed.keys  # read: line_no and template_id then come from the keys, not the file
+    asked = [150, 3, 31, 3, 199]
+    got = parsed.take(asked, ["raw", "line_no", "template_id", "source"])
+    pd.testing.assert_frame_equal(got, take_rows(tmp_path, asked, ["raw", "line_no", "template_id", "source"]))
+    assert "line_no" not in parsed._columns and "raw" in parsed._columns
+    with pytest.raises(DataError, match="beyond"):
+        parsed.take([200], ["line_no"])
+
+
+@pytest.mark.parametrize("times", [True, False])
+def test_parsed_rows_times_are_read_once(tmp_path, times):
+    from anomaly_log_detector.reports.parsed_rows import ParsedRows
+
+    _parse_folder(tmp_path, times=times)
+    parsed = ParsedRows(tmp_path)
+    if times:
+        want = pd.to_datetime(pq.read_table(tmp_path / "parsed.parquet").column("timestamp").to_pandas(), utc=True)
+        pd.testing.assert_series_equal(parsed.times, want)
+        assert parsed.times is parsed.times
+    else:
+        assert parsed.times is None
+
+
+def test_per_table_computes_once_per_table(tmp_path):
+    from anomaly_log_detector.reports.parsed_rows import ParsedRows
+    from anomaly_log_detector.reports.summary import template_stats
+
+    _parse_folder(tmp_path)
+    parsed, calls = ParsedRows(tmp_path), []
+
+    def stats(keys, table):
+        calls.append(table)
+        return template_stats(keys, table)
+
+    table = pd.DataFrame({"rows": [[0, 5], [7]]})
+    first = parsed.per_table(table, stats)
+    assert parsed.per_table(table, stats) is first and len(calls) == 1
+    other = table.copy()  # equal, yet another table: computed for it
+    pd.testing.assert_frame_equal(parsed.per_table(other, stats), first)
+    assert len(calls) == 2
+
+
+def test_iso_utc_of_record_times_as_pandas_writes_them():
+    """ECS times from the records' ISO strings (a check and a slice) equal the parse-and-convert path."""
+    from anomaly_log_detector.reports.ecs import iso_utc
+
+    def parsed(value):  # the general path
+        ts = pd.Timestamp(value)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return ts.tz_localize(None).isoformat() + "Z"
+
+    rng = np.random.default_rng(8)
+    values = []
+    for ns in rng.integers(-2 ** 62, 2 ** 62, 2000):
+        t = pd.Timestamp(int(ns), unit="ns", tz="UTC")
+        for x in (t, t.floor("us"), t.floor("ms"), t.floor("s")):
+            values += [x, x.isoformat(), x.tz_convert("Etc/GMT-5").isoformat()]
+    values += ["2026-03-01T01:02:03.000000+00:00", "2026-03-01T01:02:03.120000+00:00", "2026-03-01 01:02:03"]
+    assert [iso_utc(v) for v in values] == [parsed(v) for v in values]
+    assert iso_utc(None) is None and iso_utc(pd.NaT) is None
+    for impossible in ("2026-02-30T00:00:00+00:00", "2026-03-01T24:00:00+00:00"):
+        with pytest.raises(ValueError):
+            iso_utc(impossible)

@@ -8,7 +8,6 @@ line of a record, within the same source. Log text in the Markdown goes through 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pandas as pd
 
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.reports.anomalies import collect_anomalies, to_records
+from anomaly_log_detector.reports import jsontext
 from anomaly_log_detector.reports.inputs import VOCAB
 from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.escape import code_span
@@ -94,8 +94,10 @@ def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, con
             **{k: r[k] for k in ("rank", "source", "line_nos", "time", "host", "process", "detectors", "score")},
             "explanation": explain(r, lines, vocab, lang),
             "reasons": render_reasons(r["reasons"], lang),
-            "lines": [{"line_no": int(x.line_no), "raw": x.raw, "template": x.template, "flagged": x.Index in flagged}
-                      for x in lines.itertuples()],
+            # Columns as lists: iterating rows of text columns (Arrow-backed) costs ~4 us per value
+            "lines": [{"line_no": int(n), "raw": raw, "template": template, "flagged": x in flagged}
+                      for x, n, raw, template in zip(lines.index.tolist(), lines["line_no"].tolist(),
+                                                     lines["raw"].tolist(), lines["template"].tolist())],
         })
     out = d / SAMPLES_DIR
     out.mkdir(exist_ok=True)
@@ -103,7 +105,7 @@ def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, con
     doc = {"processed_dir": shown, "max_samples": max_samples, "context_lines": context_lines, "lang": lang,
            "samples": samples}
     paths = {"samples_json": out / SAMPLES_JSON, "samples_md": out / SAMPLES_MD}
-    for path, content in ((paths["samples_json"], json.dumps(doc, ensure_ascii=False, indent=1) + "\n"),
+    for path, content in ((paths["samples_json"], jsontext.dumps(doc, indent=1) + "\n"),
                           (paths["samples_md"], _render(samples, shown, context_lines, lang))):
         path.with_name(path.name + ".tmp").write_text(content, encoding="utf-8")
         os.replace(path.with_name(path.name + ".tmp"), path)

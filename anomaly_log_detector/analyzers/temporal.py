@@ -61,7 +61,7 @@ from anomaly_log_detector.analyzers.temporal_read import (
 from anomaly_log_detector.analyzers.timerange import RangeFilter, filter_time_range
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.escape import code_span, md_text
-from anomaly_log_detector.reports.inputs import PARSED, take_rows
+from anomaly_log_detector.reports.inputs import PARSED
 from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.messages import check_lang, t
 
@@ -103,8 +103,8 @@ def _dated_hours(ts: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.DatetimeInde
     # Date position and hour of day from integer hours (UTC): what flooring to the day, looking the
     # day up in `dates` and `.dt.hour` give, without three datetime copies of a million rows.
     hours = hour_numbers(ts)
-    m = np.zeros((len(dates), 24), dtype=np.int64)
-    np.add.at(m, (hours // 24 - int(hours.min()) // 24, hours % 24), 1)
+    slot = (hours // 24 - int(hours.min()) // 24) * 24 + hours % 24  # date position x 24 + hour of day
+    m = np.bincount(slot, minlength=len(dates) * 24).astype(np.int64, copy=False).reshape(len(dates), 24)
     return m, np.asarray(dates.day_of_week, dtype=np.int64), dates
 
 
@@ -135,11 +135,15 @@ def _template_hours(df: pd.DataFrame) -> pd.DataFrame:
     hour_no = hour_numbers(df["timestamp"][keep])  # dated hours, as integers
     code = code[keep]
     has = code >= 0
-    seen = np.unique(code[has])  # the templates these rows have, in sorted order
+    # The templates these rows have, in sorted order, and each row's position among them: by counting
+    # codes (a few hundred), not a sort and a binary search per row.
+    present = np.bincount(code[has], minlength=len(names)) > 0
+    seen = np.flatnonzero(present)
     names = names.take(seen)
     # One episode per distinct (dated hour, template): one int64 key, not a frame's hashing.
     first = int(hour_no.min())
-    episodes, _ = distinct_counts((hour_no[has] - first) * len(seen) + np.searchsorted(seen, code[has]))
+    position = np.cumsum(present) - 1
+    episodes, _ = distinct_counts((hour_no[has] - first) * len(seen) + position[code[has]])
     counts = np.zeros((len(names), 24), dtype=np.int64)
     np.add.at(counts, (episodes % len(seen), (episodes // len(seen) + first) % 24), 1)
     return pd.DataFrame(counts, index=names.rename("template"), columns=range(24))
@@ -313,8 +317,7 @@ def _per_day_templates(df: pd.DataFrame, day_pos: np.ndarray) -> pd.Series:
     return pd.Series(counts, index=named)
 
 
-def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame,
-                 parsed: ParsedRows | None = None) -> pd.DataFrame:
+def _first_lines(df: pd.DataFrame, flagged: pd.DataFrame, parsed: ParsedRows) -> pd.DataFrame:
     """Add `first_line_no`, `first_source`, `first_raw`: the first line of the hour, or of its first
     unusual template when there is one."""
     if flagged.empty:
@@ -322,12 +325,13 @@ def _first_lines(data_dir: Path, df: pd.DataFrame, flagged: pd.DataFrame,
                               first_raw=pd.Series(dtype=object))
     picks = first_rows(df, flagged["hour_start"], [r[0] if r else None for r in flagged["unusual_templates"]])
     rows = [p for p in picks if p is not None]
-    columns = ["raw", "line_no", "source"]
-    shown = (take_rows(data_dir, rows, columns) if parsed is None else parsed.take(rows, columns)) if rows else None
+    # The line number and source from the parse's key columns; only the text is fetched.
+    raw = parsed.take(rows, ["raw"])["raw"] if rows else None
+    keys = parsed.keys
     flagged = flagged.copy()
-    flagged["first_line_no"] = pd.array([None if p is None else shown.at[p, "line_no"] for p in picks], dtype="Int64")
-    flagged["first_source"] = [None if p is None else shown.at[p, "source"] for p in picks]
-    flagged["first_raw"] = [None if p is None else shown.at[p, "raw"] for p in picks]
+    flagged["first_line_no"] = pd.array([None if p is None else keys["line_no"].iat[p] for p in picks], dtype="Int64")
+    flagged["first_source"] = [None if p is None else keys["source"].iat[p] for p in picks]
+    flagged["first_raw"] = [None if p is None else raw.at[p] for p in picks]
     return flagged
 
 
@@ -351,9 +355,10 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
     an invalid profile."""
     check_lang(lang)
     data_dir = Path(data_dir)
+    parsed = parsed or ParsedRows(data_dir)
     # Times and template codes only (the line numbers, sources and text of the lines shown are
     # fetched for those); the sources when a time range needs them (filter_time_range).
-    df = read_times(data_dir, with_source=since is not None or until is not None)
+    df = read_times(data_dir, with_source=since is not None or until is not None, times=parsed.times)
     df, rng = filter_time_range(df, since, until)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -390,17 +395,15 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
         return {**summary, "report": paths["report"], "summary": paths["summary"], "heatmap": _zeros(),
                 "baseline_heatmap": None if base is None else base["counts"], "outputs": paths}
     target = temporal_profile(timed) if len(timed) else temporal_profile(timed.iloc[:0])
-    if parsed is not None:
-        parsed.between()
+    parsed.between()
     reference = _reference_from_profile(base) if base is not None else None
     flagged, info = _flag(timed, reference) if len(timed) else (pd.DataFrame(), {"comparable": True,
                                                                                  "mode_by_weekday": None})
     if flagged.empty:
         flagged = pd.DataFrame(columns=["hour_start", "weekday", "hour", "lines", "expected", "normal_peak",
                                         "reasons", "unusual_templates"])
-    if parsed is not None:
-        parsed.between()
-    flagged = _first_lines(data_dir, timed, flagged, parsed)
+    parsed.between()
+    flagged = _first_lines(timed, flagged, parsed)
     by_reason = {r: int(sum(r in x for x in flagged["reasons"])) for r in REASONS}
     summary.update({
         "status": "ok", "first": target["first"], "last": target["last"], "days": target["days"],

@@ -33,14 +33,19 @@ def _open(data_dir: str | os.PathLike) -> tuple[Path, pq.ParquetFile]:
         raise DataError(f"{path}: not a readable parsed.parquet ({exc})") from None
 
 
-def _frame(path: Path, f: pq.ParquetFile, columns: list[str], dictionary: list[str]) -> pd.DataFrame:
-    present = [c for c in columns if c in f.schema_arrow.names]
+def _frame(path: Path, f: pq.ParquetFile, columns: list[str], dictionary: list[str],
+           times: pd.Series | None = None) -> pd.DataFrame:
+    """`columns` of the file (the timestamp as UTC times, NaT without the column); `times`: the
+    timestamps when the caller has them read."""
+    present = [c for c in columns if c in f.schema_arrow.names and (c != "timestamp" or times is None)]
     try:
         df = pq.read_table(path, columns=present, read_dictionary=dictionary or None).to_pandas()
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"{path}: not a readable parsed.parquet ({exc})") from None
     if "template" not in df.columns:
         raise DataError(f"{path}: missing column template (is this a parsed.parquet?)")
+    if times is not None:
+        df.insert(0, "timestamp", times.array)
     if "timestamp" not in df.columns:
         df["timestamp"] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
     df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
@@ -58,12 +63,13 @@ def read_parsed_times(data_dir: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-def read_times(data_dir: str | os.PathLike, with_source: bool = False) -> pd.DataFrame:
+def read_times(data_dir: str | os.PathLike, with_source: bool = False, times: pd.Series | None = None) -> pd.DataFrame:
     """`timestamp` (UTC) and `template` (a category, :func:`sorted_categories`) of every parsed row,
     and `source` (text) with `with_source`; index = row position. What :func:`read_parsed_times`
-    reads, without a string per line (~60 MB of templates at 1M lines)."""
+    reads, without a string per line (~60 MB of templates at 1M lines). `times`: the timestamps when
+    the caller has them read (reports/parsed_rows.py `ParsedRows.times`)."""
     path, f = _open(data_dir)
-    df = _frame(path, f, ["timestamp", "template", *(["source"] if with_source else [])], ["template"])
+    df = _frame(path, f, ["timestamp", "template", *(["source"] if with_source else [])], ["template"], times)
     df["template"] = sorted_categories(df["template"])
     if with_source and "source" not in df.columns:
         df["source"] = None

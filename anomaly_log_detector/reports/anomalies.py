@@ -179,17 +179,18 @@ def _records(hits: pd.DataFrame, line_no: np.ndarray) -> pd.DataFrame:
     # First hit of each (record, detector) = that detector's strongest; listed in DETECTORS order.
     best = hits.drop_duplicates(["record", "detector"])
     best = best.assign(_order=best["detector"].map(order)).sort_values(["record", "_order"], kind="stable")
-    reasons = [{"detector": h.detector, "key": h.key, "params": h.params, "line_no": int(line_no[h.row])}
-               for h in best.itertuples()]
+    reasons = [{"detector": detector, "key": key, "params": params, "line_no": int(line_no[row])}
+               for detector, key, params, row in zip(*(best[c].tolist() for c in ("detector", "key", "params", "row")))]
     by_record = best.groupby("record", sort=True)
     pairs = np.unique(hits[["record", "row"]].to_numpy(np.int64), axis=0)  # sorted by record, then row
     cuts = np.flatnonzero(np.diff(pairs[:, 0])) + 1
     bounds = np.concatenate([[0], np.cumsum(by_record.size().to_numpy())])
+    detectors = best["detector"].tolist()
     return pd.DataFrame({
         "rows": [r.tolist() for r in np.split(pairs[:, 1], cuts)],
         "best_row": _best_rows(hits),
         "score": by_record["score"].max().to_numpy(float),
-        "detectors": by_record["detector"].agg(list).tolist(),
+        "detectors": [detectors[a:b] for a, b in zip(bounds[:-1], bounds[1:])],  # in DETECTORS order (as sorted)
         "reasons": [reasons[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
     }).assign(line_nos=lambda t: [line_no[r].tolist() for r in t["rows"]])
 
@@ -229,8 +230,9 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
     if (d / LINE_ALERTS).exists():
         # A frequency change alone is an incident only as a burst of one entity: the same template spread
         # thinly over many machines is a different mix of normal lines, not a burst.
-        per = hits.groupby("record").agg(only=("detector", lambda x: set(x) == {"baseline"}), n=("row", "nunique"))
-        alone = per.index[per["only"] & (per["n"] < BURST_MIN)]
+        only = hits["detector"].eq("baseline").groupby(hits["record"]).all()  # no other detector's hit
+        n = hits.groupby("record")["row"].nunique()
+        alone = only.index[only.to_numpy(bool) & (n.reindex(only.index).to_numpy() < BURST_MIN)]
         hits = hits[~hits["record"].isin(alone)]
         if hits.empty:
             return pd.DataFrame(columns=RECORD_COLUMNS)
@@ -256,20 +258,22 @@ def anomaly_table(d: Path, keys: pd.DataFrame, hits: pd.DataFrame, gap: float = 
     table = table.sort_values(["rank_score", "_n", "_lines", "_first"], ascending=[False, False, False, True],
                               kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
-    return _with_text(d, table, parsed)[RECORD_COLUMNS].reset_index(drop=True)
-
-
-def _with_text(d: Path, table: pd.DataFrame, parsed: ParsedRows) -> pd.DataFrame:
-    """The `template` and `raw` of each record's shown line (fetched in one pass with the lines the
-    report shows, ParsedRows.fetch_text) and the template's training count."""
     best = table["best_row"].to_numpy(np.int64)
+    table = table.assign(template=None, raw=None, template_training_count=-1)[RECORD_COLUMNS].reset_index(drop=True)
+    _add_text(d, table, best, parsed)
+    return table
+
+
+def _add_text(d: Path, table: pd.DataFrame, best: np.ndarray, parsed: ParsedRows) -> None:
+    """Fill in the `template` and `raw` of each record's shown line (`best`: its row; fetched in one
+    pass with the lines the report shows, ParsedRows.fetch_text) and the template's training count.
+    In place: the parts of the report that ask `parsed` about this very table find what it computed."""
     parsed.fetch_text(table, best)
     text = parsed.take(best, ["template", "raw"]).loc[best]
-    table = table.assign(template=text["template"].array, raw=text["raw"].array)
+    table["template"], table["raw"] = text["template"].array, text["raw"].array
     counts = _training_counts(d)
     table["template_training_count"] = [(-1 if counts is None else counts.get(str(t), 0)) if isinstance(t, str)
                                         else -1 for t in table["template"]]
-    return table
 
 
 def folder_storm_gap(d: Path) -> float | None:

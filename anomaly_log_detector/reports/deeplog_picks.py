@@ -14,6 +14,7 @@ sort of the whole file gave, restricted to the chosen rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,26 +45,60 @@ def _sort_order(session: pd.Series, idx: np.ndarray) -> tuple[np.ndarray, np.nda
     return order, codes[order]
 
 
-def _misses(infer_path: Path, context: list[str], alerting: bool) -> tuple[np.ndarray, ...]:
-    """(kept: bool per prediction, the misses among them: rows, event indices, line numbers (NaN =
-    end of session)), read a row group at a time."""
-    f = pq.ParquetFile(infer_path)
-    keeps, ats, idxs, lines, start = [], [], [], [], 0
+def _may_end_sessions(f: pq.ParquetFile) -> bool:
+    """Whether a prediction of the file may lack a line (an end of session): the row groups' null
+    counts of `line_no` say so, where written."""
+    for i in range(f.num_row_groups):
+        group = f.metadata.row_group(i)
+        column = next(group.column(j) for j in range(group.num_columns) if group.column(j).path_in_schema == "line_no")
+        stats = column.statistics
+        if stats is None or not stats.has_null_count or stats.null_count:
+            return True
+    return False
+
+
+@dataclass
+class _Kept:
+    """The predictions kept (what the alerting layer does not own), for placing ends of sessions:
+    their rows in the file, event indices and line numbers (NaN = end of session)."""
+
+    rows: np.ndarray
+    idx: np.ndarray
+    line: np.ndarray
+
+
+def _misses(f: pq.ParquetFile, context: list[str], alerting: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                                _Kept | None]:
+    """(the misses (not in the top k) among the kept predictions: rows, event indices, line numbers
+    (NaN = end of session); every kept prediction, or None when the file has no end of session), read
+    a row group at a time."""
+    ends = _may_end_sessions(f)
+    ats, idxs, lines, kept, start = [], [], [], [], 0
     for i in range(f.num_row_groups):
         group = f.read_row_group(i, columns=_CHOOSING + context)
         keep = np.ones(group.num_rows, dtype=bool)
         if alerting:  # novelty and what follows an unseen key belong to the alerting layer
             for column in ["is_novel", *context]:
                 keep &= ~_flags(group, column)
+        idx = group.column("idx").to_numpy().astype(np.int64)
+        line = group.column("line_no").to_numpy(zero_copy_only=False).astype(np.float64)  # nulls as NaN
         at = np.flatnonzero(keep & ~_flags(group, "in_topk"))
-        keeps.append(keep)
         ats.append(at + start)
-        idxs.append(group.column("idx").to_numpy()[at].astype(np.int64))
-        lines.append(group.column("line_no").to_numpy(zero_copy_only=False)[at].astype(np.float64))
+        idxs.append(idx[at])
+        lines.append(line[at])
+        if ends:
+            rows = np.flatnonzero(keep)
+            kept.append((rows + start, idx[rows], line[rows]))
         start += group.num_rows
-    if not keeps:
-        return np.zeros(0, dtype=bool), *(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64))
-    return tuple(np.concatenate(x) for x in (keeps, ats, idxs, lines))
+    if not ats:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), None
+    whole = _Kept(*(np.concatenate(x) for x in zip(*kept))) if ends else None
+    return np.concatenate(ats), np.concatenate(idxs), np.concatenate(lines), whole
+
+
+def _sessions(path: Path, rows: np.ndarray) -> pd.Series:
+    """The session names of `rows` of the file (RangeIndex)."""
+    return take_file_rows(path, rows, ["session"]).column(0).to_pandas()
 
 
 def chosen_predictions(infer_path: Path, sessions_path: Path | None, alerting: bool) -> pd.DataFrame:
@@ -71,19 +106,22 @@ def chosen_predictions(infer_path: Path, sessions_path: Path | None, alerting: b
     `session`, `idx`, `line_no` (int), `in_topk`, `is_novel`, `eos`, `_at` (row in the file) and every
     other column of the file."""
     names = checked_columns(infer_path, REQUIRED)
-    keep, at, idx_at, line_at = _misses(infer_path, [c for c in CONTEXT if c in names], alerting)
-    session = take_file_rows(infer_path, at, ["session"]).column(0).to_pandas()
+    f = pq.ParquetFile(infer_path)
+    at, idx_at, line_at, kept = _misses(f, [c for c in CONTEXT if c in names], alerting)
+    # Each column is read once: the session names of every kept prediction when an end of session is
+    # among the misses (its line is that of the kept prediction before it), else of the misses only.
+    if kept is not None and np.isnan(line_at).any():
+        kept_session = _sessions(infer_path, kept.rows)
+        session = kept_session.iloc[np.searchsorted(kept.rows, at)].reset_index(drop=True)
+    else:
+        kept, session = None, _sessions(infer_path, at)
     if sessions_path is not None:
         sessions = read_table(sessions_path, ["session", "is_anomaly"])
         flagged = session.isin(sessions.loc[sessions["is_anomaly"].astype(bool), "session"]).to_numpy(bool)
         at, session = at[flagged], session[flagged].reset_index(drop=True)
         idx_at, line_at = idx_at[flagged], line_at[flagged]
-    if np.isnan(line_at).any():  # an end of session: its line is the one before it in its session
-        whole = pq.read_table(infer_path, columns=["idx", "line_no"])
-        idx = whole.column("idx").to_numpy().astype(np.int64)
-        line = whole.column("line_no").to_numpy(zero_copy_only=False).astype(np.float64)  # nulls as NaN
-        at, placed, new_idx, eos = _place_eos(infer_path, keep, at, idx, line)
-        session = take_file_rows(infer_path, at, ["session"]).column(0).to_pandas()
+    if kept is not None and np.isnan(line_at).any():  # an end of session: its line is the one before it
+        at, placed, new_idx, eos, session = _place_eos(kept, kept_session, at)
     else:
         order, _ = _sort_order(session, idx_at)
         at, session = at[order], session.iloc[order].reset_index(drop=True)
@@ -94,16 +132,14 @@ def chosen_predictions(infer_path: Path, sessions_path: Path | None, alerting: b
     return pd.concat([df, take_file_rows(infer_path, at, rest).to_pandas()], axis=1)
 
 
-def _place_eos(infer_path: Path, keep: np.ndarray, chosen: np.ndarray, idx: np.ndarray,
-               line: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, line_no, idx, eos) of the `chosen` rows sorted by (session, idx) among every kept row,
-    an end-of-session row taking the line of the kept row before it in its session (and its index
-    minus one), rows left without a line dropped."""
-    kept = np.flatnonzero(keep)
-    session = take_file_rows(infer_path, kept, ["session"]).column(0).to_pandas()
-    order, codes = _sort_order(session, idx[kept])
-    rows, lines = kept[order], line[kept[order]]
-    valid = session.iloc[order].notna().to_numpy(bool)  # a missing session has no line before
+def _place_eos(kept: _Kept, session: pd.Series, chosen: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(rows, line_no, idx, eos, session) of the `chosen` rows sorted by (session, idx) among every
+    kept row (`session`: theirs), an end-of-session row taking the line of the kept row before it in
+    its session (and its index minus one), rows left without a line dropped."""
+    order, codes = _sort_order(session, kept.idx)
+    rows, lines, idx = kept.rows[order], kept.line[order], kept.idx[order]
+    session = session.iloc[order]
+    valid = session.notna().to_numpy(bool)  # a missing session has no line before
     same = np.zeros(len(rows), dtype=bool)
     same[1:] = (codes[1:] == codes[:-1]) & valid[1:]
     before = np.full(len(rows), np.nan)
@@ -111,9 +147,9 @@ def _place_eos(infer_path: Path, keep: np.ndarray, chosen: np.ndarray, idx: np.n
     before[~same] = np.nan
     eos = np.isnan(lines)
     placed = np.where(eos, before, lines)
-    new_idx = np.where(eos, idx[rows] - 1, idx[rows])
+    new_idx = np.where(eos, idx - 1, idx)
     pick = np.isin(rows, chosen) & ~np.isnan(placed)
-    return rows[pick], placed[pick], new_idx[pick], eos[pick]
+    return rows[pick], placed[pick], new_idx[pick], eos[pick], session[pick].reset_index(drop=True)
 
 
 def infer_rows(seq_path: Path, infer: pd.DataFrame, line_no: np.ndarray) -> np.ndarray:

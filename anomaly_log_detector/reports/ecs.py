@@ -18,6 +18,8 @@ reference is in docs/formats.md; :func:`from_ecs` turns a document back into the
 from __future__ import annotations
 
 import math
+import re
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -34,8 +36,21 @@ OWN_FIELDS = ("rank", "source", "entity", "entities", "line_nos", "rows", "time"
               "template", "template_training_count", "expected", "recurrence", "rank_score", "reasons")
 
 
+# What the result table's records hold (reports/anomalies.py `to_records`: pd.Timestamp.isoformat of
+# a UTC time): the form iso_utc gives once the offset is a "Z", so a check replaces a parse and two
+# zone conversions per time. Microseconds other than zero, as isoformat writes them; years well inside
+# pandas' range.
+_UTC_ISO = re.compile(r"(1[7-9]\d\d|2[01]\d\d)-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!0{6})\d{6})?\+00:00")
+
+
 def iso_utc(value: Any) -> str | None:
     """ISO 8601 in UTC with a ``Z`` (microseconds when there are any), or None for no time."""
+    if type(value) is str and _UTC_ISO.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)  # a real date and time (else pandas says what is wrong below)
+            return value[:-6] + "Z"
+        except ValueError:
+            pass
     if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
         return None
     ts = pd.Timestamp(value)
@@ -53,15 +68,22 @@ def _pid(value: Any) -> tuple[int | None, str | None]:
     return None, str(value) or None
 
 
+# Values json_safe keeps as they are, by exact type: checked inline, not by a call per list item
+# (a record's line numbers and rows are lists of up to a hundred ints).
+_KEPT = frozenset({str, int, bool, type(None)})
+
+
 def json_safe(value: Any) -> Any:
     """`value` with every NaN or infinite float (nested in lists and dicts) as None: JSON has no NaN,
     and Elasticsearch refuses a document holding one."""
+    if type(value) in _KEPT:
+        return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
+        return {k: v if type(v) in _KEPT else json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
+        return [v if type(v) in _KEPT else json_safe(v) for v in value]
     return value
 
 

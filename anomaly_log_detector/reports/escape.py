@@ -66,6 +66,8 @@ def md_text(text: object) -> str:
 
 
 def _longest_backticks(text: str) -> int:
+    if "`" not in text:  # most log text: a scan, not a regex over megabytes of a samples report
+        return 0
     return max(map(len, re.findall("`+", text)), default=0)
 
 

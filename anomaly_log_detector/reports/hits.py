@@ -43,8 +43,8 @@ import pandas as pd
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.deeplog_picks import chosen_predictions, infer_rows
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER, MSCRED_RESIDUALS, SEQUENCES, locate,
-    read_table, take_rows,
+    BASELINE, DEEPLOG_INFER, DEEPLOG_SESSIONS, FLOWS_INFER, LINE_ALERTS, MSCRED_INFER, MSCRED_RESIDUALS, SEQUENCES, line_index,
+    locate, read_table, take_rows,
 )
 from anomaly_log_detector.fileio.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 
@@ -65,6 +65,11 @@ def plain(v: Any) -> Any:
         return None
     v = v.item() if hasattr(v, "item") else v
     return None if isinstance(v, float) and not np.isfinite(v) else v
+
+
+def _lists(df: pd.DataFrame, *columns: str) -> list[list[Any]]:
+    """The columns of `df` as Python lists (what iterating each gives)."""
+    return [df[c].tolist() for c in columns]
 
 
 def strength(ratio: np.ndarray) -> np.ndarray:
@@ -108,10 +113,12 @@ def alerting_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     df = df[df["is_alert"].astype(bool)].reset_index(drop=True)
     if df.empty:
         return make_hits([], "alerting", [], "reason.alert_line", [])
-    nearest = df["nearest"] if "nearest" in df.columns else pd.Series([None] * len(df))
-    params = [{"score": float(r.score), "severity": float(r.severity), "novel": bool(r.novel),
-               "novelty": float(r.novelty), "nearest": plain(n), "seq_miss": bool(r.seq_miss)}
-              for r, n in zip(df.itertuples(), nearest)]
+    nearest = df["nearest"].tolist() if "nearest" in df.columns else [None] * len(df)
+    # Column lists, not rows: a row tuple holds every column, Arrow-backed text ones included (slow to iterate)
+    params = [{"score": float(score), "severity": float(severity), "novel": bool(novel), "novelty": float(novelty),
+               "nearest": plain(n), "seq_miss": bool(miss)}
+              for score, severity, novel, novelty, n, miss in zip(*_lists(df, "score", "severity", "novel", "novelty"),
+                                                                   nearest, df["seq_miss"].tolist())]
     ratio = df["score"].to_numpy(float) / np.maximum(df["threshold"].to_numpy(float), 1e-9)
     return make_hits(df["row"].to_numpy(np.int64), "alerting", strength(ratio), "reason.alert_line", params)
 
@@ -156,10 +163,11 @@ def flow_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     """Flagged steps of identifier flows (`flows_infer.parquet`), one hit per line (its first kind)."""
     df = read_table(d / FLOWS_INFER, ["row", "kind", "identifier", "step", "expected", "flow_lines"])
     df = df.drop_duplicates("row").reset_index(drop=True)
-    previous = df["previous"] if "previous" in df.columns else pd.Series([None] * len(df))
-    params = [{"identifier": str(r.identifier), "step": str(r.step), "previous": plain(p),
-               "expected": [str(x) for x in (r.expected if r.expected is not None else [])],
-               "flow_lines": int(r.flow_lines)} for r, p in zip(df.itertuples(), previous)]
+    previous = df["previous"].tolist() if "previous" in df.columns else [None] * len(df)
+    params = [{"identifier": str(identifier), "step": str(step), "previous": plain(p),
+               "expected": [str(x) for x in (expected if expected is not None else [])], "flow_lines": int(lines)}
+              for identifier, step, expected, lines, p in zip(*_lists(df, "identifier", "step", "expected", "flow_lines"),
+                                                               previous)]
     hits = make_hits(df["row"].to_numpy(np.int64), "flows", np.full(len(df), strength(FLOW_RATIO)), "", params)
     return hits.assign(key=("reason.flow_" + df["kind"].astype(str)).to_numpy())
 
@@ -218,8 +226,9 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     if frequency_only and "threshold" in windows.columns:
         norm = strength(windows["score"].to_numpy(float) / np.maximum(windows["threshold"].to_numpy(float), 1e-9))
     template_ids = keys["template_id"].to_numpy()
-    starts = locate(keys, windows.rename(columns={"window_start_line": "line_no"}), str(path))
-    ends = locate(keys, windows.rename(columns={"window_end_line": "line_no"}), str(path))
+    index = line_index(keys, True, str(path))  # built once for the three lookups (every line has its source)
+    starts = index.rows(windows.rename(columns={"window_start_line": "line_no"}), str(path))
+    ends = index.rows(windows.rename(columns={"window_end_line": "line_no"}), str(path))
     freq = _Frequency(template_ids)  # occurrences in this file of each row's template
     components = [c for c in BASELINE_COMPONENTS if c in windows.columns]
     evidence = windows["evidence_lines"] if "evidence_lines" in windows.columns else None
@@ -227,12 +236,15 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
     n_evidence = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
     # Every window's evidence lines are located in one lookup: one per window would scan all parsed
     # rows each time (minutes on a million-line target with thousands of flagged windows).
-    located = locate(keys, pd.DataFrame({
+    located = index.rows(pd.DataFrame({
         "source": np.repeat(windows["source"].to_numpy(), n_evidence),
         "line_no": np.fromiter((x for lines in lists for x in lines), dtype=np.int64, count=int(n_evidence.sum())),
     }), str(path))
     offsets = np.concatenate([[0], np.cumsum(n_evidence)])
-    parts = []
+    picked: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    kinds: list[str] = []
+    params: list[dict] = []
     for i, w in enumerate(windows.to_dict("records")):
         base = {"start": int(w["window_start_line"]), "end": int(w["window_end_line"]),
                 "score": float(w["score"]), "components": {c: plain(w[c]) for c in components}}
@@ -247,9 +259,14 @@ def baseline_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:
             ids, n_in = np.unique(in_window, return_counts=True)
             bursting = ids[(n_in >= BURST_MIN) & (ids != UNSEEN_ID)]
             rows = rows[np.isin(template_ids[rows], bursting)]
-        parts.append(make_hits(rows, "baseline", np.full(len(rows), norm[i]), key,
-                               [{**base, "count": int(freq[r])} for r in rows]))
-    return pd.concat(parts, ignore_index=True)
+        picked.append(rows)
+        scores.append(np.full(len(rows), norm[i]))
+        kinds += [key] * len(rows)
+        params += [{**base, "count": int(freq[r])} for r in rows]
+    if not params:  # (the empty frame a concatenation of empty ones gives)
+        return make_hits([], "baseline", [], "reason.baseline_evidence", [])
+    # One frame for every window's hits (a frame per window and their concatenation cost more).
+    return make_hits(np.concatenate(picked), "baseline", np.concatenate(scores), "", params).assign(key=kinds)
 
 
 def mscred_hits(d: Path, keys: pd.DataFrame) -> pd.DataFrame:

@@ -111,74 +111,92 @@ def _read_keys_by_group(path: Path) -> pd.DataFrame | None:
     return pd.DataFrame({"source": source, **numbers}, copy=False)
 
 
-def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: Iterable[str]) -> pd.DataFrame:
-    """The given columns of parsed.parquet at the given row positions (index = row position, sorted).
+def read_times_column(processed_dir: str | os.PathLike) -> pd.Series | None:
+    """Every parsed row's `timestamp` as UTC times (index = row position); None when the parse has no
+    such column."""
+    path = Path(processed_dir) / PARSED
+    if not path.is_file():
+        raise DataError(f"{path}: not found (run `alog-detect parse --out-dir {processed_dir}` first)")
+    try:
+        if "timestamp" not in pq.read_schema(path).names:
+            return None
+        return pd.to_datetime(pq.read_table(path, columns=["timestamp"]).column(0).to_pandas(), utc=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: not a readable parsed.parquet ({exc})") from None
 
-    Columns the file lacks are returned as nulls (e.g. `host` for a format without one)."""
+
+def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: Iterable[str]) -> pd.DataFrame:
+    """The given columns of parsed.parquet at the given row positions (index = row position, sorted,
+    repeats dropped). Columns the file lacks are returned as nulls (e.g. `host` for a format without one)."""
+    columns = list(columns)
     path = Path(processed_dir) / PARSED
     wanted = np.unique(np.fromiter(rows, dtype=np.int64))
-    f = pq.ParquetFile(path)
-    present = [c for c in columns if c in f.schema_arrow.names]
-    coded = _dictionary_columns(f, present)
-    if coded:  # read as stored: codes, not a string per row of the group; decoded for the rows taken
-        f = pq.ParquetFile(path, read_dictionary=coded)
-    parts: list[pd.DataFrame] = []
-    start = 0
-    for i in range(f.num_row_groups):
-        n = f.metadata.row_group(i).num_rows
-        inside = wanted[(wanted >= start) & (wanted < start + n)]
-        if inside.size:
-            group = _decoded(f.read_row_group(i, columns=present).take(pa.array(inside - start)))
-            parts.append(group.to_pandas().set_axis(inside, axis=0))
-        start += n
-    if wanted.size and (wanted[0] < 0 or wanted[-1] >= start):
-        raise DataError(f"{path}: row {int(wanted[-1])} is beyond its {start} rows (results from another parse?)")
-    out = pd.concat(parts) if parts else pd.DataFrame(index=pd.Index([], dtype=np.int64), columns=present)
+    present = [c for c in columns if c in pq.read_schema(path).names]
+    if wanted.size:
+        out = take_file_rows(path, wanted, present, where="(results from another parse?)").to_pandas()
+        out.index = pd.Index(wanted)
+    else:
+        out = pd.DataFrame(index=pd.Index([], dtype=np.int64), columns=present)
     for c in columns:
         if c not in out.columns:
             out[c] = None
-    return out[list(columns)]
+    return out[columns]
 
 
-def _dictionary_columns(f: pq.ParquetFile, names: list[str]) -> list[str]:
-    """The text columns of `names` that the file stores dictionary-encoded (in its first row group)."""
-    if not f.num_row_groups:
-        return []
-    group = f.metadata.row_group(0)
-    at = {group.column(j).path_in_schema: j for j in range(group.num_columns)}
-    return [c for c in names if c in at and pa.types.is_string(f.schema_arrow.field(c).type)
-            and any("DICTIONARY" in e for e in group.column(at[c]).encodings)]
-
-
-def _decoded(table: pa.Table) -> pa.Table:
-    """`table` with its dictionary columns as plain values (what reading them plainly gives)."""
-    for i, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
-    return table
-
-
-def take_file_rows(path: str | os.PathLike, rows: Iterable[int], columns: list[str]) -> pa.Table:
+def take_file_rows(path: str | os.PathLike, rows: Iterable[int], columns: list[str], where: str = "") -> pa.Table:
     """`columns` of a Parquet file at the row positions `rows` (any order, repeats allowed), in that
     order. Only the row groups holding one of them are read, one at a time, and of each only those
-    rows are kept: a column is never held whole."""
+    rows are kept: a column is never held whole. Text columns stored dictionary-encoded are read as
+    codes and decoded for the rows kept only (not a string per row of the group). DataError for a row
+    outside the file (`where` is added to its message)."""
     rows = np.asarray(rows, dtype=np.int64)
     wanted, inverse = np.unique(rows, return_inverse=True)
     f = pq.ParquetFile(path)
+    if not wanted.size:
+        return f.schema_arrow.empty_table().select(columns)
+    schema, coded = f.schema_arrow, _dictionary_columns(f, columns)
+    if coded:
+        f = pq.ParquetFile(path, read_dictionary=coded, metadata=f.metadata)
     parts, start = [], 0
     for i in range(f.num_row_groups):
         n = f.metadata.row_group(i).num_rows
         lo, hi = np.searchsorted(wanted, [start, start + n])
         if hi > lo:
-            parts.append(f.read_row_group(i, columns=columns).take(pa.array(wanted[lo:hi] - start)))
+            group = f.read_row_group(i, columns=columns).take(pa.array(wanted[lo:hi] - start))
+            parts.append(_decoded(group, schema))
         start += n
-    if wanted.size and (wanted[0] < 0 or wanted[-1] >= start):
-        raise DataError(f"{path}: row {int(wanted[-1])} is beyond its {start} rows")
-    if not parts:
-        return f.schema_arrow.empty_table().select(columns)
+    if wanted[0] < 0 or wanted[-1] >= start:
+        bad = int(wanted[0] if wanted[0] < 0 else wanted[-1])
+        raise DataError(" ".join(filter(None, [f"{path}: row {bad} is beyond its {start} rows", where])))
     table = pa.concat_tables(parts)
-    return table if len(wanted) == len(rows) and np.all(inverse == np.arange(len(rows))) else \
-        table.take(pa.array(inverse.ravel()))
+    inverse = inverse.ravel()
+    return table if np.array_equal(inverse, np.arange(len(rows))) else table.take(pa.array(inverse))
+
+
+def _dictionary_columns(f: pq.ParquetFile, names: list[str]) -> list[str]:
+    """The leaf paths (`read_dictionary`'s names) of the text and list-of-text columns of `names` that
+    the file stores dictionary-encoded (in its first row group)."""
+    if not f.num_row_groups:
+        return []
+    group = f.metadata.row_group(0)
+    encodings = {group.column(j).path_in_schema: group.column(j).encodings for j in range(group.num_columns)}
+    out = []
+    for name in names:
+        kind = f.schema_arrow.field(name).type
+        leaf, kind = (f"{name}.list.element", kind.value_type) if pa.types.is_list(kind) else (name, kind)
+        if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and \
+                any("DICTIONARY" in e for e in encodings.get(leaf, ())):
+            out.append(leaf)
+    return out
+
+
+def _decoded(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` read with dictionary columns as the file's own types (what reading them plainly gives)."""
+    for i, field in enumerate(table.schema):
+        plain = schema.field(field.name).type
+        if field.type != plain:
+            table = table.set_column(i, field.name, table.column(i).cast(plain))
+    return table
 
 
 def locate(keys: pd.DataFrame, lines: pd.DataFrame, where: str) -> np.ndarray:

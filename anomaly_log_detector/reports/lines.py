@@ -4,8 +4,9 @@ Result files name lines by source and line number; the report needs their rows i
 A merge with a frame of every parsed row hashes a million (source, line) pairs per lookup. Here each
 parsed row gets one int64 key (its line number, plus its source's code times the line range when the
 parse has several sources), the keys are sorted once - not at all in the parse's own order, where
-they already are - and each result line is found by binary search. Missing sources equal each other,
-as in a merge.
+they already are - and each result line is found in a table of positions by key value when the keys
+lie close together (a million lines with few gaps), else by binary search. Missing sources equal each
+other, as in a merge.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from anomaly_log_detector.builders.string_codes import column_codes
 from anomaly_log_detector.errors import DataError
 
 PARSED = "parsed.parquet"
+#: a dense lookup table when the keys span fewer than this many values per key (int32s: at most 2x the keys' bytes)
+DENSE_SPAN = 4
 
 
 class LineIndex:
@@ -47,15 +50,23 @@ class LineIndex:
         self._sort(row_key)
 
     def _sort(self, row_key: np.ndarray) -> None:
-        """Sorted keys and the first row of each (none to keep when already sorted and distinct)."""
+        """Sorted keys and the first row of each (none to keep when already sorted and distinct), and
+        the dense table of their positions when the keys are close together."""
         if len(row_key) < 2 or bool(np.all(row_key[1:] > row_key[:-1])):  # the parse's own order
             self.sorted, self.first = row_key, None
-            return
-        order = np.argsort(row_key, kind="stable")
-        sorted_key = row_key[order]
-        new = np.ones(len(order), dtype=bool)
-        new[1:] = sorted_key[1:] != sorted_key[:-1]
-        self.sorted, self.first = sorted_key[new], order[new]
+        else:
+            order = np.argsort(row_key, kind="stable")
+            sorted_key = row_key[order]
+            new = np.ones(len(order), dtype=bool)
+            new[1:] = sorted_key[1:] != sorted_key[:-1]
+            self.sorted, self.first = sorted_key[new], order[new]
+        self.dense: np.ndarray | None = None
+        if len(self.sorted) and int(self.sorted[-1]) - int(self.sorted[0]) < DENSE_SPAN * len(self.sorted):
+            # A position per key value: a lookup is one index, where a binary search over a million
+            # keys misses the cache at every step (most parses: line numbers with few gaps).
+            self.dense = np.full(int(self.sorted[-1]) - int(self.sorted[0]) + 1, -1,
+                                 dtype=np.int32 if len(self.sorted) < 2 ** 31 else np.int64)
+            self.dense[self.sorted - self.sorted[0]] = np.arange(len(self.sorted), dtype=self.dense.dtype)
 
     def _query(self, lines: pd.DataFrame) -> np.ndarray:
         """Each result line's key, -1 for one that can match no parsed row."""
@@ -84,8 +95,15 @@ class LineIndex:
         query = self._query(lines)
         if not len(self.sorted):
             return np.full(len(query), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.sorted, query), len(self.sorted) - 1)
-        hit = (query >= 0) & (self.sorted[pos] == query)
+        if self.dense is not None:
+            at = query - self.sorted[0]
+            inside = (query >= 0) & (at >= 0) & (at < len(self.dense))
+            pos = np.where(inside, self.dense[np.where(inside, at, 0)], -1).astype(np.int64)
+            hit = pos >= 0
+            pos[~hit] = 0
+        else:
+            pos = np.minimum(np.searchsorted(self.sorted, query), len(self.sorted) - 1)
+            hit = (query >= 0) & (self.sorted[pos] == query)
         rows = pos if self.first is None else self.first[pos]
         return np.where(hit, rows, -1).astype(np.int64)
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.reports.inputs import read_keys, take_rows
+from anomaly_log_detector.reports.inputs import read_keys, read_times_column, take_rows
 
 
 TEXT_COLUMNS = ["line_no", "raw", "template"]
+T = TypeVar("T")
 
 
 def _not_in(wanted: np.ndarray, have: np.ndarray) -> np.ndarray:
@@ -43,7 +44,9 @@ class ParsedRows:
         #: does not stay resident under the next one's
         self.between: Callable[[], None] = lambda: None
         self._keys: pd.DataFrame | None = None
+        self._times: pd.Series | None | bool = False  # False: not read yet; None: no timestamp column
         self._columns: dict[str, pd.Series] = {}  # column -> its fetched rows (index = row, sorted)
+        self._per_table: dict[Callable, tuple[pd.DataFrame, Any]] = {}  # compute -> (table, its result)
 
     @property
     def keys(self) -> pd.DataFrame:
@@ -51,6 +54,22 @@ class ParsedRows:
         if self._keys is None:
             self._keys = read_keys(self.dir)
         return self._keys
+
+    @property
+    def times(self) -> pd.Series | None:
+        """Every row's `timestamp` as UTC times (index = row position), None when the parse has no such
+        column; read on first use (the temporal analysis and the timeline both place every row)."""
+        if self._times is False:
+            self._times = read_times_column(self.dir)
+        return self._times
+
+    def per_table(self, table: pd.DataFrame, compute: Callable[[pd.DataFrame, pd.DataFrame], T]) -> T:
+        """``compute(keys, table)`` once per result table (the very object): several parts of a report
+        cut their lists from the same numbers (reports/summary.py `template_stats`)."""
+        held = self._per_table.get(compute)
+        if held is None or held[0] is not table:
+            held = self._per_table[compute] = (table, compute(self.keys, table))
+        return held[1]
 
     def take(self, rows: Iterable[int], columns: Iterable[str]) -> pd.DataFrame:
         """:func:`.inputs.take_rows`: the columns at the rows (index = row, sorted), fetching only
@@ -60,7 +79,14 @@ class ParsedRows:
         if not wanted.size:
             return take_rows(self.dir, [], columns)
         self.prefetch(wanted, columns)
-        return pd.DataFrame({c: self._columns[c].loc[wanted] for c in columns}, index=pd.Index(wanted))[columns]
+        return pd.DataFrame({c: pd.Series(self._keys[c].to_numpy()[wanted], index=wanted) if self._in_keys(c, wanted)
+                             else self._columns[c].loc[wanted] for c in columns}, index=pd.Index(wanted))[columns]
+
+    def _in_keys(self, column: str, wanted: np.ndarray) -> bool:
+        """Whether the key columns, read already, give `column` at the sorted rows `wanted` as a fetch
+        would: the integer ones (not `source`, a category there), when no null made them floats."""
+        return (column in ("line_no", "template_id") and self._keys is not None and 0 <= wanted[0]
+                and wanted[-1] < len(self._keys) and self._keys[column].dtype == np.int64)
 
     def fetch_text(self, table: pd.DataFrame, rows: Iterable[int]) -> None:
         """Fetch the TEXT_COLUMNS of `rows` and of the rows the report shows for `table` (`shown`) in one
@@ -69,10 +95,13 @@ class ParsedRows:
         self.prefetch([*np.asarray(rows, dtype=np.int64).tolist(), *shown], TEXT_COLUMNS)
 
     def prefetch(self, rows: Iterable[int], columns: Iterable[str]) -> None:
-        """Fetch the columns at the rows not fetched yet, in one pass over the row groups."""
+        """Fetch the columns at the rows not fetched yet, in one pass over the row groups (not those
+        the key columns give)."""
         wanted = np.unique(np.fromiter(rows, dtype=np.int64))
+        if not wanted.size:
+            return
         missing = {c: _not_in(wanted, self._columns[c].index.to_numpy()) if c in self._columns else wanted
-                   for c in dict.fromkeys(columns)}
+                   for c in dict.fromkeys(columns) if not self._in_keys(c, wanted)}
         missing = {c: r for c, r in missing.items() if r.size}
         if not missing:
             return

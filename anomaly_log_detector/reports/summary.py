@@ -137,9 +137,11 @@ def _template_entries(parsed: ParsedRows, keys: pd.DataFrame, ids: pd.Index,
              "flagged": int(stats.at[tid, "flagged"])} for tid in ids]
 
 
-def _top_templates(keys: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index, pd.Index]:
-    """(template_stats, the most frequent template ids, those with the most flagged lines)."""
-    stats = template_stats(keys, table)
+def _top_templates(keys: pd.DataFrame, table: pd.DataFrame,
+                   stats: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.Index, pd.Index]:
+    """(template_stats (`stats` when the caller has it), the most frequent template ids, those with
+    the most flagged lines)."""
+    stats = template_stats(keys, table) if stats is None else stats
     counts = stats["count"].sort_values(ascending=False, kind="stable")
     flagged = stats.loc[stats["flagged"] > 0, "flagged"]
     dominant = counts.head(TOP_TEMPLATES).index
@@ -150,10 +152,10 @@ def _top_templates(keys: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFram
     return stats, dominant, most_flagged
 
 
-def shown_rows(keys: pd.DataFrame, table: pd.DataFrame, top: int) -> list[int]:
+def shown_rows(keys: pd.DataFrame, table: pd.DataFrame, top: int, stats: pd.DataFrame | None = None) -> list[int]:
     """The parsed rows the report shows (its records' lines, its templates' first lines), to fetch
-    them with other parts' rows."""
-    stats, dominant, most_flagged = _top_templates(keys, table)
+    them with other parts' rows. `stats`: :func:`template_stats` when the caller has it."""
+    stats, dominant, most_flagged = _top_templates(keys, table, stats)
     return [*(x for rows in table.head(top)["rows"] for x in list(rows)[:MAX_SHOWN_LINES]),
             *stats["first_row"].loc[dominant.append(most_flagged)].tolist()]
 
@@ -162,7 +164,8 @@ def template_summary(d: Path, keys: pd.DataFrame, table: pd.DataFrame,
                      parsed: ParsedRows | None = None) -> tuple[list[dict], list[dict]]:
     """(the most frequent templates, the templates with the most flagged lines): each with its `count`
     (lines), `share` of the lines and `flagged` (lines in a record of the result table)."""
-    stats, dominant, most_flagged = _top_templates(keys, table)
+    stats = parsed.per_table(table, template_stats) if parsed is not None else None  # `keys` are parsed.keys
+    stats, dominant, most_flagged = _top_templates(keys, table, stats)
     parsed = parsed or ParsedRows(d)
     return _template_entries(parsed, keys, dominant, stats), _template_entries(parsed, keys, most_flagged, stats)
 

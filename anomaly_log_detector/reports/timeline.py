@@ -32,7 +32,7 @@ from markupsafe import Markup, escape
 
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import (
-    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, PARSED, checked_columns, line_index, locate, read_table,
+    BASELINE, DEEPLOG_INFER, LINE_ALERTS, MSCRED_INFER, checked_columns, line_index, read_table,
 )
 
 MAX_BINS = 400
@@ -67,13 +67,12 @@ class Track:
     points: bool  # scattered line scores (drawn as stems) rather than a series of windows
 
 
-def row_axis(d: Path, n_rows: int) -> RowAxis:
-    """Time when at least half of the parsed rows have a timestamp, else the row position."""
-    f = pq.ParquetFile(d / PARSED)
-    if "timestamp" in f.schema_arrow.names and n_rows:
-        ts = pd.to_datetime(f.read(columns=["timestamp"]).column(0).to_pandas(), utc=True)
-        if ts.notna().mean() >= 0.5:
-            ns = ts.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+def row_axis(times: pd.Series | None, n_rows: int) -> RowAxis:
+    """Time when at least half of the parsed rows have a timestamp, else the row position. `times`:
+    every row's UTC time (:attr:`.parsed_rows.ParsedRows.times`), None when the parse has none."""
+    if times is not None and n_rows:
+        if times.notna().mean() >= 0.5:
+            ns = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
             # (ns - epoch) / 1 s / _DAY, in place: numpy divides a timedelta as double(ns) / 1e9
             days = ns.view(np.int64).astype(np.float64)
             days /= 1e9
@@ -96,8 +95,9 @@ def _window_rows(df: pd.DataFrame, keys: pd.DataFrame, where: str, start: str, e
     if {"start_row", "end_row"} <= set(df.columns):
         a, b = df["start_row"].to_numpy(np.int64), df["end_row"].to_numpy(np.int64)
         return np.clip((a + np.maximum(b - 1, a)) // 2, 0, max(len(keys) - 1, 0))
-    a = locate(keys, df.rename(columns={start: "line_no"}), where)
-    b = locate(keys, df.rename(columns={end: "line_no"}), where)
+    index = line_index(keys, "source" in df.columns, where)  # built once for both ends
+    a = index.rows(df.rename(columns={start: "line_no"}), where)
+    b = index.rows(df.rename(columns={end: "line_no"}), where)
     return (a + b) // 2
 
 
@@ -184,12 +184,38 @@ def _bins(x: np.ndarray) -> np.ndarray | None:
 def _binned_max(edges: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bin centres and the largest finite `y` of each bin that has one."""
     ok = np.isfinite(x) & ~np.isnan(y)
-    idx = np.clip(np.searchsorted(edges, x[ok], side="right") - 1, 0, len(edges) - 2)
+    idx = np.clip(bin_index(edges, x[ok]), 0, len(edges) - 2)
     best = np.full(len(edges) - 1, -np.inf)
     np.maximum.at(best, idx, y[ok])
     keep = best > -np.inf
     centres = (edges[:-1] + edges[1:]) / 2
     return centres[keep], best[keep]
+
+
+def bin_index(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(edges, x, side="right") - 1`` for finite `x` and the evenly spaced `edges` of
+    :func:`_bins`: each value's bin by arithmetic, then moved by comparing it with that bin's edges
+    (rounding leaves it next to its bin at most). A binary search per value of a million costs more
+    than np.histogram's sort; this, a few passes."""
+    n = len(edges)
+    step = (edges[-1] - edges[0]) / (n - 1)
+    idx = np.clip(np.floor((x - edges[0]) / step), -1, n - 1).astype(np.int64)
+    for _ in range(4):
+        down = (idx >= 0) & (x < edges[np.maximum(idx, 0)])  # below its bin's lower edge
+        up = (idx < n - 1) & (x >= edges[np.minimum(idx + 1, n - 1)])  # at or above the next edge
+        if not (down.any() or up.any()):
+            return idx
+        idx[down] -= 1
+        idx[up] += 1
+    return np.searchsorted(edges, x, side="right") - 1  # edges not evenly spaced after all
+
+
+def bin_counts(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``np.histogram(x, bins=edges)[0]`` for finite `x` (each bin half-open, the last one closed)."""
+    idx = bin_index(edges, x)
+    idx[x == edges[-1]] = len(edges) - 2
+    inside = (idx >= 0) & (idx < len(edges) - 1)
+    return np.bincount(idx[inside], minlength=len(edges) - 1)
 
 
 @dataclass
@@ -230,10 +256,11 @@ def _drawing(**rc: object) -> Iterator[None]:
         yield
 
 
-def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callable[[str], str],
-                 between: Callable[[], None] | None = None) -> Markup | None:
-    """The timeline of the folder as inline SVG (None for an empty parse). `text(key)` gives the
-    catalog text of a chart label (``html.chart.*``); `between` runs once the scores are read."""
+def timeline_svg(d: Path, keys: pd.DataFrame, times: pd.Series | None, table: pd.DataFrame,
+                 text: Callable[[str], str], between: Callable[[], None] | None = None) -> Markup | None:
+    """The timeline of the folder as inline SVG (None for an empty parse). `keys` and `times`: the
+    parse's key columns and times (:class:`.parsed_rows.ParsedRows`); `text(key)` gives the catalog
+    text of a chart label (``html.chart.*``); `between` runs once the scores are read."""
     import matplotlib
     from matplotlib import dates as mdates
     from matplotlib.figure import Figure
@@ -241,7 +268,7 @@ def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callabl
 
     if not len(keys):
         return None
-    axis = row_axis(d, len(keys))
+    axis = row_axis(times, len(keys))
     edges = _bins(axis.x)
     if edges is None:
         return None
@@ -269,7 +296,7 @@ def timeline_svg(d: Path, keys: pd.DataFrame, table: pd.DataFrame, text: Callabl
             if inc.rank <= LABELLED:
                 strip.text((inc.x0 + inc.x1) / 2, 0.72, str(inc.rank), ha="center", va="bottom", fontsize=7,
                            gid=f"incident-label-{inc.rank}")
-        counts, _ = np.histogram(axis.x[np.isfinite(axis.x)], bins=edges)
+        counts = bin_counts(edges, axis.x[np.isfinite(axis.x)])
         volume.stairs(counts, edges, fill=True, color="#7f7f7f", alpha=0.6)
         volume.set_title(text("html.chart.volume"), loc="left", fontsize=8)
         volume.set_ylim(bottom=0)

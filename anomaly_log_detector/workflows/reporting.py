@@ -43,19 +43,20 @@ def _mscred_flagged(d: Path) -> int:
     return sum(1 for f in flags if f)
 
 
-def _shown_rows(keys: Any, table: Any, *, top: int, samples: bool, html: bool) -> list[int]:
+def _shown_rows(parsed: ParsedRows, table: Any, *, top: int, samples: bool, html: bool) -> list[int]:
     """The parsed rows the report, the log samples and report.html show for a result table (each part
     fetching its own would decode the raw text of most row groups again)."""
     from anomaly_log_detector.analyzers.samples import sample_rows
     from anomaly_log_detector.reports.html import shown_rows, source_codes, template_summary_rows
-    from anomaly_log_detector.reports.summary import shown_rows as report_rows
+    from anomaly_log_detector.reports.summary import shown_rows as report_rows, template_stats
 
-    rows = report_rows(keys, table, top)
+    keys, stats = parsed.keys, parsed.per_table(table, template_stats)
+    rows = report_rows(keys, table, top, stats)
     if samples:
         rows += sample_rows(keys, table)
     if html:
         rows += shown_rows(table, source_codes(keys["source"]))
-        rows += template_summary_rows(keys, table)
+        rows += template_summary_rows(keys, table, stats)
     return rows
 
 
@@ -77,7 +78,7 @@ def write_reports(processed_dir: str | os.PathLike, *, top: int = 20, lang: str 
     # The parse's key columns read once for every part, and the lines every part shows fetched with
     # the result table's own (one pass over the raw text).
     parsed = ParsedRows(d)
-    parsed.shown = lambda table: _shown_rows(parsed.keys, table, top=top, samples=samples, html=html)
+    parsed.shown = lambda table: _shown_rows(parsed, table, top=top, samples=samples, html=html)
     parsed.between = trim_heap  # each step's freed arrays back to the OS before the next step's
     table, data, paths = build_report(d, top=top, lang=lang, warnings=warnings, gap=gap, shown_dir=shown_dir,
                                       parsed=parsed)
