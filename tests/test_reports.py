@@ -16,11 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from anomaly_log_detector.detectors.baseline import SEVERE_LEVELS
-
 from helpers import assert_one_line_error, run_cli, shared_data
 
-from anomaly_log_detector.reports import messages
 from anomaly_log_detector.reports.anomalies import MAX_RECORD_LINES, RECORD_COLUMNS, collect_anomalies, write_anomalies
 from anomaly_log_detector.reports.messages import LanguageError, t
 from anomaly_log_detector.fileio.schema import UNSEEN_ID
@@ -280,40 +277,3 @@ def test_bad_folders_give_one_line_errors(folder, tmp_path):
     proc = run_cli("report", "--processed-dir", str(folder), "--lang", "xx")
     assert proc.returncode == 2 and b"Invalid value for '--lang': 'xx'" in proc.stderr
 
-
-def _json_value(rng, depth: int = 0):
-    """A random JSON-able value: nested dicts and lists, odd keys, text with escapes, special floats."""
-    texts = ["", "plain", "quote \" and \\ back", "ctrl \x00\x1b\t\n", "ünïcödé ✓ \u2028", "</script>"]
-    kind = int(rng.integers(0, 9 if depth < 4 else 6))
-    if kind == 0:
-        return texts[int(rng.integers(0, len(texts)))]
-    if kind == 1:
-        return int(rng.integers(-10 ** 12, 10 ** 12))
-    if kind == 2:
-        return [1.5, -0.0, 1e300, 1e-7, float("nan"), float("inf"), -float("inf"), 0.1 + 0.2][int(rng.integers(0, 8))]
-    if kind == 3:
-        return [None, True, False][int(rng.integers(0, 3))]
-    if kind == 4:
-        return [] if rng.random() < 0.5 else {}
-    if kind == 5:
-        return (1, "t")
-    if kind in (6, 7):
-        return [_json_value(rng, depth + 1) for _ in range(int(rng.integers(1, 5)))]
-    keys = ["k", "ü", "line_no", 7, 2.5, True, False, None, ""]
-    return {keys[int(i)]: _json_value(rng, depth + 1) for i in rng.integers(0, len(keys), int(rng.integers(1, 6)))}
-
-
-@pytest.mark.parametrize("indent", [1, 2])
-def test_jsontext_writes_what_json_dumps_writes(indent):
-    import numpy as np
-
-    from anomaly_log_detector.reports import jsontext
-
-    rng = np.random.default_rng(indent)
-    for _ in range(400):
-        value = _json_value(rng)
-        assert jsontext.dumps(value, indent=indent) == json.dumps(value, ensure_ascii=False, indent=indent)
-    assert jsontext.dumps(np.float64(0.25)) == "0.25"  # float and int subclasses as the library takes them
-    for bad in (np.int64(3), {(1, 2): 1}, {"x": object()}):
-        with pytest.raises(TypeError):
-            jsontext.dumps(bad)

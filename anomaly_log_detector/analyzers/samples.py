@@ -8,6 +8,7 @@ line of a record, within the same source. Log text in the Markdown goes through 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ import pandas as pd
 
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.reports.anomalies import collect_anomalies, to_records
-from anomaly_log_detector.reports import jsontext
 from anomaly_log_detector.reports.inputs import VOCAB
 from anomaly_log_detector.reports.parsed_rows import ParsedRows
 from anomaly_log_detector.reports.escape import code_span
@@ -105,7 +105,7 @@ def analyze_samples(processed_dir: str | os.PathLike, max_samples: int = 10, con
     doc = {"processed_dir": shown, "max_samples": max_samples, "context_lines": context_lines, "lang": lang,
            "samples": samples}
     paths = {"samples_json": out / SAMPLES_JSON, "samples_md": out / SAMPLES_MD}
-    for path, content in ((paths["samples_json"], jsontext.dumps(doc, indent=1) + "\n"),
+    for path, content in ((paths["samples_json"], json.dumps(doc, ensure_ascii=False, indent=1) + "\n"),
                           (paths["samples_md"], _render(samples, shown, context_lines, lang))):
         path.with_name(path.name + ".tmp").write_text(content, encoding="utf-8")
         os.replace(path.with_name(path.name + ".tmp"), path)

@@ -14,6 +14,7 @@ with no control character that a terminal would act on when the file is printed.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from anomaly_log_detector.reports import jsontext
 from anomaly_log_detector.reports.anomalies import DEFAULT_GAP, anomaly_table, write_anomalies
 from anomaly_log_detector.reports.hits import collect_hits
 from anomaly_log_detector.reports.parsed_rows import ParsedRows
@@ -83,7 +83,7 @@ def write_report_files(processed_dir: str | os.PathLike, data: dict[str, Any], l
     """Write `report.md` (rendered in `lang`) and `report.json` (`data`) into the folder; return their paths."""
     check_lang(lang)
     d = Path(processed_dir)
-    _write_text(d / REPORT_JSON, jsontext.dumps(data, indent=1) + "\n")
+    _write_text(d / REPORT_JSON, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     _write_text(d / REPORT_MD, render_report(data, lang))
     return {"report_md": d / REPORT_MD, "report_json": d / REPORT_JSON}
 
