@@ -172,49 +172,75 @@ def message_tokens(content, read: np.ndarray, last: np.ndarray):
     if not len(read):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), pa.array([], pa.large_string())
     by_re = ~pc.string_is_ascii(content).to_numpy(zero_copy_only=False) | _holds_fence(content)
-    rows, ks, values = [], [], []
+    at, ks, values = [], [], []  # per part: each token's index into ``read``, its position, its text
     fast = np.flatnonzero(~by_re)
-    for at in range(0, len(fast), CHUNK):  # a chunk of messages at a time: its pieces are ~20x its lines
-        chunk = fast[at:at + CHUNK]
-        messages = content.slice(at, CHUNK) if len(fast) == len(content) else content.take(pa.array(chunk))
-        fenced = pc.replace_substring_regex(messages, pattern=TOKEN.pattern,
-                                            replacement=f"{FENCE}\\0{FENCE}")
-        pieces = pc.split_pattern(fenced, FENCE)
-        del fenced, messages
-        flat = pc.list_flatten(pieces)
-        parent = pc.list_parent_indices(pieces).to_numpy()
-        offsets = pieces.offsets.to_numpy()
-        del pieces
-        # Pieces alternate text, match, text, ...: the matches are at odd places of their message
-        # (tested on the long enough pieces only, most of the text pieces are not).
-        idx = np.flatnonzero(pc.binary_length(flat).to_numpy() >= MIN_TOKEN)
-        parent = parent[idx]
-        odd = ((idx - offsets[parent]) & 1) == 1
-        idx, parent = idx[odd], parent[odd]
-        first = np.zeros(len(chunk) + 1, dtype=np.int64)  # each message's first kept token
-        np.cumsum(np.bincount(parent, minlength=len(chunk)), out=first[1:])
-        k = np.arange(len(idx), dtype=np.int64) - first[parent]
-        ok = k <= last[chunk][parent]
-        rows.append(read[chunk][parent[ok]])
-        ks.append(k[ok])
-        values.append(flat.take(pa.array(idx[ok], pa.int64())))
-        del flat, parent, offsets, odd, idx, k, ok
+    for start in range(0, len(fast), CHUNK):  # a chunk of messages at a time: little transient text
+        chunk = fast[start:start + CHUNK]
+        messages = content.slice(start, CHUNK) if len(fast) == len(content) else content.take(pa.array(chunk))
+        i, k, v = _fenced_tokens(messages, last[chunk])
+        at.append(chunk[i])
+        ks.append(k)
+        values.append(v)
     slow = np.flatnonzero(by_re)
     if len(slow):
         r, kk, v = [], [], []
-        for j, message, end in zip(read[slow].tolist(), content.take(pa.array(slow)).to_pylist(), last[slow].tolist()):
+        for j, message, end in zip(slow.tolist(), content.take(pa.array(slow)).to_pylist(), last[slow].tolist()):
             for k, token in _scan(message, end):
                 r.append(j)
                 kk.append(k)
                 v.append(token)
-        rows.append(np.asarray(r, dtype=np.int64))
+        at.append(np.asarray(r, dtype=np.int64))
         ks.append(np.asarray(kk, dtype=np.int64))
         values.append(pa.array(v, pa.large_string()))
-    row = np.concatenate(rows)
-    if not len(slow):  # the chunks are in row order already
-        return row, np.concatenate(ks), pa.concat_arrays(values)
-    order = np.argsort(row, kind="stable")  # each part is in row then position order
-    return row[order], np.concatenate(ks)[order], pa.concat_arrays(values).take(pa.array(order, pa.int64()))
+    at, k = np.concatenate(at), np.concatenate(ks)
+    values = pa.concat_arrays(values) if len(values) > 1 else values[0]
+    if len(slow):
+        # Each message's tokens are at positions 0, 1, 2, ... of one part: a token's place in row then
+        # position order is its message's first place plus its position (no sort).
+        first = np.zeros(len(read) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(at, minlength=len(read)), out=first[1:])
+        order = np.empty(len(at), dtype=np.int64)
+        order[first[at] + k] = np.arange(len(at), dtype=np.int64)
+        at, k, values = at[order], k[order], values.take(pa.array(order))
+    return read[at], k, values
+
+
+def _fenced_tokens(messages, last: np.ndarray):
+    """The tokens of ``messages`` (Arrow large_string, ASCII, without FENCE) up to position ``last`` of
+    each: (message index, position, text as an Arrow array) in message then position order. RE2 fences
+    each match; the fences are found in the text buffer with numpy and the tokens copied out of it
+    (no list of pieces per message)."""
+    import pyarrow.compute as pc
+
+    fenced = pc.replace_substring_regex(messages, pattern=TOKEN.pattern, replacement=f"{FENCE}\\0{FENCE}")
+    bufs = fenced.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[fenced.offset:fenced.offset + len(fenced) + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, dtype=np.uint8)
+    fence = np.flatnonzero(data[offsets[0]:offsets[-1]] == ord(FENCE)) + offsets[0]
+    # Fences come in pairs around each match; only the long enough matches are tokens.
+    begin, end = fence[0::2] + 1, fence[1::2]
+    long = np.flatnonzero(end - begin >= MIN_TOKEN)
+    begin, end = begin[long], end[long]
+    message = np.searchsorted(offsets, begin, side="right") - 1
+    first = np.zeros(len(messages) + 1, dtype=np.int64)  # each message's first token
+    np.cumsum(np.bincount(message, minlength=len(messages)), out=first[1:])
+    k = np.arange(len(begin), dtype=np.int64) - first[message]
+    ok = k <= last[message]
+    return message[ok], k[ok], _spans(bufs[2], begin[ok], end[ok])
+
+
+def _spans(data, begin: np.ndarray, end: np.ndarray):
+    """The byte spans ``[begin, end)`` of an Arrow buffer ``data`` as a large_string array: the spans
+    and the gaps between them are the values of one array over the buffer (no copy), whose spans are
+    taken."""
+    import pyarrow as pa
+
+    if not len(begin):
+        return pa.array([], pa.large_string())
+    offsets = np.empty(2 * len(begin), dtype=np.int64)
+    offsets[0::2], offsets[1::2] = begin, end
+    pieces = pa.Array.from_buffers(pa.large_string(), len(offsets) - 1, [None, pa.py_buffer(offsets), data])
+    return pieces.take(pa.array(np.arange(0, len(offsets), 2, dtype=np.int64)))
 
 
 def _holds_fence(content) -> np.ndarray:
