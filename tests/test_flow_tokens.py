@@ -96,3 +96,19 @@ def test_messages_tokenised_in_small_chunks_match_the_reference(monkeypatch):
     _same(X, WANTS[1])
     plain = _lines([f"job {i:06x} port {1000 + i} from 10.0.{i % 256}.1" for i in range(200)])
     _same(plain)  # every message read by RE2, in slices of the column
+
+
+LOGHUB = ["Apache", "BGL", "HDFS", "Hadoop", "Linux", "OpenSSH", "Spark", "Zookeeper"]
+
+
+@pytest.mark.parametrize("name", LOGHUB)
+def test_loghub_lines_match_the_reference(name):
+    """Real lines (whole lines as messages: dates, IPs, block ids, paths, hex, dashes and dots of every
+    kind): the tokens RE2 fences and numpy cuts out are the reference's, for every position and for the
+    first few only."""
+    from helpers import shared_data
+
+    lines = shared_data("loghub_2k", name, "corrected", f"{name}_2k.log").read_text(errors="replace").splitlines()
+    X = _lines(lines, seed=2)
+    _same(X)
+    _same(X, {"t0": (0, True), "t1": (1, False), "t2": (3, True), "t3": (-1, True)})
