@@ -1,7 +1,7 @@
 """CPU seconds, wall time and peak RSS of the flows step of `alog-detect infer` alone (`_run_flows`:
 the identifier tokens, the flows, the flags), for one or more code trees, alternating; prints JSON.
 
-    .venv/bin/python -P benchmarks/flows_stage.py --model MODEL_DIR --processed DIR [--code DIR ...] [--repeat N]
+    .venv/bin/python benchmarks/flows_stage.py --model MODEL_DIR --processed DIR [--code DIR ...] [--repeat N]
 
 ``--processed``: an `infer` output folder (its `parsed.parquet` is copied into a scratch folder per
 run). Each run is a fresh process importing the package from its tree (PYTHONPATH): it loads the
