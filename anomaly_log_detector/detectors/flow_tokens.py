@@ -26,6 +26,19 @@ VARIANT = "\x1f"              # joins a template and its masked variant in a ste
 FENCE = "\x00"                # fences each match in the Arrow path (a message holding it is read by re)
 CHUNK = 8192                  # messages tokenised at once in the Arrow path
 
+# TOKEN's matches of MIN_TOKEN or more characters, for RE2 (most of its cost is per match, and a
+# third of TOKEN's matches are shorter): an address; a word remainder of 3+ characters with a digit
+# and its dash-joined parts; one of 1-2 with at least one dash-joined part. Where TOKEN matches a
+# short word (``a1``) this pattern also tries the next character, and only an address can start
+# there (``a1.2.3.4``: TOKEN takes ``a1`` then ``2``, ``3``, ``4``): a match right after a word
+# character shows it (TOKEN never starts one there but where its previous match ended, which this
+# pattern fences), and that message is read again with TOKEN (:func:`_fenced_tokens`).
+_W = "[A-Za-z0-9_]"
+LONG_TOKEN = (rf"\d{{1,3}}(?:\.\d{{1,3}}){{3}}|(?:{_W}{{2,}}\d{_W}*|{_W}\d{_W}+|\d{_W}{{2,}})(?:-{_W}+)*"
+              rf"|(?:\d{_W}?|{_W}\d)(?:-{_W}+)+")
+_WORD = np.zeros(256, dtype=bool)
+_WORD[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_", dtype=np.uint8)] = True
+
 def text(X: pd.DataFrame, column: str) -> np.ndarray:
     """A column as an object array of Python strings ("" for missing; all "" without the column)."""
     if column not in X.columns:
@@ -174,10 +187,19 @@ def message_tokens(content, read: np.ndarray, last: np.ndarray):
     by_re = ~pc.string_is_ascii(content).to_numpy(zero_copy_only=False) | _holds_fence(content)
     at, ks, values = [], [], []  # per part: each token's index into ``read``, its position, its text
     fast = np.flatnonzero(~by_re)
+    again = []
     for start in range(0, len(fast), CHUNK):  # a chunk of messages at a time: little transient text
         chunk = fast[start:start + CHUNK]
         messages = content.slice(start, CHUNK) if len(fast) == len(content) else content.take(pa.array(chunk))
-        i, k, v = _fenced_tokens(messages, last[chunk])
+        i, k, v, redo = _fenced_tokens(messages, last[chunk], LONG_TOKEN)
+        at.append(chunk[i])
+        ks.append(k)
+        values.append(v)
+        again.append(chunk[redo])
+    again = np.concatenate(again) if again else np.zeros(0, dtype=np.int64)
+    for start in range(0, len(again), CHUNK):  # the few messages LONG_TOKEN may misread
+        chunk = again[start:start + CHUNK]
+        i, k, v, _ = _fenced_tokens(content.take(pa.array(chunk)), last[chunk], TOKEN.pattern)
         at.append(chunk[i])
         ks.append(k)
         values.append(v)
@@ -194,7 +216,7 @@ def message_tokens(content, read: np.ndarray, last: np.ndarray):
         values.append(pa.array(v, pa.large_string()))
     at, k = np.concatenate(at), np.concatenate(ks)
     values = pa.concat_arrays(values) if len(values) > 1 else values[0]
-    if len(slow):
+    if len(slow) or len(again):
         # Each message's tokens are at positions 0, 1, 2, ... of one part: a token's place in row then
         # position order is its message's first place plus its position (no sort).
         first = np.zeros(len(read) + 1, dtype=np.int64)
@@ -205,28 +227,35 @@ def message_tokens(content, read: np.ndarray, last: np.ndarray):
     return read[at], k, values
 
 
-def _fenced_tokens(messages, last: np.ndarray):
+def _fenced_tokens(messages, last: np.ndarray, pattern: str):
     """The tokens of ``messages`` (Arrow large_string, ASCII, without FENCE) up to position ``last`` of
-    each: (message index, position, text as an Arrow array) in message then position order. RE2 fences
-    each match; the fences are found in the text buffer with numpy and the tokens copied out of it
-    (no list of pieces per message)."""
+    each, from the matches of ``pattern`` (TOKEN's or LONG_TOKEN): (message index, position, text as an
+    Arrow array) in message then position order, and the messages LONG_TOKEN may have misread (their
+    tokens left out). RE2 fences each match; the fences are found in the text buffer with numpy and the
+    tokens copied out of it (no list of pieces per message)."""
     import pyarrow.compute as pc
 
-    fenced = pc.replace_substring_regex(messages, pattern=TOKEN.pattern, replacement=f"{FENCE}\\0{FENCE}")
+    fenced = pc.replace_substring_regex(messages, pattern=pattern, replacement=f"{FENCE}\\0{FENCE}")
     bufs = fenced.buffers()
     offsets = np.frombuffer(bufs[1], dtype=np.int64)[fenced.offset:fenced.offset + len(fenced) + 1]
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, dtype=np.uint8)
     fence = np.flatnonzero(data[offsets[0]:offsets[-1]] == ord(FENCE)) + offsets[0]
     # Fences come in pairs around each match; only the long enough matches are tokens.
     begin, end = fence[0::2] + 1, fence[1::2]
-    long = np.flatnonzero(end - begin >= MIN_TOKEN)
-    begin, end = begin[long], end[long]
     message = np.searchsorted(offsets, begin, side="right") - 1
+    redo = np.zeros(0, dtype=np.int64)
+    if pattern == LONG_TOKEN:  # a match right after a word character: read that message with TOKEN
+        after = begin - 2 >= offsets[message]
+        redo = np.unique(message[after][_WORD[data[begin[after] - 2]]])
+    long = end - begin >= MIN_TOKEN
+    if len(redo):
+        long &= ~np.isin(message, redo)
+    begin, end, message = begin[long], end[long], message[long]
     first = np.zeros(len(messages) + 1, dtype=np.int64)  # each message's first token
     np.cumsum(np.bincount(message, minlength=len(messages)), out=first[1:])
     k = np.arange(len(begin), dtype=np.int64) - first[message]
     ok = k <= last[message]
-    return message[ok], k[ok], _spans(bufs[2], begin[ok], end[ok])
+    return message[ok], k[ok], _spans(bufs[2], begin[ok], end[ok]), redo
 
 
 def _spans(data, begin: np.ndarray, end: np.ndarray):
