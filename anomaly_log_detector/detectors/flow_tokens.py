@@ -1,8 +1,9 @@
 """The identifier-flow detector's candidate tokens (see :mod:`anomaly_log_detector.detectors.flows`).
 
-:func:`tokens` takes them with Arrow's RE2 kernels over whole columns: every match of :data:`TOKEN`
-is fenced by a separator (``replace_substring_regex``), the fences are found in the text buffer and
-the positions counted with numpy, and the tokens are taken from the buffer by Arrow. RE2 finds the same leftmost-first
+:func:`tokens` takes them with Arrow's RE2 kernels over whole columns: every match of
+:data:`LONG_TOKEN` (TOKEN's matches long enough to be tokens) is fenced by a separator
+(``replace_substring_regex``), the fences are found in the text buffer and the positions counted with
+numpy, and the tokens are taken from the buffer by Arrow. RE2 finds the same leftmost-first
 matches as Python's ``re`` for this pattern on ASCII text; Python's ``\\d`` also matches other scripts'
 digits, so a message with a non-ASCII character, or one holding the separator, is read by the Python
 loop of :func:`tokens_reference` (the original implementation, kept as the reference the tests
