@@ -27,6 +27,7 @@ ADVERSARIAL = [
     "a_1_b __9__ _12 1_ 1.2.3.4-abc",
     " ".join(f"w{i:04d}x" for i in range(3000)),  # a long line: 3000 tokens
     "192.168.001.002:8080 [12345] pid=777 (s1) tty=pts/0",
+    "a1.2.3.4 _9.8.7.6 b12.3.4.5 x1.2.3.4567.8.9.1 1-2.3.4.5 q1-7.7.7.7",  # short words before addresses
 ]
 
 
@@ -96,3 +97,36 @@ def test_messages_tokenised_in_small_chunks_match_the_reference(monkeypatch):
     _same(X, WANTS[1])
     plain = _lines([f"job {i:06x} port {1000 + i} from 10.0.{i % 256}.1" for i in range(200)])
     _same(plain)  # every message read by RE2, in slices of the column
+
+
+LOGHUB = ["Apache", "BGL", "HDFS", "Hadoop", "Linux", "OpenSSH", "Spark", "Zookeeper"]
+
+
+@pytest.mark.parametrize("name", LOGHUB)
+def test_loghub_lines_match_the_reference(name):
+    """Real lines (whole lines as messages: dates, IPs, block ids, paths, hex, dashes and dots of every
+    kind): the tokens RE2 fences and numpy cuts out are the reference's, for every position and for the
+    first few only."""
+    from helpers import shared_data
+
+    lines = shared_data("loghub_2k", name, "corrected", f"{name}_2k.log").read_text(errors="replace").splitlines()
+    X = _lines(lines, seed=2)
+    _same(X)
+    _same(X, {"t0": (0, True), "t1": (1, False), "t2": (3, True), "t3": (-1, True)})
+
+
+def test_long_token_pattern_reads_again_what_it_may_misread():
+    """RE2 matches LONG_TOKEN (TOKEN's long matches) first; where a short word runs into an address
+    (``a1.2.3.4``: TOKEN takes ``a1``, LONG_TOKEN ``1.2.3.4``) the message is read again with TOKEN."""
+    import pyarrow as pa
+
+    from anomaly_log_detector.detectors.flow_tokens import LONG_TOKEN, _fenced_tokens, message_tokens
+
+    messages = ["a1.2.3.4 port 22", "ab1.2.3.4 port 22", "1.2.3.4567.8.9.1", "x_1 10.0.0.1"]
+    last = np.full(len(messages), 10)
+    _, _, _, redo = _fenced_tokens(pa.array(messages, pa.large_string()), last, LONG_TOKEN)
+    assert redo.tolist() == [0]
+    row, k, value = message_tokens(pa.array(messages, pa.large_string()), np.arange(len(messages)), last)
+    # "a1.2.3.4 port 22" has no token of 3+ characters: a1, 2, 3, 4 and 22 are TOKEN's matches.
+    assert list(zip(row.tolist(), k.tolist(), value.to_pylist())) == [
+        (1, 0, "ab1"), (2, 0, "1.2.3.456"), (2, 1, "7.8.9.1"), (3, 0, "x_1"), (3, 1, "10.0.0.1")]

@@ -1,8 +1,9 @@
 """The identifier-flow detector's candidate tokens (see :mod:`anomaly_log_detector.detectors.flows`).
 
-:func:`tokens` takes them with Arrow's RE2 kernels over whole columns: every match of :data:`TOKEN`
-is fenced by a separator (``replace_substring_regex``), each message is split at it (the pieces at odd
-positions are the matches) and the positions are counted with numpy. RE2 finds the same leftmost-first
+:func:`tokens` takes them with Arrow's RE2 kernels over whole columns: every match of
+:data:`LONG_TOKEN` (TOKEN's matches long enough to be tokens) is fenced by a separator
+(``replace_substring_regex``), the fences are found in the text buffer and the positions counted with
+numpy, and the tokens are taken from the buffer by Arrow. RE2 finds the same leftmost-first
 matches as Python's ``re`` for this pattern on ASCII text; Python's ``\\d`` also matches other scripts'
 digits, so a message with a non-ASCII character, or one holding the separator, is read by the Python
 loop of :func:`tokens_reference` (the original implementation, kept as the reference the tests
@@ -25,6 +26,19 @@ VARIANT = "\x1f"              # joins a template and its masked variant in a ste
                               # numpy strings drop trailing NULs)
 FENCE = "\x00"                # fences each match in the Arrow path (a message holding it is read by re)
 CHUNK = 8192                  # messages tokenised at once in the Arrow path
+
+# TOKEN's matches of MIN_TOKEN or more characters, for RE2 (most of its cost is per match, and a
+# third of TOKEN's matches are shorter): an address; a word remainder of 3+ characters with a digit
+# and its dash-joined parts; one of 1-2 with at least one dash-joined part. Where TOKEN matches a
+# short word (``a1``) this pattern also tries the next character, and only an address can start
+# there (``a1.2.3.4``: TOKEN takes ``a1`` then ``2``, ``3``, ``4``): a match right after a word
+# character shows it (TOKEN never starts one there but where its previous match ended, which this
+# pattern fences), and that message is read again with TOKEN (:func:`_fenced_tokens`).
+_W = "[A-Za-z0-9_]"
+LONG_TOKEN = (rf"\d{{1,3}}(?:\.\d{{1,3}}){{3}}|(?:{_W}{{2,}}\d{_W}*|{_W}\d{_W}+|\d{_W}{{2,}})(?:-{_W}+)*"
+              rf"|(?:\d{_W}?|{_W}\d)(?:-{_W}+)+")
+_WORD = np.zeros(256, dtype=bool)
+_WORD[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_", dtype=np.uint8)] = True
 
 def text(X: pd.DataFrame, column: str) -> np.ndarray:
     """A column as an object array of Python strings ("" for missing; all "" without the column)."""
@@ -172,49 +186,91 @@ def message_tokens(content, read: np.ndarray, last: np.ndarray):
     if not len(read):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), pa.array([], pa.large_string())
     by_re = ~pc.string_is_ascii(content).to_numpy(zero_copy_only=False) | _holds_fence(content)
-    rows, ks, values = [], [], []
+    at, ks, values = [], [], []  # per part: each token's index into ``read``, its position, its text
     fast = np.flatnonzero(~by_re)
-    for at in range(0, len(fast), CHUNK):  # a chunk of messages at a time: its pieces are ~20x its lines
-        chunk = fast[at:at + CHUNK]
-        messages = content.slice(at, CHUNK) if len(fast) == len(content) else content.take(pa.array(chunk))
-        fenced = pc.replace_substring_regex(messages, pattern=TOKEN.pattern,
-                                            replacement=f"{FENCE}\\0{FENCE}")
-        pieces = pc.split_pattern(fenced, FENCE)
-        del fenced, messages
-        flat = pc.list_flatten(pieces)
-        parent = pc.list_parent_indices(pieces).to_numpy()
-        offsets = pieces.offsets.to_numpy()
-        del pieces
-        # Pieces alternate text, match, text, ...: the matches are at odd places of their message
-        # (tested on the long enough pieces only, most of the text pieces are not).
-        idx = np.flatnonzero(pc.binary_length(flat).to_numpy() >= MIN_TOKEN)
-        parent = parent[idx]
-        odd = ((idx - offsets[parent]) & 1) == 1
-        idx, parent = idx[odd], parent[odd]
-        first = np.zeros(len(chunk) + 1, dtype=np.int64)  # each message's first kept token
-        np.cumsum(np.bincount(parent, minlength=len(chunk)), out=first[1:])
-        k = np.arange(len(idx), dtype=np.int64) - first[parent]
-        ok = k <= last[chunk][parent]
-        rows.append(read[chunk][parent[ok]])
-        ks.append(k[ok])
-        values.append(flat.take(pa.array(idx[ok], pa.int64())))
-        del flat, parent, offsets, odd, idx, k, ok
+    again = []
+    for start in range(0, len(fast), CHUNK):  # a chunk of messages at a time: little transient text
+        chunk = fast[start:start + CHUNK]
+        messages = content.slice(start, CHUNK) if len(fast) == len(content) else content.take(pa.array(chunk))
+        i, k, v, redo = _fenced_tokens(messages, last[chunk], LONG_TOKEN)
+        at.append(chunk[i])
+        ks.append(k)
+        values.append(v)
+        again.append(chunk[redo])
+    again = np.concatenate(again) if again else np.zeros(0, dtype=np.int64)
+    for start in range(0, len(again), CHUNK):  # the few messages LONG_TOKEN may misread
+        chunk = again[start:start + CHUNK]
+        i, k, v, _ = _fenced_tokens(content.take(pa.array(chunk)), last[chunk], TOKEN.pattern)
+        at.append(chunk[i])
+        ks.append(k)
+        values.append(v)
     slow = np.flatnonzero(by_re)
     if len(slow):
         r, kk, v = [], [], []
-        for j, message, end in zip(read[slow].tolist(), content.take(pa.array(slow)).to_pylist(), last[slow].tolist()):
+        for j, message, end in zip(slow.tolist(), content.take(pa.array(slow)).to_pylist(), last[slow].tolist()):
             for k, token in _scan(message, end):
                 r.append(j)
                 kk.append(k)
                 v.append(token)
-        rows.append(np.asarray(r, dtype=np.int64))
+        at.append(np.asarray(r, dtype=np.int64))
         ks.append(np.asarray(kk, dtype=np.int64))
         values.append(pa.array(v, pa.large_string()))
-    row = np.concatenate(rows)
-    if not len(slow):  # the chunks are in row order already
-        return row, np.concatenate(ks), pa.concat_arrays(values)
-    order = np.argsort(row, kind="stable")  # each part is in row then position order
-    return row[order], np.concatenate(ks)[order], pa.concat_arrays(values).take(pa.array(order, pa.int64()))
+    at, k = np.concatenate(at), np.concatenate(ks)
+    values = pa.concat_arrays(values) if len(values) > 1 else values[0]
+    if len(slow) or len(again):
+        # Each message's tokens are at positions 0, 1, 2, ... of one part: a token's place in row then
+        # position order is its message's first place plus its position (no sort).
+        first = np.zeros(len(read) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(at, minlength=len(read)), out=first[1:])
+        order = np.empty(len(at), dtype=np.int64)
+        order[first[at] + k] = np.arange(len(at), dtype=np.int64)
+        at, k, values = at[order], k[order], values.take(pa.array(order))
+    return read[at], k, values
+
+
+def _fenced_tokens(messages, last: np.ndarray, pattern: str):
+    """The tokens of ``messages`` (Arrow large_string, ASCII, without FENCE) up to position ``last`` of
+    each, from the matches of ``pattern`` (TOKEN's or LONG_TOKEN): (message index, position, text as an
+    Arrow array) in message then position order, and the messages LONG_TOKEN may have misread (their
+    tokens left out). RE2 fences each match; the fences are found in the text buffer with numpy and the
+    tokens copied out of it (no list of pieces per message)."""
+    import pyarrow.compute as pc
+
+    fenced = pc.replace_substring_regex(messages, pattern=pattern, replacement=f"{FENCE}\\0{FENCE}")
+    bufs = fenced.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[fenced.offset:fenced.offset + len(fenced) + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, dtype=np.uint8)
+    fence = np.flatnonzero(data[offsets[0]:offsets[-1]] == ord(FENCE)) + offsets[0]
+    # Fences come in pairs around each match; only the long enough matches are tokens.
+    begin, end = fence[0::2] + 1, fence[1::2]
+    message = np.searchsorted(offsets, begin, side="right") - 1
+    redo = np.zeros(0, dtype=np.int64)
+    if pattern == LONG_TOKEN:  # a match right after a word character: read that message with TOKEN
+        after = begin - 2 >= offsets[message]
+        redo = np.unique(message[after][_WORD[data[begin[after] - 2]]])
+    long = end - begin >= MIN_TOKEN
+    if len(redo):
+        long &= ~np.isin(message, redo)
+    begin, end, message = begin[long], end[long], message[long]
+    first = np.zeros(len(messages) + 1, dtype=np.int64)  # each message's first token
+    np.cumsum(np.bincount(message, minlength=len(messages)), out=first[1:])
+    k = np.arange(len(begin), dtype=np.int64) - first[message]
+    ok = k <= last[message]
+    return message[ok], k[ok], _spans(bufs[2], begin[ok], end[ok]), redo
+
+
+def _spans(data, begin: np.ndarray, end: np.ndarray):
+    """The byte spans ``[begin, end)`` of an Arrow buffer ``data`` as a large_string array: the spans
+    and the gaps between them are the values of one array over the buffer (no copy), whose spans are
+    taken."""
+    import pyarrow as pa
+
+    if not len(begin):
+        return pa.array([], pa.large_string())
+    offsets = np.empty(2 * len(begin), dtype=np.int64)
+    offsets[0::2], offsets[1::2] = begin, end
+    pieces = pa.Array.from_buffers(pa.large_string(), len(offsets) - 1, [None, pa.py_buffer(offsets), data])
+    return pieces.take(pa.array(np.arange(0, len(offsets), 2, dtype=np.int64)))
 
 
 def _holds_fence(content) -> np.ndarray:

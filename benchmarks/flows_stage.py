@@ -1,0 +1,95 @@
+"""CPU seconds, wall time and peak RSS of the flows step of `alog-detect infer` alone (`_run_flows`:
+the identifier tokens, the flows, the flags), for one or more code trees, alternating; prints JSON.
+
+    .venv/bin/python benchmarks/flows_stage.py --model MODEL_DIR --processed DIR [--code DIR ...] [--repeat N]
+
+``--processed``: an `infer` output folder (its `parsed.parquet` is copied into a scratch folder per
+run). Each run is a fresh process importing the package from its tree (PYTHONPATH): it loads the
+bundle and reads the detectors' lines (not measured), then samples its RSS every 20 ms while
+`_run_flows` runs. Reported per run: the step's CPU seconds (user + system of the process), wall time,
+peak RSS, the load average and a digest of the `flows_infer.parquet` it wrote (equal digests: equal
+flags); per tree the medians; with two trees, the ratios last/first of the medians. Trees alternate
+(A B A B ...) so that a change of machine load falls on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from code_trees import add_code_option, code_trees, run_child
+
+_CHILD = r"""
+import hashlib, json, os, shutil, sys, threading, time
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+model_dir, processed, work = sys.argv[1], sys.argv[2], sys.argv[3]
+os.makedirs(work, exist_ok=True)
+shutil.copy(os.path.join(processed, "parsed.parquet"), work)
+page = os.sysconf("SC_PAGE_SIZE") / 2**20
+from pathlib import Path
+import pandas as pd
+import anomaly_log_detector
+from anomaly_log_detector.workflows import detect
+from anomaly_log_detector.workflows.memory import release_memory
+from anomaly_log_detector.workflows.model import load_bundle
+model = load_bundle(model_dir)
+lines = detect.read_lines(Path(work) / "parsed.parquet")
+release_memory()
+peak, done = [0.0], threading.Event()
+def sample():
+    with open("/proc/self/statm") as f:
+        while not done.wait(0.02):
+            f.seek(0)
+            peak[0] = max(peak[0], int(f.read().split()[1]) * page)
+threading.Thread(target=sample, daemon=True).start()
+c0, t0 = time.process_time(), time.perf_counter()
+summary = detect._run_flows(Path(work), lines, model)
+cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+done.set()
+flags = pd.read_parquet(Path(work) / detect.FLOWS_INFER)
+digest = hashlib.sha256(pd.util.hash_pandas_object(flags.astype(str), index=True).values.tobytes()).hexdigest()[:16]
+print(json.dumps({"package": os.path.dirname(anomaly_log_detector.__file__), "cpu_s": round(cpu, 3),
+                  "wall_s": round(wall, 3), "peak_rss_mib": round(peak[0], 1), "flags_digest": digest,
+                  "flagged_lines": summary["flagged_lines"]}))
+"""
+
+
+def run(code: Path, model: Path, processed: Path, work: Path) -> dict:
+    load = [round(x, 2) for x in os.getloadavg()]
+    out = run_child(code, _CHILD, str(model), str(processed), str(work))
+    return {"code": str(code), "load_avg_at_start": load, **out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True, help="a trained bundle (with flows.json)")
+    ap.add_argument("--processed", type=Path, required=True, help="an infer output folder (parsed.parquet)")
+    add_code_option(ap)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tree (default 3)")
+    args = ap.parse_args()
+    codes = code_trees(args)
+    work = Path(tempfile.mkdtemp(prefix="alog-flows-stage-"))
+    runs = [run(code, args.model, args.processed, work / "run") for _ in range(args.repeat) for code in codes]
+    trees = []
+    for code in codes:
+        mine = [r for r in runs if r["code"] == str(code)]
+        trees.append({"code": str(code), "median_cpu_s": statistics.median(r["cpu_s"] for r in mine),
+                      "median_wall_s": statistics.median(r["wall_s"] for r in mine),
+                      "median_peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in mine),
+                      "flags_digests": sorted({r["flags_digest"] for r in mine})})
+    result: dict = {"runs": runs, "trees": trees}
+    if len(trees) >= 2:
+        a, b = trees[0], trees[-1]
+        result["same_flags"] = a["flags_digests"] == b["flags_digests"]
+        result["ratios_last_over_first"] = {"cpu": round(b["median_cpu_s"] / a["median_cpu_s"], 3),
+                                            "wall": round(b["median_wall_s"] / a["median_wall_s"], 3),
+                                            "peak_rss": round(b["median_peak_rss_mib"] / a["median_peak_rss_mib"], 3)}
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
