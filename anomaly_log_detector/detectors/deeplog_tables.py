@@ -80,7 +80,7 @@ class WindowTable:
         """One column's values (``rows`` only, when given) as numpy."""
         return self.frame(rows, [name])[name].to_numpy()
 
-    def _array(self, name: str, rows: np.ndarray | None) -> np.ndarray:
+    def _array(self, name: str, rows: np.ndarray | slice | None) -> np.ndarray:
         if name in self.dropped:
             raise KeyError(f"column {name!r} was freed (keep_only)")
         take = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
@@ -99,7 +99,7 @@ class WindowTable:
         if name == "target":
             return take(self.targets).astype(np.int64)
         if name == "threshold":
-            n = len(self) if rows is None else len(rows)
+            n = len(self.session[rows]) if rows is not None else len(self)  # rows: indices or a slice
             return take(self.threshold) if self.threshold is not None else np.full(n, np.nan)
         raise KeyError(name)
 
@@ -146,17 +146,49 @@ class WindowTable:
             os.replace(tmp, path)
             return
         schema = self._schema()
+        # The per-session text columns as Arrow once; each row group takes its rows from them.
+        per_session = {name: pa.array(values, type=schema.field(name).type, from_pandas=True)
+                       for name, values in (("session", self.session_ids), ("source", self.sources))
+                       if name in schema.names}
         with pq.ParquetWriter(tmp, schema) as writer:
             for lo in range(0, len(self), row_group):
-                part = pa.Table.from_pandas(self.frame(np.arange(lo, min(lo + row_group, len(self)))), schema=schema,
-                                            preserve_index=False)
-                if not part.schema.equals(schema, check_metadata=True):
-                    raise AssertionError(f"row group at {lo}: schema differs from the table's")
+                part = self._arrow_rows(schema, per_session, lo, min(lo + row_group, len(self)))
                 writer.write_table(part, row_group_size=row_group)
                 del part
                 if between is not None:
                     between()
         os.replace(tmp, path)
+
+
+    def _arrow_rows(self, schema: pa.Schema, per_session: dict[str, pa.Array], lo: int, hi: int) -> pa.Table:
+        """Rows ``lo:hi`` as the Arrow table ``pa.Table.from_pandas(self.frame(rows), schema=schema)``
+        gives, built column by column without the frame: the session ids and sources taken from
+        their per-session Arrow arrays (no Python string per row), numpy columns converted as pandas
+        converts them (``from_pandas``: a NaN is a null), object columns from their distinct objects."""
+        arrays = []
+        for field in schema:
+            name = field.name
+            if name in per_session:
+                values = per_session[name].take(pa.array(self.session[lo:hi]))
+            elif name == "line_no":
+                lines = self.lines[lo:hi]
+                values = pa.array(lines.astype(np.int64), mask=lines < 0)
+            elif name in self.extra and not isinstance(self.extra[name], np.ndarray):
+                values = _objects_to_arrow(self.extra[name][lo:hi], field.type)
+            else:
+                values = pa.array(self._array(name, slice(lo, hi)), type=field.type, from_pandas=True)
+            arrays.append(values)
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _objects_to_arrow(values: list, arrow_type: pa.DataType) -> pa.Array:
+    """``pa.array(values, arrow_type, from_pandas=True)`` converting each distinct object once: an
+    object column such as ``expected`` repeats a few shared lists (the same empty list on every row
+    without a miss), so the rows are taken from the conversion of the distinct objects, by identity."""
+    ids = np.fromiter(map(id, values), dtype=np.uint64, count=len(values))
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    distinct = pa.array([values[i] for i in first.tolist()], type=arrow_type, from_pandas=True)
+    return distinct.take(pa.array(inverse.reshape(-1)))
 
 
 def context_flags(inputs: np.ndarray, unk: int, pad: int, min_known: int,
