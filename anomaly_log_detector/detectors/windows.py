@@ -157,39 +157,64 @@ def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     are contiguous - the prefix-trie pass of detectors/deeplog_onnx.py relies on it. Each row's
     bytes are read as big-endian 64-bit words (zero-padded to a multiple of 8), whose numeric order is
     the byte order, and the words are sorted a column at a time, last first, by stable sorts (a
-    radix sort's passes): several times faster than sorting ``np.void`` items."""
+    radix sort's passes): several times faster than sorting ``np.void`` items. Rows already in order
+    (the contexts of sorted pairs) are not sorted again."""
     a = np.ascontiguousarray(a)
     n = a.shape[0]
     if n == 0:
         return a, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    words = _row_words(a)
-    order = np.argsort(words[:, -1], kind="stable")
-    for j in range(words.shape[1] - 2, -1, -1):
-        order = order[np.argsort(words[order, j], kind="stable")]
+    raw = a.view(np.uint8).reshape(n, a.dtype.itemsize * a.shape[1])
+    n_words = max(1, -(-raw.shape[1] // 8))  # rows of no columns: one zero word, all equal
+    order = None if _words_in_order(raw, n_words) else _word_order(raw, n_words)
     new = np.zeros(n, dtype=bool)
     new[0] = True
-    for j in range(words.shape[1]):
-        column = words[order, j]
+    for j in range(n_words):
+        column = _word(raw, j) if order is None else _word(raw, j)[order]
         new[1:] |= column[1:] != column[:-1]
-    del words
+        del column
     starts = np.flatnonzero(new)
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = np.cumsum(new) - 1
-    # The sorts are stable: each run's first row is the first occurrence, as np.unique's return_index.
+    rank = np.cumsum(new, dtype=np.int64)
+    rank -= 1
+    if order is None:
+        inverse, first = rank, starts
+    else:
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = rank
+        # The sorts are stable: each run's first row is the first occurrence (np.unique's return_index).
+        first = order[starts]
     counts = np.diff(np.append(starts, n))
-    return a[order[starts]], inverse, counts
+    return a[first], inverse, counts
 
 
-def _row_words(a: np.ndarray) -> np.ndarray:
-    """(n, k) uint64: each row's raw bytes, zero-padded to 8 * k, read as big-endian words."""
-    n, width = a.shape[0], a.dtype.itemsize * a.shape[1]
-    k = max(1, -(-width // 8))  # rows of no columns: one zero word, all equal
-    raw = a.view(np.uint8).reshape(n, width)
-    if width != 8 * k:
-        padded = np.zeros((n, 8 * k), dtype=np.uint8)
-        padded[:, :width] = raw
-        raw = padded
-    return raw.view(">u8").astype(np.uint64)
+def _word(raw: np.ndarray, j: int) -> np.ndarray:
+    """Bytes ``8j .. 8j + 7`` of each row of ``raw`` (n, width) uint8, zero-padded past the width, as a
+    native uint64 read big-endian: its numeric order is the order of those bytes."""
+    part = raw[:, 8 * j:8 * j + 8]
+    chunk = np.zeros((len(raw), 8), dtype=np.uint8)
+    chunk[:, :part.shape[1]] = part
+    return chunk.view(">u8")[:, 0].astype(np.uint64)
+
+
+def _word_order(raw: np.ndarray, n_words: int) -> np.ndarray:
+    """The stable order of the rows by their words, most significant first (an LSD radix sort)."""
+    order = np.argsort(_word(raw, n_words - 1), kind="stable")
+    for j in range(n_words - 2, -1, -1):
+        order = order[np.argsort(_word(raw, j)[order], kind="stable")]
+    return order
+
+
+def _words_in_order(raw: np.ndarray, n_words: int) -> bool:
+    """Whether every row's words are >= the previous row's (lexicographically): then the stable
+    sort is the identity."""
+    first = _word(raw, 0)
+    if (first[1:] < first[:-1]).any():  # the usual answer for unsorted rows, from one word
+        return False
+    del first
+    ordered = np.ones(len(raw) - 1, dtype=bool)  # "row i <= row i + 1" on the words seen so far
+    for j in range(n_words - 1, -1, -1):
+        w = _word(raw, j)
+        ordered = (w[:-1] < w[1:]) | ((w[:-1] == w[1:]) & ordered)
+    return bool(ordered.all())
 
 
 def rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
