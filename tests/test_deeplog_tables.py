@@ -17,6 +17,7 @@ from anomaly_log_detector.builders.deeplog import (UNSEEN_TEMPLATE, encode_templ
                                                    group_sequences, split_at_gaps)
 from anomaly_log_detector.builders.vocab import UNK, Vocab
 from anomaly_log_detector.detectors.deeplog import DeepLogDetector
+from anomaly_log_detector.detectors.deeplog_tables import context_flags
 from anomaly_log_detector.detectors.windows import build_windows, compact_key_dtype, flatten, unique_rows
 from anomaly_log_detector.workflows.detect import sequences
 
@@ -234,3 +235,13 @@ def test_template_codes_equal_the_filled_strings():
             codes, names = pd.factorize(column.astype("string").fillna("").astype(str), sort=False)
             got_codes, got_names = _template_codes(column)
             assert np.array_equal(codes, got_codes) and names.equals(got_names) and names.dtype == got_names.dtype
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_context_flags_are_the_row_tests(dtype):
+    rng = np.random.default_rng(7)
+    inputs = rng.choice(np.array([0, 0, 1, 2, 3, 300 % np.iinfo(dtype).max], dtype=dtype), (5000, 6))
+    unseen, short = context_flags(inputs, UNK, 0, 3)
+    assert np.array_equal(unseen, (inputs == UNK).any(axis=1))
+    assert np.array_equal(short, (inputs != 0).sum(axis=1) < 3)
+    assert unseen.any() and not unseen.all() and short.any() and not short.all()
