@@ -245,3 +245,21 @@ def test_context_flags_are_the_row_tests(dtype):
     assert np.array_equal(unseen, (inputs == UNK).any(axis=1))
     assert np.array_equal(short, (inputs != 0).sum(axis=1) < 3)
     assert unseen.any() and not unseen.all() and short.any() and not short.all()
+
+
+def test_window_table_writes_nans_and_shared_lists_as_the_frame_does(stream, tmp_path):
+    """Row groups built as Arrow arrays: a NaN in a float column is a null (as from_pandas makes it),
+    a NaN threshold everywhere (top-k rule) too, and rows sharing one list object get its values."""
+    seq, ws, det = _scored(stream)
+    table, _ = det.window_table(seq, ws)
+    table.prob = table.prob.copy()
+    table.prob[::50] = np.nan
+    table.threshold = None
+    shared, other = ["x", "y"], []
+    table.add("expected", [shared if i % 3 else other for i in range(len(table))])
+    table.compact()  # int32 columns are written as the int64 they stand for
+    want = _written(table.frame(), tmp_path / "ref.parquet")
+    table.write(tmp_path / "w.parquet", row_group=41)
+    got = pq.read_table(tmp_path / "w.parquet")
+    assert got.equals(want) and got.schema.equals(want.schema, check_metadata=True)
+    assert got.column("prob").null_count > 0 and got.column("threshold").null_count == len(table)

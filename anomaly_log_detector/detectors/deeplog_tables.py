@@ -159,7 +159,6 @@ class WindowTable:
                     between()
         os.replace(tmp, path)
 
-
     def _arrow_rows(self, schema: pa.Schema, per_session: dict[str, pa.Array], lo: int, hi: int) -> pa.Table:
         """Rows ``lo:hi`` as the Arrow table ``pa.Table.from_pandas(self.frame(rows), schema=schema)``
         gives, built column by column without the frame: the session ids and sources taken from
