@@ -4,9 +4,10 @@
 session, position and target, the verdicts, the thresholds) plus the target line numbers and any
 columns added later (``add``). :meth:`WindowTable.frame` builds the pandas frame of any rows - every
 row gives exactly the frame ``DeepLogDetector.tables`` returns - and :meth:`WindowTable.write` writes
-the Parquet file a row group at a time, each group converted to Arrow on its own: the same table
-(schema, pandas metadata and values) as ``pa.Table.from_pandas`` of the whole frame, without the
-whole frame and its whole Arrow copy in memory at once (~200 MB at a million windows).
+the Parquet file a row group at a time, each group built as Arrow arrays on its own (no pandas
+frame): the same table (schema, pandas metadata and values) as ``pa.Table.from_pandas`` of the whole
+frame, without the whole frame and its whole Arrow copy in memory at once (~200 MB at a million
+windows).
 """
 
 from __future__ import annotations
