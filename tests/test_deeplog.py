@@ -272,3 +272,22 @@ def test_state_shapes_match_a_built_network(args):
 
     built = {k: tuple(v.shape) for k, v in NextKeyLSTM(*args).state_dict().items()}
     assert NextKeyLSTM.state_shapes(*args) == built
+
+
+def test_window_tau_is_each_sessions_group_threshold():
+    """Each window's threshold is its session's group's (tau_by_group_), else tau_: the per-session
+    lookup the distinct-group lookup replaced, kept here as the reference."""
+    rng = np.random.default_rng(5)
+    groups = rng.choice(["sshd", "cron", "", "None", "kernel"], 300)
+    X = pd.DataFrame({"events": [list(rng.integers(3, 9, n)) for n in rng.integers(0, 6, 300)],
+                      "group": pd.Series(groups, dtype=object).mask(rng.random(300) < 0.1)})
+    det = DeepLogDetector(seq_len=3, eos=True)
+    det.tau_, det.tau_by_group_ = 3.0, {"sshd": 4.5, "": 2.5, "None": 5.0}
+    values, lengths = flatten(X["events"])
+    windows = build_windows(values, lengths, 3, eos=True)
+    per_session = np.array([det.tau_by_group_.get(str(g), det.tau_)
+                            for g in X["group"].astype("string").fillna("").to_numpy(dtype=object)])
+    got = det.window_tau(X, windows)
+    assert np.array_equal(got, per_session[windows.session]) and len(set(got.tolist())) == 4
+    det.tau_by_group_ = {}
+    assert np.array_equal(det.window_tau(X, windows), np.full(len(windows), 3.0))

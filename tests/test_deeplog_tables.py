@@ -17,6 +17,7 @@ from anomaly_log_detector.builders.deeplog import (UNSEEN_TEMPLATE, encode_templ
                                                    group_sequences, split_at_gaps)
 from anomaly_log_detector.builders.vocab import UNK, Vocab
 from anomaly_log_detector.detectors.deeplog import DeepLogDetector
+from anomaly_log_detector.detectors.deeplog_tables import context_flags
 from anomaly_log_detector.detectors.windows import build_windows, compact_key_dtype, flatten, unique_rows
 from anomaly_log_detector.workflows.detect import sequences
 
@@ -234,3 +235,31 @@ def test_template_codes_equal_the_filled_strings():
             codes, names = pd.factorize(column.astype("string").fillna("").astype(str), sort=False)
             got_codes, got_names = _template_codes(column)
             assert np.array_equal(codes, got_codes) and names.equals(got_names) and names.dtype == got_names.dtype
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_context_flags_are_the_row_tests(dtype):
+    rng = np.random.default_rng(7)
+    inputs = rng.choice(np.array([0, 0, 1, 2, 3, 300 % np.iinfo(dtype).max], dtype=dtype), (5000, 6))
+    unseen, short = context_flags(inputs, UNK, 0, 3)
+    assert np.array_equal(unseen, (inputs == UNK).any(axis=1))
+    assert np.array_equal(short, (inputs != 0).sum(axis=1) < 3)
+    assert unseen.any() and not unseen.all() and short.any() and not short.all()
+
+
+def test_window_table_writes_nans_and_shared_lists_as_the_frame_does(stream, tmp_path):
+    """Row groups built as Arrow arrays: a NaN in a float column is a null (as from_pandas makes it),
+    a NaN threshold everywhere (top-k rule) too, and rows sharing one list object get its values."""
+    seq, ws, det = _scored(stream)
+    table, _ = det.window_table(seq, ws)
+    table.prob = table.prob.copy()
+    table.prob[::50] = np.nan
+    table.threshold = None
+    shared, other = ["x", "y"], []
+    table.add("expected", [shared if i % 3 else other for i in range(len(table))])
+    table.compact()  # int32 columns are written as the int64 they stand for
+    want = _written(table.frame(), tmp_path / "ref.parquet")
+    table.write(tmp_path / "w.parquet", row_group=41)
+    got = pq.read_table(tmp_path / "w.parquet")
+    assert got.equals(want) and got.schema.equals(want.schema, check_metadata=True)
+    assert got.column("prob").null_count > 0 and got.column("threshold").null_count == len(table)

@@ -4,9 +4,10 @@
 session, position and target, the verdicts, the thresholds) plus the target line numbers and any
 columns added later (``add``). :meth:`WindowTable.frame` builds the pandas frame of any rows - every
 row gives exactly the frame ``DeepLogDetector.tables`` returns - and :meth:`WindowTable.write` writes
-the Parquet file a row group at a time, each group converted to Arrow on its own: the same table
-(schema, pandas metadata and values) as ``pa.Table.from_pandas`` of the whole frame, without the
-whole frame and its whole Arrow copy in memory at once (~200 MB at a million windows).
+the Parquet file a row group at a time, each group built as Arrow arrays on its own (no pandas
+frame): the same table (schema, pandas metadata and values) as ``pa.Table.from_pandas`` of the whole
+frame, without the whole frame and its whole Arrow copy in memory at once (~200 MB at a million
+windows).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class WindowTable:
         """One column's values (``rows`` only, when given) as numpy."""
         return self.frame(rows, [name])[name].to_numpy()
 
-    def _array(self, name: str, rows: np.ndarray | None) -> np.ndarray:
+    def _array(self, name: str, rows: np.ndarray | slice | None) -> np.ndarray:
         if name in self.dropped:
             raise KeyError(f"column {name!r} was freed (keep_only)")
         take = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
@@ -99,7 +100,7 @@ class WindowTable:
         if name == "target":
             return take(self.targets).astype(np.int64)
         if name == "threshold":
-            n = len(self) if rows is None else len(rows)
+            n = len(self.session[rows]) if rows is not None else len(self)  # rows: indices or a slice
             return take(self.threshold) if self.threshold is not None else np.full(n, np.nan)
         raise KeyError(name)
 
@@ -146,31 +147,62 @@ class WindowTable:
             os.replace(tmp, path)
             return
         schema = self._schema()
+        # The per-session text columns as Arrow once; each row group takes its rows from them.
+        per_session = {name: pa.array(values, type=schema.field(name).type, from_pandas=True)
+                       for name, values in (("session", self.session_ids), ("source", self.sources))
+                       if name in schema.names}
         with pq.ParquetWriter(tmp, schema) as writer:
             for lo in range(0, len(self), row_group):
-                part = pa.Table.from_pandas(self.frame(np.arange(lo, min(lo + row_group, len(self)))), schema=schema,
-                                            preserve_index=False)
-                if not part.schema.equals(schema, check_metadata=True):
-                    raise AssertionError(f"row group at {lo}: schema differs from the table's")
+                part = self._arrow_rows(schema, per_session, lo, min(lo + row_group, len(self)))
                 writer.write_table(part, row_group_size=row_group)
                 del part
                 if between is not None:
                     between()
         os.replace(tmp, path)
 
+    def _arrow_rows(self, schema: pa.Schema, per_session: dict[str, pa.Array], lo: int, hi: int) -> pa.Table:
+        """Rows ``lo:hi`` as the Arrow table ``pa.Table.from_pandas(self.frame(rows), schema=schema)``
+        gives, built column by column without the frame: the session ids and sources taken from
+        their per-session Arrow arrays (no Python string per row), numpy columns converted as pandas
+        converts them (``from_pandas``: a NaN is a null), object columns from their distinct objects."""
+        arrays = []
+        for field in schema:
+            name = field.name
+            if name in per_session:
+                values = per_session[name].take(pa.array(self.session[lo:hi]))
+            elif name == "line_no":
+                lines = self.lines[lo:hi]
+                values = pa.array(lines.astype(np.int64), mask=lines < 0)
+            elif name in self.extra and not isinstance(self.extra[name], np.ndarray):
+                values = _objects_to_arrow(self.extra[name][lo:hi], field.type)
+            else:
+                values = pa.array(self._array(name, slice(lo, hi)), type=field.type, from_pandas=True)
+            arrays.append(values)
+        return pa.Table.from_arrays(arrays, schema=schema)
 
-def context_flags(inputs: np.ndarray, unk: int, pad: int, min_known: int,
-                  chunk: int = ROW_GROUP) -> tuple[np.ndarray, np.ndarray]:
+
+def _objects_to_arrow(values: list, arrow_type: pa.DataType) -> pa.Array:
+    """``pa.array(values, arrow_type, from_pandas=True)`` converting each distinct object once: an
+    object column such as ``expected`` repeats a few shared lists (the same empty list on every row
+    without a miss), so the rows are taken from the conversion of the distinct objects, by identity."""
+    ids = np.fromiter(map(id, values), dtype=np.uint64, count=len(values))
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    distinct = pa.array([values[i] for i in first.tolist()], type=arrow_type, from_pandas=True)
+    return distinct.take(pa.array(inverse.reshape(-1)))
+
+
+def context_flags(inputs: np.ndarray, unk: int, pad: int, min_known: int) -> tuple[np.ndarray, np.ndarray]:
     """Per context window (row of ``inputs``): whether it holds the key ``unk``, and whether fewer
-    than ``min_known`` of its keys are not ``pad``. A chunk of rows at a time: the element-wise
-    comparisons of a million windows were ~20 MB of booleans and counts at once."""
+    than ``min_known`` of its keys are not ``pad``. A column at a time: a pass over one key of every
+    window is a fast vectorised loop, where reducing each row of ``seq_len`` keys was ~4x slower, and
+    it needs no temporaries of the whole (windows, seq_len) shape."""
     unseen = np.zeros(len(inputs), dtype=bool)
-    short = np.zeros(len(inputs), dtype=bool)
-    for lo in range(0, len(inputs), chunk):
-        part = inputs[lo:lo + chunk]
-        unseen[lo:lo + chunk] = (part == unk).any(axis=1)
-        short[lo:lo + chunk] = (part != pad).sum(axis=1) < min_known
-    return unseen, short
+    known = np.zeros(len(inputs), dtype=np.uint8 if inputs.shape[1] < 256 else np.int64)
+    for c in range(inputs.shape[1]):
+        column = inputs[:, c]
+        unseen |= column == unk
+        known += column != pad
+    return unseen, known < min_known
 
 
 def _empty_list(v: Any) -> bool:
