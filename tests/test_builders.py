@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from anomaly_log_detector.api import parse_logs
-from anomaly_log_detector.builders.deeplog import NO_KEY_SESSION, build_deeplog_inputs, read_sequences
+from anomaly_log_detector.builders.deeplog import build_deeplog_inputs, read_sequences
+from anomaly_log_detector.builders.session_codes import NO_KEY_SESSION
 from anomaly_log_detector.builders.mscred import build_mscred_inputs, read_window_counts, segment_windows
 from anomaly_log_detector.builders.vocab import UNK, Vocab
 from anomaly_log_detector.errors import DataError

@@ -13,8 +13,8 @@ import pytest
 
 from anomaly_log_detector.alerts.engine import AlertSettings
 from anomaly_log_detector.alerts.enhanced import FrameWindows, run_prediction_alerts
-from anomaly_log_detector.builders.deeplog import (UNSEEN_TEMPLATE, encode_templates, entity_categories, entity_keys,
-                                                   group_sequences, split_at_gaps)
+from anomaly_log_detector.builders.deeplog import UNSEEN_TEMPLATE, encode_templates, group_sequences
+from anomaly_log_detector.builders.session_codes import entity_categories, entity_keys, split_at_gaps
 from anomaly_log_detector.builders.vocab import UNK, Vocab
 from anomaly_log_detector.detectors.deeplog import DeepLogDetector
 from anomaly_log_detector.detectors.deeplog_tables import context_flags

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anomaly_log_detector.builders.deeplog import entity_keys, session_keys, split_at_gaps
+from anomaly_log_detector.builders.session_codes import entity_keys, session_keys, split_at_gaps
 from anomaly_log_detector.detectors.calibration import tail_quantile
 from anomaly_log_detector.reports.anomalies import (
     INCIDENTS, anomaly_table, assign_records, group_incidents, write_anomalies,

@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from anomaly_log_detector.builders.deeplog import NO_KEY_SESSION, build_deeplog_inputs, read_sequences, session_keys
-from anomaly_log_detector.builders.session_codes import session_codes
+from anomaly_log_detector.builders.deeplog import build_deeplog_inputs, read_sequences
+from anomaly_log_detector.builders.session_codes import NO_KEY_SESSION, session_codes, session_keys
 from anomaly_log_detector.errors import DataError
 
 

@@ -1,14 +1,16 @@
-"""Session keys as integer codes: what ``pd.factorize(split_at_gaps(session_keys(...)))`` gives
-(builders/deeplog.py), without a string per line.
+"""Sessions: which lines form one stream for DeepLog, as integer codes (no string per line).
 
-A million-line target has a few thousand distinct sessions. The string path builds a million key
-strings (``host/process[pid]``, then ``key#piece``) and factorizes them; here each grouping column is
+``--session-by`` names the rule (:data:`SESSION_BY`): the source file, a column (host, process,
+session), or ``entity`` (host/process[pid]); a line whose key is missing goes to
+:data:`NO_KEY_SESSION`; with a gap, a key's lines are cut where they are more than that many seconds
+apart (``key``, ``key#1``...). :func:`session_keys` and :func:`split_at_gaps` give the keys as
+strings, the rule's plain statement (tests use them as the reference). :func:`session_codes` gives
+the same sessions as ``pd.factorize(split_at_gaps(session_keys(...)))``: each grouping column is
 factorized once, the codes are combined into one integer per line, and a name is made once per
-distinct key. Codes number the keys in order of first appearance, as ``pd.factorize`` does, and keys
-that come out as equal strings get one code, so the sessions, their order and their names are the
-same. The one grouping of lines into sessions: `infer` and `train` (workflows/detect.py ``sequences``)
-and `build-deeplog` (builders/deeplog.py) group by these codes; deeplog.py's ``split_at_gaps`` is the
-string form of :func:`split_codes`.
+distinct key (a million-line target has a few thousand sessions). Codes number the keys in order of
+first appearance, and keys that come out as equal strings get one code, so the sessions, their order
+and their names are the same. The one grouping of lines into sessions: `infer` and `train`
+(workflows/detect.py ``sequences``) and `build-deeplog` (builders/deeplog.py) group by these codes.
 """
 
 from __future__ import annotations
@@ -16,9 +18,97 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.builders.deeplog import NO_KEY_SESSION, SESSION_BY, entity_combinations, session_keys
 from anomaly_log_detector.builders.string_codes import compact_codes, first_codes, string_codes
 from anomaly_log_detector.errors import DataError
+
+SESSION_BY = ("none", "host", "process", "session", "entity")
+# `entity` = host and process together: one daemon on one machine (a stream keyed on the process alone
+# mixes hosts; keyed on the host alone it interleaves unrelated daemons).
+ENTITY_COLUMNS = ("host", "process")
+# Name of the session that collects lines whose grouping column is null (no line is dropped).
+NO_KEY_SESSION = "<none>"
+
+
+def entity_keys(df: pd.DataFrame, with_pid: bool = False) -> pd.Series:
+    """`host/process` per line (a missing part is left empty; both missing -> null); with `with_pid`,
+    `host/process[pid]` where the line has a pid (one sshd connection, one cron job run)."""
+    parts = [df[c].astype("string") if c in df.columns else pd.Series(pd.NA, index=df.index, dtype="string")
+             for c in ENTITY_COLUMNS]
+    both_missing = parts[0].isna() & parts[1].isna()
+    keys = parts[0].fillna("") + "/" + parts[1].fillna("")
+    if with_pid and "pid" in df.columns:
+        pid = df["pid"].astype("string")
+        keys = keys + ("[" + pid + "]").fillna("")
+    return keys.mask(both_missing)
+
+
+def entity_combinations(df: pd.DataFrame, third: pd.Series | None) -> tuple[np.ndarray, list[tuple]]:
+    """(code per line, (host, process, third) of each code): the distinct combinations of the lines'
+    host, process and `third` (pid, a fallback; None: absent) numbered by first appearance, a missing
+    value None. Each column is factorized once and the codes combined, so no string is made per line."""
+    n = len(df)
+    parts = [string_codes(c) if c is not None else (np.full(n, -1, dtype=np.int32), [])  # null -> -1
+             for c in [df[c] if c in df.columns else None for c in ENTITY_COLUMNS] + [third]]
+    # (host + 1, process + 1), then (that, third + 1), each numbered by first appearance: dense codes
+    # at each step keep the products far below 2**63.
+    span_p, span_t = len(parts[1][1]) + 1, len(parts[2][1]) + 1
+    host_process, hp = first_codes((parts[0][0].astype(np.int64) + 1) * span_p + parts[1][0] + 1,
+                                   (len(parts[0][1]) + 1) * span_p)
+    combo, distinct = first_codes(host_process.astype(np.int64) * span_t + parts[2][0] + 1, len(hp) * span_t)
+    host, process, rest = (p[1] for p in parts)
+    combos = []
+    for value in distinct.tolist():
+        h, p = divmod(int(hp[value // span_t]), span_p)
+        t = value % span_t
+        combos.append((host[h - 1] if h else None, process[p - 1] if p else None, rest[t - 1] if t else None))
+    return combo, combos
+
+
+def entity_categories(df: pd.DataFrame, fallback: pd.Series | None = None) -> pd.Series:
+    """``entity_keys(df)`` (no pid) with its nulls filled from ``fallback`` (e.g. the source), as a
+    categorical Series whose categories are the distinct keys in order of first appearance. The same
+    values, hence the same ``pd.factorize`` codes and names as the string Series, without a million
+    strings (:func:`entity_combinations`)."""
+    combo, combos = entity_combinations(df, fallback)
+    labels = [f if h is None and p is None else f"{h or ''}/{p or ''}" for h, p, f in combos]
+    codes, names = merge_labels(combo, labels)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object)), index=df.index)
+
+
+def split_at_gaps(keys: pd.Series, times: pd.Series | None, gap_seconds: float | None) -> pd.Series:
+    """Cut each key's lines into pieces where consecutive lines of that key are more than
+    `gap_seconds` apart in time (`key`, `key#1`, `key#2`...). Lines without a time never cut; a null
+    key stays null. The string form of :func:`split_codes` (a reference for tests)."""
+    if gap_seconds is None or times is None or times.isna().all():
+        return keys
+    codes, key_names = pd.factorize(keys, sort=False)
+    known = codes >= 0
+    piece, names = split_codes(codes[known].astype(np.int64), [str(k) for k in key_names],
+                               times[known], gap_seconds)
+    labels = np.full(len(keys), None, dtype=object)
+    labels[known] = np.asarray(names, dtype=object)[piece]
+    return pd.Series(pd.array(labels, dtype="string"), index=keys.index)
+
+
+def session_keys(df: pd.DataFrame, session_by: str) -> pd.Series:
+    """The session name of every line: its source for `none`, `host/process` for `entity`, else the
+    column value; `<none>` where the value is missing."""
+    if session_by not in SESSION_BY:
+        raise DataError(f"unknown --session-by {session_by!r} (choose from {', '.join(SESSION_BY)})")
+    if session_by == "entity":
+        keys = entity_keys(df, with_pid=True)
+        if keys.isna().all():
+            raise DataError("host and process are empty on every line: nothing to group by "
+                            "(use --session-by none, or parse with --session-regex)")
+        return keys.fillna(NO_KEY_SESSION)
+    column = "source" if session_by == "none" else session_by
+    if column not in df.columns:
+        raise DataError(f"parsed file has no {column!r} column to group sessions by")
+    keys = df[column].astype("string")
+    if session_by != "none" and keys.isna().all():
+        raise DataError(f"column {column!r} is empty on every line: nothing to group by "
+                        f"(use --session-by none, or parse with --session-regex)")
+    return keys.fillna(NO_KEY_SESSION)
 
 
 def session_codes(df: pd.DataFrame, session_by: str, gap_seconds: float | None = None) -> tuple[np.ndarray, list[str]]:

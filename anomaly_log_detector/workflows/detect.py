@@ -20,7 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anomaly_log_detector.builders.deeplog import encode_templates, entity_categories, read_parsed, write_sequences
+from anomaly_log_detector.builders.deeplog import encode_templates, read_parsed, write_sequences
+from anomaly_log_detector.builders.session_codes import entity_categories
 from anomaly_log_detector.builders.vocab import PAD, UNK, Vocab
 from anomaly_log_detector.detectors.windows import arrow_lists
 from anomaly_log_detector.fileio.jsonio import write_json_atomic

@@ -232,7 +232,7 @@ _MISSING = object()
 def check_metadata(meta: dict[str, Any]) -> None:
     """Check every stored parameter of a bundle's metadata.json (ValueError naming the key): the
     types and ranges of `_METADATA_KEYS`, finite thresholds, and the settings `infer` reuses."""
-    from anomaly_log_detector.builders.deeplog import SESSION_BY
+    from anomaly_log_detector.builders.session_codes import SESSION_BY
     from anomaly_log_detector.workflows.settings import TrainSettings
 
     for key, kind in _METADATA_KEYS.items():
