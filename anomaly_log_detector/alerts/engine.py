@@ -52,7 +52,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from anomaly_log_detector.builders.string_codes import index_dtype
+from anomaly_log_detector.builders.string_codes import compact_codes, index_dtype
 from anomaly_log_detector.errors import DataError
 
 REQUIRED = ("entity", "order", "is_miss", "is_novel", "template")
@@ -361,11 +361,7 @@ def _small_codes(codes: np.ndarray) -> np.ndarray:
     """Non-negative codes in the smallest dtype that holds them (others as they are)."""
     if len(codes) == 0 or codes.min() < 0:
         return codes
-    top = int(codes.max())
-    for dtype in (np.uint8, np.uint16, np.int32):
-        if top <= np.iinfo(dtype).max:
-            return codes.astype(dtype)
-    return codes
+    return compact_codes(codes, int(codes.max()) + 1)
 
 
 def _entity_log_order(entity_code: np.ndarray, order: np.ndarray) -> np.ndarray:
