@@ -13,41 +13,15 @@ of the medians. Trees alternate (A B A B ...) so that a change of machine load f
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import tempfile
 from pathlib import Path
 
-from code_trees import add_code_option, code_trees, run_child
+from code_trees import STAGE_CHILD_HEAD, run_stage, stage_args
 
 
-_CHILD = r"""
-import json, os, shutil, sys, threading, time
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-model_dir, processed, work = sys.argv[1], sys.argv[2], sys.argv[3]
-os.makedirs(work, exist_ok=True)
-shutil.copy(os.path.join(processed, "parsed.parquet"), work)
-page = os.sysconf("SC_PAGE_SIZE") / 2**20
-rss = lambda: int(open("/proc/self/statm").read().split()[1]) * page
-from pathlib import Path
-import anomaly_log_detector
-from anomaly_log_detector.workflows import detect
-from anomaly_log_detector.workflows.memory import release_memory
-from anomaly_log_detector.workflows.model import load_bundle
-model = load_bundle(model_dir, onnx=True)  # as infer loads it: the ONNX export when the bundle holds one
-lines = detect.read_lines(Path(work) / "parsed.parquet")
-release_memory()
-peak, done = [0.0], threading.Event()
-def sample():
-    with open("/proc/self/statm") as f:
-        while not done.wait(0.02):
-            f.seek(0)
-            peak[0] = max(peak[0], int(f.read().split()[1]) * page)
-start_rss = rss()
-threading.Thread(target=sample, daemon=True).start()
+_CHILD = STAGE_CHILD_HEAD + r"""
 t0 = time.perf_counter()
 out = {}
 detect._run_deeplog(Path(work), lines, model, out)
@@ -58,22 +32,9 @@ print(json.dumps({"package": os.path.dirname(anomaly_log_detector.__file__), "st
 """
 
 
-def run(code: Path, model: Path, processed: Path, work: Path) -> dict:
-    load = [round(x, 2) for x in os.getloadavg()]
-    out = run_child(code, _CHILD, str(model), str(processed), str(work))
-    return {"code": str(code), "load_avg_at_start": load, **out}
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, required=True, help="a trained bundle")
-    ap.add_argument("--processed", type=Path, required=True, help="an infer output folder (parsed.parquet)")
-    add_code_option(ap)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per tree (default 3)")
-    args = ap.parse_args()
-    codes = code_trees(args)
-    work = Path(tempfile.mkdtemp(prefix="alog-deeplog-stage-"))
-    runs = [run(code, args.model, args.processed, work / "run") for _ in range(args.repeat) for code in codes]
+    args = stage_args(__doc__.splitlines()[0], "a trained bundle")
+    codes, runs = run_stage(args, _CHILD, Path(tempfile.mkdtemp(prefix="alog-deeplog-stage-")) / "run")
     trees = []
     for code in codes:
         mine = [r for r in runs if r["code"] == str(code)]

@@ -14,38 +14,15 @@ flags); per tree the medians; with two trees, the ratios last/first of the media
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import tempfile
 from pathlib import Path
 
-from code_trees import add_code_option, code_trees, run_child
+from code_trees import STAGE_CHILD_HEAD, run_stage, stage_args
 
-_CHILD = r"""
-import hashlib, json, os, shutil, sys, threading, time
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-model_dir, processed, work = sys.argv[1], sys.argv[2], sys.argv[3]
-os.makedirs(work, exist_ok=True)
-shutil.copy(os.path.join(processed, "parsed.parquet"), work)
-page = os.sysconf("SC_PAGE_SIZE") / 2**20
-from pathlib import Path
+_CHILD = STAGE_CHILD_HEAD + r"""
 import pandas as pd
-import anomaly_log_detector
-from anomaly_log_detector.workflows import detect
-from anomaly_log_detector.workflows.memory import release_memory
-from anomaly_log_detector.workflows.model import load_bundle
-model = load_bundle(model_dir)
-lines = detect.read_lines(Path(work) / "parsed.parquet")
-release_memory()
-peak, done = [0.0], threading.Event()
-def sample():
-    with open("/proc/self/statm") as f:
-        while not done.wait(0.02):
-            f.seek(0)
-            peak[0] = max(peak[0], int(f.read().split()[1]) * page)
-threading.Thread(target=sample, daemon=True).start()
 c0, t0 = time.process_time(), time.perf_counter()
 summary = detect._run_flows(Path(work), lines, model)
 cpu, wall = time.process_time() - c0, time.perf_counter() - t0
@@ -58,22 +35,9 @@ print(json.dumps({"package": os.path.dirname(anomaly_log_detector.__file__), "cp
 """
 
 
-def run(code: Path, model: Path, processed: Path, work: Path) -> dict:
-    load = [round(x, 2) for x in os.getloadavg()]
-    out = run_child(code, _CHILD, str(model), str(processed), str(work))
-    return {"code": str(code), "load_avg_at_start": load, **out}
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, required=True, help="a trained bundle (with flows.json)")
-    ap.add_argument("--processed", type=Path, required=True, help="an infer output folder (parsed.parquet)")
-    add_code_option(ap)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per tree (default 3)")
-    args = ap.parse_args()
-    codes = code_trees(args)
-    work = Path(tempfile.mkdtemp(prefix="alog-flows-stage-"))
-    runs = [run(code, args.model, args.processed, work / "run") for _ in range(args.repeat) for code in codes]
+    args = stage_args(__doc__.splitlines()[0], "a trained bundle (with flows.json)")
+    codes, runs = run_stage(args, _CHILD, Path(tempfile.mkdtemp(prefix="alog-flows-stage-")) / "run")
     trees = []
     for code in codes:
         mine = [r for r in runs if r["code"] == str(code)]

@@ -52,3 +52,24 @@ def assert_one_line_error(proc: subprocess.CompletedProcess) -> str:
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:"), err
     return lines[0]
+
+
+def markov_sessions(rng, n: int, n_templates: int, lengths: tuple[int, int], next_p: float,
+                    groups: tuple[str, ...]):
+    """A sequences frame of ``n`` Markov sessions over keys 3.. (few successors per key: the next key
+    is the following one with probability ``next_p``, else the one after), ``lengths`` bounding the
+    number of steps, the session groups cycling through ``groups``: windows that share long prefixes,
+    for the DeepLog export tests."""
+    import pandas as pd
+
+    rows = []
+    for _ in range(n):
+        k = int(rng.integers(3, 3 + n_templates))
+        ev = [k]
+        for _ in range(int(rng.integers(*lengths))):
+            k = 3 + (k - 3 + int(rng.choice([1, 2], p=[next_p, 1 - next_p]))) % n_templates
+            ev.append(k)
+        rows.append(ev)
+    return pd.DataFrame({"session": [f"s{i}" for i in range(n)], "events": rows, "line_nos": [[] for _ in rows],
+                         "rows": [[] for _ in rows], "source": "test", "label": pd.array([0] * n, dtype="Int8"),
+                         "group": [groups[i % len(groups)] for i in range(n)]})

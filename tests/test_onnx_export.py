@@ -21,7 +21,7 @@ from anomaly_log_detector.errors import BundleError, DataError, ModelError
 from anomaly_log_detector.onnx_export import layout as L
 from anomaly_log_detector.onnx_export.converter import convert_onnx
 from anomaly_log_detector.onnx_export.pipeline import export_status
-from helpers import REPO, assert_one_line_error, run_cli
+from helpers import REPO, assert_one_line_error, markov_sessions, run_cli
 
 TINY = dict(hidden=16, layers=1, embed_dim=8, epochs=3, ensemble=2, max_steps=150, seen_is_normal=True)
 
@@ -30,18 +30,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _markov_sessions(rng: np.random.Generator, n: int, n_templates: int = 12) -> pd.DataFrame:
-    succ = {k: [3 + (k - 3 + 1) % n_templates, 3 + (k - 3 + 2) % n_templates] for k in range(3, 3 + n_templates)}
-    rows = []
-    for _ in range(n):
-        k = int(rng.integers(3, 3 + n_templates))
-        ev = [k]
-        for _ in range(int(rng.integers(4, 30))):
-            k = int(rng.choice(succ[k], p=[0.85, 0.15]))
-            ev.append(k)
-        rows.append(ev)
-    return pd.DataFrame({"session": [f"s{i}" for i in range(n)], "events": rows, "line_nos": [[] for _ in rows],
-                         "rows": [[] for _ in rows], "source": "test", "label": pd.array([0] * n, dtype="Int8"),
-                         "group": [("sshd", "cron", "kernel")[i % 3] for i in range(n)]})
+    return markov_sessions(rng, n, n_templates, lengths=(4, 30), next_p=0.85, groups=("sshd", "cron", "kernel"))
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from anomaly_log_detector.onnx_export import layout as L
 from anomaly_log_detector.onnx_export.converter import convert_onnx
 from anomaly_log_detector.onnx_export.pipeline import export_status
 from anomaly_log_detector.onnx_export.validate import RELATIVE, TOLERANCE
+from helpers import markov_sessions
 
 # Two layers and two members: the state carries every member's every layer.
 SMALL = dict(hidden=16, layers=2, embed_dim=8, epochs=2, ensemble=2, max_steps=120, seen_is_normal=True, seq_len=6)
@@ -31,17 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def _sessions(rng: np.random.Generator, n: int, n_templates: int = 10) -> pd.DataFrame:
     """Markov sessions: few successors per key, so that windows share long prefixes."""
-    rows = []
-    for _ in range(n):
-        k = int(rng.integers(3, 3 + n_templates))
-        ev = [k]
-        for _ in range(int(rng.integers(2, 25))):
-            k = 3 + (k - 3 + int(rng.choice([1, 2], p=[0.8, 0.2]))) % n_templates
-            ev.append(k)
-        rows.append(ev)
-    return pd.DataFrame({"session": [f"s{i}" for i in range(n)], "events": rows, "line_nos": [[] for _ in rows],
-                         "rows": [[] for _ in rows], "source": "test", "label": pd.array([0] * n, dtype="Int8"),
-                         "group": [("sshd", "cron")[i % 2] for i in range(n)]})
+    return markov_sessions(rng, n, n_templates, lengths=(2, 25), next_p=0.8, groups=("sshd", "cron"))
 
 
 @pytest.fixture(scope="module")
