@@ -64,6 +64,19 @@ def test_windows_counts_and_table_match_the_whole_column_forms(monkeypatch, dtyp
     assert got.shape == ref.shape == (0, 9) and got.dtype == ref.dtype
 
 
+
+@pytest.mark.parametrize("block", [2, 1024])
+def test_count_matrix_of_windows_out_of_row_order(monkeypatch, block):
+    # Not what window_bounds gives, but a public function: nested, reversed and overlapping windows
+    # count as the whole product does (a block's range taken from its first and last window was
+    # read out of bounds by scipy, which does not check indices).
+    monkeypatch.setattr(mscred, "BLOCK", block)
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    for starts, ends in [([4, 0], [8, 4]), ([0, 2], [6, 4]), ([3, 1, 0], [5, 8, 2])]:
+        starts, ends = np.array(starts), np.array(ends)
+        got, ref = count_matrix(labels, starts, ends, 3), _old_counts(labels, starts, ends, 3)
+        assert np.array_equal(got.toarray(), ref.toarray())
+
 def _lines(n=3000, seed=0):
     rng = np.random.default_rng(seed)
     templates = np.array([f"user <*> did thing {i}" for i in range(12)], dtype=object)

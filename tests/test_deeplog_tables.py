@@ -263,3 +263,17 @@ def test_window_table_writes_nans_and_shared_lists_as_the_frame_does(stream, tmp
     got = pq.read_table(tmp_path / "w.parquet")
     assert got.equals(want) and got.schema.equals(want.schema, check_metadata=True)
     assert got.column("prob").null_count > 0 and got.column("threshold").null_count == len(table)
+
+
+def test_objects_converted_once_each_from_any_sequence():
+    # Distinct objects are found by identity: a Series boxes each value anew as it is iterated, and a
+    # freed box's id is reused, so it is held in a list first (else values collapsed into one).
+    import pyarrow as pa
+
+    from anomaly_log_detector.detectors.deeplog_tables import _objects_to_arrow
+
+    values = np.arange(1000, 1010)
+    for given in (pd.Series(values), pd.array(values, dtype="Int64"), list(values.tolist()), values.astype(object)):
+        assert _objects_to_arrow(given, pa.int64()).to_pylist() == values.tolist()
+    shared = ["x"]
+    assert _objects_to_arrow([shared, [], shared], pa.list_(pa.string())).to_pylist() == [["x"], [], ["x"]]

@@ -130,3 +130,18 @@ def test_long_token_pattern_reads_again_what_it_may_misread():
     # "a1.2.3.4 port 22" has no token of 3+ characters: a1, 2, 3, 4 and 22 are TOKEN's matches.
     assert list(zip(row.tolist(), k.tolist(), value.to_pylist())) == [
         (1, 0, "ab1"), (2, 0, "1.2.3.456"), (2, 1, "7.8.9.1"), (3, 0, "x_1"), (3, 1, "10.0.0.1")]
+
+
+def test_message_tokens_of_string_and_large_string_columns_agree():
+    # The fences are found through 64-bit offsets: a plain string column is read as large_string.
+    import pyarrow as pa
+
+    from anomaly_log_detector.detectors.flow_tokens import message_tokens
+
+    messages = ["user abc123 from 10.0.0.1 port 2222", "x y", "", "id-42a done ab1.2.3.4"]
+    last = np.full(len(messages), 10)
+    got = [message_tokens(pa.array(messages, kind), np.arange(len(messages)), last)
+           for kind in (pa.large_string(), pa.string())]
+    assert got[0][0].tolist() == [0, 0, 0, 3, 3] and got[0][2].to_pylist()[-1] == "ab1"
+    (row_a, k_a, v_a), (row_b, k_b, v_b) = got
+    assert row_a.tolist() == row_b.tolist() and k_a.tolist() == k_b.tolist() and v_a.equals(v_b)

@@ -329,3 +329,22 @@ def test_iso_utc_of_record_times_as_pandas_writes_them():
     for impossible in ("2026-02-30T00:00:00+00:00", "2026-03-01T24:00:00+00:00"):
         with pytest.raises(ValueError):
             iso_utc(impossible)
+
+
+def test_chosen_predictions_of_a_float_line_column_with_nans(tmp_path):
+    # A file written by another tool may mark an end of session with a float NaN: no null in the
+    # row groups' statistics, still an end of session.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = _predictions(np.random.default_rng(12), 600)
+    line = df["line_no"].astype("float64").to_numpy()  # NA -> NaN
+    table = pa.Table.from_pandas(df.drop(columns=["line_no"]), preserve_index=False)
+    table = table.append_column("line_no", pa.array(line, pa.float64(), from_pandas=False))
+    assert table.column("line_no").null_count == 0 and np.isnan(line).any()
+    pq.write_table(table, tmp_path / "deeplog_infer.parquet", row_group_size=128)
+    got = chosen_predictions(tmp_path / "deeplog_infer.parquet", None, False)
+    want = _chosen_reference(tmp_path / "deeplog_infer.parquet", None, False)
+    assert want["eos"].any()
+    for column in ("session", "idx", "line_no", "eos", "_at"):
+        pd.testing.assert_series_equal(got[column], want[column], check_dtype=column != "idx", check_names=False)

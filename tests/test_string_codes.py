@@ -56,6 +56,14 @@ def test_arrow_codes_keep_a_dictionary_order_and_join_chunk_dictionaries():
     assert names == ["x", "y", "z"] and code.tolist() == [1, 0, -1, 2, 0]
 
 
+@pytest.mark.parametrize("index_type", [pa.uint8(), pa.uint32(), pa.int8(), pa.int64()])
+def test_arrow_codes_of_any_index_type(index_type):
+    # Unsigned indices (a Polars categorical exports uint32) cannot hold -1: a null still codes -1.
+    column = pa.DictionaryArray.from_arrays(pa.array([1, 0, None, 1], index_type), pa.array(["a", "b"]))
+    code, names = arrow_codes(column)
+    assert names == ["a", "b"] and code.tolist() == [1, 0, -1, 1]
+
+
 def test_arrow_codes_of_plain_and_empty_columns():
     code, names = arrow_codes(pa.chunked_array([pa.array(["q", None]), pa.array(["p", "q"])]))
     assert names == ["q", "p"] and code.tolist() == [0, -1, 1, 0]

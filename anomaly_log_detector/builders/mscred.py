@@ -119,12 +119,15 @@ def pair_rows(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def count_matrix(labels: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int) -> sparse.csr_matrix:
-    """Windows x `width` sparse counts of the integer `labels` of each row, for windows in row order
-    (as :func:`window_bounds` gives them): a block of windows at a time, which covers rows
-    starts[first] to ends[last]. The entries are in the order of the whole product's."""
+    """Windows x `width` sparse counts of the integer `labels` of each row: a block of windows at a
+    time, which covers the rows from its first start to its last end (windows in row order, as
+    :func:`window_bounds` gives them, make that a short range; any others still count right). The
+    entries are in the order of the whole product's."""
     parts = []
     for b in blocks(len(starts)):
-        lo, hi = int(starts[b][0]), int(ends[b][-1])
+        # min/max, not first/last: scipy does not check a matrix's indices, and a window outside the
+        # range would be read out of bounds.
+        lo, hi = int(starts[b].min()), int(ends[b].max())
         parts.append(_count_block(labels[lo:hi], starts[b] - lo, ends[b] - lo, width))
     if not parts:
         return _count_block(labels, starts, ends, width)

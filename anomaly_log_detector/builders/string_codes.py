@@ -46,14 +46,18 @@ def arrow_codes(column: Any) -> tuple[np.ndarray, list[Any]]:
 
     if not isinstance(column, pa.ChunkedArray):
         column = pa.chunked_array([column], column.type)
-    # Either way the chunks share one dictionary: encoding a chunked array keeps one across its chunks.
-    column = column.unify_dictionaries() if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)  # encoding a chunked array keeps one dictionary across its chunks
     chunks = column.chunks
+    if any(not c.dictionary.equals(chunks[0].dictionary) for c in chunks[1:]):
+        column = column.unify_dictionaries()  # several chunks' own dictionaries: one, in chunk order
+        chunks = column.chunks
     dictionary = chunks[0].dictionary.to_pylist() if chunks else []
     codes = np.empty(len(column), dtype=index_dtype(len(dictionary)))
     at = 0
     for c in chunks:
-        codes[at:at + len(c)] = c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        # int64 first: the indices may be unsigned (e.g. a Polars categorical's uint32), where -1 is no value
+        codes[at:at + len(c)] = c.indices.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
         at += len(c)
     return codes, dictionary
 

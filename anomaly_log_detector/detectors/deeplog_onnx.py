@@ -16,10 +16,11 @@ The network pass. ``deeplog.onnx`` is the whole network (what the C engine runs)
 also hold it in two parts (``onnx.deeplog.trie``): ``deeplog_step.onnx``, one key through every
 member's LSTM from given states, and ``deeplog_head.onnx``, the top layer's h to the same
 log-probabilities. With them :meth:`DeepLogOnnx.log_probs` walks the windows as a prefix trie: the
-windows of a call, sorted, share the LSTM steps of their common prefixes (on a 1M-line target 228,612
-distinct windows of 10 keys are 2.29M steps, their distinct prefixes 869k), and ONNX Runtime's LSTM
-gives the same float32 either way (``convert-onnx --validate`` checks both paths against torch and
-reports whether they are bit-identical). Without them (older exports), the whole graph.
+windows of a call, grouped by prefix, share the LSTM steps of their common prefixes (on a 1M-line
+target 228,612 distinct windows of 10 keys are 2.29M steps, their distinct prefixes 869k). In every
+measurement so far ONNX Runtime's LSTM gave the same float32 either way (0 of those 228,612 windows
+differ in any bit); ``convert-onnx --validate`` checks both paths against torch with the same
+tolerance and reports whether they are bit-identical. Without them (older exports), the whole graph.
 
 It scores only: ``fit``, ``continue_fit``, ``absorb``, ``grow_to`` and ``save`` raise. Importing this
 module, loading a bundle and scoring never import torch (tests/test_onnx_export.py runs it with torch
@@ -47,7 +48,8 @@ from anomaly_log_detector.onnx_export.vocab_c import read_c_vocab
 #: Rows per ONNX Runtime call (the scoring loop's batches are cut to this size).
 ORT_BATCH = 1024
 #: Prefixes per call of the step graph (and windows per call of the head): the state arrays ORT sizes
-#: its arena by stay small (2 KB a prefix per member), and the call overhead is amortised.
+#: its arena by stay small (members x layers x 2 x hidden float32 a prefix: 1 KB for one member of two
+#: layers of 64), and the call overhead is amortised.
 TRIE_BATCH = 2048
 _SCORES_ONLY = "DeepLogOnnx only scores; train with DeepLogDetector (torch) and export with convert-onnx"
 
@@ -149,21 +151,18 @@ class DeepLogOnnx(DeepLogDetector):
     def trie_log_probs(self, contexts: np.ndarray) -> np.ndarray:
         """:meth:`log_probs` by the step and head graphs, over the windows as a prefix trie.
 
-        The rows are taken in lexicographic order (sorted here unless they already are), so that the
-        windows sharing their first t keys are a run of rows. Level t steps every run of level t - 1
-        by its t-th key: a new run starts where the previous level's did or where the t-th key differs
-        from the row above; each run's prefix goes through the LSTM once, from its parent run's
-        states. The last level's top-layer h goes through the head, once per run (a repeated window
-        is computed once). Each row's result is its own (ORT computes the rows of a batch
-        independently), so the order and the batching change no value."""
+        Level t steps every run of rows that share their first t keys: a run of level t starts where
+        one of level t - 1 does or where the t-th key differs from the row above, and each run's
+        prefix goes through the LSTM once, from its parent run's states; the last level's top-layer h
+        goes through the head once per run (a repeated window is computed once). Any row order gives
+        the same values (each row's result is its own: ORT computes the rows of a batch independently);
+        rows that share prefixes are adjacent in the scoring loop's batches (``unique_rows`` gives them
+        grouped), which is what makes the runs long."""
         x = np.ascontiguousarray(contexts, dtype=np.int64)
         n, length = x.shape
         if n == 0:
             return np.zeros((0, self.vocab_size_), dtype=np.float32)
         step, head, shape = self.trie_
-        order = None if _lexsorted(x) else np.lexsort(x.T[::-1])
-        if order is not None:
-            x = x[order]
         state = np.zeros((1, *shape), dtype=np.float32)  # the empty prefix: zero h and c
         parent = np.zeros(n, dtype=np.int64)  # each row's run at the previous level (its row in `state`)
         new = np.zeros(n, dtype=bool)
@@ -183,12 +182,7 @@ class DeepLogOnnx(DeepLogDetector):
         runs = np.empty((len(top), self.vocab_size_), dtype=np.float32)
         for lo in range(0, len(top), TRIE_BATCH):
             runs[lo:lo + TRIE_BATCH] = head.run([HEAD_OUTPUT], {HEAD_INPUT: top[lo:lo + TRIE_BATCH]})[0]
-        out = runs if len(runs) == n else runs[parent]
-        if order is not None:
-            back = np.empty_like(out)
-            back[order] = out
-            return back
-        return out
+        return runs if len(runs) == n else runs[parent]
 
     def without_trie(self) -> "DeepLogOnnx":
         """A copy of this scorer that runs the whole graph only (``convert-onnx --validate`` checks both)."""
@@ -246,17 +240,6 @@ def bundle_deeplog(bundle: Any, vocab: Vocab | None = None, threads: int = 0) ->
     if vocab is not None and Vocab(dict(det.vocab_)).strings() != vocab.strings():
         raise BundleError(f"{where}: the ONNX export's vocabulary differs from vocab.json; run convert-onnx again")
     return det
-
-
-def _lexsorted(x: np.ndarray) -> bool:
-    """Rows in lexicographic order (equal rows allowed): each row's first key that differs from the
-    row above is larger."""
-    if len(x) < 2:
-        return True
-    differ = x[1:] != x[:-1]
-    first = differ.argmax(1)
-    rows = np.arange(len(x) - 1)
-    return bool((~differ[rows, first] | (x[1:][rows, first] > x[:-1][rows, first])).all())
 
 
 def _session(model: bytes | str | os.PathLike, threads: int, where: str, spinning: bool = True) -> Any:

@@ -185,6 +185,10 @@ def _objects_to_arrow(values: list, arrow_type: pa.DataType) -> pa.Array:
     """``pa.array(values, arrow_type, from_pandas=True)`` converting each distinct object once: an
     object column such as ``expected`` repeats a few shared lists (the same empty list on every row
     without a miss), so the rows are taken from the conversion of the distinct objects, by identity."""
+    if not isinstance(values, (list, np.ndarray)):
+        # Iterating a Series or an extension array boxes each value anew, and a freed box's id is
+        # reused by the next: held in a list, every object keeps its own id.
+        values = list(values)
     ids = np.fromiter(map(id, values), dtype=np.uint64, count=len(values))
     _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
     distinct = pa.array([values[i] for i in first.tolist()], type=arrow_type, from_pandas=True)

@@ -185,6 +185,8 @@ def message_tokens(content, read: np.ndarray, last: np.ndarray):
 
     if not len(read):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), pa.array([], pa.large_string())
+    if content.type != pa.large_string():  # the fences are found through 64-bit offsets
+        content = content.cast(pa.large_string())
     by_re = ~pc.string_is_ascii(content).to_numpy(zero_copy_only=False) | _holds_fence(content)
     at, ks, values = [], [], []  # per part: each token's index into ``read``, its position, its text
     fast = np.flatnonzero(~by_re)

@@ -27,6 +27,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from anomaly_log_detector.errors import ModelError
 from anomaly_log_detector.onnx_export.layout import (
     DEEPLOG_INPUT, DEEPLOG_OUTPUT, HEAD_INPUT, HEAD_OUTPUT, MSCRED_INPUT, MSCRED_OUTPUT, OPSET, STEP_KEY, STEP_OUTPUT,
     STEP_STATE,
@@ -105,7 +106,7 @@ def export_deeplog_trie(models: Sequence[nn.Module], step_path: str | os.PathLik
     members = list(models)
     layers, hidden = members[0].lstm.num_layers, members[0].lstm.hidden_size
     if any((m.lstm.num_layers, m.lstm.hidden_size) != (layers, hidden) for m in members):
-        raise ValueError("the ensemble's members differ in LSTM shape")
+        raise ModelError("the ensemble's members differ in LSTM shape")
     state = torch.zeros((1, len(members), layers, 2, hidden), dtype=torch.float32)
     _export(Step(members), (torch.zeros((1,), dtype=torch.int64), state), step_path, [STEP_KEY, STEP_STATE],
             STEP_OUTPUT, {STEP_KEY: {0: "batch"}, STEP_STATE: {0: "batch"}, STEP_OUTPUT: {0: "batch"}})

@@ -52,6 +52,8 @@ def _may_end_sessions(f: pq.ParquetFile) -> bool:
         group = f.metadata.row_group(i)
         column = next(group.column(j) for j in range(group.num_columns) if group.column(j).path_in_schema == "line_no")
         stats = column.statistics
+        if column.physical_type in ("FLOAT", "DOUBLE"):  # a NaN line is no null in the statistics
+            return True
         if stats is None or not stats.has_null_count or stats.null_count:
             return True
     return False

@@ -65,7 +65,9 @@ class ParsedRows:
 
     def per_table(self, table: pd.DataFrame, compute: Callable[[pd.DataFrame, pd.DataFrame], T]) -> T:
         """``compute(keys, table)`` once per result table (the very object): several parts of a report
-        cut their lists from the same numbers (reports/summary.py `template_stats`)."""
+        cut their lists from the same numbers (reports/summary.py `template_stats`). The cache knows
+        the table by identity only: columns that ``compute`` reads must not change after the first
+        call (the report only adds text columns to it afterwards)."""
         held = self._per_table.get(compute)
         if held is None or held[0] is not table:
             held = self._per_table[compute] = (table, compute(self.keys, table))
