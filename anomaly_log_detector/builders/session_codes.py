@@ -3,8 +3,9 @@
 ``--session-by`` names the rule (:data:`SESSION_BY`): the source file, a column (host, process,
 session), or ``entity`` (host/process[pid]); a line whose key is missing goes to
 :data:`NO_KEY_SESSION`; with a gap, a key's lines are cut where they are more than that many seconds
-apart (``key``, ``key#1``...). :func:`session_keys` and :func:`split_at_gaps` give the keys as
-strings, the rule's plain statement (tests use them as the reference). :func:`session_codes` gives
+apart (``key``, ``key#1``...). :func:`session_keys` gives the keys as strings, the rule's plain
+statement (tests compare the codes with it; `infer` calls it for its errors), and :func:`split_at_gaps`
+cuts string keys by way of :func:`split_codes`. :func:`session_codes` gives
 the same sessions as ``pd.factorize(split_at_gaps(session_keys(...)))``: each grouping column is
 factorized once, the codes are combined into one integer per line, and a name is made once per
 distinct key (a million-line target has a few thousand sessions). Codes number the keys in order of
@@ -78,7 +79,7 @@ def entity_categories(df: pd.DataFrame, fallback: pd.Series | None = None) -> pd
 def split_at_gaps(keys: pd.Series, times: pd.Series | None, gap_seconds: float | None) -> pd.Series:
     """Cut each key's lines into pieces where consecutive lines of that key are more than
     `gap_seconds` apart in time (`key`, `key#1`, `key#2`...). Lines without a time never cut; a null
-    key stays null. The string form of :func:`split_codes` (a reference for tests)."""
+    key stays null. The string form of :func:`split_codes`."""
     if gap_seconds is None or times is None or times.isna().all():
         return keys
     codes, key_names = pd.factorize(keys, sort=False)

@@ -131,7 +131,8 @@ def take_rows(processed_dir: str | os.PathLike, rows: Iterable[int], columns: It
     columns = list(columns)
     path = Path(processed_dir) / PARSED
     wanted = np.unique(np.fromiter(rows, dtype=np.int64))
-    present = [c for c in columns if c in pq.read_schema(path).names]
+    names = set(pq.read_schema(path).names)  # once: the comprehension would read the footer per column
+    present = [c for c in columns if c in names]
     if wanted.size:
         out = take_file_rows(path, wanted, present, where="(results from another parse?)").to_pandas()
         out.index = pd.Index(wanted)
