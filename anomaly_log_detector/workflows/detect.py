@@ -147,7 +147,7 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     seq = table.to_pandas(types_mapper=arrow_lists)  # list columns stay Arrow (detectors/windows.py flatten)
     del table  # the peak of a large target is in the alert engine below: hold nothing twice
     trim_heap()  # the sessions' transient per-line arrays go back before the windows are built
-    # entity_keys(lines).fillna(source), as categories (no string per line; builders/deeplog.py). Read
+    # entity_keys(lines).fillna(source), as categories (no string per line; builders/session_codes.py). Read
     # only after the scoring, but made here, below the scoring's working set: it is a few MB to hold.
     entity = entity_categories(lines, lines["source"])
     scores = det.evaluate(seq)
