@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,18 @@ def sample():
 start_rss = rss()
 threading.Thread(target=sample, daemon=True).start()
 """
+
+
+def tree_medians(codes: list[Path], runs: list[dict], fields: list[str]) -> list[dict]:
+    """Per tree, the median of each of ``fields`` over its runs (as ``median_<field>``)."""
+    trees = []
+    for code in codes:
+        mine = [r for r in runs if r["code"] == str(code)]
+        trees.append({"code": str(code), **{f"median_{f}": statistics.median(r[f] for r in mine) for f in fields}})
+    return trees
+
+
+def last_over_first(trees: list[dict], ratios: dict[str, str]) -> dict[str, float]:
+    """``{name: median_<field> of the last tree / that of the first}`` for each ``name: field``."""
+    a, b = trees[0], trees[-1]
+    return {name: round(b[f"median_{f}"] / a[f"median_{f}"], 3) for name, f in ratios.items()}

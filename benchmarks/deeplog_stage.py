@@ -14,11 +14,10 @@ of the medians. Trees alternate (A B A B ...) so that a change of machine load f
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 from pathlib import Path
 
-from code_trees import STAGE_CHILD_HEAD, run_stage, stage_args
+from code_trees import STAGE_CHILD_HEAD, last_over_first, run_stage, stage_args, tree_medians
 
 
 _CHILD = STAGE_CHILD_HEAD + r"""
@@ -35,17 +34,10 @@ print(json.dumps({"package": os.path.dirname(anomaly_log_detector.__file__), "st
 def main() -> None:
     args = stage_args(__doc__.splitlines()[0], "a trained bundle")
     codes, runs = run_stage(args, _CHILD, Path(tempfile.mkdtemp(prefix="alog-deeplog-stage-")) / "run")
-    trees = []
-    for code in codes:
-        mine = [r for r in runs if r["code"] == str(code)]
-        trees.append({"code": str(code), "median_peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in mine),
-                      "median_wall_s": statistics.median(r["wall_s"] for r in mine),
-                      "median_start_rss_mib": statistics.median(r["start_rss_mib"] for r in mine)})
+    trees = tree_medians(codes, runs, ["peak_rss_mib", "wall_s", "start_rss_mib"])
     result: dict = {"runs": runs, "trees": trees}
     if len(trees) >= 2:
-        a, b = trees[0], trees[-1]
-        result["ratios_last_over_first"] = {"peak_rss": round(b["median_peak_rss_mib"] / a["median_peak_rss_mib"], 3),
-                                            "wall": round(b["median_wall_s"] / a["median_wall_s"], 3)}
+        result["ratios_last_over_first"] = last_over_first(trees, {"peak_rss": "peak_rss_mib", "wall": "wall_s"})
     print(json.dumps(result, indent=1))
 
 

@@ -15,11 +15,10 @@ flags); per tree the medians; with two trees, the ratios last/first of the media
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 from pathlib import Path
 
-from code_trees import STAGE_CHILD_HEAD, run_stage, stage_args
+from code_trees import STAGE_CHILD_HEAD, last_over_first, run_stage, stage_args, tree_medians
 
 _CHILD = STAGE_CHILD_HEAD + r"""
 import pandas as pd
@@ -38,20 +37,14 @@ print(json.dumps({"package": os.path.dirname(anomaly_log_detector.__file__), "cp
 def main() -> None:
     args = stage_args(__doc__.splitlines()[0], "a trained bundle (with flows.json)")
     codes, runs = run_stage(args, _CHILD, Path(tempfile.mkdtemp(prefix="alog-flows-stage-")) / "run")
-    trees = []
-    for code in codes:
-        mine = [r for r in runs if r["code"] == str(code)]
-        trees.append({"code": str(code), "median_cpu_s": statistics.median(r["cpu_s"] for r in mine),
-                      "median_wall_s": statistics.median(r["wall_s"] for r in mine),
-                      "median_peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in mine),
-                      "flags_digests": sorted({r["flags_digest"] for r in mine})})
+    trees = tree_medians(codes, runs, ["cpu_s", "wall_s", "peak_rss_mib"])
+    for tree in trees:
+        tree["flags_digests"] = sorted({r["flags_digest"] for r in runs if r["code"] == tree["code"]})
     result: dict = {"runs": runs, "trees": trees}
     if len(trees) >= 2:
-        a, b = trees[0], trees[-1]
-        result["same_flags"] = a["flags_digests"] == b["flags_digests"]
-        result["ratios_last_over_first"] = {"cpu": round(b["median_cpu_s"] / a["median_cpu_s"], 3),
-                                            "wall": round(b["median_wall_s"] / a["median_wall_s"], 3),
-                                            "peak_rss": round(b["median_peak_rss_mib"] / a["median_peak_rss_mib"], 3)}
+        result["same_flags"] = trees[0]["flags_digests"] == trees[-1]["flags_digests"]
+        result["ratios_last_over_first"] = last_over_first(trees, {"cpu": "cpu_s", "wall": "wall_s",
+                                                                   "peak_rss": "peak_rss_mib"})
     print(json.dumps(result, indent=1))
 
 
