@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.alerts.engine import AlertSettings, run_alerts
+from anomaly_log_detector.builders.session_codes import merge_labels
 from anomaly_log_detector.builders.string_codes import index_dtype, string_codes, take_frame
 from anomaly_log_detector.builders.vocab import Vocab
 from anomaly_log_detector.detectors.windows import CHUNK, list_values, unique_rows
@@ -239,13 +240,10 @@ def _template_codes(template: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(template.astype("string").fillna("").astype(str), sort=False)`` without the two
     copies of a million strings: the column is factorized with nulls as a value of their own, and only
     its few distinct values are filled and factorized again (a null and a real "" become one code)."""
-    codes, names = string_codes(template)  # int32, null -> -1
-    if len(codes) and codes.min() >= 0:  # no null: nothing to merge, the codes are first appearances
-        return codes, pd.Index(names, dtype="str")
-    codes, uniques = pd.factorize(template, sort=False, use_na_sentinel=False)
-    filled = pd.Series(pd.array(list(uniques), dtype="string")).fillna("").astype(str)
-    merged, names = pd.factorize(filled, sort=False)
-    return merged[codes], names
+    codes, names = string_codes(template)  # null -> -1
+    if (codes < 0).any():  # a null reads as "": one code with a real "" (session_codes.merge_labels)
+        codes, names = merge_labels(codes, [*names, ""], null=len(names))
+    return codes, pd.Index(names, dtype="str")
 
 
 class FrameWindows:

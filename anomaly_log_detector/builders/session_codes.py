@@ -91,37 +91,43 @@ def split_at_gaps(keys: pd.Series, times: pd.Series | None, gap_seconds: float |
     return pd.Series(pd.array(labels, dtype="string"), index=keys.index)
 
 
-def session_keys(df: pd.DataFrame, session_by: str) -> pd.Series:
-    """The session name of every line: its source for `none`, `host/process` for `entity`, else the
-    column value; `<none>` where the value is missing."""
+_NO_ENTITY = ("host and process are empty on every line: nothing to group by "
+              "(use --session-by none, or parse with --session-regex)")
+
+
+def _session_column(df: pd.DataFrame, session_by: str) -> str | None:
+    """The column a rule groups by (None for `entity`); DataError for an unknown rule, or a column
+    the lines lack or leave empty on every line."""
     if session_by not in SESSION_BY:
         raise DataError(f"unknown --session-by {session_by!r} (choose from {', '.join(SESSION_BY)})")
     if session_by == "entity":
-        keys = entity_keys(df, with_pid=True)
-        if keys.isna().all():
-            raise DataError("host and process are empty on every line: nothing to group by "
-                            "(use --session-by none, or parse with --session-regex)")
-        return keys.fillna(NO_KEY_SESSION)
+        return None
     column = "source" if session_by == "none" else session_by
     if column not in df.columns:
         raise DataError(f"parsed file has no {column!r} column to group sessions by")
-    keys = df[column].astype("string")
-    if session_by != "none" and keys.isna().all():
+    if session_by != "none" and df[column].isna().all():
         raise DataError(f"column {column!r} is empty on every line: nothing to group by "
                         f"(use --session-by none, or parse with --session-regex)")
-    return keys.fillna(NO_KEY_SESSION)
+    return column
+
+
+def session_keys(df: pd.DataFrame, session_by: str) -> pd.Series:
+    """The session name of every line: its source for `none`, `host/process` for `entity`, else the
+    column value; `<none>` where the value is missing."""
+    column = _session_column(df, session_by)
+    if column is None:
+        keys = entity_keys(df, with_pid=True)
+        if keys.isna().all():
+            raise DataError(_NO_ENTITY)
+        return keys.fillna(NO_KEY_SESSION)
+    return df[column].astype("string").fillna(NO_KEY_SESSION)
 
 
 def session_codes(df: pd.DataFrame, session_by: str, gap_seconds: float | None = None) -> tuple[np.ndarray, list[str]]:
     """(integer code per line, name per code): the factorized ``split_at_gaps(session_keys(df,
     session_by), df.get("timestamp"), gap_seconds)``."""
-    column = "source" if session_by == "none" else session_by
-    if session_by == "entity":
-        codes, names = _entity_codes(df)
-    elif session_by in SESSION_BY and column in df.columns and (session_by == "none" or df[column].notna().any()):
-        codes, names = _column_codes(df[column])
-    else:  # the errors session_keys raises
-        codes, names = _column_codes(session_keys(df, session_by))
+    column = _session_column(df, session_by)
+    codes, names = _entity_codes(df) if column is None else _column_codes(df[column])
     times = df.get("timestamp")
     if gap_seconds is None or times is None or times.isna().all():
         return codes, names
@@ -141,8 +147,7 @@ def _entity_codes(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     ``NO_KEY_SESSION``."""
     combo, combos = entity_combinations(df, df["pid"] if "pid" in df.columns else None)
     if all(h is None and p is None for h, p, _ in combos):
-        raise DataError("host and process are empty on every line: nothing to group by "
-                        "(use --session-by none, or parse with --session-regex)")
+        raise DataError(_NO_ENTITY)
     labels = [NO_KEY_SESSION if h is None and p is None
               else f"{h or ''}/{p or ''}" + (f"[{pid}]" if pid is not None else "") for h, p, pid in combos]
     return merge_labels(combo, labels)

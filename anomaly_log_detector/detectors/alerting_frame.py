@@ -32,19 +32,12 @@ def line_frame(X: pd.DataFrame, parts: dict[str, np.ndarray], nearest: tuple[np.
         return pd.DataFrame({"line_no": X["line_no"].to_numpy(np.int64), "source": X["source"].to_numpy(),
                              **{k: parts[k] for k in NUMERIC}, "nearest": names,
                              **{k: parts[k] for k in AFTER}})
-    frame = pd.DataFrame({"line_no": X["line_no"].to_numpy(np.int64)[rows], "source": _source_at(X["source"], rows),
+    frame = pd.DataFrame({"line_no": X["line_no"].to_numpy(np.int64)[rows], "source": text_at(X["source"], rows),
                           **{k: parts[k] for k in NUMERIC}, "nearest": _nearest_at(near_rows, near, rows),
                           **{k: parts[k] for k in AFTER}})
     _cast(frame, "source", _source_dtype(X["source"]))
     _cast(frame, "nearest", _nearest_dtype(len(X), near))
     return frame
-
-
-def _source_at(source: pd.Series, rows: np.ndarray) -> Any:
-    """``source.to_numpy()[rows]``; text columns are read for those rows only."""
-    if isinstance(source.dtype, pd.StringDtype):
-        return text_at(source, rows)
-    return source.to_numpy()[rows]  # an object column's values exist already
 
 
 def _source_dtype(source: pd.Series) -> Any:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from anomaly_log_detector.detectors.windows import unique_rows
+from anomaly_log_detector.detectors.windows import CHUNK, unique_rows
 from anomaly_log_detector.progress import Progress
 
 #: Rows per step of numpy_pair_stats.
@@ -84,20 +84,15 @@ def torch_pair_stats(logp: Any, row_of: np.ndarray, targets: np.ndarray) -> tupl
             (rows.exp() * ~above).sum(1).numpy())
 
 
-#: Windows per chunk when the per-pair verdicts are spread over the windows (window_hits).
-HIT_CHUNK = 1 << 16
-
-
 def window_hits(hit: np.ndarray, seen: np.ndarray, novel: np.ndarray, surprise: np.ndarray,
                 pair_inv: np.ndarray, tau: np.ndarray | None) -> np.ndarray:
     """Per window (``pair_inv``: its distinct pair): not a miss. ``hit`` (the top-k / top-p test),
     ``seen`` and ``novel`` are per pair; with ``tau`` (per window) the pair's float64 surprise must
     also be <= tau. A chunk of windows at a time: no float64 column of every window."""
-    base = (hit & ~novel) | (seen & ~novel)
     if tau is None:
-        return base[pair_inv]
+        return ((hit | seen) & ~novel)[pair_inv]
     out = np.empty(len(pair_inv), dtype=bool)
-    for lo in range(0, len(pair_inv), HIT_CHUNK):
-        inv = pair_inv[lo:lo + HIT_CHUNK]
-        out[lo:lo + HIT_CHUNK] = (hit[inv] & (surprise[inv] <= tau[lo:lo + HIT_CHUNK]) | seen[inv]) & ~novel[inv]
+    for lo in range(0, len(pair_inv), CHUNK):
+        inv = pair_inv[lo:lo + CHUNK]
+        out[lo:lo + CHUNK] = (hit[inv] & (surprise[inv] <= tau[lo:lo + CHUNK]) | seen[inv]) & ~novel[inv]
     return out

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from anomaly_log_detector.builders.string_codes import int32_if_fits
 
-#: Rows per row group (and per pandas -> Arrow conversion) when writing.
+#: Rows per row group when writing.
 ROW_GROUP = 65536
 
 

@@ -48,13 +48,9 @@ def flatten(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
     empty one. A pandas column of Arrow lists (``pd.ArrowDtype``, e.g.
     ``table.to_pandas(types_mapper=arrow_lists)``) is read from its Arrow buffers, without a Python
     object per list."""
-    arrow = _as_arrow_lists(lists)
-    if arrow is not None:
-        import pyarrow.compute as pc
-
-        lengths = pc.list_value_length(arrow).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        values = pc.list_flatten(arrow).to_numpy(zero_copy_only=False).astype(np.int64)
-        return values, lengths
+    if _as_arrow_lists(lists) is not None:
+        values, lengths = list_values(lists)
+        return values.astype(np.int64), lengths  # always a copy: the caller owns (and may write) it
     arrays = [np.asarray([] if x is None else x, dtype=np.int64).reshape(-1) for x in lists]
     lengths = np.fromiter((a.size for a in arrays), dtype=np.int64, count=len(arrays))
     values = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
@@ -63,9 +59,9 @@ def flatten(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
 
 def list_values(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
     """:func:`flatten` without its int64 copy: (flat values, int64 lengths), the values a read-only
-    view of the Arrow buffer where the column is Arrow lists without nulls inside (else flatten's
-    int64 array). For a reader: ``rows`` / ``line_nos`` are already int64, and a million-row copy of
-    them is 8 MB for nothing."""
+    view of the Arrow buffer where the column is Arrow lists without nulls inside (else an int64
+    array). For a reader: ``rows`` / ``line_nos`` are already int64, and a million-row copy of them
+    is 8 MB for nothing."""
     arrow = _as_arrow_lists(lists)
     if arrow is None:
         return flatten(lists)
@@ -73,8 +69,8 @@ def list_values(lists: Iterable) -> tuple[np.ndarray, np.ndarray]:
 
     lengths = pc.list_value_length(arrow).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     values = pc.list_flatten(arrow).to_numpy(zero_copy_only=False)
-    if values.dtype.kind not in "iu":  # null elements inside the lists: flatten's way
-        return flatten(lists)
+    if values.dtype.kind not in "iu":  # null elements inside the lists come out as floats
+        values = values.astype(np.int64)
     return values, lengths
 
 

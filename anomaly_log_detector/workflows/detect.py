@@ -137,7 +137,8 @@ def _run_deeplog(d: Path, lines: pd.DataFrame, model: TrainedModel, out: dict[st
     from anomaly_log_detector.alerts.enhanced import (PREDICTION_COLUMNS, WINDOW_COLUMNS, expected_templates,
                                                       parsed_rows, run_prediction_alerts, write_alerts_parquet)
     from anomaly_log_detector.detectors.deeplog_files import rule_name
-    from anomaly_log_detector.detectors.deeplog_tables import context_flags, int32_if_fits
+    from anomaly_log_detector.builders.string_codes import int32_if_fits
+    from anomaly_log_detector.detectors.deeplog_tables import context_flags
     from anomaly_log_detector.detectors.windows import list_values
 
     det = model.deeplog

@@ -49,7 +49,7 @@ from anomaly_log_detector.fileio.schema import UNSEEN_ID, UNSEEN_TEMPLATE
 from anomaly_log_detector.workflows.detect import LINE_COLUMNS, OPTIONAL_COLUMNS, sequences
 from anomaly_log_detector.workflows.holdout import holdout_rows, measure_normal, write_tail
 from anomaly_log_detector.workflows.paths import check_out_dir
-from anomaly_log_detector.workflows.model import DRAIN_STATE, TrainedModel, trainer_metadata, write_components
+from anomaly_log_detector.workflows.model import DEEPLOG, DRAIN_STATE, MSCRED, TrainedModel, trainer_metadata, write_components
 from anomaly_log_detector.workflows.settings import AUTO_SESSION_BY, TrainSettings
 
 # Held-out false alarms above this share of lines get a warning at training time.
@@ -319,7 +319,7 @@ def export_onnx(bundle_dir: Path, settings: TrainSettings) -> dict[str, Any] | N
     reported as a warning: the training itself succeeded."""
     from anomaly_log_detector.onnx_export.pipeline import convert_bundle
 
-    if not settings.onnx or not any((bundle_dir / n).is_file() for n in ("deeplog.pth", "mscred.pth")):
+    if not settings.onnx or not any((bundle_dir / n).is_file() for n in (DEEPLOG, MSCRED)):
         return None
     try:
         result = convert_bundle(bundle_dir, portable=True, validate=True)
