@@ -56,7 +56,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anomaly_log_detector.analyzers.temporal_read import (
-    distinct_counts, first_rows, hour_numbers, read_parsed_times, read_times, template_codes,
+    distinct_counts, first_rows, hour_numbers, read_times, template_codes,
 )
 from anomaly_log_detector.analyzers.timerange import RangeFilter, filter_time_range
 from anomaly_log_detector.errors import DataError
@@ -88,8 +88,6 @@ REASONS = ("unseen_hour", "volume_high", "volume_low", "template_hour")
 #: flagged hours shown in the Markdown (all of them are in the Parquet file)
 TOP = 50
 
-
-# ---- reading ---------------------------------------------------------------------------------------
 
 # ---- profiles --------------------------------------------------------------------------------------
 
@@ -366,7 +364,7 @@ def analyze_temporal(data_dir: str | os.PathLike, output_dir: str | os.PathLike,
     n_lines, timed = len(df), (df if has_time.all() else df[has_time])
     base: dict[str, Any] | None = None
     if baseline_dir is not None:
-        bdf = read_parsed_times(baseline_dir)
+        bdf = read_times(baseline_dir)
         base = temporal_profile(bdf)
         if not base["lines_with_timestamp"]:
             raise DataError(f"{Path(baseline_dir) / PARSED}: none of its {len(bdf):,} lines has a timestamp, so it "

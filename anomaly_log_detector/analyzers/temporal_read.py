@@ -20,9 +20,6 @@ from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.fileio.schema import UNSEEN_TEMPLATE
 from anomaly_log_detector.reports.inputs import PARSED
 
-_COLUMNS = ["timestamp", "template", "line_no", "source"]
-
-
 def _open(data_dir: str | os.PathLike) -> tuple[Path, pq.ParquetFile]:
     path = Path(data_dir) / PARSED
     if not path.is_file():
@@ -52,21 +49,10 @@ def _frame(path: Path, f: pq.ParquetFile, columns: list[str], dictionary: list[s
     return df
 
 
-def read_parsed_times(data_dir: str | os.PathLike) -> pd.DataFrame:
-    """`timestamp` (UTC, NaT when absent), `template`, `line_no`, `source` of every parsed row of
-    `data_dir`/parsed.parquet; index = row position. DataError when the file is missing or unreadable."""
-    path, f = _open(data_dir)
-    df = _frame(path, f, _COLUMNS, [])
-    for c in ("line_no", "source"):
-        if c not in df.columns:
-            df[c] = None
-    return df
-
-
 def read_times(data_dir: str | os.PathLike, with_source: bool = False, times: pd.Series | None = None) -> pd.DataFrame:
     """`timestamp` (UTC) and `template` (a category, :func:`sorted_categories`) of every parsed row,
-    and `source` (text) with `with_source`; index = row position. What :func:`read_parsed_times`
-    reads, without a string per line (~60 MB of templates at 1M lines). `times`: the timestamps when
+    and `source` (text) with `with_source`; index = row position. The templates as categories: no
+    string per line (~60 MB of templates at 1M lines). `times`: the timestamps when
     the caller has them read (reports/parsed_rows.py `ParsedRows.times`)."""
     path, f = _open(data_dir)
     df = _frame(path, f, ["timestamp", "template", *(["source"] if with_source else [])], ["template"], times)

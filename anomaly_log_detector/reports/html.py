@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from anomaly_log_detector.builders.string_codes import column_codes
+from anomaly_log_detector.builders.string_codes import column_codes, missing_last
 from anomaly_log_detector.reports.escape import terminal_safe
 from anomaly_log_detector.errors import DataError
 from anomaly_log_detector.reports.inputs import ANOMALIES_PARQUET, read_table
@@ -136,10 +136,9 @@ def context_rows(rows: list[int], source: np.ndarray, context: int = CONTEXT,
 def source_codes(source: pd.Series) -> np.ndarray:
     """One integer per row, equal where the sources are (a missing one equal to ""): what
     :func:`context_rows` compares, without a Python string per row."""
-    codes, uniques = column_codes(source)
-    names = np.array([*("" if pd.isna(u) else str(u) for u in uniques), ""], dtype=object)
+    codes, names = missing_last(*column_codes(source), "")  # a missing source takes the last name: ""
     _, same = np.unique(names, return_inverse=True)
-    return same.astype(np.int32)[codes]  # a missing source (-1) takes the last name: ""
+    return same.astype(np.int32)[codes]
 
 
 def _lines(line_nos: list[int]) -> str:

@@ -81,7 +81,8 @@ def top_windows(d: Path, top: int) -> list[dict[str, Any]]:
     """The baseline's flagged windows, highest score first."""
     if not (d / BASELINE).exists():
         return []
-    df = read_table(d / BASELINE, ["source", "window_start_line", "window_end_line", "score", "is_anomaly"])
+    df = read_table(d / BASELINE, ["source", "window_start_line", "window_end_line", "score", "is_anomaly"],
+                    optional=BASELINE_COMPONENTS)  # not the evidence lists
     df = df[df["is_anomaly"].astype(bool)].sort_values("score", ascending=False, kind="stable").head(top)
     return [{"source": r["source"], "start": int(r["window_start_line"]), "end": int(r["window_end_line"]),
              "score": float(r["score"]), "components": {c: plain(r[c]) for c in BASELINE_COMPONENTS if c in r}}

@@ -82,6 +82,10 @@ def row_axis(times: pd.Series | None, n_rows: int) -> RowAxis:
     return RowAxis(np.arange(1, n_rows + 1, dtype=float), False)
 
 
+# What a window track reads of a result table besides its score and line span (not its list columns).
+_SPAN = ("threshold", "source", "start_row", "end_row")
+
+
 def _ratio(value: np.ndarray, df: pd.DataFrame) -> tuple[np.ndarray, bool]:
     if "threshold" in df.columns:
         thr = df["threshold"].to_numpy(float)
@@ -118,7 +122,7 @@ def detector_tracks(d: Path, keys: pd.DataFrame, axis: RowAxis) -> list[Track]:
 def _baseline(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
     if not (d / BASELINE).exists():
         return None
-    df = read_table(d / BASELINE, ["score"])
+    df = read_table(d / BASELINE, ["score"], optional=_SPAN + ("window_start_line", "window_end_line"))
     rows = _window_rows(df, keys, str(d / BASELINE), "window_start_line", "window_end_line")
     y, ratio = _ratio(df["score"].to_numpy(float), df)
     return Track("baseline", axis.x[rows], y, ratio, points=False)
@@ -162,7 +166,7 @@ def _deeplog(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
 def _mscred(d: Path, keys: pd.DataFrame, axis: RowAxis) -> Track | None:
     if not (d / MSCRED_INFER).exists():
         return None
-    df = read_table(d / MSCRED_INFER, ["score"])
+    df = read_table(d / MSCRED_INFER, ["score"], optional=_SPAN + ("start_line", "end_line"))
     if not {"start_row", "end_row"} <= set(df.columns) and not {"start_line", "end_line", "source"} <= set(df.columns):
         return None
     df = df.dropna(subset=[c for c in ("start_row", "end_row", "start_line", "end_line") if c in df.columns])
